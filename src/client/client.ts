@@ -1,0 +1,565 @@
+import { Emitter } from '../emitter'
+import { AuthError, ConfigError, RejectedError, SurewireError, ValidationError } from '../errors'
+import { CloseCode, isFatalCloseCode, utf8Length, type HelloFrame, type ServerFrame } from '../protocol'
+import { isStandardSchema, type Infer, type InferIn, type StandardSchemaV1 } from '../schema'
+import { Inbox } from './inbox'
+import { FallbackMemory, defaultStorage } from './memory'
+import { browserLifecycle, clientDefaults, defaultBackoff, type ClientOptions } from './options'
+import { Outbox } from './outbox'
+import { openSse, type FetchLike } from './sse'
+import type { ClientStats, Status, StatusEvent, StatusReason } from './status'
+import type { Transport, TransportClose, TransportHandlers, TransportKind } from './transport'
+import { resolveEndpoints, type Endpoints } from './url'
+import { openWebSocket, type WebSocketConstructor } from './websocket'
+
+export interface ClientEvents<M> {
+  /** A server message that passed the `incoming` schema. */
+  message: M
+  status: StatusEvent
+  /** Server data that failed the `incoming` schema. It never reaches `message` handlers. */
+  invalid: { error: ValidationError; data: unknown }
+  /** Something went wrong that the app may want to show or log; the client keeps going unless `status` says `closed`. */
+  error: Error
+  /** The server could not replay what was missed (restart, expired session, replay window exceeded): refetch state. */
+  reset: { reason: 'session_unknown' | 'replay_window_exceeded' }
+}
+
+type Role = 'candidate' | 'active' | 'probe'
+interface Conn {
+  kind: TransportKind
+  t: Transport
+  opened: boolean
+  role: Role
+}
+type Timer = ReturnType<typeof setTimeout>
+type TimerName = 'retry' | 'connect' | 'headStart' | 'ping' | 'pong' | 'silence' | 'healthy' | 'probe'
+
+const isAuthClose = (i: TransportClose) => i.status === 401 || i.status === 403 || (i.code !== undefined && isFatalCloseCode(i.code))
+type TypeOf<M> = M extends { type: infer T extends string } ? T : never
+
+/**
+ * A realtime connection that uses WebSocket where it works and SSE + POST where
+ * it does not, with one state machine owning every retry decision.
+ */
+export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSchemaV1> extends Emitter<ClientEvents<Infer<In>>> {
+  readonly stats: ClientStats = { duplicates: 0, resumes: 0, resets: 0, attempts: 0 }
+  #status: Status = 'idle'
+  #transport: TransportKind | null = null
+  readonly #o
+  readonly #endpoints: Endpoints
+  readonly #memory: FallbackMemory
+  readonly #outbox: Outbox
+  readonly #inbox: Inbox<Infer<In>>
+  #conns: Conn[] = []
+  #timers = new Map<TimerName, Timer>()
+  #waiters: { resolve: () => void; reject: (e: Error) => void }[] = []
+  #sid: string | undefined
+  #lastId = 0
+  #hb = 15_000
+  #serverMaxFrame = Infinity
+  #attempt = 0
+  #attemptId = 0
+  #wsFailures = 0
+  #wsFailReason: StatusReason | undefined
+  #authFailures = 0
+  #pendingLoss: { reason: StatusReason; detail: string } | undefined
+  #topics = new Set<string>()
+  #lifecycleOff: (() => void) | undefined
+  #wsWarned = false
+  /** The token of the current attempt, so a fallback inside one attempt does not call the provider twice. */
+  #attemptToken: string | undefined
+
+  constructor(options: ClientOptions<In, Out>) {
+    super()
+    if (!options || typeof options !== 'object') throw new ConfigError('new RealtimeClient(options): options object is required')
+    for (const k of ['incoming', 'outgoing'] as const) {
+      if (!isStandardSchema(options[k])) {
+        throw new ConfigError(
+          `\`${k}\` must be a Standard Schema (zod ≥ 3.24, valibot, arktype), e.g. ${k}: z.object({ type: z.literal('chat'), text: z.string() })`,
+        )
+      }
+    }
+    this.#o = { ...clientDefaults, ...stripUndefined(options) }
+    this.#endpoints = resolveEndpoints(options.url, options.paths)
+    const storage = options.storage === undefined ? defaultStorage() : options.storage
+    this.#memory = new FallbackMemory(storage, this.#endpoints.key, this.#o.rememberFallbackMs)
+    this.#outbox = new Outbox(this.#o.maxQueuedMessages, this.#o.maxQueuedBytes)
+    this.#inbox = new Inbox(options.incoming, (m) => this.#dispatch(m), (error, data) => this.emit('invalid', { error, data }))
+  }
+
+  get status(): Status {
+    return this.#status
+  }
+  get transport(): TransportKind | null {
+    return this.#transport
+  }
+  /** Messages (and subscription changes) waiting for the server's ack. */
+  get queued(): number {
+    return this.#outbox.size
+  }
+
+  /** Handle only messages whose `type` is `type`, typed accordingly. Returns an unsubscribe function. */
+  onMessage<T extends TypeOf<Infer<In>>>(type: T, handler: (message: Extract<Infer<In>, { type: T }>) => void): () => void {
+    return this.on('message', (m) => {
+      if ((m as { type?: unknown })?.type === type) handler(m as Extract<Infer<In>, { type: T }>)
+    })
+  }
+
+  /** Open the connection. Resolves once open on some transport; rejects with a typed error if the client gives up. */
+  connect(): Promise<void> {
+    if (this.#status === 'open') return Promise.resolve()
+    const p = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }))
+    if (this.#status === 'idle' || this.#status === 'closed') {
+      this.#attempt = 0
+      this.#authFailures = 0
+      this.#lifecycleOff = (this.#o.lifecycle === undefined ? browserLifecycle() : this.#o.lifecycle)?.subscribe((e) =>
+        this.#onLifecycle(e),
+      )
+      void this.#startAttempt('connect_called')
+    }
+    return p
+  }
+
+  /**
+   * Send a message. Validated against `outgoing` first (rejects with ValidationError),
+   * queued while not connected (rejects with `queue_full` past the bounds), and
+   * resolved once the server has accepted it.
+   */
+  send(message: InferIn<Out>): Promise<void> {
+    if (this.#status === 'closed') {
+      return Promise.reject(new SurewireError('client_closed', 'send() after close(): call connect() again or create a new RealtimeClient'))
+    }
+    const result = this.#o.outgoing['~standard'].validate(message)
+    if (result instanceof Promise) return result.then((r) => this.#enqueue(r))
+    return this.#enqueue(result)
+  }
+
+  /** Subscribe to a server topic. Survives reconnects and transport switches. */
+  subscribe(topic: string): Promise<void> {
+    this.#topics.add(topic)
+    return this.#push({ t: 'sub', topic }, utf8Length(topic) + 32)
+  }
+
+  unsubscribe(topic: string): Promise<void> {
+    this.#topics.delete(topic)
+    return this.#push({ t: 'unsub', topic }, utf8Length(topic) + 32)
+  }
+
+  /** Close for good: tells the server the session is over, rejects pending sends. `connect()` may be called again. */
+  close(): void {
+    if (this.#status === 'closed') return
+    this.#shutdown('closed_by_client', new SurewireError('client_closed', 'client closed'), true)
+  }
+
+  // ------------------------------------------------------------------ sending
+
+  #enqueue(result: StandardSchemaV1.Result<unknown>): Promise<void> {
+    if (result.issues) return Promise.reject(new ValidationError(result.issues, 'outgoing'))
+    let json: string | undefined
+    try {
+      json = JSON.stringify(result.value)
+    } catch (err) {
+      return Promise.reject(new SurewireError('invalid_message', `message is not JSON-serialisable: ${(err as Error).message}`))
+    }
+    if (json === undefined) return Promise.reject(new SurewireError('invalid_message', 'message is not JSON-serialisable'))
+    const bytes = utf8Length(json) + 24 // envelope {"t":"msg","seq":N,"d":…}
+    const limit = Math.min(this.#o.maxMessageBytes, this.#serverMaxFrame - 2)
+    if (bytes > limit) {
+      return Promise.reject(new SurewireError('too_large', `message is ${bytes} bytes; the limit is ${limit} (maxMessageBytes / server maxFrameBytes)`))
+    }
+    return this.#push({ t: 'msg', d: result.value }, bytes)
+  }
+
+  #push(payload: Parameters<Outbox['push']>[0], bytes: number): Promise<void> {
+    const p = this.#outbox.push(payload, bytes)
+    this.#flush()
+    return p
+  }
+
+  #flush(): void {
+    const active = this.#active()
+    if (!active || this.#outbox.size === 0) return
+    const frames = this.#outbox.takeUnsent()
+    if (frames.length) active.t.send(frames)
+  }
+
+  #active(): Conn | undefined {
+    return this.#conns.find((c) => c.role === 'active')
+  }
+
+  // ------------------------------------------------------------------ state machine
+
+  #setStatus(status: Status, reason: StatusReason, extra: Partial<StatusEvent> = {}): void {
+    const previous = this.#status
+    this.#status = status
+    this.#transport = status === 'open' ? (this.#active()?.kind ?? null) : null
+    this.emit('status', { status, previous, transport: this.#transport, reason, attempt: this.#attempt, ...extra })
+  }
+
+  #timer(name: TimerName, ms: number, fn: () => void): void {
+    this.#clear(name)
+    this.#timers.set(name, setTimeout(fn, ms))
+  }
+  #clear(...names: TimerName[]): void {
+    for (const n of names) {
+      const t = this.#timers.get(n)
+      if (t !== undefined) clearTimeout(t)
+      this.#timers.delete(n)
+    }
+  }
+
+  #WebSocket(): WebSocketConstructor | undefined {
+    return this.#o.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
+  }
+
+  async #token(): Promise<string | undefined> {
+    return this.#o.token ? await this.#o.token() : undefined
+  }
+
+  async #startAttempt(reason: StatusReason): Promise<void> {
+    this.#clear('retry')
+    this.#setStatus('connecting', reason)
+    const id = ++this.#attemptId
+    let token: string | undefined
+    try {
+      token = await this.#token()
+    } catch (err) {
+      this.emit('error', new SurewireError('auth_failed', 'the token provider threw; retrying', { cause: err }))
+      return this.#retry('token_failed')
+    }
+    if (id !== this.#attemptId || this.#status !== 'connecting') return
+    this.#attemptToken = token
+    const want = this.#o.transports
+    const WS = this.#WebSocket()
+    const wantWs = want.includes('websocket')
+    const wantSse = want.includes('sse')
+    this.#wsFailReason = undefined
+    if (wantWs && !WS) {
+      this.#wsFailReason = 'ws_unavailable'
+      if (!this.#wsWarned || !wantSse) {
+        this.#wsWarned = true
+        this.emit(
+          'error',
+          new ConfigError(
+            'this runtime has no WebSocket (Node 20): pass one, e.g. `import { WebSocket } from "ws"; new RealtimeClient({ WebSocket, … })`' +
+              (wantSse ? '; using SSE + POST meanwhile' : ''),
+            'websocket_unavailable',
+          ),
+        )
+      }
+      if (!wantSse) return this.#shutdown('fatal_error', new ConfigError('no usable transport: WebSocket is unavailable and SSE is disabled'))
+    }
+    const blocked = wantSse && this.#memory.isBlocked()
+    if (wantWs && WS && blocked) this.#wsFailReason = 'ws_remembered'
+    const useWs = wantWs && WS && !blocked && (!wantSse || this.#wsFailures < this.#o.wsFailuresBeforeFallback)
+    if (wantWs && WS && !useWs && !blocked) this.#wsFailReason ??= 'ws_refused'
+    this.stats.attempts++
+    if (useWs) {
+      this.#open('websocket', 'candidate', token)
+      if (wantSse) this.#timer('headStart', this.#o.sseHeadStartMs, () => this.#startSseCandidate(token))
+    } else {
+      this.#open('sse', 'candidate', token)
+    }
+    this.#timer('connect', this.#o.connectTimeoutMs, () => {
+      for (const c of this.#candidates()) if (c.kind === 'websocket') this.#countWsFailure(c.opened ? 'ws_silent' : 'ws_timeout')
+      this.#retry('connect_timeout', `no hello within connectTimeoutMs=${this.#o.connectTimeoutMs}`)
+    })
+  }
+
+  #candidates(): Conn[] {
+    return this.#conns.filter((c) => c.role === 'candidate')
+  }
+
+  #startSseCandidate(token: string | undefined): void {
+    this.#clear('headStart')
+    if (!this.#candidates().some((c) => c.kind === 'sse')) this.#open('sse', 'candidate', token)
+  }
+
+  #open(kind: TransportKind, role: Role, token: string | undefined): Conn {
+    const c = { kind, role, opened: false } as Conn
+    const h: TransportHandlers = {
+      onOpen: () => void (c.opened = true),
+      onFrame: (f) => this.#onFrame(c, f),
+      onBadFrame: (err) => this.#conns.includes(c) && this.emit('error', err),
+      onClose: (info) => this.#onClose(c, info),
+    }
+    this.#conns.push(c)
+    const params = { token, sid: this.#sid, lastId: this.#lastId }
+    try {
+      c.t =
+        kind === 'websocket'
+          ? openWebSocket(this.#WebSocket()!, this.#endpoints.websocket, params, h)
+          : openSse((this.#o.fetch ?? (globalThis.fetch as FetchLike)).bind(globalThis), this.#endpoints, params, () => this.#serverMaxFrame, h)
+    } catch (err) {
+      c.t = { kind, send() {}, close() {} }
+      queueMicrotask(() => h.onClose({ opened: false, detail: `could not open ${kind}: ${(err as Error)?.message}` }))
+    }
+    return c
+  }
+
+  #drop(c: Conn, bye = false): void {
+    this.#conns = this.#conns.filter((x) => x !== c)
+    c.t.close(bye)
+  }
+
+  #onFrame(c: Conn, f: ServerFrame): void {
+    if (!this.#conns.includes(c)) return // a ghost: a transport already replaced
+    if (c.role === 'active') return this.#handleFrame(c, f)
+    if (f.t === 'hello') return c.role === 'probe' ? this.#probeHello(c, f) : this.#won(c, f)
+    if (f.t === 'error') this.emit('error', new SurewireError('transport_error', `server error before hello: ${f.code}: ${f.message}`))
+  }
+
+  #onClose(c: Conn, info: TransportClose): void {
+    if (!this.#conns.includes(c)) return
+    this.#conns = this.#conns.filter((x) => x !== c)
+    if (c.role === 'probe') return this.#probeFailed()
+    if (isAuthClose(info)) return this.#authFailed(info)
+    if (c.role === 'active') return this.#lost(lossReason(c.kind, info), info.detail)
+    // A candidate failed before hello.
+    if (c.kind === 'websocket') {
+      this.#countWsFailure(c.opened ? 'ws_silent' : 'ws_refused')
+      const wantSse = this.#o.transports.includes('sse')
+      if (wantSse && this.#wsFailures >= this.#o.wsFailuresBeforeFallback) return this.#startSseCandidate(this.#attemptToken)
+    }
+    if (this.#candidates().length === 0) {
+      this.#retry(c.kind === 'sse' ? 'sse_refused' : (this.#wsFailReason ?? 'connection_lost'), info.detail)
+    }
+  }
+
+
+  #countWsFailure(reason: StatusReason): void {
+    this.#wsFailReason = reason
+    this.#wsFailures++
+  }
+
+  #won(c: Conn, hello: HelloFrame): void {
+    this.#clear('connect', 'headStart')
+    for (const other of this.#candidates()) {
+      if (other === c) continue
+      if (other.kind === 'websocket') this.#countWsFailure(other.opened ? 'ws_silent' : 'ws_timeout')
+      this.#drop(other)
+    }
+    if (c.kind === 'websocket') {
+      this.#wsFailures = 0
+      this.#memory.clear()
+    } else if (this.#wsFailReason && this.#wsFailReason !== 'ws_unavailable' && this.#wsFailReason !== 'ws_remembered') {
+      this.#memory.block()
+    }
+    const reason = c.kind === 'sse' && this.#o.transports.includes('websocket') ? (this.#wsFailReason ?? 'opened') : 'opened'
+    this.#activate(c, hello, reason)
+  }
+
+  #activate(c: Conn, hello: HelloFrame, reason: StatusReason): void {
+    const previous = this.#active()
+    c.role = 'active'
+    if (previous && previous !== c) this.#drop(previous)
+    this.#pendingLoss = undefined
+    this.#authFailures = 0
+    this.#hb = hello.hb > 0 ? hello.hb : this.#hb
+    this.#serverMaxFrame = hello.maxFrameBytes > 0 ? hello.maxFrameBytes : Infinity
+    const prevSid = this.#sid
+    this.#sid = hello.sid
+    if (prevSid !== undefined && (prevSid !== hello.sid || !hello.resumed)) {
+      this.stats.resets++
+      this.emit('reset', { reason: hello.reset ?? 'session_unknown' })
+    } else if (prevSid !== undefined) this.stats.resumes++
+    if (prevSid !== hello.sid) {
+      this.#lastId = 0
+      if (this.#topics.size) this.#outbox.unshift([...this.#topics].map((topic) => ({ t: 'sub' as const, topic })))
+      this.#outbox.renumber()
+    }
+    this.#outbox.markAllUnsent()
+    this.#startKeepalive(c)
+    this.#timer('healthy', this.#o.healthyAfterMs, () => (this.#attempt = 0))
+    this.#setStatus('open', reason)
+    if (c.kind === 'sse') this.#scheduleProbe()
+    else this.#clear('probe')
+    this.#flush()
+    const waiters = this.#waiters.splice(0)
+    for (const w of waiters) w.resolve()
+  }
+
+  #handleFrame(c: Conn, f: ServerFrame): void {
+    this.#alive(c)
+    switch (f.t) {
+      case 'msg':
+        if (f.id <= this.#lastId) {
+          this.stats.duplicates++
+          return
+        }
+        this.#lastId = f.id
+        return this.#inbox.push(f.d)
+      case 'ack':
+        return this.#outbox.ack(f.seq)
+      case 'nack':
+        return this.#outbox.nack(f.seq, new RejectedError(f.code, f.message))
+      case 'error':
+        if (f.code === 'unauthorized' || f.code === 'forbidden') return this.#authFailed({ opened: true, detail: f.message, code: CloseCode.unauthorized })
+        this.emit('error', new SurewireError('transport_error', `server error ${f.code}: ${f.message}`))
+        return
+      default:
+        return // pong, hb: liveness only
+    }
+  }
+
+  #dispatch(m: Infer<In>): void {
+    this.emit('message', m)
+  }
+
+  #lost(reason: StatusReason, detail: string): void {
+    const probe = this.#conns.find((c) => c.role === 'probe')
+    if (probe?.opened) {
+      // A background probe is about to take over (the server closes the old stream when it does): wait for it.
+      this.#pendingLoss = { reason, detail }
+      return
+    }
+    if (probe) this.#drop(probe)
+    this.#stopKeepalive()
+    this.#retry(reason, detail)
+  }
+
+  #retry(reason: StatusReason, detail?: string): void {
+    this.#clear('connect', 'headStart', 'healthy', 'probe')
+    for (const c of [...this.#conns]) this.#drop(c)
+    this.#stopKeepalive()
+    if (this.#status === 'closed') return
+    this.#attempt++
+    if (this.#attempt > this.#o.maxAttempts) {
+      return this.#shutdown('gave_up', new SurewireError('gave_up', `gave up after ${this.#o.maxAttempts} failed attempts (last: ${reason})`))
+    }
+    const delayMs = Math.max(0, this.#o.backoff?.(this.#attempt) ?? defaultBackoff(this.#attempt))
+    this.#setStatus('reconnecting', reason, { delayMs, ...(detail ? { detail } : {}) })
+    this.#timer('retry', delayMs, () => void this.#startAttempt('retry'))
+  }
+
+  #authFailed(info: TransportClose): void {
+    if (this.#authFailures < this.#o.authRetries) {
+      this.#authFailures++
+      for (const c of [...this.#conns]) this.#drop(c)
+      this.#stopKeepalive()
+      this.#clear('connect', 'headStart', 'probe')
+      void this.#startAttempt('auth_retry')
+      return
+    }
+    const status = info.status ?? info.code ?? 0
+    this.#shutdown('auth_failed', new AuthError(`the server refused the credentials (${info.status ? `HTTP ${info.status}` : `close code ${info.code}`}); not retrying`, status))
+  }
+
+  #shutdown(reason: StatusReason, error: Error, bye = false): void {
+    for (const name of [...this.#timers.keys()]) this.#clear(name)
+    for (const c of [...this.#conns]) this.#drop(c, bye && c.role === 'active')
+    this.#attemptId++
+    this.#lifecycleOff?.()
+    this.#lifecycleOff = undefined
+    if (bye) {
+      this.#sid = undefined
+      this.#lastId = 0
+    }
+    this.#setStatus('closed', reason, reason === 'closed_by_client' ? {} : { error })
+    if (reason !== 'closed_by_client') this.emit('error', error)
+    for (const w of this.#waiters.splice(0)) w.reject(error)
+    this.#outbox.rejectAll(error)
+  }
+
+  // ------------------------------------------------------------------ keepalive
+
+  #startKeepalive(c: Conn): void {
+    this.#stopKeepalive()
+    if (c.kind === 'websocket') {
+      const every = Math.max(10, Math.min(this.#o.pingIntervalMs, this.#hb))
+      const tick = () => {
+        this.#ping(c)
+        this.#timer('ping', every, tick)
+      }
+      this.#timer('ping', every, tick)
+    } else this.#alive(c)
+  }
+
+  #ping(c: Conn): void {
+    c.t.send([{ t: 'ping' }])
+    if (!this.#timers.has('pong')) this.#timer('pong', this.#o.pongTimeoutMs, () => this.#lost('pong_timeout', `no pong within pongTimeoutMs=${this.#o.pongTimeoutMs}`))
+  }
+
+  #alive(c: Conn): void {
+    if (c.kind === 'websocket') return this.#clear('pong')
+    const ms = this.#o.sseSilenceTimeoutMs ?? Math.round(this.#hb * 2.5)
+    this.#timer('silence', ms, () => this.#lost('sse_silent', `no frame or heartbeat for ${ms} ms`))
+  }
+
+  #stopKeepalive(): void {
+    this.#clear('ping', 'pong', 'silence')
+  }
+
+  // ------------------------------------------------------------------ background probe back to WebSocket
+
+  #scheduleProbe(): void {
+    const ms = this.#o.wsProbeIntervalMs
+    if (!ms || !this.#o.transports.includes('websocket') || !this.#WebSocket()) return
+    this.#timer('probe', ms, () => void this.#startProbe())
+  }
+
+  async #startProbe(): Promise<void> {
+    const id = this.#attemptId
+    let token: string | undefined
+    try {
+      token = await this.#token()
+    } catch {
+      return this.#scheduleProbe()
+    }
+    if (id !== this.#attemptId || this.#active()?.kind !== 'sse') return
+    this.stats.attempts++
+    const c = this.#open('websocket', 'probe', token)
+    this.#timer('probe', this.#o.connectTimeoutMs, () => {
+      this.#drop(c)
+      this.#probeFailed()
+    })
+  }
+
+  #probeHello(c: Conn, hello: HelloFrame): void {
+    this.#clear('probe')
+    if (hello.sid !== this.#sid || !this.#active()) {
+      // The server no longer has our session on this path; stay where we are.
+      this.#drop(c)
+      return this.#probeFailed()
+    }
+    this.#wsFailures = 0
+    this.#memory.clear()
+    this.#activate(c, hello, 'ws_restored')
+  }
+
+  #probeFailed(): void {
+    this.#clear('probe')
+    const loss = this.#pendingLoss
+    this.#pendingLoss = undefined
+    if (loss) return this.#lost(loss.reason, loss.detail)
+    if (this.#active()?.kind === 'sse') this.#scheduleProbe()
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  #onLifecycle(event: 'online' | 'offline' | 'visible'): void {
+    const active = this.#active()
+    if (event === 'offline') {
+      if (active) {
+        this.#drop(active)
+        this.#lost('network_offline', 'the browser reported offline')
+      }
+      return
+    }
+    if (this.#status === 'reconnecting') return void this.#startAttempt(event === 'online' ? 'network_online' : 'visible')
+    if (active?.kind === 'websocket') this.#ping(active) // health check at once
+  }
+}
+
+function lossReason(kind: TransportKind, info: TransportClose): StatusReason {
+  if (kind === 'sse' && info.detail.startsWith('POST')) return 'post_failed'
+  if (info.code === CloseCode.normal || info.code === CloseCode.goingAway || info.code === CloseCode.replaced) return 'server_closed'
+  if (kind === 'sse' && info.detail === 'SSE stream ended') return 'server_closed'
+  return 'connection_lost'
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  const out = {} as T
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v
+  return out
+}

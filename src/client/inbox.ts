@@ -1,0 +1,51 @@
+import { ValidationError } from '../errors'
+import type { StandardSchemaV1 } from '../schema'
+
+/**
+ * Validates incoming payloads against the app's schema and hands them on in
+ * arrival order, even when the schema validates asynchronously.
+ */
+export class Inbox<M> {
+  #queue: unknown[] = []
+  #busy = false
+
+  constructor(
+    private readonly schema: StandardSchemaV1,
+    private readonly deliver: (message: M) => void,
+    private readonly reject: (error: ValidationError, data: unknown) => void,
+  ) {}
+
+  push(data: unknown): void {
+    if (this.#busy) {
+      this.#queue.push(data)
+      return
+    }
+    const r = this.schema['~standard'].validate(data)
+    if (r instanceof Promise) {
+      this.#busy = true
+      void r.then(
+        (res) => this.#settle(res, data),
+        (err) => this.#settle({ issues: [{ message: `validator threw: ${(err as Error)?.message ?? err}` }] }, data),
+      ).finally(() => this.#drain())
+      return
+    }
+    this.#settle(r, data)
+  }
+
+  #settle(r: StandardSchemaV1.Result<unknown>, data: unknown): void {
+    if (r.issues) this.reject(new ValidationError(r.issues, 'incoming'), data)
+    else this.deliver(r.value as M)
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length) {
+      const data = this.#queue.shift()
+      try {
+        this.#settle(await this.schema['~standard'].validate(data), data)
+      } catch (err) {
+        this.#settle({ issues: [{ message: `validator threw: ${(err as Error)?.message ?? err}` }] }, data)
+      }
+    }
+    this.#busy = false
+  }
+}

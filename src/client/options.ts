@@ -1,0 +1,122 @@
+import type { StandardSchemaV1 } from '../schema'
+import { fullJitterBackoff, type Backoff } from './backoff'
+import type { KeyValueStorage } from './memory'
+import type { FetchLike } from './sse'
+import type { TransportKind } from './transport'
+import type { EndpointPaths } from './url'
+import type { WebSocketConstructor } from './websocket'
+
+/** Where the client hears `online`, `offline` and "tab became visible". */
+export interface LifecycleSource {
+  subscribe(listener: (event: 'online' | 'offline' | 'visible') => void): () => void
+}
+
+export interface ClientOptions<In extends StandardSchemaV1, Out extends StandardSchemaV1> {
+  /**
+   * One base URL for every transport: `http(s)://` or `ws(s)://` (the other is derived:
+   * `https` ↔ `wss`), or a relative URL resolved against the page in browsers.
+   */
+  url: string | URL
+  /** Schema of server → client messages (zod, valibot, arktype: any Standard Schema). Messages that fail it go to the `invalid` event. */
+  incoming: In
+  /** Schema of client → server messages; `send()` rejects with a ValidationError before anything is queued. */
+  outgoing: Out
+  /**
+   * WebSocket constructor. Needed on Node 20 (pass `WebSocket` from the `ws` package);
+   * without one and without a global WebSocket the client uses SSE + POST.
+   * @default globalThis.WebSocket
+   */
+  WebSocket?: WebSocketConstructor
+  /** fetch implementation for SSE and POST. @default globalThis.fetch */
+  fetch?: FetchLike
+  /**
+   * Token provider, called before every connection attempt. Sent as `access_token` in the
+   * WebSocket query string (browsers cannot set WebSocket headers) and as
+   * `Authorization: Bearer` on SSE and POST.
+   */
+  token?: () => string | undefined | Promise<string | undefined>
+  /** Transports to use, in order of preference. `['sse']` forces SSE + POST. @default ['websocket', 'sse'] */
+  transports?: TransportKind[]
+  /** Per-transport endpoint overrides, resolved against `url`. */
+  paths?: EndpointPaths
+  /** An attempt that has not received the server's hello by then fails. @default 10_000 */
+  connectTimeoutMs?: number
+  /** If WebSocket has not opened after this long, SSE starts alongside it; the first ready wins. @default 1_500 */
+  sseHeadStartMs?: number
+  /** Consecutive WebSocket failures before an open (refused, timed out, silent) before the client moves to SSE. @default 1 */
+  wsFailuresBeforeFallback?: number
+  /** How long a blocked WebSocket is remembered for this URL (0 disables memory). @default 3_600_000 (1 hour) */
+  rememberFallbackMs?: number
+  /** While on SSE, how often to try WebSocket again in the background. 0 disables probing. @default 30_000 */
+  wsProbeIntervalMs?: number
+  /** Where the blocked-WebSocket memory lives; `null` disables it. @default localStorage in browsers, process memory elsewhere */
+  storage?: KeyValueStorage | null
+  /** WebSocket ping interval; never more than the server's heartbeat interval. @default 20_000 */
+  pingIntervalMs?: number
+  /** A ping with no frame back within this time means the connection is dead (half-open). @default 10_000 */
+  pongTimeoutMs?: number
+  /** SSE silence (no frame, no heartbeat) beyond this means the stream is dead. @default 2.5 × server heartbeat interval */
+  sseSilenceTimeoutMs?: number
+  /** Delay before reconnect attempt n. @default fullJitterBackoff(500, 30_000) */
+  backoff?: Backoff
+  /** A connection that stayed open this long resets the backoff attempt counter. @default 5_000 */
+  healthyAfterMs?: number
+  /** Give up after this many failed attempts in a row (status `closed`, reason `gave_up`). @default Infinity */
+  maxAttempts?: number
+  /** After an auth failure, retry this many times with a fresh token before stopping. @default 1 */
+  authRetries?: number
+  /** Bound on messages waiting for the server's ack. @default 1_000 */
+  maxQueuedMessages?: number
+  /** Bound on bytes waiting for the server's ack. @default 1_048_576 (1 MiB) */
+  maxQueuedBytes?: number
+  /** Largest message (UTF-8 JSON bytes) `send()` accepts; the server's own limit applies too. @default 1_048_576 (1 MiB) */
+  maxMessageBytes?: number
+  /** Source of online/offline/visible events. @default window + document in browsers, none elsewhere */
+  lifecycle?: LifecycleSource | null
+}
+
+/** Default values of every numeric option, in one place. */
+export const clientDefaults = {
+  transports: ['websocket', 'sse'] as readonly TransportKind[],
+  connectTimeoutMs: 10_000,
+  sseHeadStartMs: 1_500,
+  wsFailuresBeforeFallback: 1,
+  rememberFallbackMs: 3_600_000,
+  wsProbeIntervalMs: 30_000,
+  pingIntervalMs: 20_000,
+  pongTimeoutMs: 10_000,
+  healthyAfterMs: 5_000,
+  maxAttempts: Infinity,
+  authRetries: 1,
+  maxQueuedMessages: 1_000,
+  maxQueuedBytes: 1_048_576,
+  maxMessageBytes: 1_048_576,
+} as const
+
+/** Browser online/offline/visibilitychange, or null outside browsers. */
+export function browserLifecycle(): LifecycleSource | null {
+  const w = globalThis as unknown as {
+    addEventListener?: (t: string, l: () => void) => void
+    removeEventListener?: (t: string, l: () => void) => void
+    document?: { visibilityState?: string; addEventListener(t: string, l: () => void): void; removeEventListener(t: string, l: () => void): void }
+  }
+  if (typeof w.addEventListener !== 'function' || !w.document) return null
+  const doc = w.document
+  return {
+    subscribe(listener) {
+      const online = () => listener('online')
+      const offline = () => listener('offline')
+      const visible = () => doc.visibilityState === 'visible' && listener('visible')
+      w.addEventListener!('online', online)
+      w.addEventListener!('offline', offline)
+      doc.addEventListener('visibilitychange', visible)
+      return () => {
+        w.removeEventListener!('online', online)
+        w.removeEventListener!('offline', offline)
+        doc.removeEventListener('visibilitychange', visible)
+      }
+    },
+  }
+}
+
+export const defaultBackoff: Backoff = fullJitterBackoff()

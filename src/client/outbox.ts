@@ -1,0 +1,120 @@
+import { SurewireError } from '../errors'
+import type { SequencedClientFrame } from '../protocol'
+
+type Payload = { t: 'msg'; d: unknown } | { t: 'sub' | 'unsub'; topic: string }
+
+interface Entry {
+  seq: number
+  payload: Payload
+  bytes: number
+  /** Written on the current transport (reset on reconnect so it is sent again). */
+  sent: boolean
+  resolve: () => void
+  reject: (err: Error) => void
+}
+
+/**
+ * Client → server frames awaiting the server's ack. Every frame gets a sequence
+ * number; it stays here until acked, is re-sent after a reconnect or transport
+ * switch (the server drops duplicates by seq), and is bounded in count and bytes.
+ */
+export class Outbox {
+  #entries: Entry[] = []
+  #nextSeq = 1
+  #bytes = 0
+
+  constructor(
+    private readonly maxMessages: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  get size(): number {
+    return this.#entries.length
+  }
+  get bytes(): number {
+    return this.#bytes
+  }
+
+  /** Queue a frame. Rejects at once with `queue_full` when the bounds would be exceeded. */
+  push(payload: Payload, bytes: number): Promise<void> {
+    if (this.#entries.length >= this.maxMessages || this.#bytes + bytes > this.maxBytes) {
+      return Promise.reject(
+        new SurewireError(
+          'queue_full',
+          `outgoing queue is full (${this.#entries.length} messages, ${this.#bytes} bytes; limits ` +
+            `maxQueuedMessages=${this.maxMessages}, maxQueuedBytes=${this.maxBytes}); wait for earlier sends to resolve`,
+        ),
+      )
+    }
+    return new Promise((resolve, reject) => {
+      this.#entries.push({ seq: this.#nextSeq++, payload, bytes, sent: false, resolve, reject })
+      this.#bytes += bytes
+    })
+  }
+
+  /** Frames not yet written on the current transport, marked as written. */
+  takeUnsent(): SequencedClientFrame[] {
+    const out: SequencedClientFrame[] = []
+    for (const e of this.#entries) {
+      if (e.sent) continue
+      e.sent = true
+      out.push({ ...e.payload, seq: e.seq } as SequencedClientFrame)
+    }
+    return out
+  }
+
+  /** A new transport: everything unacked goes again. */
+  markAllUnsent(): void {
+    for (const e of this.#entries) e.sent = false
+  }
+
+  /** A new server session: it has seen none of our sequence numbers. Renumber from 1. */
+  renumber(): void {
+    this.#nextSeq = 1
+    for (const e of this.#entries) {
+      e.seq = this.#nextSeq++
+      e.sent = false
+    }
+  }
+
+  /** Put frames (re-subscriptions) ahead of everything queued. */
+  unshift(payloads: Payload[]): void {
+    const fresh = payloads.map<Entry>((payload) => ({
+      seq: 0,
+      payload,
+      bytes: 0,
+      sent: false,
+      resolve: () => {},
+      reject: () => {},
+    }))
+    this.#entries.unshift(...fresh)
+  }
+
+  ack(seq: number): void {
+    let i = 0
+    while (i < this.#entries.length && this.#entries[i]!.seq <= seq) i++
+    if (i === 0) return
+    const done = this.#entries.splice(0, i)
+    for (const e of done) {
+      this.#bytes -= e.bytes
+      e.resolve()
+    }
+  }
+
+  nack(seq: number, err: Error): void {
+    const i = this.#entries.findIndex((e) => e.seq === seq)
+    if (i < 0) return
+    const [e] = this.#entries.splice(i, 1)
+    this.#bytes -= e!.bytes
+    // Everything before it was consumed too (seq order).
+    this.ack(seq - 1)
+    e!.reject(err)
+  }
+
+  rejectAll(err: Error): void {
+    const all = this.#entries
+    this.#entries = []
+    this.#bytes = 0
+    for (const e of all) e.reject(err)
+  }
+}

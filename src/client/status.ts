@@ -1,0 +1,68 @@
+import type { TransportKind } from './transport'
+
+export type Status = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed'
+
+/**
+ * Why the status (or transport) changed. Every `status` event carries one.
+ *
+ * Opening: `connect_called`, `retry`, `auth_retry`, `network_online`, `visible`.
+ * Open: `opened` (WebSocket, or SSE when it is the only transport), and on SSE the reason
+ * WebSocket was not used: `ws_refused`, `ws_timeout`, `ws_silent`, `ws_unavailable`,
+ * `ws_remembered`; `ws_restored` when a background probe moved the session back to WebSocket.
+ * Lost / failed: `pong_timeout`, `sse_silent`, `sse_refused`, `server_closed`,
+ * `connection_lost`, `post_failed`, `network_offline`, `connect_timeout`, `token_failed`.
+ * Closed: `closed_by_client`, `auth_failed`, `gave_up`, `fatal_error`.
+ */
+export type StatusReason =
+  | 'connect_called'
+  | 'retry'
+  | 'auth_retry'
+  | 'network_online'
+  | 'visible'
+  | 'opened'
+  | 'ws_refused'
+  | 'ws_timeout'
+  | 'ws_silent'
+  | 'ws_unavailable'
+  | 'ws_remembered'
+  | 'ws_restored'
+  | 'pong_timeout'
+  | 'sse_silent'
+  | 'sse_refused'
+  | 'server_closed'
+  | 'connection_lost'
+  | 'post_failed'
+  | 'network_offline'
+  | 'connect_timeout'
+  | 'token_failed'
+  | 'closed_by_client'
+  | 'auth_failed'
+  | 'gave_up'
+  | 'fatal_error'
+
+export interface StatusEvent {
+  status: Status
+  previous: Status
+  transport: TransportKind | null
+  reason: StatusReason
+  /** Failed attempts in a row (0 once a connection has been healthy for `healthyAfterMs`). */
+  attempt: number
+  /** With `reconnecting`: how long until the next attempt. */
+  delayMs?: number
+  /** Low-level detail for logs: close code/reason, HTTP status. Never contains the token. */
+  detail?: string
+  /** With `closed` after a failure: the error `connect()` rejected with. */
+  error?: Error
+}
+
+/** Counters for observability and tests. */
+export interface ClientStats {
+  /** Messages received twice (e.g. across a resume) and dropped. */
+  duplicates: number
+  /** Reconnects where the server resumed the session and replayed what was missed. */
+  resumes: number
+  /** Times the session was reset (server restart, expired session, replay window exceeded). */
+  resets: number
+  /** Connection attempts started (including fallbacks and probes). */
+  attempts: number
+}

@@ -1,0 +1,43 @@
+import type { ClientFrame, ServerFrame } from '../protocol'
+import type { FrameError } from '../protocol'
+
+export type TransportKind = 'websocket' | 'sse'
+
+/** How a transport ended. Reported exactly once, and never after `close()` was called on it. */
+export interface TransportClose {
+  /** Did the underlying connection open (WebSocket `open` / SSE 200 + event-stream)? */
+  opened: boolean
+  /** WebSocket close code, when there is one. */
+  code?: number
+  /** HTTP status, where the runtime exposes it (SSE, POST, `ws` in Node). */
+  status?: number
+  /** Human-readable detail for logs (close reason, error message). Never contains the token. */
+  detail: string
+}
+
+/** Callbacks a transport reports to the client's state machine. */
+export interface TransportHandlers {
+  onOpen(): void
+  onFrame(frame: ServerFrame): void
+  /** A frame that is not valid protocol; the connection continues. */
+  onBadFrame(error: FrameError): void
+  onClose(info: TransportClose): void
+}
+
+/**
+ * A dumb pipe: it opens once, moves frames, and reports how it ended.
+ * It never retries; every retry decision belongs to the client's state machine.
+ */
+export interface Transport {
+  readonly kind: TransportKind
+  send(frames: ClientFrame[]): void
+  /** Close without reporting back. `bye` tells the server the session is over. */
+  close(bye?: boolean): void
+}
+
+/** What the state machine hands to a transport when it opens one. */
+export interface TransportParams {
+  token: string | undefined
+  sid: string | undefined
+  lastId: number
+}

@@ -1,0 +1,73 @@
+import { ConfigError } from '../errors'
+
+/** Per-transport endpoint overrides, each resolved against the base `url`. */
+export interface EndpointPaths {
+  /** WebSocket endpoint, e.g. `/ws`. @default the base URL */
+  websocket?: string
+  /** SSE (GET, text/event-stream) endpoint, e.g. `/api/events`. @default the base URL */
+  sse?: string
+  /** POST endpoint for client → server frames. @default the base URL */
+  post?: string
+}
+
+export interface Endpoints {
+  websocket: URL
+  sse: URL
+  post: URL
+  /** Key under which a blocked WebSocket is remembered. */
+  key: string
+}
+
+function pageHref(): string | undefined {
+  const loc = (globalThis as { location?: { href?: string } }).location
+  return typeof loc?.href === 'string' ? loc.href : undefined
+}
+
+const toHttp: Record<string, string> = { 'ws:': 'http:', 'wss:': 'https:', 'http:': 'http:', 'https:': 'https:' }
+const toWs: Record<string, string> = { 'http:': 'ws:', 'https:': 'wss:', 'ws:': 'ws:', 'wss:': 'wss:' }
+
+/** Resolve the base URL and per-transport overrides; throws ConfigError with a fix on misuse. */
+export function resolveEndpoints(url: string | URL, paths: EndpointPaths = {}): Endpoints {
+  if (url === undefined || url === null || url === '') {
+    throw new ConfigError('`url` is required, e.g. new RealtimeClient({ url: "https://example.com/realtime", … })')
+  }
+  const page = pageHref()
+  let base: URL
+  try {
+    base = new URL(String(url), page)
+  } catch {
+    throw new ConfigError(
+      page
+        ? `\`url\` ${JSON.stringify(String(url))} is not a valid URL`
+        : `\`url\` ${JSON.stringify(String(url))} is not an absolute URL; outside a browser pass one like "http://127.0.0.1:3000/realtime"`,
+    )
+  }
+  if (!toHttp[base.protocol]) {
+    throw new ConfigError(`\`url\` must be http(s):// or ws(s)://, got ${JSON.stringify(base.protocol)}`)
+  }
+  if (page?.startsWith('https:') && (base.protocol === 'ws:' || base.protocol === 'http:')) {
+    throw new ConfigError(
+      `\`url\` ${base.protocol}//${base.host} is insecure but the page is https://; browsers block it as mixed content. ` +
+        `Use "https://${base.host}${base.pathname}" (surewire derives wss:// from it) or a relative URL like "${base.pathname}".`,
+    )
+  }
+  const resolve = (p: string | undefined, protocols: Record<string, string>): URL => {
+    const u = p ? new URL(p, base) : new URL(base)
+    const proto = protocols[u.protocol]
+    if (!proto) throw new ConfigError(`endpoint ${JSON.stringify(p)} must be http(s):// or ws(s)://`)
+    u.protocol = proto
+    u.hash = ''
+    return u
+  }
+  const websocket = resolve(paths.websocket, toWs)
+  const sse = resolve(paths.sse, toHttp)
+  const post = resolve(paths.post ?? paths.sse, toHttp)
+  return { websocket, sse, post, key: websocket.origin + websocket.pathname }
+}
+
+/** Copy `u` and set query parameters (skipping undefined). */
+export function withQuery(u: URL, params: Record<string, string | number | undefined>): string {
+  const out = new URL(u)
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) out.searchParams.set(k, String(v))
+  return out.href
+}

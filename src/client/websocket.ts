@@ -1,0 +1,101 @@
+import { FrameError, PROTOCOL_VERSION, QUERY, parseServerFrame, type ClientFrame } from '../protocol'
+import type { Transport, TransportHandlers, TransportParams } from './transport'
+import { withQuery } from './url'
+
+/** The subset of the WHATWG WebSocket the client uses (browser, Node ≥ 22, Deno, Bun, or `ws`). */
+export interface WebSocketLike {
+  readonly readyState: number
+  binaryType: string
+  send(data: string): void
+  close(code?: number, reason?: string): void
+  onopen: ((ev: unknown) => void) | null
+  onmessage: ((ev: { data: unknown }) => void) | null
+  onerror: ((ev: unknown) => void) | null
+  onclose: ((ev: { code: number; reason: string }) => void) | null
+}
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike
+
+/** `ws` reports a refused upgrade as "Unexpected server response: 426"; browsers report nothing. */
+function statusFromError(ev: unknown): number | undefined {
+  const msg = (ev as { message?: unknown; error?: { message?: unknown } })?.message ?? (ev as { error?: { message?: unknown } })?.error?.message
+  const m = typeof msg === 'string' ? /Unexpected server response: (\d{3})/.exec(msg) : null
+  return m ? Number(m[1]) : undefined
+}
+
+function errorText(ev: unknown): string {
+  const msg = (ev as { message?: unknown })?.message ?? (ev as { error?: { message?: unknown } })?.error?.message
+  return typeof msg === 'string' ? msg : 'WebSocket error'
+}
+
+/** Open a WebSocket transport. Frames are JSON text; a binary frame is a bad frame. */
+export function openWebSocket(
+  WS: WebSocketConstructor,
+  url: URL,
+  params: TransportParams,
+  h: TransportHandlers,
+): Transport {
+  const href = withQuery(url, {
+    [QUERY.version]: PROTOCOL_VERSION,
+    [QUERY.session]: params.sid,
+    [QUERY.lastId]: params.sid ? params.lastId : undefined,
+    [QUERY.token]: params.token,
+  })
+  let done = false
+  let opened = false
+  let status: number | undefined
+  let lastError = ''
+  const ws = new WS(href)
+  ws.binaryType = 'arraybuffer'
+
+  const finish = (code: number | undefined, detail: string) => {
+    if (done) return
+    done = true
+    ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null
+    h.onClose({ opened, code, status, detail })
+  }
+  ws.onopen = () => {
+    if (done) return
+    opened = true
+    h.onOpen()
+  }
+  ws.onmessage = (ev) => {
+    if (done) return
+    if (typeof ev.data !== 'string') {
+      h.onBadFrame(new FrameError('binary frames are not part of the protocol', ''))
+      return
+    }
+    let frame
+    try {
+      frame = parseServerFrame(ev.data)
+    } catch (err) {
+      h.onBadFrame(err as FrameError)
+      return
+    }
+    h.onFrame(frame)
+  }
+  ws.onerror = (ev) => {
+    status ??= statusFromError(ev)
+    lastError = errorText(ev)
+  }
+  ws.onclose = (ev) => finish(ev.code, ev.reason || lastError || `closed with code ${ev.code}`)
+
+  return {
+    kind: 'websocket',
+    send(frames: ClientFrame[]) {
+      if (done || ws.readyState !== 1) return
+      for (const f of frames) ws.send(JSON.stringify(f))
+    },
+    close(bye = false) {
+      if (done) return
+      done = true
+      ws.onopen = ws.onmessage = ws.onclose = null
+      ws.onerror = () => {} // a close during CONNECTING fires error in some runtimes
+      try {
+        if (bye && ws.readyState === 1) ws.send(JSON.stringify({ t: 'bye' }))
+        ws.close(1000, bye ? 'client closed' : 'replaced')
+      } catch {
+        /* already closing */
+      }
+    },
+  }
+}

@@ -1,0 +1,73 @@
+import type { StandardSchemaV1 } from './schema'
+import { formatIssues } from './schema'
+
+export { FrameError } from './protocol'
+
+/** Every error surewire creates has a literal `code` you can switch on. */
+export type SurewireErrorCode =
+  | 'invalid_message'
+  | 'queue_full'
+  | 'too_large'
+  | 'client_closed'
+  | 'auth_failed'
+  | 'rejected'
+  | 'gave_up'
+  | 'bad_config'
+  | 'websocket_unavailable'
+  | 'transport_error'
+
+export class SurewireError extends Error {
+  override name = 'SurewireError'
+  constructor(
+    readonly code: SurewireErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+  }
+}
+
+/** A message failed its schema (`outgoing` on send, or the server's schema for a nack). */
+export class ValidationError extends SurewireError {
+  override name = 'ValidationError'
+  constructor(
+    readonly issues: ReadonlyArray<StandardSchemaV1.Issue>,
+    direction: 'outgoing' | 'incoming',
+  ) {
+    super('invalid_message', `${direction} message does not match its schema: ${formatIssues(issues)}`)
+  }
+}
+
+/** Misuse of the API or a bad option; the message says what to do instead. */
+export class ConfigError extends SurewireError {
+  override name = 'ConfigError'
+  constructor(message: string, code: 'bad_config' | 'websocket_unavailable' = 'bad_config') {
+    super(code, message)
+  }
+}
+
+/** The server refused the credentials (HTTP 401/403 or close code 4401/4403). The client stops retrying. */
+export class AuthError extends SurewireError {
+  override name = 'AuthError'
+  constructor(
+    message: string,
+    /** HTTP status (SSE/POST) or WebSocket close code. */
+    readonly status: number,
+  ) {
+    super('auth_failed', message)
+  }
+}
+
+/** The server consumed a sent message but did not accept it (a `nack` frame). */
+export class RejectedError extends SurewireError {
+  override name = 'RejectedError'
+  constructor(
+    /** Protocol error code from the server, e.g. `invalid_message`. */
+    readonly serverCode: string,
+    message: string,
+  ) {
+    super('rejected', `server rejected the message (${serverCode}): ${message}`)
+  }
+}
+
+export const isSurewireError = (e: unknown): e is SurewireError => e instanceof SurewireError

@@ -1,0 +1,20 @@
+export { RealtimeClient, type ClientEvents } from './client/client'
+export { clientDefaults, browserLifecycle, type ClientOptions, type LifecycleSource } from './client/options'
+export { fullJitterBackoff, backoffDefaults, type Backoff } from './client/backoff'
+export { clearFallbackMemory, type KeyValueStorage } from './client/memory'
+export type { Status, StatusEvent, StatusReason, ClientStats } from './client/status'
+export type { TransportKind } from './client/transport'
+export type { EndpointPaths } from './client/url'
+export type { WebSocketConstructor, WebSocketLike } from './client/websocket'
+export type { FetchLike } from './client/sse'
+export {
+  SurewireError,
+  ValidationError,
+  ConfigError,
+  AuthError,
+  RejectedError,
+  FrameError,
+  isSurewireError,
+  type SurewireErrorCode,
+} from './errors'
+export type { StandardSchemaV1, Infer, InferIn } from './schema'

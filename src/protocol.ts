@@ -1,0 +1,236 @@
+/**
+ * The surewire wire protocol, version 1: frame types shared by the client and
+ * the reference server. docs/PROTOCOL.md is the prose version of this file.
+ *
+ * Every frame is one JSON object with a `t` (type) field, sent as a WebSocket
+ * text message, as the `data:` of one SSE event, or as one element of the JSON
+ * array in a POST body / POST response.
+ */
+
+/** Protocol version, sent by the client as the `v` query parameter. */
+export const PROTOCOL_VERSION = 1
+
+/** Query parameter names used by the client when opening a transport. */
+export const QUERY = {
+  version: 'v',
+  session: 'sid',
+  lastId: 'last',
+  token: 'access_token',
+} as const
+
+// ---------------------------------------------------------------- server → client
+
+/** First frame on every connection: the session is ready. */
+export interface HelloFrame {
+  t: 'hello'
+  /** Session token: unguessable; send it back to resume or to POST. */
+  sid: string
+  /** Server heartbeat interval in ms. SSE: the server sends `hb` at least this often. WebSocket: the client pings at least this often. */
+  hb: number
+  /** True when the requested session was found and every message after `last` is replayed next. */
+  resumed: boolean
+  /** Why a requested resume did not happen. Present only when the client asked to resume and `resumed` is false. */
+  reset?: 'session_unknown' | 'replay_window_exceeded'
+  /** Largest frame (bytes of UTF-8 JSON) the server accepts. */
+  maxFrameBytes: number
+}
+/** An application message. `id` increases by one per message within a session. */
+export interface MessageFrame {
+  t: 'msg'
+  id: number
+  d: unknown
+}
+/** Cumulative acknowledgement: every client frame with `seq` ≤ this was accepted. */
+export interface AckFrame {
+  t: 'ack'
+  seq: number
+}
+/** Per-frame rejection: the client frame with this `seq` was consumed but not accepted. */
+export interface NackFrame {
+  t: 'nack'
+  seq: number
+  code: ErrorCode
+  message: string
+}
+export interface PongFrame {
+  t: 'pong'
+  n?: number
+}
+/** SSE heartbeat. */
+export interface HeartbeatFrame {
+  t: 'hb'
+}
+/** A protocol-level error. `fatal: true` means the server closes the connection next and the client must not retry. */
+export interface ErrorFrame {
+  t: 'error'
+  code: ErrorCode
+  message: string
+  fatal?: boolean
+}
+
+export type ServerFrame = HelloFrame | MessageFrame | AckFrame | NackFrame | PongFrame | HeartbeatFrame | ErrorFrame
+
+// ---------------------------------------------------------------- client → server
+
+/** An application message from the client, numbered per session from 1. */
+export interface ClientMessageFrame {
+  t: 'msg'
+  seq: number
+  d: unknown
+}
+export interface SubscribeFrame {
+  t: 'sub' | 'unsub'
+  seq: number
+  topic: string
+}
+export interface PingFrame {
+  t: 'ping'
+  n?: number
+}
+/** The client is done with the session; the server forgets it at once. */
+export interface ByeFrame {
+  t: 'bye'
+}
+
+export type SequencedClientFrame = ClientMessageFrame | SubscribeFrame
+export type ClientFrame = SequencedClientFrame | PingFrame | ByeFrame
+
+// ---------------------------------------------------------------- codes
+
+/** Error codes carried by `error` and `nack` frames and by POST error bodies. */
+export type ErrorCode =
+  | 'bad_frame'
+  | 'invalid_message'
+  | 'too_large'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'session_unknown'
+  | 'rate_limited'
+  | 'server_error'
+
+/** WebSocket close codes used by the protocol. */
+export const CloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  tooLarge: 1009,
+  badFrame: 4400,
+  unauthorized: 4401,
+  forbidden: 4403,
+  /** The session was taken over by a newer connection (reconnect or transport switch). */
+  replaced: 4409,
+  /** No ping from the client within 3 × hb. */
+  idleTimeout: 4408,
+} as const
+
+/** Close codes after which a client must not reconnect. */
+export function isFatalCloseCode(code: number): boolean {
+  return code === CloseCode.unauthorized || code === CloseCode.forbidden
+}
+
+// ---------------------------------------------------------------- parsing
+
+/** Thrown/returned for a frame that is not valid protocol. */
+export class FrameError extends Error {
+  override readonly name = 'FrameError'
+  readonly code = 'bad_frame' as const
+  constructor(
+    message: string,
+    /** The raw text, truncated to 200 characters. */
+    readonly raw: string,
+  ) {
+    super(message)
+  }
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+const isSeq = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    throw new FrameError('frame is not valid JSON', text.slice(0, 200))
+  }
+}
+
+/** Parse one server frame. Throws FrameError on anything that is not a well-formed v1 frame. */
+export function parseServerFrame(text: string): ServerFrame {
+  return checkServerFrame(parseJson(text), text)
+}
+
+/** Check an already-parsed server frame (POST responses are arrays of these). */
+export function checkServerFrame(f: unknown, raw = ''): ServerFrame {
+  const bad = (why: string) => new FrameError(why, raw.slice(0, 200))
+  if (!isObj(f) || typeof f.t !== 'string') throw bad('frame is not an object with a string `t`')
+  switch (f.t) {
+    case 'msg':
+      if (!isSeq(f.id) || !('d' in f)) throw bad('msg frame needs an integer `id` and `d`')
+      return f as unknown as MessageFrame
+    case 'hello':
+      if (typeof f.sid !== 'string' || !isSeq(f.hb) || typeof f.resumed !== 'boolean') throw bad('hello frame needs `sid`, `hb`, `resumed`')
+      return f as unknown as HelloFrame
+    case 'ack':
+      if (!isSeq(f.seq)) throw bad('ack frame needs an integer `seq`')
+      return f as unknown as AckFrame
+    case 'nack':
+      if (!isSeq(f.seq) || typeof f.code !== 'string') throw bad('nack frame needs `seq` and `code`')
+      return f as unknown as NackFrame
+    case 'pong':
+    case 'hb':
+      return f as unknown as PongFrame | HeartbeatFrame
+    case 'error':
+      if (typeof f.code !== 'string') throw bad('error frame needs a `code`')
+      return f as unknown as ErrorFrame
+    default:
+      throw bad(`unknown frame type ${JSON.stringify(f.t).slice(0, 40)}`)
+  }
+}
+
+/** Check one parsed client frame. Throws FrameError. */
+export function checkClientFrame(f: unknown, raw = ''): ClientFrame {
+  const bad = (why: string) => new FrameError(why, raw.slice(0, 200))
+  if (!isObj(f) || typeof f.t !== 'string') throw bad('frame is not an object with a string `t`')
+  switch (f.t) {
+    case 'msg':
+      if (!isSeq(f.seq) || f.seq < 1 || !('d' in f)) throw bad('msg frame needs an integer `seq` ≥ 1 and `d`')
+      return f as unknown as ClientMessageFrame
+    case 'sub':
+    case 'unsub':
+      if (!isSeq(f.seq) || f.seq < 1 || typeof f.topic !== 'string') throw bad(`${f.t} frame needs \`seq\` and a string \`topic\``)
+      return f as unknown as SubscribeFrame
+    case 'ping':
+    case 'bye':
+      return f as unknown as PingFrame | ByeFrame
+    default:
+      throw bad(`unknown frame type ${JSON.stringify(f.t).slice(0, 40)}`)
+  }
+}
+
+/** Parse one client frame from text. Throws FrameError. */
+export function parseClientFrame(text: string): ClientFrame {
+  return checkClientFrame(parseJson(text), text)
+}
+
+/** Parse a POST body: a JSON array of client frames. Throws FrameError. */
+export function parseClientBatch(text: string): ClientFrame[] {
+  const v = parseJson(text)
+  if (!Array.isArray(v)) throw new FrameError('POST body must be a JSON array of frames', text.slice(0, 200))
+  return v.map((f) => checkClientFrame(f, text))
+}
+
+/** UTF-8 byte length of a string without allocating a buffer. */
+export function utf8Length(s: string): number {
+  let n = 0
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x80) n += 1
+    else if (c < 0x800) n += 2
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      n += 4
+      i++
+    } else n += 3
+  }
+  return n
+}

@@ -1,0 +1,5 @@
+export { createRealtimeServer, RealtimeServer, type ServerEvents } from './server'
+export { serverDefaults, bearerToken, type ServerOptions, type OriginPolicy } from './options'
+export { Connection, type ConnectionEvents } from './session'
+export { CloseCode, PROTOCOL_VERSION } from '../protocol'
+export { ValidationError, ConfigError } from '../errors'

@@ -1,0 +1,71 @@
+import type { IncomingMessage } from 'node:http'
+import type { StandardSchemaV1 } from '../schema'
+import type { Connection } from './session'
+
+/** Which browser origins may connect (WebSocket `Origin` check and CORS for SSE/POST). */
+export type OriginPolicy = 'same-origin' | '*' | readonly string[] | ((origin: string) => boolean)
+
+export interface ServerOptions<In extends StandardSchemaV1, Out extends StandardSchemaV1> {
+  /** Path every transport is served under: WebSocket upgrade, SSE GET and POST. @default '/realtime' */
+  path?: string
+  /** Schema of client → server messages; invalid ones are answered with a `nack` and never reach handlers. */
+  incoming: In
+  /** Schema of server → client messages; `send`/`broadcast` throw on invalid ones. */
+  outgoing: Out
+  /**
+   * Decide who the client is, on every connection and POST. Return the user (any value) or
+   * null/undefined to refuse (WebSocket: close 4401; SSE/POST: HTTP 401). Use
+   * {@link bearerToken} to read the token the client sent. Omit to allow everyone.
+   */
+  authenticate?: (req: IncomingMessage) => unknown | Promise<unknown>
+  /** Key that identifies a user, to bind sessions to identities. @default user.id when present, else JSON */
+  identify?: (user: unknown) => string
+  /** May this connection subscribe to `topic`? @default allow */
+  authorizeSubscribe?: (conn: Connection<In, Out>, topic: string) => boolean | Promise<boolean>
+  /** Browser origins allowed to connect. Requests without an Origin header (non-browsers) are always allowed. @default 'same-origin' */
+  allowedOrigins?: OriginPolicy
+  /** SSE heartbeat interval and the ping interval clients must keep on WebSocket. Keep under proxy idle timeouts (nginx: 60 s). @default 15_000 */
+  heartbeatIntervalMs?: number
+  /** A disconnected session can be resumed for this long; after that the client gets a fresh session. @default 60_000 */
+  sessionTtlMs?: number
+  /** Messages kept per session for replay after a reconnect. @default 1_000 */
+  replayWindow?: number
+  /** Largest WebSocket frame / POST body accepted, in bytes (WebSocket: close 1009; POST: 413). @default 1_048_576 */
+  maxFrameBytes?: number
+}
+
+export const serverDefaults = {
+  path: '/realtime',
+  allowedOrigins: 'same-origin' as OriginPolicy,
+  heartbeatIntervalMs: 15_000,
+  sessionTtlMs: 60_000,
+  replayWindow: 1_000,
+  maxFrameBytes: 1_048_576,
+} as const
+
+/** The token a surewire client sent: `Authorization: Bearer …`, else the `access_token` query parameter (WebSocket from browsers). */
+export function bearerToken(req: IncomingMessage): string | undefined {
+  const h = req.headers.authorization
+  if (typeof h === 'string' && /^Bearer /i.test(h)) return h.slice(7).trim()
+  const q = new URL(req.url ?? '/', 'http://x').searchParams.get('access_token')
+  return q ?? undefined
+}
+
+export function defaultIdentify(user: unknown): string {
+  const id = (user as { id?: unknown } | null)?.id
+  if (typeof id === 'string' || typeof id === 'number') return String(id)
+  return JSON.stringify(user) ?? 'null'
+}
+
+/** Is a browser request from `origin` allowed to reach a server at `host`? */
+export function originAllowed(policy: OriginPolicy, origin: string | undefined, host: string | undefined): boolean {
+  if (!origin) return true
+  if (policy === '*') return true
+  if (typeof policy === 'function') return policy(origin)
+  try {
+    if (new URL(origin).host === host) return true
+  } catch {
+    return false
+  }
+  return policy !== 'same-origin' && policy.includes(origin)
+}

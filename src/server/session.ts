@@ -1,0 +1,205 @@
+import { randomBytes } from 'node:crypto'
+import { Emitter } from '../emitter'
+import type { TransportKind } from '../client/transport'
+import type { ClientFrame, ErrorCode, HelloFrame, ServerFrame } from '../protocol'
+import type { Infer, InferIn, StandardSchemaV1 } from '../schema'
+import { formatIssues } from '../schema'
+
+/** Where a session's frames are written: one WebSocket or one SSE response. */
+export interface Sink {
+  readonly kind: TransportKind
+  /** Write one serialized frame; `id` is set for app messages (SSE puts it in `id:`). */
+  write(text: string, id?: number): void
+  /** End the underlying connection (WebSocket close code; SSE ends the response). */
+  close(code: number, reason: string): void
+}
+
+export interface ConnectionEvents<M> {
+  /** A client message that passed the `incoming` schema. */
+  message: M
+  subscribe: string
+  unsubscribe: string
+  /** The session ended: client said bye, it expired after a disconnect, or the server closed. */
+  close: { reason: 'client_closed' | 'expired' | 'server_closed' }
+}
+
+/** Hooks the session needs from its server. */
+export interface SessionHost {
+  replayWindow: number
+  validateOutgoing(msg: unknown): unknown
+  validateIncoming(msg: unknown): StandardSchemaV1.Result<unknown> | Promise<StandardSchemaV1.Result<unknown>>
+  authorizeSubscribe(conn: Connection, topic: string): boolean | Promise<boolean>
+  onEnd(session: Session): void
+  onError(err: unknown): void
+}
+
+const b64 = (n: number) => randomBytes(n).toString('base64url')
+
+/**
+ * What the application sees: one logical client that survives reconnects and
+ * transport switches. `transport` is the only thing that tells them apart.
+ */
+export class Connection<In extends StandardSchemaV1 = StandardSchemaV1, Out extends StandardSchemaV1 = StandardSchemaV1> extends Emitter<
+  ConnectionEvents<Infer<In>>
+> {
+  /** Public id, safe to log and share (unlike the session token). */
+  readonly id = b64(9)
+  constructor(
+    private readonly session: Session,
+    /** What `authenticate` returned for this client. */
+    readonly user: unknown,
+  ) {
+    super()
+  }
+  /** The transport currently attached, or null while the client is reconnecting. */
+  get transport(): TransportKind | null {
+    return this.session.sink?.kind ?? null
+  }
+  get topics(): ReadonlySet<string> {
+    return this.session.topics
+  }
+  /** Send a message (validated against `outgoing`); buffered for replay if the client is reconnecting. */
+  send(message: InferIn<Out>): void {
+    this.session.sendPayload(JSON.stringify(this.session.host.validateOutgoing(message)))
+  }
+  /** End the session; the client sees `server_closed` and reconnects into a new session. */
+  close(): void {
+    this.session.end('server_closed')
+  }
+  /** @internal */
+  fire<K extends keyof ConnectionEvents<Infer<In>>>(event: K, payload: ConnectionEvents<Infer<In>>[K]): void {
+    this.emit(event, payload)
+  }
+}
+
+export class Session {
+  /** Unguessable session token (192 bits). */
+  readonly sid = b64(24)
+  readonly conn: Connection
+  readonly topics = new Set<string>()
+  sink: Sink | null = null
+  #nextId = 1
+  #buffer: { id: number; text: string }[] = []
+  #lastSeq = 0
+  #chain: Promise<void> = Promise.resolve()
+  #ended = false
+  expiry: ReturnType<typeof setTimeout> | undefined
+
+  constructor(
+    readonly host: SessionHost,
+    readonly user: unknown,
+  ) {
+    this.conn = new Connection(this, user)
+  }
+
+  get ended(): boolean {
+    return this.#ended
+  }
+
+  /** Attach a sink: hello, then every buffered message after `last`. Replaces (closes) the previous sink. */
+  attach(sink: Sink, hello: Omit<HelloFrame, 't' | 'sid' | 'resumed' | 'reset'>, resume: number | 'none' | 'unknown'): void {
+    const old = this.sink
+    this.sink = sink
+    if (old) old.close(4409, 'replaced by a newer connection')
+    const frame: HelloFrame = { t: 'hello', sid: this.sid, ...hello, resumed: typeof resume === 'number' }
+    const from = typeof resume === 'number' ? resume : 0
+    const oldest = this.#buffer[0]?.id ?? this.#nextId
+    if (resume === 'unknown') frame.reset = 'session_unknown'
+    else if (typeof resume === 'number' && from + 1 < oldest && from + 1 < this.#nextId) {
+      frame.resumed = false
+      frame.reset = 'replay_window_exceeded'
+    }
+    sink.write(JSON.stringify(frame))
+    for (const m of this.#buffer) if (m.id > from) sink.write(m.text, m.id)
+  }
+
+  detach(sink: Sink): boolean {
+    if (this.sink !== sink) return false
+    this.sink = null
+    return true
+  }
+
+  /** `payload` is already-serialized JSON of a validated message. */
+  sendPayload(payload: string): void {
+    if (this.#ended) return
+    const id = this.#nextId++
+    const text = `{"t":"msg","id":${id},"d":${payload}}`
+    this.#buffer.push({ id, text })
+    if (this.#buffer.length > this.host.replayWindow) this.#buffer.shift()
+    this.sink?.write(text, id)
+  }
+
+  /** Handle client frames in order; replies go to `reply`. Resolves when all are handled. */
+  process(frames: ClientFrame[], reply: (f: ServerFrame) => void): Promise<void> {
+    const run = this.#chain.then(() => this.#processNow(frames, reply))
+    this.#chain = run.catch(() => {})
+    return run
+  }
+
+  async #processNow(frames: ClientFrame[], reply: (f: ServerFrame) => void): Promise<void> {
+    let acked = -1
+    const flushAck = () => {
+      if (acked >= 0) reply({ t: 'ack', seq: acked })
+      acked = -1
+    }
+    for (const f of frames) {
+      if (this.#ended) return
+      if (f.t === 'ping') {
+        flushAck()
+        reply({ t: 'pong', ...(f.n !== undefined ? { n: f.n } : {}) })
+        continue
+      }
+      if (f.t === 'bye') {
+        flushAck()
+        this.end('client_closed')
+        return
+      }
+      if (f.seq <= this.#lastSeq) {
+        acked = this.#lastSeq // a resend after reconnect: already handled
+        continue
+      }
+      this.#lastSeq = f.seq
+      const err = await this.#accept(f)
+      if (err) {
+        flushAck()
+        reply({ t: 'nack', seq: f.seq, code: err.code, message: err.message })
+      } else acked = f.seq
+    }
+    flushAck()
+  }
+
+  async #accept(f: Exclude<ClientFrame, { t: 'ping' | 'bye' }>): Promise<{ code: ErrorCode; message: string } | undefined> {
+    try {
+      if (f.t === 'msg') {
+        const r = await this.host.validateIncoming(f.d)
+        if (r.issues) return { code: 'invalid_message', message: formatIssues(r.issues) }
+        this.conn.fire('message', r.value)
+        return undefined
+      }
+      if (f.t === 'sub') {
+        if (!(await this.host.authorizeSubscribe(this.conn, f.topic))) return { code: 'forbidden', message: `not allowed to subscribe to ${JSON.stringify(f.topic)}` }
+        this.topics.add(f.topic)
+        this.conn.fire('subscribe', f.topic)
+        return undefined
+      }
+      this.topics.delete(f.topic)
+      this.conn.fire('unsubscribe', f.topic)
+      return undefined
+    } catch (err) {
+      this.host.onError(err)
+      return { code: 'server_error', message: 'the server failed to handle this message' }
+    }
+  }
+
+  end(reason: ConnectionEvents<unknown>['close']['reason']): void {
+    if (this.#ended) return
+    this.#ended = true
+    clearTimeout(this.expiry)
+    const sink = this.sink
+    this.sink = null
+    sink?.close(reason === 'server_closed' ? 1001 : 1000, reason)
+    this.#buffer = []
+    this.host.onEnd(this)
+    this.conn.fire('close', { reason })
+  }
+}

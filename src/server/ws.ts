@@ -1,0 +1,53 @@
+import type { IncomingMessage } from 'node:http'
+import type { WebSocket } from 'ws'
+import { CloseCode, FrameError, parseClientFrame, type ServerFrame } from '../protocol'
+import type { StandardSchemaV1 } from '../schema'
+import type { RealtimeServer } from './server'
+import type { Sink } from './session'
+
+/** Serve one upgraded WebSocket: authenticate, attach to a session, move frames. */
+export async function handleWebSocket<In extends StandardSchemaV1, Out extends StandardSchemaV1>(
+  server: RealtimeServer<In, Out>,
+  ws: WebSocket,
+  req: IncomingMessage,
+): Promise<void> {
+  ws.on('error', (err) => server.reportError(err))
+  const send = (f: ServerFrame) => ws.readyState === ws.OPEN && ws.send(JSON.stringify(f))
+  const early: { data: Buffer; binary: boolean }[] = []
+  const onEarly = (data: Buffer, binary: boolean) => early.push({ data, binary })
+  ws.on('message', onEarly)
+  const auth = await server.authenticate(req)
+  if (ws.readyState !== ws.OPEN) return
+  if (!auth.ok) {
+    // Accept-then-close so browsers (which never see an HTTP status) get a reason they can show.
+    send({ t: 'error', code: 'unauthorized', message: 'authentication failed', fatal: true })
+    ws.close(CloseCode.unauthorized, 'unauthorized')
+    return
+  }
+  const { sid, last } = server.parseOpen(req)
+  const sink: Sink = {
+    kind: 'websocket',
+    write: (text) => ws.readyState === ws.OPEN && ws.send(text),
+    close: (code, reason) => ws.close(code, reason),
+  }
+  server.wsLastSeen.set(ws, Date.now())
+  const session = server.open(sink, { sid, last, user: auth.user })
+  const onMessage = (data: Buffer, binary: boolean) => {
+    server.wsLastSeen.set(ws, Date.now())
+    if (binary) return send({ t: 'error', code: 'bad_frame', message: 'binary frames are not part of the protocol' })
+    let frame
+    try {
+      frame = parseClientFrame(data.toString('utf8'))
+    } catch (err) {
+      return send({ t: 'error', code: 'bad_frame', message: (err as FrameError).message })
+    }
+    session.process([frame], (f) => (session.sink === sink ? send(f) : undefined)).catch((err) => server.reportError(err))
+  }
+  ws.off('message', onEarly)
+  ws.on('message', onMessage)
+  for (const m of early) onMessage(m.data, m.binary)
+  ws.on('close', () => {
+    server.wsLastSeen.delete(ws)
+    server.detach(session, sink)
+  })
+}
