@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config'
+
+// Two projects: `client` is the behavioural suite that also runs on Node 24's
+// built-in WebSocket (scripts/node24.mjs); `server` holds everything else.
+export default defineConfig({
+  test: {
+    testTimeout: 60_000,
+    hookTimeout: 30_000,
+    projects: [
+      { extends: true, test: { name: 'client', include: ['test/client/**/*.test.ts'] } },
+      { extends: true, test: { name: 'server', include: ['test/*.test.ts'] } },
+    ],
+  },
+})
