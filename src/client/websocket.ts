@@ -2,16 +2,19 @@ import { FrameError, PROTOCOL_VERSION, QUERY, parseServerFrame, type ClientFrame
 import type { Transport, TransportHandlers, TransportParams } from './transport'
 import { withQuery } from './url'
 
+/** A handler slot, checked bivariantly so `ws`'s and the DOM's narrower event types are accepted without a cast. */
+type HandlerSlot<E> = { bivarianceHack(ev: E): void }['bivarianceHack'] | null
+
 /** The subset of the WHATWG WebSocket the client uses (browser, Node ≥ 22, Deno, Bun, or `ws`). */
 export interface WebSocketLike {
   readonly readyState: number
   binaryType: string
   send(data: string): void
   close(code?: number, reason?: string): void
-  onopen: ((ev: unknown) => void) | null
-  onmessage: ((ev: { data: unknown }) => void) | null
-  onerror: ((ev: unknown) => void) | null
-  onclose: ((ev: { code: number; reason: string }) => void) | null
+  onopen: HandlerSlot<unknown>
+  onmessage: HandlerSlot<{ data: unknown }>
+  onerror: HandlerSlot<unknown>
+  onclose: HandlerSlot<{ code: number; reason: string }>
 }
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike
 
