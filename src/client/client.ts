@@ -261,7 +261,9 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       this.#open('sse', 'candidate', token)
     }
     this.#timer('connect', this.#o.connectTimeoutMs, () => {
-      for (const c of this.#candidates()) if (c.kind === 'websocket') this.#countWsFailure(c.opened ? 'ws_silent' : 'ws_timeout')
+      const pending = this.#candidates()
+      for (const c of pending) if (c.kind === 'websocket') this.#countWsFailure(c.opened ? 'ws_silent' : 'ws_timeout')
+      if (pending.some((c) => c.kind === 'sse')) this.#wsFailures = 0 // SSE failed too: the server or network, not WebSocket
       this.#retry('connect_timeout', `no hello within connectTimeoutMs=${this.#o.connectTimeoutMs}`)
     })
   }
@@ -321,8 +323,10 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       const wantSse = this.#o.transports.includes('sse')
       if (wantSse && this.#wsFailures >= this.#o.wsFailuresBeforeFallback) return this.#startSseCandidate(this.#attemptToken)
     }
+    // SSE failing as well means the server or the network is down, not that WebSocket is blocked.
+    if (c.kind === 'sse') this.#wsFailures = 0
     if (this.#candidates().length === 0) {
-      this.#retry(c.kind === 'sse' ? 'sse_refused' : (this.#wsFailReason ?? 'connection_lost'), info.detail)
+      this.#retry(c.kind === 'sse' ? (info.status ? 'sse_refused' : 'connect_failed') : (this.#wsFailReason ?? 'connect_failed'), info.detail)
     }
   }
 

@@ -10,7 +10,8 @@ export type Status = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed'
  * WebSocket was not used: `ws_refused`, `ws_timeout`, `ws_silent`, `ws_unavailable`,
  * `ws_remembered`; `ws_restored` when a background probe moved the session back to WebSocket.
  * Lost / failed: `pong_timeout`, `sse_silent`, `sse_refused`, `server_closed`,
- * `connection_lost`, `post_failed`, `network_offline`, `connect_timeout`, `token_failed`.
+ * `connection_lost`, `post_failed`, `network_offline`, `connect_timeout`,
+ * `connect_failed` (no transport could reach the server), `token_failed`.
  * Closed: `closed_by_client`, `auth_failed`, `gave_up`, `fatal_error`.
  */
 export type StatusReason =
@@ -34,6 +35,7 @@ export type StatusReason =
   | 'post_failed'
   | 'network_offline'
   | 'connect_timeout'
+  | 'connect_failed'
   | 'token_failed'
   | 'closed_by_client'
   | 'auth_failed'

@@ -1,0 +1,520 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { createServer, request, type IncomingHttpHeaders } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { WebSocket, type ClientOptions } from 'ws'
+import { createParser } from 'eventsource-parser'
+import { bearerToken, createRealtimeServer, ValidationError, type Connection, type ServerOptions } from '../src/server'
+import { parseServerFrame, type ServerFrame } from '../src/protocol'
+import { startServer, until, type TestServer } from './support/servers'
+import { ClientMessage, ServerMessage } from './support/schemas'
+
+type Conn = Connection<typeof ClientMessage, typeof ServerMessage>
+type Frame<T extends ServerFrame['t'] = ServerFrame['t']> = Extract<ServerFrame, { t: T }>
+type Opts = Partial<ServerOptions<typeof ClientMessage, typeof ServerMessage>>
+
+const cleanups: (() => unknown)[] = []
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn()
+  vi.restoreAllMocks()
+})
+
+interface Served {
+  srv: TestServer
+  conns: Conn[]
+  /** Every message any connection's handler saw, in order. */
+  received: ClientMessage[]
+  ws(query?: string, opts?: ClientOptions): Peer
+  sse(query?: string, headers?: Record<string, string>): Promise<Stream>
+  post(sid: string | undefined, body: string, headers?: Record<string, string>): Promise<{ status: number; body: unknown }>
+}
+
+async function serve(opts: Opts = {}): Promise<Served> {
+  const srv = await startServer(opts)
+  cleanups.push(() => srv.close())
+  const conns: Conn[] = []
+  const received: ClientMessage[] = []
+  srv.realtime.on('connection', (c) => {
+    conns.push(c)
+    c.on('message', (m) => received.push(m))
+  })
+  const q = (query: string) => `?v=1${query ? '&' + query : ''}`
+  return {
+    srv,
+    conns,
+    received,
+    ws: (query = '', o) => peer(srv.url.replace(/^http/, 'ws') + q(query), o),
+    sse: (query = '', headers) => stream(srv.url + q(query), headers),
+    async post(sid, body, headers = {}) {
+      const res = await fetch(srv.url + q(sid ? `sid=${sid}` : ''), { method: 'POST', body, headers: { 'Content-Type': 'application/json', ...headers } })
+      return { status: res.status, body: await res.json() }
+    },
+  }
+}
+
+/** A WebSocket peer speaking the protocol by hand. Every received frame must parse as a server frame. */
+interface Peer {
+  ws: WebSocket
+  frames: ServerFrame[]
+  error: Promise<Error>
+  closed: Promise<{ code: number; reason: string }>
+  send(frame: unknown): void
+  /** The `n`th received frame of type `t` matching `pred` (waits for it). */
+  wait<T extends ServerFrame['t']>(t: T, pred?: (f: Frame<T>) => boolean, n?: number): Promise<Frame<T>>
+}
+
+function matching<T extends ServerFrame['t']>(frames: ServerFrame[], t: T, pred: (f: Frame<T>) => boolean = () => true): Frame<T>[] {
+  return frames.filter((f): f is Frame<T> => f.t === t && pred(f as Frame<T>))
+}
+
+function peer(url: string, opts?: ClientOptions): Peer {
+  const ws = new WebSocket(url, opts)
+  const frames: ServerFrame[] = []
+  ws.on('message', (data, binary) => {
+    expect(binary).toBe(false)
+    frames.push(parseServerFrame(String(data)))
+  })
+  const error = new Promise<Error>((r) => ws.on('error', r))
+  const closed = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: String(reason) })))
+  cleanups.push(() => ws.terminate())
+  return {
+    ws,
+    frames,
+    error,
+    closed,
+    send: (f) => ws.send(typeof f === 'string' ? f : JSON.stringify(f)),
+    async wait(t, pred, n = 1) {
+      await until(() => matching(frames, t, pred).length >= n, 15_000, `${n}× ${t} frame`)
+      return matching(frames, t, pred)[n - 1]!
+    },
+  }
+}
+
+interface Stream {
+  res: Response
+  frames: ServerFrame[]
+  ids: (string | undefined)[]
+  ended: Promise<void>
+  abort(): void
+  wait<T extends ServerFrame['t']>(t: T, pred?: (f: Frame<T>) => boolean, n?: number): Promise<Frame<T>>
+}
+
+/** An SSE reader over fetch; the body is only read for 200 responses. */
+async function stream(url: string, headers: Record<string, string> = {}): Promise<Stream> {
+  const ac = new AbortController()
+  cleanups.push(() => ac.abort())
+  const res = await fetch(url, { headers: { Accept: 'text/event-stream', ...headers }, signal: ac.signal })
+  const frames: ServerFrame[] = []
+  const ids: (string | undefined)[] = []
+  const parser = createParser({
+    onEvent: (e) => {
+      frames.push(parseServerFrame(e.data))
+      ids.push(e.id)
+    },
+  })
+  const ended = (async () => {
+    if (res.status !== 200 || !res.body) return
+    const reader = res.body.getReader()
+    const dec = new TextDecoder()
+    try {
+      for (let r = await reader.read(); !r.done; r = await reader.read()) parser.feed(dec.decode(r.value, { stream: true }))
+    } catch {
+      // aborted by the test
+    }
+  })()
+  return {
+    res,
+    frames,
+    ids,
+    ended,
+    abort: () => ac.abort(),
+    async wait(t, pred, n = 1) {
+      await until(() => matching(frames, t, pred).length >= n, 15_000, `${n}× ${t} event`)
+      return matching(frames, t, pred)[n - 1]!
+    },
+  }
+}
+
+/** A raw HTTP request (fetch cannot send Sec-WebSocket-Key or a chunked body on cue). */
+function raw(port: number, opts: { method?: string; path?: string; headers?: Record<string, string>; chunks?: string[] }) {
+  return new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method: opts.method ?? 'GET', path: opts.path ?? '/realtime', headers: opts.headers }, (res) => {
+      let body = ''
+      res.setEncoding('utf8').on('data', (c: string) => (body += c))
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }))
+    })
+    req.on('error', reject)
+    for (const c of opts.chunks ?? []) req.write(c)
+    req.end()
+  })
+}
+
+const msgIds = (frames: ServerFrame[]) => matching(frames, 'msg').map((f) => f.id)
+const echo = (seq: number, text: string) => ({ t: 'msg', seq, d: { type: 'echo', text } })
+const tick = (n: number) => ({ type: 'tick', n }) as const
+
+describe('WebSocket', () => {
+  it('sends hello first, answers ping with pong, acks and echoes a message', async () => {
+    const s = await serve()
+    const p = s.ws()
+    const hello = await p.wait('hello')
+    expect(p.frames[0]).toBe(hello)
+    expect(hello).toEqual({ t: 'hello', sid: expect.stringMatching(/^[\w-]{32}$/), hb: 15_000, resumed: false, maxFrameBytes: 1_048_576 })
+    p.send({ t: 'ping', n: 7 })
+    expect(await p.wait('pong')).toEqual({ t: 'pong', n: 7 })
+    p.send(echo(1, 'hi'))
+    expect(await p.wait('ack')).toEqual({ t: 'ack', seq: 1 })
+    expect(await p.wait('msg')).toEqual({ t: 'msg', id: 1, d: { type: 'echo', text: 'hi' } })
+    expect(s.conns).toHaveLength(1)
+    expect(s.conns[0]!.transport).toBe('websocket')
+  })
+
+  it('acks a duplicate seq again but runs the handler once', async () => {
+    const s = await serve()
+    const p = s.ws()
+    p.send(echo(1, 'once'))
+    p.send(echo(1, 'once'))
+    await p.wait('ack', (f) => f.seq === 1, 2)
+    p.send(echo(2, 'twice'))
+    await p.wait('ack', (f) => f.seq === 2)
+    expect(s.received).toEqual([
+      { type: 'echo', text: 'once' },
+      { type: 'echo', text: 'twice' },
+    ])
+    expect(msgIds(p.frames)).toEqual([1, 2])
+  })
+
+  it('nacks a message that fails the incoming schema; the handler never runs', async () => {
+    const s = await serve()
+    const p = s.ws()
+    p.send({ t: 'msg', seq: 1, d: { type: 'nope' } })
+    expect(await p.wait('nack')).toMatchObject({ t: 'nack', seq: 1, code: 'invalid_message', message: expect.any(String) })
+    p.send({ t: 'msg', seq: 2, d: { type: 'count', n: 2 } })
+    await p.wait('ack', (f) => f.seq === 2)
+    expect(s.received).toEqual([{ type: 'count', n: 2 }])
+    expect(matching(p.frames, 'ack', (f) => f.seq === 1)).toEqual([])
+  })
+
+  it('answers malformed JSON, unknown frames and binary frames with bad_frame and stays open', async () => {
+    const s = await serve()
+    const p = s.ws()
+    await p.wait('hello')
+    p.send('{not json')
+    await p.wait('error', (f) => f.code === 'bad_frame')
+    p.send({ t: 'teleport', seq: 1 })
+    await p.wait('error', (f) => f.code === 'bad_frame', 2)
+    p.ws.send(Buffer.from('{"t":"ping"}'), { binary: true })
+    expect(await p.wait('error', undefined, 3)).toMatchObject({ code: 'bad_frame', message: expect.stringMatching(/binary/) })
+    p.send({ t: 'ping' })
+    await p.wait('pong')
+    expect(p.ws.readyState).toBe(WebSocket.OPEN)
+    expect(matching(p.frames, 'pong')).toHaveLength(1) // the binary ping was not handled
+  })
+
+  it('closes with 1009 on a frame larger than maxFrameBytes', async () => {
+    const s = await serve({ maxFrameBytes: 1024 })
+    const p = s.ws()
+    expect((await p.wait('hello')).maxFrameBytes).toBe(1024)
+    p.send(echo(1, 'x'.repeat(1000)))
+    await p.wait('ack')
+    p.send(echo(2, 'x'.repeat(2000)))
+    expect((await p.closed).code).toBe(1009)
+    expect(s.received).toHaveLength(1)
+  })
+})
+
+describe('resume', () => {
+  /** Connect, receive `before` messages, disconnect, send `missed` more while disconnected. */
+  async function dropAfter(s: Served, before: number, missed: number) {
+    const p = s.ws()
+    const hello = await p.wait('hello')
+    const conn = s.conns[0]!
+    for (let n = 1; n <= before; n++) conn.send(tick(n))
+    if (before) await p.wait('msg', (f) => f.id === before)
+    p.ws.close()
+    await until(() => conn.transport === null, 15_000, 'server to see the disconnect')
+    for (let n = before + 1; n <= before + missed; n++) conn.send(tick(n))
+    return { sid: hello.sid, conn }
+  }
+
+  it('replays exactly the messages after `last` on the same session', async () => {
+    const s = await serve()
+    const { sid, conn } = await dropAfter(s, 2, 3)
+    const p = s.ws(`sid=${sid}&last=2`)
+    expect(await p.wait('hello')).toMatchObject({ sid, resumed: true })
+    expect(p.frames[0]!.t).toBe('hello')
+    expect((p.frames[0] as Frame<'hello'>).reset).toBeUndefined()
+    await p.wait('msg', (f) => f.id === 5)
+    p.send({ t: 'ping' })
+    await p.wait('pong')
+    expect(matching(p.frames, 'msg')).toEqual([3, 4, 5].map((n) => ({ t: 'msg', id: n, d: tick(n) })))
+    expect(s.conns).toEqual([conn]) // no new 'connection' event
+    expect(conn.transport).toBe('websocket')
+  })
+
+  it('reports replay_window_exceeded when the missed messages no longer fit, keeping the sid', async () => {
+    const s = await serve({ replayWindow: 3 })
+    const { sid } = await dropAfter(s, 1, 5) // ids 2..6 sent, 4..6 kept
+    const p = s.ws(`sid=${sid}&last=1`)
+    expect(await p.wait('hello')).toMatchObject({ sid, resumed: false, reset: 'replay_window_exceeded' })
+    // The boundary: everything after 3 is still buffered, so this one resumes.
+    const q = s.ws(`sid=${sid}&last=3`)
+    expect(await q.wait('hello')).toMatchObject({ sid, resumed: true })
+    await q.wait('msg', (f) => f.id === 6)
+    expect(msgIds(q.frames)).toEqual([4, 5, 6])
+  })
+
+  it('gives a new session with reset session_unknown for an unknown sid', async () => {
+    const s = await serve()
+    const p = s.ws('sid=nosuchsession&last=4')
+    const hello = await p.wait('hello')
+    expect(hello).toMatchObject({ resumed: false, reset: 'session_unknown' })
+    expect(hello.sid).not.toBe('nosuchsession')
+    expect(s.srv.realtime.sessions.has(hello.sid)).toBe(true)
+  })
+
+  it('a second WebSocket with the same sid replaces the first (close 4409)', async () => {
+    const s = await serve()
+    const a = s.ws()
+    const { sid } = await a.wait('hello')
+    const b = s.ws(`sid=${sid}&last=0`)
+    expect(await b.wait('hello')).toMatchObject({ sid, resumed: true })
+    expect((await a.closed).code).toBe(4409)
+    s.conns[0]!.send(tick(1))
+    await b.wait('msg', (f) => f.id === 1)
+    expect(s.conns).toHaveLength(1)
+  })
+})
+
+describe('SSE', () => {
+  it('streams hello, id-tagged messages and heartbeats with the right headers', async () => {
+    const s = await serve({ heartbeatIntervalMs: 100 })
+    const st = await s.sse()
+    expect(st.res.status).toBe(200)
+    expect(st.res.headers.get('content-type')).toMatch(/^text\/event-stream/)
+    expect(st.res.headers.get('cache-control')).toMatch(/^no-cache/)
+    expect(st.res.headers.get('x-accel-buffering')).toBe('no')
+    const hello = await st.wait('hello')
+    expect(st.frames[0]).toBe(hello)
+    expect(hello).toMatchObject({ resumed: false, hb: 100 })
+    expect(st.ids[0]).toBeUndefined()
+    s.conns[0]!.send(tick(1))
+    s.conns[0]!.send(tick(2))
+    await st.wait('msg', (f) => f.id === 2)
+    const at = st.frames.findIndex((f) => f.t === 'msg')
+    expect(st.ids.slice(at, at + 2)).toEqual(['1', '2'])
+    await st.wait('hb', undefined, 2)
+    expect(s.conns[0]!.transport).toBe('sse')
+  })
+
+  it('resumes from Last-Event-ID and replays only the missed messages', async () => {
+    const s = await serve()
+    const a = await s.sse()
+    const { sid } = await a.wait('hello')
+    const conn = s.conns[0]!
+    conn.send(tick(1))
+    conn.send(tick(2))
+    await a.wait('msg', (f) => f.id === 2)
+    a.abort()
+    await until(() => conn.transport === null, 15_000, 'server to see the SSE disconnect')
+    conn.send(tick(3))
+    conn.send(tick(4))
+    const b = await s.sse(`sid=${sid}`, { 'Last-Event-ID': '2' })
+    expect(await b.wait('hello')).toMatchObject({ sid, resumed: true })
+    await b.wait('msg', (f) => f.id === 4)
+    expect(msgIds(b.frames)).toEqual([3, 4])
+    expect(b.ids.filter(Boolean)).toEqual(['3', '4'])
+  })
+})
+
+describe('POST', () => {
+  it('rejects a missing sid (400) and an unknown sid (404 session_unknown)', async () => {
+    const s = await serve()
+    expect(await s.post(undefined, '[]')).toMatchObject({ status: 400, body: [{ t: 'error', code: 'bad_frame' }] })
+    expect(await s.post('nosuchsession', '[]')).toMatchObject({ status: 404, body: [{ t: 'error', code: 'session_unknown' }] })
+  })
+
+  it('handles a batch in order, acks through its last seq and dedups a resend', async () => {
+    const s = await serve()
+    const st = await s.sse()
+    const { sid } = await st.wait('hello')
+    const batch = JSON.stringify([echo(1, 'a'), echo(2, 'b'), echo(3, 'c')])
+    const r = await s.post(sid, batch)
+    expect(r.status).toBe(200)
+    const acks = matching(r.body as ServerFrame[], 'ack')
+    expect(acks.at(-1)).toEqual({ t: 'ack', seq: 3 })
+    expect(s.received.map((m) => (m as { text: string }).text)).toEqual(['a', 'b', 'c'])
+    await st.wait('msg', (f) => f.id === 3)
+    expect(matching(st.frames, 'msg').map((f) => f.d)).toEqual(['a', 'b', 'c'].map((text) => ({ type: 'echo', text })))
+    const again = await s.post(sid, batch)
+    expect(matching(again.body as ServerFrame[], 'ack').at(-1)).toEqual({ t: 'ack', seq: 3 })
+    expect(s.received).toHaveLength(3)
+  })
+
+  it('answers a malformed body with 400 bad_frame and an oversized one with 413 too_large', async () => {
+    const s = await serve({ maxFrameBytes: 1024 })
+    const { sid } = await s.ws().wait('hello')
+    for (const body of ['{nope', '{"t":"ping"}', '[{"t":"msg","seq":0,"d":1}]']) {
+      expect(await s.post(sid, body)).toMatchObject({ status: 400, body: [{ t: 'error', code: 'bad_frame' }] })
+    }
+    const big = JSON.stringify([echo(1, 'x'.repeat(2000))])
+    expect(await s.post(sid, big)).toMatchObject({ status: 413, body: [{ t: 'error', code: 'too_large' }] })
+    // Without Content-Length (chunked), the limit is enforced while reading.
+    const chunked = await raw(s.srv.port, { method: 'POST', path: `/realtime?sid=${sid}`, chunks: [big.slice(0, 1000), big.slice(1000)] })
+    expect(chunked.status).toBe(413)
+    expect(s.received).toEqual([])
+  })
+})
+
+describe('HTTP routing', () => {
+  it('diagnoses a WebSocket handshake without Upgrade (426 naming proxy_set_header Upgrade)', async () => {
+    const s = await serve()
+    const r = await raw(s.srv.port, { headers: { 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version': '13', Connection: 'keep-alive' } })
+    expect(r.status).toBe(426)
+    expect(r.body).toContain('proxy_set_header Upgrade')
+  })
+
+  it('refuses a plain GET (400) and leaves other paths to the http server', async () => {
+    const s = await serve()
+    const plain = await fetch(s.srv.url)
+    expect(plain.status).toBe(400)
+    expect(await plain.json()).toMatchObject([{ t: 'error', code: 'bad_frame' }])
+    expect((await fetch(s.srv.url.replace('/realtime', '/other'))).status).toBe(404)
+
+    const app = createServer((req, res) => res.writeHead(200, { 'Content-Type': 'text/plain' }).end(`app ${req.url}`))
+    const rt = createRealtimeServer({ incoming: ClientMessage, outgoing: ServerMessage }).attach(app)
+    await new Promise<void>((r) => app.listen(0, '127.0.0.1', r))
+    cleanups.push(() => new Promise<void>((r) => (app.closeAllConnections(), app.close(() => r()))))
+    const base = `http://127.0.0.1:${(app.address() as AddressInfo).port}`
+    const text = async (path: string) => (await fetch(base + path)).text()
+    expect(await text('/other')).toBe('app /other')
+    expect(await text('/realtimeX')).toBe('app /realtimeX')
+    expect((await fetch(base + '/realtime/?v=1')).status).toBe(400)
+    await rt.close()
+    expect(await text('/realtime')).toBe('app /realtime') // close() detaches
+  })
+})
+
+describe('auth', () => {
+  const authenticate = (req: Parameters<NonNullable<Opts['authenticate']>>[0]) => {
+    const token = bearerToken(req)
+    return token === 'good' ? { id: 'alice' } : token === 'bob' ? { id: 'bob' } : null
+  }
+
+  it('WebSocket: error frame then 4401 without a token, hello with ?access_token', async () => {
+    const s = await serve({ authenticate })
+    const bad = s.ws()
+    expect(await bad.closed).toEqual({ code: 4401, reason: 'unauthorized' })
+    expect(bad.frames).toEqual([{ t: 'error', code: 'unauthorized', message: expect.any(String), fatal: true }])
+    const good = s.ws('access_token=good')
+    await good.wait('hello')
+    expect(s.conns[0]!.user).toEqual({ id: 'alice' })
+  })
+
+  it('SSE: 401 without Authorization; POST: 403 for another identity, 401 without a token', async () => {
+    const s = await serve({ authenticate })
+    const denied = await s.sse()
+    expect(denied.res.status).toBe(401)
+    expect(await denied.res.json()).toMatchObject([{ t: 'error', code: 'unauthorized', fatal: true }])
+    const st = await s.sse('', { Authorization: 'Bearer good' })
+    const { sid } = await st.wait('hello')
+    const body = JSON.stringify([{ t: 'ping' }])
+    expect(await s.post(sid, body, { Authorization: 'Bearer bob' })).toMatchObject({ status: 403, body: [{ code: 'forbidden', fatal: true }] })
+    expect((await s.post(sid, body)).status).toBe(401)
+    expect(await s.post(sid, body, { Authorization: 'Bearer good' })).toEqual({ status: 200, body: [{ t: 'pong' }] })
+    // Resuming alice's session as bob yields a fresh session, not hers.
+    const hijack = s.ws(`sid=${sid}&last=0&access_token=bob`)
+    expect(await hijack.wait('hello')).toMatchObject({ resumed: false, reset: 'session_unknown' })
+    expect((await hijack.wait('hello')).sid).not.toBe(sid)
+  })
+})
+
+describe('origin', () => {
+  it('same-origin by default: refuses a foreign Origin, allows its own and none', async () => {
+    const s = await serve()
+    const evil = s.ws('', { origin: 'http://evil.example' })
+    expect((await evil.error).message).toBe('Unexpected server response: 403')
+    expect((await s.sse('', { Origin: 'http://evil.example' })).res.status).toBe(403)
+    await s.ws('', { origin: `http://127.0.0.1:${s.srv.port}` }).wait('hello')
+    await s.ws().wait('hello')
+    expect(s.conns).toHaveLength(2)
+  })
+
+  it('allowedOrigins lists origins; SSE and preflight carry CORS headers', async () => {
+    const s = await serve({ allowedOrigins: ['http://app.example'] })
+    const Origin = 'http://app.example'
+    await s.ws('', { origin: Origin }).wait('hello')
+    expect((await s.ws('', { origin: 'http://evil.example' }).error).message).toMatch(/403/)
+    const st = await s.sse('', { Origin })
+    expect(st.res.status).toBe(200)
+    expect(st.res.headers.get('access-control-allow-origin')).toBe(Origin)
+    const pre = await fetch(s.srv.url, { method: 'OPTIONS', headers: { Origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization' } })
+    expect(pre.status).toBe(204)
+    expect(pre.headers.get('access-control-allow-origin')).toBe(Origin)
+    expect(pre.headers.get('access-control-allow-headers')).toMatch(/\bAuthorization\b/)
+    expect(pre.headers.get('access-control-allow-methods')).toMatch(/POST/)
+  })
+})
+
+describe('fan-out', () => {
+  it('broadcast reaches every session; publish only subscribers', async () => {
+    const s = await serve()
+    const a = s.ws()
+    const b = await s.sse()
+    await a.wait('hello')
+    await b.wait('hello')
+    a.send({ t: 'sub', seq: 1, topic: 'a' })
+    await a.wait('ack', (f) => f.seq === 1)
+    expect([...s.conns[0]!.topics]).toEqual(['a'])
+    s.srv.realtime.broadcast(tick(1))
+    s.srv.realtime.publish('a', tick(2))
+    s.srv.realtime.publish('b', tick(3))
+    s.srv.realtime.broadcast(tick(4))
+    await a.wait('msg', (f) => f.id === 3)
+    await b.wait('msg', (f) => f.id === 2)
+    const ns = (frames: ServerFrame[]) => matching(frames, 'msg').map((f) => (f.d as { n: number }).n)
+    expect(ns(a.frames)).toEqual([1, 2, 4])
+    expect(ns(b.frames)).toEqual([1, 4])
+  })
+
+  it('send, broadcast and publish throw ValidationError on an invalid message', async () => {
+    const s = await serve()
+    const p = s.ws()
+    await p.wait('hello')
+    const bad = { type: 'tick', n: 'one' } as unknown as ServerMessage
+    expect(() => s.conns[0]!.send(bad)).toThrow(ValidationError)
+    expect(() => s.srv.realtime.broadcast(bad)).toThrow(ValidationError)
+    expect(() => s.srv.realtime.publish('a', bad)).toThrow(ValidationError)
+    s.conns[0]!.send(tick(1))
+    expect(await p.wait('msg')).toEqual({ t: 'msg', id: 1, d: tick(1) }) // no id was used up
+  })
+})
+
+describe('close()', () => {
+  it('closes WebSockets with 1001, ends SSE streams and leaves no server timers', async () => {
+    const intervals = vi.spyOn(globalThis, 'setInterval')
+    const clearedIntervals = vi.spyOn(globalThis, 'clearInterval')
+    const timeouts = vi.spyOn(globalThis, 'setTimeout')
+    const clearedTimeouts = vi.spyOn(globalThis, 'clearTimeout')
+    const s = await serve({ heartbeatIntervalMs: 200, sessionTtlMs: 123_456 })
+    const ws = s.ws()
+    const st = await s.sse()
+    await ws.wait('hello')
+    await st.wait('hello')
+    await (await s.sse()).wait('hello') // a third session, left disconnected below
+    cleanups.pop()!() // abort it
+    await until(() => s.conns[2]?.transport === null, 15_000, 'third session to detach')
+    const ended: string[] = []
+    for (const c of s.conns) c.on('close', (e) => ended.push(e.reason))
+    await s.srv.realtime.close()
+    expect((await ws.closed).code).toBe(1001)
+    await st.ended
+    expect(ended).toEqual(['server_closed', 'server_closed', 'server_closed'])
+    expect(s.srv.realtime.sessions.size).toBe(0)
+    const sweep = intervals.mock.results.map((r) => r.value)
+    expect(sweep).toHaveLength(1)
+    expect(clearedIntervals.mock.calls.map((c) => c[0])).toContain(sweep[0])
+    const expiry = timeouts.mock.calls.flatMap((c, i) => (c[1] === 123_456 ? [timeouts.mock.results[i]!.value] : []))
+    expect(expiry).toHaveLength(1)
+    expect(clearedTimeouts.mock.calls.map((c) => c[0])).toContain(expiry[0])
+  })
+})
