@@ -214,7 +214,7 @@ describe('WebSocket', () => {
     const s = await serve({ maxFrameBytes: 1024 })
     const p = s.ws()
     expect((await p.wait('hello')).maxFrameBytes).toBe(1024)
-    p.send(echo(1, 'x'.repeat(1000)))
+    p.send(echo(1, 'x'.repeat(900)))
     await p.wait('ack')
     p.send(echo(2, 'x'.repeat(2000)))
     expect((await p.closed).code).toBe(1009)
@@ -383,7 +383,10 @@ describe('HTTP routing', () => {
     const app = createServer((req, res) => res.writeHead(200, { 'Content-Type': 'text/plain' }).end(`app ${req.url}`))
     const rt = createRealtimeServer({ incoming: ClientMessage, outgoing: ServerMessage }).attach(app)
     await new Promise<void>((r) => app.listen(0, '127.0.0.1', r))
-    cleanups.push(() => new Promise<void>((r) => (app.closeAllConnections(), app.close(() => r()))))
+    cleanups.push(() => {
+      app.closeAllConnections()
+      return new Promise<void>((r) => app.close(() => r()))
+    })
     const base = `http://127.0.0.1:${(app.address() as AddressInfo).port}`
     const text = async (path: string) => (await fetch(base + path)).text()
     expect(await text('/other')).toBe('app /other')
@@ -495,13 +498,14 @@ describe('close()', () => {
     const clearedIntervals = vi.spyOn(globalThis, 'clearInterval')
     const timeouts = vi.spyOn(globalThis, 'setTimeout')
     const clearedTimeouts = vi.spyOn(globalThis, 'clearTimeout')
-    const s = await serve({ heartbeatIntervalMs: 200, sessionTtlMs: 123_456 })
+    const s = await serve({ heartbeatIntervalMs: 14_321, sessionTtlMs: 123_456 })
     const ws = s.ws()
     const st = await s.sse()
     await ws.wait('hello')
     await st.wait('hello')
-    await (await s.sse()).wait('hello') // a third session, left disconnected below
-    cleanups.pop()!() // abort it
+    const third = await s.sse() // a third session, left disconnected (its expiry timer pending)
+    await third.wait('hello')
+    third.abort()
     await until(() => s.conns[2]?.transport === null, 15_000, 'third session to detach')
     const ended: string[] = []
     for (const c of s.conns) c.on('close', (e) => ended.push(e.reason))
@@ -510,7 +514,7 @@ describe('close()', () => {
     await st.ended
     expect(ended).toEqual(['server_closed', 'server_closed', 'server_closed'])
     expect(s.srv.realtime.sessions.size).toBe(0)
-    const sweep = intervals.mock.results.map((r) => r.value)
+    const sweep = intervals.mock.calls.flatMap((c, i) => (c[1] === 14_321 ? [intervals.mock.results[i]!.value] : []))
     expect(sweep).toHaveLength(1)
     expect(clearedIntervals.mock.calls.map((c) => c[0])).toContain(sweep[0])
     const expiry = timeouts.mock.calls.flatMap((c, i) => (c[1] === 123_456 ? [timeouts.mock.results[i]!.value] : []))
