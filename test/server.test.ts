@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { createServer, request, type IncomingHttpHeaders } from 'node:http'
+import { createServer, request } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { WebSocket, type ClientOptions } from 'ws'
 import { createParser } from 'eventsource-parser'
 import { bearerToken, createRealtimeServer, ValidationError, type Connection, type ServerOptions } from '../src/server'
 import { parseServerFrame, type ServerFrame } from '../src/protocol'
-import { startServer, until, type TestServer } from './support/servers'
+import { startServer, until } from './support/servers'
 import { ClientMessage, ServerMessage } from './support/schemas'
 
 type Conn = Connection<typeof ClientMessage, typeof ServerMessage>
@@ -18,17 +18,10 @@ afterEach(async () => {
   vi.restoreAllMocks()
 })
 
-interface Served {
-  srv: TestServer
-  conns: Conn[]
-  /** Every message any connection's handler saw, in order. */
-  received: ClientMessage[]
-  ws(query?: string, opts?: ClientOptions): Peer
-  sse(query?: string, headers?: Record<string, string>): Promise<Stream>
-  post(sid: string | undefined, body: string, headers?: Record<string, string>): Promise<{ status: number; body: unknown }>
-}
+type Served = Awaited<ReturnType<typeof serve>>
 
-async function serve(opts: Opts = {}): Promise<Served> {
+/** The test server plus every Connection it made and every message its handlers saw, in order. */
+async function serve(opts: Opts = {}) {
   const srv = await startServer(opts)
   cleanups.push(() => srv.close())
   const conns: Conn[] = []
@@ -42,75 +35,49 @@ async function serve(opts: Opts = {}): Promise<Served> {
     srv,
     conns,
     received,
-    ws: (query = '', o) => peer(srv.url.replace(/^http/, 'ws') + q(query), o),
-    sse: (query = '', headers) => stream(srv.url + q(query), headers),
-    async post(sid, body, headers = {}) {
+    ws: (query = '', o?: ClientOptions) => peer(srv.url.replace(/^http/, 'ws') + q(query), o),
+    sse: (query = '', headers: Record<string, string> = {}) => stream(srv.url + q(query), headers),
+    async post(sid: string | undefined, body: string, headers: Record<string, string> = {}) {
       const res = await fetch(srv.url + q(sid ? `sid=${sid}` : ''), { method: 'POST', body, headers: { 'Content-Type': 'application/json', ...headers } })
-      return { status: res.status, body: await res.json() }
+      return { status: res.status, body: (await res.json()) as ServerFrame[] }
     },
   }
-}
-
-/** A WebSocket peer speaking the protocol by hand. Every received frame must parse as a server frame. */
-interface Peer {
-  ws: WebSocket
-  frames: ServerFrame[]
-  error: Promise<Error>
-  closed: Promise<{ code: number; reason: string }>
-  send(frame: unknown): void
-  /** The `n`th received frame of type `t` matching `pred` (waits for it). */
-  wait<T extends ServerFrame['t']>(t: T, pred?: (f: Frame<T>) => boolean, n?: number): Promise<Frame<T>>
 }
 
 function matching<T extends ServerFrame['t']>(frames: ServerFrame[], t: T, pred: (f: Frame<T>) => boolean = () => true): Frame<T>[] {
   return frames.filter((f): f is Frame<T> => f.t === t && pred(f as Frame<T>))
 }
 
-function peer(url: string, opts?: ClientOptions): Peer {
-  const ws = new WebSocket(url, opts)
+/** Received frames (each must parse as a server frame) and `wait`: the `n`th of type `t` matching `pred`. */
+function inbox() {
   const frames: ServerFrame[] = []
-  ws.on('message', (data, binary) => {
-    expect(binary).toBe(false)
-    frames.push(parseServerFrame(String(data)))
-  })
+  async function wait<T extends ServerFrame['t']>(t: T, pred?: (f: Frame<T>) => boolean, n = 1): Promise<Frame<T>> {
+    await until(() => matching(frames, t, pred).length >= n, 15_000, `${n}× ${t} frame`)
+    return matching(frames, t, pred)[n - 1]!
+  }
+  return { frames, wait, push: (text: string) => frames.push(parseServerFrame(text)) }
+}
+
+/** A WebSocket peer speaking the protocol by hand. */
+function peer(url: string, opts?: ClientOptions) {
+  const ws = new WebSocket(url, opts)
+  const { frames, wait, push } = inbox()
+  ws.on('message', (data, binary) => (binary ? frames.push({ t: 'error', code: 'bad_frame', message: 'binary from server' }) : push(String(data))))
   const error = new Promise<Error>((r) => ws.on('error', r))
   const closed = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: String(reason) })))
   cleanups.push(() => ws.terminate())
-  return {
-    ws,
-    frames,
-    error,
-    closed,
-    send: (f) => ws.send(typeof f === 'string' ? f : JSON.stringify(f)),
-    async wait(t, pred, n = 1) {
-      await until(() => matching(frames, t, pred).length >= n, 15_000, `${n}× ${t} frame`)
-      return matching(frames, t, pred)[n - 1]!
-    },
-  }
+  const send = (f: unknown) => ws.send(typeof f === 'string' ? f : JSON.stringify(f))
+  return { ws, frames, wait, error, closed, send }
 }
 
-interface Stream {
-  res: Response
-  frames: ServerFrame[]
-  ids: (string | undefined)[]
-  ended: Promise<void>
-  abort(): void
-  wait<T extends ServerFrame['t']>(t: T, pred?: (f: Frame<T>) => boolean, n?: number): Promise<Frame<T>>
-}
-
-/** An SSE reader over fetch; the body is only read for 200 responses. */
-async function stream(url: string, headers: Record<string, string> = {}): Promise<Stream> {
+/** An SSE reader over fetch + eventsource-parser; the body is only read for 200 responses. */
+async function stream(url: string, headers: Record<string, string>) {
   const ac = new AbortController()
   cleanups.push(() => ac.abort())
   const res = await fetch(url, { headers: { Accept: 'text/event-stream', ...headers }, signal: ac.signal })
-  const frames: ServerFrame[] = []
+  const { frames, wait, push } = inbox()
   const ids: (string | undefined)[] = []
-  const parser = createParser({
-    onEvent: (e) => {
-      frames.push(parseServerFrame(e.data))
-      ids.push(e.id)
-    },
-  })
+  const parser = createParser({ onEvent: (e) => (ids.push(e.id), push(e.data)) })
   const ended = (async () => {
     if (res.status !== 200 || !res.body) return
     const reader = res.body.getReader()
@@ -121,26 +88,16 @@ async function stream(url: string, headers: Record<string, string> = {}): Promis
       // aborted by the test
     }
   })()
-  return {
-    res,
-    frames,
-    ids,
-    ended,
-    abort: () => ac.abort(),
-    async wait(t, pred, n = 1) {
-      await until(() => matching(frames, t, pred).length >= n, 15_000, `${n}× ${t} event`)
-      return matching(frames, t, pred)[n - 1]!
-    },
-  }
+  return { res, frames, ids, wait, ended, abort: () => ac.abort() }
 }
 
 /** A raw HTTP request (fetch cannot send Sec-WebSocket-Key or a chunked body on cue). */
 function raw(port: number, opts: { method?: string; path?: string; headers?: Record<string, string>; chunks?: string[] }) {
-  return new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
+  return new Promise<{ status: number; body: string }>((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, method: opts.method ?? 'GET', path: opts.path ?? '/realtime', headers: opts.headers }, (res) => {
       let body = ''
       res.setEncoding('utf8').on('data', (c: string) => (body += c))
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }))
+      res.on('end', () => resolve({ status: res.statusCode!, body }))
     })
     req.on('error', reject)
     for (const c of opts.chunks ?? []) req.write(c)
@@ -171,6 +128,7 @@ describe('WebSocket', () => {
   it('acks a duplicate seq again but runs the handler once', async () => {
     const s = await serve()
     const p = s.ws()
+    await p.wait('hello')
     p.send(echo(1, 'once'))
     p.send(echo(1, 'once'))
     await p.wait('ack', (f) => f.seq === 1, 2)
@@ -186,6 +144,7 @@ describe('WebSocket', () => {
   it('nacks a message that fails the incoming schema; the handler never runs', async () => {
     const s = await serve()
     const p = s.ws()
+    await p.wait('hello')
     p.send({ t: 'msg', seq: 1, d: { type: 'nope' } })
     expect(await p.wait('nack')).toMatchObject({ t: 'nack', seq: 1, code: 'invalid_message', message: expect.any(String) })
     p.send({ t: 'msg', seq: 2, d: { type: 'count', n: 2 } })
@@ -340,13 +299,13 @@ describe('POST', () => {
     const batch = JSON.stringify([echo(1, 'a'), echo(2, 'b'), echo(3, 'c')])
     const r = await s.post(sid, batch)
     expect(r.status).toBe(200)
-    const acks = matching(r.body as ServerFrame[], 'ack')
+    const acks = matching(r.body, 'ack')
     expect(acks.at(-1)).toEqual({ t: 'ack', seq: 3 })
     expect(s.received.map((m) => (m as { text: string }).text)).toEqual(['a', 'b', 'c'])
     await st.wait('msg', (f) => f.id === 3)
     expect(matching(st.frames, 'msg').map((f) => f.d)).toEqual(['a', 'b', 'c'].map((text) => ({ type: 'echo', text })))
     const again = await s.post(sid, batch)
-    expect(matching(again.body as ServerFrame[], 'ack').at(-1)).toEqual({ t: 'ack', seq: 3 })
+    expect(matching(again.body, 'ack').at(-1)).toEqual({ t: 'ack', seq: 3 })
     expect(s.received).toHaveLength(3)
   })
 
@@ -428,6 +387,21 @@ describe('auth', () => {
     const hijack = s.ws(`sid=${sid}&last=0&access_token=bob`)
     expect(await hijack.wait('hello')).toMatchObject({ resumed: false, reset: 'session_unknown' })
     expect((await hijack.wait('hello')).sid).not.toBe(sid)
+  })
+
+  it('WebSocket: frames sent while authenticate() is pending are handled after hello', async () => {
+    let admit!: () => void
+    const gate = new Promise<void>((r) => (admit = r))
+    const s = await serve({ authenticate: async (req) => (await gate, authenticate(req)) })
+    const p = s.ws('access_token=good')
+    await new Promise((r) => p.ws.once('open', r))
+    p.send(echo(1, 'early'))
+    p.send({ t: 'ping' })
+    admit()
+    await p.wait('pong')
+    expect(p.frames.map((f) => f.t).sort()).toEqual(['ack', 'hello', 'msg', 'pong'])
+    expect(p.frames[0]!.t).toBe('hello')
+    expect(s.received).toEqual([{ type: 'echo', text: 'early' }])
   })
 })
 
