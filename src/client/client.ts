@@ -108,7 +108,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   /** Open the connection. Resolves once open on some transport; rejects with a typed error if the client gives up. */
   connect(): Promise<void> {
     if (this.#status === 'open') return Promise.resolve()
-    const p = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }))
+    const p = handled(new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject })))
     if (this.#status === 'idle' || this.#status === 'closed') {
       this.#attempt = 0
       this.#authFailures = 0
@@ -130,8 +130,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       return Promise.reject(new SurewireError('client_closed', 'send() after close(): call connect() again or create a new RealtimeClient'))
     }
     const result = this.#o.outgoing['~standard'].validate(message)
-    if (result instanceof Promise) return result.then((r) => this.#enqueue(r))
-    return this.#enqueue(result)
+    return handled(result instanceof Promise ? result.then((r) => this.#enqueue(r)) : this.#enqueue(result))
   }
 
   /** Subscribe to a server topic. Survives reconnects and transport switches. */
@@ -171,7 +170,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   #push(payload: Parameters<Outbox['push']>[0], bytes: number): Promise<void> {
-    const p = this.#outbox.push(payload, bytes)
+    const p = handled(this.#outbox.push(payload, bytes))
     this.#flush()
     return p
   }
@@ -560,6 +559,15 @@ function lossReason(kind: TransportKind, info: TransportClose): StatusReason {
   if (info.code === CloseCode.normal || info.code === CloseCode.goingAway || info.code === CloseCode.replaced) return 'server_closed'
   if (kind === 'sse' && info.detail === 'SSE stream ended') return 'server_closed'
   return 'connection_lost'
+}
+
+/**
+ * Mark a promise as handled so a fire-and-forget `send()` or `connect()` can never become an
+ * unhandled rejection that crashes a Node process; awaiting it still sees the error.
+ */
+function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {})
+  return p
 }
 
 function stripUndefined<T extends object>(o: T): T {

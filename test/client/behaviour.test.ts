@@ -212,6 +212,27 @@ describe.each<TransportKind>(['websocket', 'sse'])('on %s', (transport) => {
     void ended.catch(() => {})
   })
 
+  it('never leaks an unhandled rejection from fire-and-forget calls', async () => {
+    const s = await server()
+    const unhandled: unknown[] = []
+    const onUnhandled = (r: unknown) => unhandled.push(r)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      const c = client(s.url, { maxQueuedMessages: 1 })
+      void c.send({ type: 'count', n: 1 }) // rejected by close()
+      void c.send({ type: 'count', n: 2 }) // rejected: queue full
+      // @ts-expect-error — invalid on purpose
+      void c.send({ type: 'nope' })
+      void c.connect() // rejected by close()
+      c.close()
+      await new Promise((r) => setImmediate(r))
+      await new Promise((r) => setTimeout(r, 20))
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
+  })
+
   it('stops after an auth failure: one refresh-and-retry, then `auth_failed`', async () => {
     let attempts = 0
     const s = await server({
