@@ -129,7 +129,7 @@ describe('WebSocket', () => {
     expect(s.conns.map((c) => c.transport)).toEqual(['websocket'])
   })
 
-  it('acks a duplicate seq again but runs the handler once', async () => {
+  it('acks a duplicate seq again but runs the handler once; nacks a message failing the schema', async () => {
     const s = await serve()
     const p = await s.ready()
     p.send(echo(1, 'once'))
@@ -139,17 +139,13 @@ describe('WebSocket', () => {
     await p.wait('ack', (f) => f.seq === 2)
     expect(s.received.map((m) => m.type === 'echo' && m.text)).toEqual(['once', 'twice'])
     expect(msgIds(p.frames)).toEqual([1, 2])
-  })
-
-  it('nacks a message that fails the incoming schema; the handler never runs', async () => {
-    const s = await serve()
-    const p = await s.ready()
-    p.send({ t: 'msg', seq: 1, d: { type: 'nope' } })
-    expect(await p.wait('nack')).toMatchObject({ t: 'nack', seq: 1, code: 'invalid_message', message: expect.any(String) })
-    p.send({ t: 'msg', seq: 2, d: { type: 'count', n: 2 } })
-    await p.wait('ack', (f) => f.seq === 2)
-    expect(s.received).toEqual([{ type: 'count', n: 2 }])
-    expect(matching(p.frames, 'ack', (f) => f.seq === 1)).toEqual([])
+    // A message failing the incoming schema is nacked (not acked) and never reaches the handler.
+    p.send({ t: 'msg', seq: 3, d: { type: 'nope' } })
+    expect(await p.wait('nack')).toMatchObject({ t: 'nack', seq: 3, code: 'invalid_message', message: expect.any(String) })
+    p.send({ t: 'msg', seq: 4, d: { type: 'count', n: 4 } })
+    await p.wait('ack', (f) => f.seq === 4)
+    expect(s.received.slice(2)).toEqual([{ type: 'count', n: 4 }])
+    expect(matching(p.frames, 'ack', (f) => f.seq === 3)).toEqual([])
   })
 
   it('answers malformed JSON, unknown frames and binary frames with bad_frame and stays open', async () => {
@@ -241,9 +237,8 @@ describe('SSE', () => {
     const s = await serve({ heartbeatIntervalMs: 100 })
     const st = await s.sse()
     expect(st.res.status).toBe(200)
-    expect(st.res.headers.get('content-type')).toMatch(/^text\/event-stream/)
-    expect(st.res.headers.get('cache-control')).toMatch(/^no-cache/)
-    expect(st.res.headers.get('x-accel-buffering')).toBe('no')
+    const h = (name: string) => st.res.headers.get(name)
+    expect([h('content-type'), h('cache-control'), h('x-accel-buffering')]).toEqual([expect.stringMatching(/^text\/event-stream/), expect.stringMatching(/^no-cache/), 'no'])
     const hello = await st.wait('hello')
     expect(st.frames[0]).toBe(hello)
     expect(hello).toMatchObject({ resumed: false, hb: 100 })
@@ -278,12 +273,6 @@ describe('SSE', () => {
 })
 
 describe('POST', () => {
-  it('rejects a missing sid (400) and an unknown sid (404 session_unknown)', async () => {
-    const s = await serve()
-    expect(await s.post(undefined, '[]')).toMatchObject({ status: 400, body: [{ t: 'error', code: 'bad_frame' }] })
-    expect(await s.post('nosuchsession', '[]')).toMatchObject({ status: 404, body: [{ t: 'error', code: 'session_unknown' }] })
-  })
-
   it('handles a batch in order, acks through its last seq and dedups a resend', async () => {
     const s = await serve()
     const st = await s.sse()
@@ -300,8 +289,10 @@ describe('POST', () => {
     expect(s.received).toHaveLength(3)
   })
 
-  it('answers a malformed body with 400 bad_frame and an oversized one with 413 too_large', async () => {
+  it('refuses a missing sid (400), an unknown sid (404), a malformed body (400) and an oversized one (413)', async () => {
     const s = await serve({ maxFrameBytes: 1024 })
+    expect(await s.post(undefined, '[]')).toMatchObject({ status: 400, body: [{ t: 'error', code: 'bad_frame' }] })
+    expect(await s.post('nosuchsession', '[]')).toMatchObject({ status: 404, body: [{ t: 'error', code: 'session_unknown' }] })
     const { sid } = (await s.ready()).hello
     for (const body of ['{nope', '{"t":"ping"}', '[{"t":"msg","seq":0,"d":1}]']) {
       expect(await s.post(sid, body)).toMatchObject({ status: 400, body: [{ t: 'error', code: 'bad_frame' }] })
@@ -316,15 +307,11 @@ describe('POST', () => {
 })
 
 describe('HTTP routing', () => {
-  it('diagnoses a WebSocket handshake without Upgrade (426 naming proxy_set_header Upgrade)', async () => {
+  it('answers 426 to a handshake without Upgrade, 400 to a plain GET, and leaves other paths to the http server', async () => {
     const s = await serve()
     const r = await raw(s.srv.port, { headers: { 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version': '13', Connection: 'keep-alive' } })
     expect(r.status).toBe(426)
     expect(r.body).toContain('proxy_set_header Upgrade')
-  })
-
-  it('refuses a plain GET (400) and leaves other paths to the http server', async () => {
-    const s = await serve()
     const plain = await fetch(s.srv.url)
     expect(plain.status).toBe(400)
     expect(await plain.json()).toMatchObject([{ t: 'error', code: 'bad_frame' }])
@@ -450,8 +437,8 @@ describe('fan-out', () => {
 
 describe('close()', () => {
   it('closes WebSockets with 1001, ends SSE streams and leaves no server timers', async () => {
-    const spy = (name: 'setInterval' | 'clearInterval' | 'setTimeout' | 'clearTimeout') => vi.spyOn(globalThis, name as 'setTimeout')
-    const [intervals, clearedIntervals, timeouts, clearedTimeouts] = (['setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] as const).map(spy)
+    const [intervals, timeouts] = [vi.spyOn(globalThis, 'setInterval'), vi.spyOn(globalThis, 'setTimeout')]
+    const [clearedIntervals, clearedTimeouts] = [vi.spyOn(globalThis, 'clearInterval'), vi.spyOn(globalThis, 'clearTimeout')]
     const s = await serve({ heartbeatIntervalMs: 14_321, sessionTtlMs: 123_456 })
     const ws = await s.ready()
     const st = await s.sse()
@@ -468,11 +455,12 @@ describe('close()', () => {
     expect(ended).toEqual(['server_closed', 'server_closed', 'server_closed'])
     expect(s.srv.realtime.sessions.size).toBe(0)
     // Timers the server created (recognised by their distinctive delays) were all cleared.
-    const created = (m: typeof intervals, ms: number) => m!.mock.calls.flatMap((c, i) => (c[1] === ms ? [m!.mock.results[i]!.value] : []))
+    const created = (m: { mock: { calls: unknown[][]; results: { value: unknown }[] } }, ms: number) =>
+      m.mock.calls.flatMap((c, i) => (c[1] === ms ? [m.mock.results[i]!.value] : []))
     const sweep = created(intervals, 14_321)
     const expiry = created(timeouts, 123_456)
     expect([sweep.length, expiry.length]).toEqual([1, 1])
-    expect(clearedIntervals!.mock.calls.map((c) => c[0])).toContain(sweep[0])
-    expect(clearedTimeouts!.mock.calls.map((c) => c[0])).toContain(expiry[0])
+    expect(clearedIntervals.mock.calls.map((c) => c[0])).toContain(sweep[0])
+    expect(clearedTimeouts.mock.calls.map((c) => c[0])).toContain(expiry[0])
   })
 })
