@@ -203,8 +203,8 @@ describe('resume', () => {
 
   it('reports replay_window_exceeded when the missed messages no longer fit, keeping the sid', async () => {
     const s = await serve({ replayWindow: 3 })
-    const { sid } = await dropAfter(s, 1, 5) // ids 2..6 sent, 4..6 kept
-    expect((await s.ready(`sid=${sid}&last=1`)).hello).toMatchObject({ sid, resumed: false, reset: 'replay_window_exceeded' })
+    const { sid } = await dropAfter(s, 2, 4) // 3..6 missed, only 4..6 kept: 3 is lost
+    expect((await s.ready(`sid=${sid}&last=2`)).hello).toMatchObject({ sid, resumed: false, reset: 'replay_window_exceeded' })
     // The boundary: everything after 3 is still buffered, so this one resumes.
     const q = await s.ready(`sid=${sid}&last=3`)
     expect(q.hello).toMatchObject({ sid, resumed: true })

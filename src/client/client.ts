@@ -4,10 +4,10 @@ import { CloseCode, isFatalCloseCode, utf8Length, type HelloFrame, type ServerFr
 import { isStandardSchema, type Infer, type InferIn, type StandardSchemaV1 } from '../schema'
 import { Inbox } from './inbox'
 import { FallbackMemory, defaultStorage } from './memory'
-import { browserLifecycle, clientDefaults, defaultBackoff, type ClientOptions } from './options'
+import { browserLifecycle, clientDefaults, defaultBackoff, type ClientOptions, type LifecycleSource } from './options'
 import { Outbox } from './outbox'
 import { openSse, type FetchLike } from './sse'
-import type { ClientStats, Status, StatusEvent, StatusReason } from './status'
+import type { ClientSnapshot, ClientStats, Status, StatusEvent, StatusReason } from './status'
 import type { Transport, TransportClose, TransportHandlers, TransportKind } from './transport'
 import { resolveEndpoints, type Endpoints } from './url'
 import { openWebSocket, type WebSocketConstructor } from './websocket'
@@ -65,6 +65,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #pendingLoss: { reason: StatusReason; detail: string } | undefined
   #topics = new Set<string>()
   #lifecycleOff: (() => void) | undefined
+  #lifecycle: LifecycleSource | null = null
+  #snapshot: ClientSnapshot = Object.freeze({ status: 'idle', transport: null, reason: null, attempt: 0 })
   #wsWarned = false
   /** The token of the current attempt, so a fallback inside one attempt does not call the provider twice. */
   #attemptToken: string | undefined
@@ -93,6 +95,11 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   get transport(): TransportKind | null {
     return this.#transport
   }
+  /**
+   * The current status as one immutable object, replaced on every `status` event; pair it with
+   * `on('status', …)` in external stores (React's useSyncExternalStore). Bound, so it can be passed around.
+   */
+  readonly getSnapshot = (): ClientSnapshot => this.#snapshot
   /** Messages (and subscription changes) waiting for the server's ack. */
   get queued(): number {
     return this.#outbox.size
@@ -112,9 +119,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     if (this.#status === 'idle' || this.#status === 'closed') {
       this.#attempt = 0
       this.#authFailures = 0
-      this.#lifecycleOff = (this.#o.lifecycle === undefined ? browserLifecycle() : this.#o.lifecycle)?.subscribe((e) =>
-        this.#onLifecycle(e),
-      )
+      this.#lifecycle = this.#o.lifecycle === undefined ? browserLifecycle() : this.#o.lifecycle
+      this.#lifecycleOff = this.#lifecycle?.subscribe((e) => this.#onLifecycle(e))
       void this.#startAttempt('connect_called')
     }
     return p
@@ -192,7 +198,10 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     const previous = this.#status
     this.#status = status
     this.#transport = status === 'open' ? (this.#active()?.kind ?? null) : null
-    this.emit('status', { status, previous, transport: this.#transport, reason, attempt: this.#attempt, ...extra })
+    const event: StatusEvent = { status, previous, transport: this.#transport, reason, attempt: this.#attempt, ...extra }
+    const { previous: _, ...snapshot } = event
+    this.#snapshot = Object.freeze(snapshot)
+    this.emit('status', event)
   }
 
   #timer(name: TimerName, ms: number, fn: () => void): void {
@@ -280,7 +289,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     const c = { kind, role, opened: false } as Conn
     const h: TransportHandlers = {
       onOpen: () => void (c.opened = true),
-      onFrame: (f) => this.#onFrame(c, f),
+      onFrame: (f, viaPost) => this.#onFrame(c, f, viaPost),
       onBadFrame: (err) => this.#conns.includes(c) && this.emit('error', err),
       onClose: (info) => this.#onClose(c, info),
     }
@@ -303,9 +312,9 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     c.t.close(bye)
   }
 
-  #onFrame(c: Conn, f: ServerFrame): void {
+  #onFrame(c: Conn, f: ServerFrame, viaPost = false): void {
     if (!this.#conns.includes(c)) return // a ghost: a transport already replaced
-    if (c.role === 'active') return this.#handleFrame(c, f)
+    if (c.role === 'active') return this.#handleFrame(c, f, viaPost)
     if (f.t === 'hello') return c.role === 'probe' ? this.#probeHello(c, f) : this.#won(c, f)
     if (f.t === 'error') this.emit('error', new SurewireError('transport_error', `server error before hello: ${f.code}: ${f.message}`))
   }
@@ -368,10 +377,13 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     } else if (prevSid !== undefined) this.stats.resumes++
     if (prevSid !== hello.sid) {
       this.#lastId = 0
-      if (this.#topics.size) this.#outbox.unshift([...this.#topics].map((topic) => ({ t: 'sub' as const, topic })))
+      // A new server session knows none of our topics: subscribe again (unless a sub is already queued).
+      if (prevSid !== undefined) this.#outbox.unshift([...this.#topics].filter((t) => !this.#outbox.hasSub(t)).map((topic) => ({ t: 'sub' as const, topic })))
       this.#outbox.renumber()
     }
     this.#outbox.markAllUnsent()
+    const limit = Math.min(this.#o.maxMessageBytes, this.#serverMaxFrame - 2)
+    this.#outbox.rejectLarger(limit, (bytes) => new SurewireError('too_large', `message is ${bytes} bytes; the server accepts at most ${limit}`))
     this.#startKeepalive(c)
     this.#timer('healthy', this.#o.healthyAfterMs, () => (this.#attempt = 0))
     this.#setStatus('open', reason)
@@ -382,8 +394,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     for (const w of waiters) w.resolve()
   }
 
-  #handleFrame(c: Conn, f: ServerFrame): void {
-    this.#alive(c)
+  #handleFrame(c: Conn, f: ServerFrame, viaPost: boolean): void {
+    if (!viaPost) this.#alive(c)
     switch (f.t) {
       case 'msg':
         if (f.id <= this.#lastId) {
@@ -480,7 +492,16 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   #ping(c: Conn): void {
     c.t.send([{ t: 'ping' }])
-    if (!this.#timers.has('pong')) this.#timer('pong', this.#o.pongTimeoutMs, () => this.#lost('pong_timeout', `no pong within pongTimeoutMs=${this.#o.pongTimeoutMs}`))
+    if (this.#timers.has('pong')) return
+    const ms = this.#o.pongTimeoutMs
+    const due = Date.now() + ms
+    this.#timer('pong', ms, () => {
+      this.#timers.delete('pong')
+      // Hidden tabs throttle timers and suspended machines fire them late: no evidence of a dead
+      // connection, so ask again (a visible tab checks at once, see #onLifecycle).
+      if (this.#lifecycle?.hidden?.() || Date.now() - due > ms) return this.#ping(c)
+      this.#lost('pong_timeout', `no pong within pongTimeoutMs=${ms}`)
+    })
   }
 
   #alive(c: Conn): void {
@@ -521,8 +542,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #probeHello(c: Conn, hello: HelloFrame): void {
     this.#clear('probe')
     if (hello.sid !== this.#sid || !this.#active()) {
-      // The server no longer has our session on this path; stay where we are.
-      this.#drop(c)
+      // The server no longer has our session on this path; stay where we are (and end the stray new session).
+      this.#drop(c, true)
       return this.#probeFailed()
     }
     this.#wsFailures = 0

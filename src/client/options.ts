@@ -9,6 +9,8 @@ import type { WebSocketConstructor } from './websocket'
 /** Where the client hears `online`, `offline` and "tab became visible". */
 export interface LifecycleSource {
   subscribe(listener: (event: 'online' | 'offline' | 'visible') => void): () => void
+  /** Is the page hidden now? Hidden tabs throttle timers, so a late pong is not taken as a dead connection. */
+  hidden?(): boolean
 }
 
 export interface ClientOptions<In extends StandardSchemaV1, Out extends StandardSchemaV1> {
@@ -103,6 +105,7 @@ export function browserLifecycle(): LifecycleSource | null {
   if (typeof w.addEventListener !== 'function' || !w.document) return null
   const doc = w.document
   return {
+    hidden: () => doc.visibilityState === 'hidden',
     subscribe(listener) {
       const online = () => listener('online')
       const offline = () => listener('offline')

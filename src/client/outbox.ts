@@ -90,6 +90,32 @@ export class Outbox {
     this.#entries.unshift(...fresh)
   }
 
+  /** Is a subscription to `topic` waiting to be acked? */
+  hasSub(topic: string): boolean {
+    return this.#entries.some((e) => e.payload.t === 'sub' && e.payload.topic === topic)
+  }
+
+  /** Reject (and drop) queued frames larger than `limit` bytes, e.g. once the server's own limit is known. */
+  rejectLarger(limit: number, error: (bytes: number) => Error): void {
+    const keep: Entry[] = []
+    let gapFrom = 0
+    for (const e of this.#entries) {
+      if (e.bytes <= limit) keep.push(e)
+      else {
+        gapFrom ||= e.seq
+        this.#bytes -= e.bytes
+        e.reject(error(e.bytes))
+      }
+    }
+    if (!gapFrom) return
+    // The server never accepted the dropped frames (nor anything after them: it refuses sequence gaps),
+    // so close the gap by renumbering what follows.
+    this.#entries = keep
+    let next = gapFrom
+    for (const e of keep) if (e.seq > gapFrom) e.seq = next++
+    this.#nextSeq = next
+  }
+
   ack(seq: number): void {
     let i = 0
     while (i < this.#entries.length && this.#entries[i]!.seq <= seq) i++

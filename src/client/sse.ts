@@ -122,7 +122,7 @@ export function openSse(
     for (const r of replies) {
       if (done) return
       try {
-        h.onFrame(checkServerFrame(r, text))
+        h.onFrame(checkServerFrame(r, text), true)
       } catch (err) {
         h.onBadFrame(err as FrameError)
       }

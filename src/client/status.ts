@@ -68,3 +68,18 @@ export interface ClientStats {
   /** Connection attempts started (including fallbacks and probes). */
   attempts: number
 }
+
+/**
+ * The client's state as one immutable object, replaced (never mutated) on every `status` event,
+ * so `useSyncExternalStore` and other stores can compare it by identity.
+ */
+export interface ClientSnapshot {
+  readonly status: Status
+  readonly transport: TransportKind | null
+  /** Why the status last changed; null before the first `connect()`. */
+  readonly reason: StatusReason | null
+  readonly attempt: number
+  readonly delayMs?: number
+  readonly detail?: string
+  readonly error?: Error
+}

@@ -18,7 +18,8 @@ export interface TransportClose {
 /** Callbacks a transport reports to the client's state machine. */
 export interface TransportHandlers {
   onOpen(): void
-  onFrame(frame: ServerFrame): void
+  /** `viaPost`: a reply in a POST response, which says nothing about the SSE stream's health. */
+  onFrame(frame: ServerFrame, viaPost?: boolean): void
   /** A frame that is not valid protocol; the connection continues. */
   onBadFrame(error: FrameError): void
   onClose(info: TransportClose): void

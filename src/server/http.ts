@@ -20,6 +20,8 @@ function cors(server: RealtimeServer<StandardSchemaV1, StandardSchemaV1>, req: I
   const origin = req.headers.origin
   if (!originAllowed(server.options.allowedOrigins, origin, req.headers.host)) return null
   if (!origin) return {}
+  // '*' allows any site to read, so never together with credentials (cookies); lists and functions may.
+  if (server.options.allowedOrigins === '*') return { 'Access-Control-Allow-Origin': '*' }
   return { 'Access-Control-Allow-Origin': origin, 'Access-Control-Allow-Credentials': 'true', Vary: 'Origin' }
 }
 
@@ -58,7 +60,7 @@ async function openStream<In extends StandardSchemaV1, Out extends StandardSchem
     return json(res, 400, errorBody('bad_frame', 'connect with a WebSocket upgrade or with Accept: text/event-stream (SSE)'), allow)
   }
   const auth = await server.authenticate(req)
-  if (!auth.ok) return json(res, 401, errorBody('unauthorized', 'authentication failed'), allow)
+  if (!auth.ok) return authFailed(res, auth, allow)
   if (req.destroyed) return
   const { sid, last } = server.parseOpen(req)
   res.writeHead(200, {
@@ -106,10 +108,14 @@ async function handlePost<In extends StandardSchemaV1, Out extends StandardSchem
     req.resume()
     return json(res, 413, errorBody('too_large', `body exceeds maxFrameBytes=${max}`), { ...allow, Connection: 'close' })
   }
+  // Authenticate before reading the body, so anonymous callers cannot make the server buffer it.
+  const auth = await server.authenticate(req)
+  if (!auth.ok) {
+    req.resume()
+    return authFailed(res, auth, allow)
+  }
   const body = await readBody(req, max)
   if (body === null) return json(res, 413, errorBody('too_large', `body exceeds maxFrameBytes=${max}`), { ...allow, Connection: 'close' })
-  const auth = await server.authenticate(req)
-  if (!auth.ok) return json(res, 401, errorBody('unauthorized', 'authentication failed'), allow)
   const session = server.sessions.get(sid)
   if (!session) return json(res, 404, errorBody('session_unknown', 'no such session; reconnect to get a new one'), allow)
   if (server.options.identify(session.user) !== server.options.identify(auth.user)) {
@@ -124,6 +130,12 @@ async function handlePost<In extends StandardSchemaV1, Out extends StandardSchem
   const replies: ServerFrame[] = []
   await session.process(frames, (f) => replies.push(f))
   json(res, 200, replies, allow)
+}
+
+/** 401 for refused credentials; 500 (retryable) when authenticate() itself failed. */
+function authFailed(res: ServerResponse, auth: { failed?: boolean }, allow: Record<string, string>): void {
+  if (auth.failed) return json(res, 500, errorBody('server_error', 'authentication is unavailable; retry later'), allow)
+  json(res, 401, errorBody('unauthorized', 'authentication failed'), allow)
 }
 
 /** Read a body up to `max` bytes; null when it is larger. */

@@ -134,6 +134,12 @@ export class RealtimeServer<In extends StandardSchemaV1, Out extends StandardSch
     clearInterval(this.#sweep)
     for (const d of this.#detachers.splice(0)) d()
     for (const s of [...this.sessions.values()]) s.end('server_closed')
+    // Give close frames (1001) a moment to reach clients, then cut whatever is left.
+    const open = [...this.wss.clients]
+    await Promise.race([
+      Promise.all(open.map((ws) => new Promise<void>((r) => (ws.readyState === ws.CLOSED ? r() : ws.once('close', () => r()))))),
+      new Promise<void>((r) => setTimeout(r, 1_000).unref?.()),
+    ])
     for (const ws of this.wss.clients) ws.terminate()
     await new Promise<void>((r) => this.wss.close(() => r()))
   }
@@ -177,15 +183,16 @@ export class RealtimeServer<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   /** @internal Runs authenticate(); `undefined` result means refused. Errors are reported and count as refused. */
-  async authenticate(req: IncomingMessage): Promise<{ ok: true; user: unknown } | { ok: false }> {
+  async authenticate(req: IncomingMessage): Promise<{ ok: true; user: unknown } | { ok: false; failed?: boolean }> {
     const auth = this.options.authenticate
     if (!auth) return { ok: true, user: null }
     try {
       const user = await auth(req)
       return user === null || user === undefined || user === false ? { ok: false } : { ok: true, user }
     } catch (err) {
+      // authenticate() failing (auth backend down) is not a refusal: the client may retry.
       this.emit('error', err)
-      return { ok: false }
+      return { ok: false, failed: true }
     }
   }
 

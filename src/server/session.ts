@@ -81,6 +81,8 @@ export class Session {
   #nextId = 1
   #buffer: { id: number; text: string }[] = []
   #lastSeq = 0
+  /** Recent nacks by seq, repeated when the client resends a frame whose nack it never saw. */
+  #nacks = new Map<number, ServerFrame>()
   #chain: Promise<void> = Promise.resolve()
   #ended = false
   expiry: ReturnType<typeof setTimeout> | undefined
@@ -155,14 +157,27 @@ export class Session {
         return
       }
       if (f.seq <= this.#lastSeq) {
-        acked = this.#lastSeq // a resend after reconnect: already handled
+        // A resend after a reconnect: already handled. Repeat a nack whose reply may have been lost.
+        const nack = this.#nacks.get(f.seq)
+        if (nack) {
+          flushAck()
+          reply(nack)
+        } else acked = Math.max(acked, f.seq)
+        continue
+      }
+      if (f.seq !== this.#lastSeq + 1) {
+        flushAck()
+        reply({ t: 'nack', seq: f.seq, code: 'bad_frame', message: `sequence gap: expected seq ${this.#lastSeq + 1}` })
         continue
       }
       this.#lastSeq = f.seq
       const err = await this.#accept(f)
       if (err) {
         flushAck()
-        reply({ t: 'nack', seq: f.seq, code: err.code, message: err.message })
+        const nack: ServerFrame = { t: 'nack', seq: f.seq, code: err.code, message: err.message }
+        this.#nacks.set(f.seq, nack)
+        if (this.#nacks.size > 256) this.#nacks.delete(this.#nacks.keys().next().value!)
+        reply(nack)
       } else acked = f.seq
     }
     flushAck()

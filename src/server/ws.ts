@@ -14,10 +14,17 @@ export async function handleWebSocket<In extends StandardSchemaV1, Out extends S
   ws.on('error', (err) => server.reportError(err))
   const send = (f: ServerFrame) => ws.readyState === ws.OPEN && ws.send(JSON.stringify(f))
   const early: { data: Buffer; binary: boolean }[] = []
-  const onEarly = (data: Buffer, binary: boolean) => early.push({ data, binary })
+  const onEarly = (data: Buffer, binary: boolean) => {
+    if (early.push({ data, binary }) > 64) ws.close(CloseCode.badFrame, 'too many frames before authentication finished')
+  }
   ws.on('message', onEarly)
   const auth = await server.authenticate(req)
   if (ws.readyState !== ws.OPEN) return
+  if (!auth.ok && auth.failed) {
+    send({ t: 'error', code: 'server_error', message: 'authentication is unavailable; retry later' })
+    ws.close(1011, 'authentication unavailable')
+    return
+  }
   if (!auth.ok) {
     // Accept-then-close so browsers (which never see an HTTP status) get a reason they can show.
     send({ t: 'error', code: 'unauthorized', message: 'authentication failed', fatal: true })

@@ -1,0 +1,110 @@
+/**
+ * What the bench server and client workers share: the messages they exchange,
+ * the schemas, the task descriptions the runner hands to a client worker, and
+ * small statistics helpers.
+ */
+import { z } from 'zod'
+import type { StandardSchemaV1 } from '../../src/index'
+
+/** Every message the bench sends either way. Small JSON, as a dashboard or chat would send. */
+export type BenchMsg =
+  | { type: 'welcome'; id: string }
+  | { type: 'tick'; n: number }
+  | { type: 'echo'; n: number }
+  | { type: 'push'; n: number }
+  | { type: 'count'; n: number; of: number }
+  | { type: 'done'; n: number }
+
+/** "No schema": a Standard Schema that accepts anything, so only surewire's own work is measured. */
+export const passthrough: StandardSchemaV1<BenchMsg, BenchMsg> = {
+  '~standard': { version: 1, vendor: 'bench', validate: (value) => ({ value: value as BenchMsg }) },
+}
+
+/** The zod schema for measurement 6: a discriminated union of five server → client message types. */
+export const zodIncoming = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('welcome'), id: z.string() }),
+  z.object({ type: z.literal('tick'), n: z.number().int() }),
+  z.object({ type: z.literal('echo'), n: z.number().int() }),
+  z.object({ type: z.literal('done'), n: z.number().int() }),
+  z.object({ type: z.literal('chat'), from: z.string(), text: z.string().max(10_000) }),
+])
+
+/** Server push: `n` messages, written in bursts of this many per event-loop turn (as a busy broadcaster would). */
+export const PUSH_BURST = 100
+
+/** What the server worker reports once it listens. All on 127.0.0.1. */
+export interface ServerPorts {
+  surewire: number
+  socketio: number
+  rawWs: number
+  rawSse: number
+  /** Test proxies (test/support/proxy.ts) in front of the surewire and socket.io servers, one per mode. */
+  proxies: Record<'surewire' | 'socketio', Record<ProxyModeName, number>>
+}
+export type ProxyModeName = 'pass' | 'refuse' | 'hang'
+
+/** Runner → server worker requests; each is answered with `{ id, result }`. */
+export type ServerRequest =
+  | { id: number; cmd: 'cpu' }
+  | { id: number; cmd: 'proxyStats' }
+  | { id: number; cmd: 'exit' }
+
+export type PushImpl = 'surewire-ws' | 'surewire-sse' | 'socketio-ws' | 'raw-ws' | 'raw-sse'
+export type C2sImpl = 'surewire-ws' | 'surewire-post' | 'surewire-post-unbatched' | 'socketio-ws' | 'raw-ws'
+export type RttImpl = 'surewire-ws' | 'surewire-sse' | 'socketio-ws' | 'raw-ws'
+export type HeapImpl = 'surewire-ws' | 'surewire-sse' | 'socketio-default' | 'socketio-ws' | 'raw-ws'
+/**
+ * Connect configurations. surewire: default options; `-remembered` has a storage
+ * that already says "WebSocket is blocked here"; `-sse` forces SSE (the direct
+ * SSE connect the remembered case should match). socket.io: `default` options
+ * (HTTP long-polling first, then upgrade), `ws-first-tryall` = transports
+ * ['websocket', 'polling'] + tryAllTransports: true, `ws-first` the same without tryAllTransports.
+ */
+export type ConnectImpl = 'surewire' | 'surewire-remembered' | 'surewire-sse' | 'socketio-default' | 'socketio-ws-first-tryall' | 'socketio-ws-first'
+
+export type Task =
+  | { kind: 'push'; impl: PushImpl; n: number; warm: number; schema: 'none' | 'zod' }
+  | { kind: 'c2s'; impl: C2sImpl; n: number; warm: number }
+  | { kind: 'rtt'; impl: RttImpl; n: number; warm: number }
+  | {
+      kind: 'connect'
+      impl: ConnectImpl
+      mode: ProxyModeName
+      /** 0: one cold sample (the first connection of this process); k > 0: one unmeasured connection, then k warm samples. */
+      warm: number
+      limitMs: number
+      /** File-backed storage for the remembered case across processes. */
+      storageFile?: string
+    }
+  | { kind: 'heap'; impl: HeapImpl; clients: number }
+  | { kind: 'validate'; n: number }
+
+/** Client worker → runner. */
+export type TaskResult =
+  | { kind: 'throughput'; ms: number; cpuUs: number; n: number }
+  | { kind: 'rtt'; median: number; p99: number; n: number }
+  | { kind: 'connect'; samples: { ms: number; opened: string; error?: string }[] }
+  | { kind: 'heap'; perConnBytes: number; clients: number; baseHeap: number; heap: number }
+  | { kind: 'validate'; zodUs: number; noneUs: number; n: number }
+
+export function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))
+  return sorted[i]!
+}
+
+export interface Summary {
+  median: number
+  min: number
+  max: number
+  /** Finite values / all values. */
+  ok: number
+  of: number
+}
+
+export function summarize(values: number[]): Summary {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b)
+  const mid = v.length >> 1
+  const median = v.length === 0 ? NaN : v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2
+  return { median, min: v[0] ?? NaN, max: v[v.length - 1] ?? NaN, ok: v.length, of: values.length }
+}
