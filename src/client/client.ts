@@ -54,6 +54,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #timers = new Map<TimerName, Timer>()
   #waiters: { resolve: () => void; reject: (e: Error) => void }[] = []
   #sid: string | undefined
+  /** When the active SSE stream last delivered a frame (the silence watchdog compares against it). */
+  #lastSseFrameAt = 0
   #lastId = 0
   #hb = 15_000
   #serverMaxFrame = Infinity
@@ -270,8 +272,19 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     }
     this.#timer('connect', this.#o.connectTimeoutMs, () => {
       const pending = this.#candidates()
+      const sse = pending.find((c) => c.kind === 'sse')
+      // The server answered (SSE headers, or a refused WebSocket handshake) but the stream stays mute: a proxy buffers it.
+      const buffered = sse && (sse.opened || (this.#wsFailReason === 'ws_refused' && !pending.some((c) => c.kind === 'websocket')))
       for (const c of pending) if (c.kind === 'websocket') this.#countWsFailure(c.opened ? 'ws_silent' : 'ws_timeout')
-      if (pending.some((c) => c.kind === 'sse')) this.#wsFailures = 0 // SSE failed too: the server or network, not WebSocket
+      if (sse) this.#wsFailures = 0 // SSE failed too: the server or network, not WebSocket
+      if (buffered) {
+        const detail =
+          `SSE ${sse.opened ? 'response arrived' : 'request got no response'} but no event within connectTimeoutMs=${this.#o.connectTimeoutMs} ` +
+          `while the server answers other requests: a proxy is buffering the stream (nginx: \`proxy_buffering off;\`, ` +
+          `and do not hide or ignore the server's X-Accel-Buffering header). \`npx surewire doctor <url>\` confirms it.`
+        this.emit('error', new SurewireError('transport_error', detail))
+        return this.#retry('sse_buffered', detail)
+      }
       this.#retry('connect_timeout', `no hello within connectTimeoutMs=${this.#o.connectTimeoutMs}`)
     })
   }
@@ -296,10 +309,13 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     this.#conns.push(c)
     const params = { token, sid: this.#sid, lastId: this.#lastId }
     try {
-      c.t =
-        kind === 'websocket'
+      const fetchFn = (this.#o.fetch ?? (globalThis.fetch as FetchLike)).bind(globalThis)
+      const maxFrameBytes = () => this.#serverMaxFrame
+      c.t = this.#o.protocol
+        ? this.#o.protocol.open(kind, { WebSocket: this.#WebSocket()!, fetch: fetchFn, endpoints: this.#endpoints, maxFrameBytes }, params, h)
+        : kind === 'websocket'
           ? openWebSocket(this.#WebSocket()!, this.#endpoints.websocket, params, h)
-          : openSse((this.#o.fetch ?? (globalThis.fetch as FetchLike)).bind(globalThis), this.#endpoints, params, () => this.#serverMaxFrame, h)
+          : openSse(fetchFn, this.#endpoints, params, maxFrameBytes, h)
     } catch (err) {
       c.t = { kind, send() {}, close() {} }
       queueMicrotask(() => h.onClose({ opened: false, detail: `could not open ${kind}: ${(err as Error)?.message}` }))
@@ -423,8 +439,9 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   #lost(reason: StatusReason, detail: string): void {
     const probe = this.#conns.find((c) => c.role === 'probe')
-    if (probe?.opened) {
-      // A background probe is about to take over (the server closes the old stream when it does): wait for it.
+    // A background probe is about to take over (the server ends the old stream when it does, and that end
+    // may reach us before the probe's own `open`): wait for it; its hello or failure settles the loss.
+    if (probe?.opened || (probe && reason === 'server_closed')) {
       this.#pendingLoss = { reason, detail }
       return
     }
@@ -439,7 +456,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     this.#stopKeepalive()
     if (this.#status === 'closed') return
     this.#attempt++
-    if (this.#attempt > this.#o.maxAttempts) {
+    if (this.#attempt >= this.#o.maxAttempts) {
       return this.#shutdown('gave_up', new SurewireError('gave_up', `gave up after ${this.#o.maxAttempts} failed attempts (last: ${reason})`))
     }
     const delayMs = Math.max(0, this.#o.backoff?.(this.#attempt) ?? defaultBackoff(this.#attempt))
@@ -481,6 +498,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #startKeepalive(c: Conn): void {
     this.#stopKeepalive()
     if (c.kind === 'websocket') {
+      if (this.#o.pingIntervalMs <= 0) return // pinging turned off
       const every = Math.max(10, Math.min(this.#o.pingIntervalMs, this.#hb))
       const tick = () => {
         this.#ping(c)
@@ -505,9 +523,28 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   #alive(c: Conn): void {
-    if (c.kind === 'websocket') return this.#clear('pong')
-    const ms = this.#o.sseSilenceTimeoutMs ?? Math.round(this.#hb * 2.5)
-    this.#timer('silence', ms, () => this.#lost('sse_silent', `no frame or heartbeat for ${ms} ms`))
+    if (c.kind === 'websocket') {
+      if (this.#timers.has('pong')) this.#clear('pong')
+      return
+    }
+    // Runs for every SSE frame: re-arming a timer per frame costs more than parsing the frame,
+    // so note the time and let one timer compare it when it fires.
+    this.#lastSseFrameAt = Date.now()
+    if (!this.#timers.has('silence')) this.#watchSilence(this.#sseSilenceMs())
+  }
+
+  #sseSilenceMs(): number {
+    return this.#o.sseSilenceTimeoutMs ?? Math.round(this.#hb * 2.5)
+  }
+
+  #watchSilence(ms: number): void {
+    this.#timer('silence', ms, () => {
+      this.#timers.delete('silence')
+      const limit = this.#sseSilenceMs()
+      const quiet = Date.now() - this.#lastSseFrameAt
+      if (quiet < limit) return this.#watchSilence(Math.min(limit, limit - quiet)) // min: a clock set back
+      this.#lost('sse_silent', `no frame or heartbeat for ${limit} ms`)
+    })
   }
 
   #stopKeepalive(): void {
@@ -541,7 +578,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   #probeHello(c: Conn, hello: HelloFrame): void {
     this.#clear('probe')
-    if (hello.sid !== this.#sid || !this.#active()) {
+    if (hello.sid !== this.#sid || (!this.#active() && !this.#pendingLoss)) {
       // The server no longer has our session on this path; stay where we are (and end the stray new session).
       this.#drop(c, true)
       return this.#probeFailed()

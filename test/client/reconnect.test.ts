@@ -63,8 +63,7 @@ describe('reconnect policy', () => {
     expect(waits).toEqual([
       [1, 5],
       [2, 10],
-      [3, 20],
-    ])
+    ]) // the third failed attempt gives up
     expect(events.at(-1)).toMatchObject({ status: 'closed', reason: 'gave_up' })
   })
 
