@@ -1,11 +1,15 @@
 import { defineConfig } from 'tsup'
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', server: 'src/server/index.ts' },
+  // surewire/react imports only types from the client, so react.js holds just the hooks.
+  entry: { index: 'src/index.ts', server: 'src/server/index.ts', react: 'src/react/index.ts', cli: 'src/cli/index.ts' },
   format: ['esm', 'cjs'],
+  external: ['react'],
   dts: true,
   clean: true,
   sourcemap: true,
   target: 'es2022',
-  treeshake: true,
+  // esbuild tree-shakes while bundling; tsup's extra rollup pass (treeshake: true) would strip
+  // the 'use client' directive that react.js / react.cjs must start with for Next.js.
+  treeshake: false,
 })

@@ -9,6 +9,10 @@ export default defineConfig({
     projects: [
       { extends: true, test: { name: 'client', include: ['test/client/**/*.test.ts'] } },
       { extends: true, test: { name: 'server', include: ['test/*.test.ts'] } },
+      { extends: true, test: { name: 'browser', include: ['test/browser/**/*.test.ts'] } },
+      { extends: true, test: { name: 'nginx', include: ['test/nginx/**/*.test.ts'] } },
+      { extends: true, test: { name: 'fastapi', include: ['test/fastapi/**/*.test.ts'] } },
+      { extends: true, test: { name: 'reliability', include: ['test/reliability/**/*.test.ts'] } },
     ],
   },
 })

@@ -5,8 +5,9 @@
  *
  *   surewire   the reference server (WebSocket + SSE + POST), no schema (passthrough)
  *   socketio   socket.io with its defaults (polling + websocket)
- *   rawWs      `ws` with nothing on top: JSON text frames
- *   rawSse     node:http writing `data: <json>\n\n`: GET /sse?n=N pushes N messages and ends
+ *   rawWs      `ws` with nothing on top: JSON text frames; path /batched corks the socket per tick
+ *   rawSse     node:http writing `data: <json>\n\n`: GET /sse?n=N pushes N messages and ends;
+ *              &batch=1 writes the events of one tick in one write
  *
  * and the test proxy (test/support/proxy.ts) in pass / refuse / hang mode in
  * front of surewire and socket.io. Every server answers
@@ -83,9 +84,23 @@ io.on('connection', (socket) => {
 // ------------------------------------------------------------------ raw ws
 const wsHttp = createServer((_req, res) => res.writeHead(404).end())
 const wss = new WebSocketServer({ server: wsHttp, perMessageDeflate: false })
-wss.on('connection', (ws) => {
+wss.on('connection', (ws, req) => {
   ws.send(JSON.stringify(welcome()))
-  const h = handler((m) => ws.send(JSON.stringify(m)))
+  // Path /batched: cork the socket for the rest of the tick on the first write (as surewire's server does).
+  const batched = req.url === '/batched'
+  let corked = false
+  const uncork = () => {
+    corked = false
+    req.socket.uncork()
+  }
+  const h = handler((m) => {
+    if (batched && !corked) {
+      corked = true
+      req.socket.cork()
+      process.nextTick(uncork)
+    }
+    ws.send(JSON.stringify(m))
+  })
   ws.on('message', (data) => h(JSON.parse(data.toString()) as BenchMsg))
 })
 
@@ -96,10 +111,22 @@ const sseHttp = createServer((req: IncomingMessage, res: ServerResponse) => {
   const n = Number(url.searchParams.get('n') ?? 0)
   res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' })
   req.socket.setNoDelay(true)
+  // ?batch=1: the events of one tick in one write (as surewire's server does); else one write per event.
+  const batched = url.searchParams.get('batch') === '1'
+  let pending = ''
+  const flush = () => {
+    res.write(pending)
+    pending = ''
+  }
   let left = n
   pushLoop(n, (i) => {
-    res.write(`data: ${JSON.stringify({ type: 'tick', n: i })}\n\n`)
-    if (--left === 0) res.end()
+    const event = `data: ${JSON.stringify({ type: 'tick', n: i })}\n\n`
+    if (!batched) res.write(event)
+    else {
+      if (!pending) process.nextTick(flush)
+      pending += event
+    }
+    if (--left === 0) process.nextTick(() => res.end())
   })
   if (n === 0) res.end()
 })

@@ -49,7 +49,8 @@ export type ServerRequest =
   | { id: number; cmd: 'proxyStats' }
   | { id: number; cmd: 'exit' }
 
-export type PushImpl = 'surewire-ws' | 'surewire-sse' | 'socketio-ws' | 'raw-ws' | 'raw-sse'
+/** `-batched`: the raw server writes the messages of one tick in one write, as surewire's server does. */
+export type PushImpl = 'surewire-ws' | 'surewire-sse' | 'socketio-ws' | 'raw-ws' | 'raw-sse' | 'raw-ws-batched' | 'raw-sse-batched'
 export type C2sImpl = 'surewire-ws' | 'surewire-post' | 'surewire-post-unbatched' | 'socketio-ws' | 'raw-ws'
 export type RttImpl = 'surewire-ws' | 'surewire-sse' | 'socketio-ws' | 'raw-ws'
 export type HeapImpl = 'surewire-ws' | 'surewire-sse' | 'socketio-default' | 'socketio-ws' | 'raw-ws'
@@ -83,7 +84,12 @@ export type Task =
 export type TaskResult =
   | { kind: 'throughput'; ms: number; cpuUs: number; n: number }
   | { kind: 'rtt'; median: number; p99: number; n: number }
-  | { kind: 'connect'; samples: { ms: number; opened: string; error?: string }[] }
+  | {
+      kind: 'connect'
+      samples: { ms: number; opened: string; error?: string }[]
+      /** Warm runs: the unmeasured first connection failed, so no warm samples were taken. */
+      primerError?: string
+    }
   | { kind: 'heap'; perConnBytes: number; clients: number; baseHeap: number; heap: number }
   | { kind: 'validate'; zodUs: number; noneUs: number; n: number }
 

@@ -63,6 +63,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #attemptId = 0
   #wsFailures = 0
   #wsFailReason: StatusReason | undefined
+  /** This attempt's WebSocket was refused before opening (the server, or a proxy, answered it). */
+  #wsRefusedNow = false
   #authFailures = 0
   #pendingLoss: { reason: StatusReason; detail: string } | undefined
   #topics = new Set<string>()
@@ -82,6 +84,13 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
           `\`${k}\` must be a Standard Schema (zod ≥ 3.24, valibot, arktype), e.g. ${k}: z.object({ type: z.literal('chat'), text: z.string() })`,
         )
       }
+    }
+    if (options.token !== undefined && typeof options.token !== 'function') {
+      throw new ConfigError('`token` must be a function that returns the token (called before every connect), e.g. token: () => getAccessToken()')
+    }
+    const transports = options.transports
+    if (transports !== undefined && (!Array.isArray(transports) || !transports.length || transports.some((t) => t !== 'websocket' && t !== 'sse'))) {
+      throw new ConfigError(`\`transports\` lists 'websocket' and/or 'sse', e.g. ['websocket', 'sse'] (the default) or ['sse']; got ${JSON.stringify(transports)}`)
     }
     this.#o = { ...clientDefaults, ...stripUndefined(options) }
     this.#endpoints = resolveEndpoints(options.url, options.paths)
@@ -244,6 +253,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     const wantWs = want.includes('websocket')
     const wantSse = want.includes('sse')
     this.#wsFailReason = undefined
+    this.#wsRefusedNow = false
     if (wantWs && !WS) {
       this.#wsFailReason = 'ws_unavailable'
       if (!this.#wsWarned || !wantSse) {
@@ -257,7 +267,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
           ),
         )
       }
-      if (!wantSse) return this.#shutdown('fatal_error', new ConfigError('no usable transport: WebSocket is unavailable and SSE is disabled'))
+      if (!wantSse) return this.#shutdown('fatal_error', new ConfigError('no usable transport: this runtime has no WebSocket and `transports` excludes \'sse\'; pass `WebSocket` from the "ws" package or add \'sse\' to `transports`', 'websocket_unavailable'))
     }
     const blocked = wantSse && this.#memory.isBlocked()
     if (wantWs && WS && blocked) this.#wsFailReason = 'ws_remembered'
@@ -274,7 +284,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       const pending = this.#candidates()
       const sse = pending.find((c) => c.kind === 'sse')
       // The server answered (SSE headers, or a refused WebSocket handshake) but the stream stays mute: a proxy buffers it.
-      const buffered = sse && (sse.opened || (this.#wsFailReason === 'ws_refused' && !pending.some((c) => c.kind === 'websocket')))
+      const buffered = sse && (sse.opened || (this.#wsRefusedNow && !pending.some((c) => c.kind === 'websocket')))
       for (const c of pending) if (c.kind === 'websocket') this.#countWsFailure(c.opened ? 'ws_silent' : 'ws_timeout')
       if (sse) this.#wsFailures = 0 // SSE failed too: the server or network, not WebSocket
       if (buffered) {
@@ -344,6 +354,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     // A candidate failed before hello.
     if (c.kind === 'websocket') {
       this.#countWsFailure(c.opened ? 'ws_silent' : 'ws_refused')
+      if (!c.opened) this.#wsRefusedNow = true
       const wantSse = this.#o.transports.includes('sse')
       if (wantSse && this.#wsFailures >= this.#o.wsFailuresBeforeFallback) return this.#startSseCandidate(this.#attemptToken)
     }

@@ -2,7 +2,7 @@ import type { StandardSchemaV1 } from '../schema'
 import { fullJitterBackoff, type Backoff } from './backoff'
 import type { KeyValueStorage } from './memory'
 import type { FetchLike } from './sse'
-import type { TransportKind } from './transport'
+import type { Protocol, TransportKind } from './transport'
 import type { EndpointPaths } from './url'
 import type { WebSocketConstructor } from './websocket'
 
@@ -53,7 +53,12 @@ export interface ClientOptions<In extends StandardSchemaV1, Out extends Standard
   wsProbeIntervalMs?: number
   /** Where the blocked-WebSocket memory lives; `null` disables it. @default localStorage in browsers, process memory elsewhere */
   storage?: KeyValueStorage | null
-  /** WebSocket ping interval; never more than the server's heartbeat interval. @default 20_000 */
+  /**
+   * WebSocket ping interval; never more than the server's heartbeat interval. Keep it under every
+   * proxy's idle timeout (nginx `proxy_read_timeout`, 60 s by default). `0` turns pinging off: no
+   * half-open detection, idle sockets get cut by such proxies, and the reference server closes a
+   * socket that sent nothing for 3 × its heartbeat interval. @default 20_000
+   */
   pingIntervalMs?: number
   /** A ping with no frame back within this time means the connection is dead (half-open). @default 10_000 */
   pongTimeoutMs?: number
@@ -75,6 +80,12 @@ export interface ClientOptions<In extends StandardSchemaV1, Out extends Standard
   maxMessageBytes?: number
   /** Source of online/offline/visible events. @default window + document in browsers, none elsewhere */
   lifecycle?: LifecycleSource | null
+  /**
+   * The wire protocol. Leave unset for the surewire protocol (docs/PROTOCOL.md: resume,
+   * acks, exactly-once). `compat({ ping, isPong })` talks plain JSON to an existing
+   * backend's WebSocket / SSE / POST endpoints, without those guarantees. @default surewire
+   */
+  protocol?: Protocol
 }
 
 /** Default values of every numeric option, in one place. */

@@ -57,7 +57,12 @@ export function openSse(
     const type = res.headers.get('content-type') ?? ''
     if (res.status !== 200 || !type.startsWith('text/event-stream') || !res.body) {
       void res.body?.cancel().catch(() => {})
-      return finish({ status: res.status, detail: `SSE endpoint answered ${res.status} ${type || '(no content-type)'}` })
+      const server = res.headers.get('server')
+      const hint = res.status === 404 ? ": nothing serves this path — check the proxy's location blocks and the client's `url` / `paths`" : ''
+      return finish({
+        status: res.status,
+        detail: `SSE endpoint ${urls.sse.pathname} answered ${res.status} ${type || '(no content-type)'}${server ? ` (Server: ${server})` : ''}${hint}`,
+      })
     }
     if (done) return
     opened = true
@@ -98,16 +103,29 @@ export function openSse(
   let inFlight = false
 
   const post = async (frames: ClientFrame[], keepalive = false): Promise<void> => {
-    const res = await fetchFn(withQuery(urls.post, { [QUERY.version]: PROTOCOL_VERSION, [QUERY.session]: sid }), {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', ...auth },
-      body: JSON.stringify(frames),
-      signal: keepalive ? undefined : abort.signal,
-      keepalive,
-      cache: 'no-store',
-    })
-    if (keepalive) return
-    const text = await res.text()
+    // One controller per POST, tied to the transport's: fetch (undici) keeps its abort listener on a
+    // signal until the request is garbage-collected, so sharing one signal across thousands of POSTs
+    // piles up listeners (MaxListenersExceededWarning in Node).
+    const postAbort = new AbortController()
+    const onAbort = () => postAbort.abort()
+    if (abort.signal.aborted) postAbort.abort()
+    else if (!keepalive) abort.signal.addEventListener('abort', onAbort)
+    let text: string
+    let res: Response
+    try {
+      res = await fetchFn(withQuery(urls.post, { [QUERY.version]: PROTOCOL_VERSION, [QUERY.session]: sid }), {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', ...auth },
+        body: JSON.stringify(frames),
+        signal: keepalive ? undefined : postAbort.signal,
+        keepalive,
+        cache: 'no-store',
+      })
+      if (keepalive) return
+      text = await res.text()
+    } finally {
+      abort.signal.removeEventListener('abort', onAbort)
+    }
     if (res.status !== 200) {
       finish({ status: res.status, detail: `POST answered ${res.status}: ${text.slice(0, 200)}` })
       return

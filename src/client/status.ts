@@ -11,7 +11,9 @@ export type Status = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed'
  * `ws_remembered`; `ws_restored` when a background probe moved the session back to WebSocket.
  * Lost / failed: `pong_timeout`, `sse_silent`, `sse_refused`, `server_closed`,
  * `connection_lost`, `post_failed`, `network_offline`, `connect_timeout`,
- * `connect_failed` (no transport could reach the server), `token_failed`.
+ * `connect_failed` (no transport could reach the server), `token_failed`,
+ * `sse_buffered` (the SSE stream gave no event before the connect timeout although the server
+ * answered — response headers arrived, or it answered the WebSocket handshake: a proxy buffers it).
  * Closed: `closed_by_client`, `auth_failed`, `gave_up`, `fatal_error`.
  */
 export type StatusReason =
@@ -30,6 +32,7 @@ export type StatusReason =
   | 'pong_timeout'
   | 'sse_silent'
   | 'sse_refused'
+  | 'sse_buffered'
   | 'server_closed'
   | 'connection_lost'
   | 'post_failed'

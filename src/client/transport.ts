@@ -1,5 +1,8 @@
 import type { ClientFrame, ServerFrame } from '../protocol'
 import type { FrameError } from '../protocol'
+import type { FetchLike } from './sse'
+import type { Endpoints } from './url'
+import type { WebSocketConstructor } from './websocket'
 
 export type TransportKind = 'websocket' | 'sse'
 
@@ -41,4 +44,24 @@ export interface TransportParams {
   token: string | undefined
   sid: string | undefined
   lastId: number
+}
+
+/** What the state machine lends a protocol to open a transport with. */
+export interface TransportContext {
+  /** The WebSocket constructor (present whenever `kind` is `websocket`). */
+  WebSocket: WebSocketConstructor
+  fetch: FetchLike
+  endpoints: Endpoints
+  /** The server's frame limit from its hello (Infinity before one arrived). */
+  maxFrameBytes: () => number
+}
+
+/**
+ * How frames map onto the wire. The default is the surewire protocol (docs/PROTOCOL.md);
+ * `compat()` speaks plain JSON to an existing backend. A protocol only builds transports:
+ * the state machine above it is the same either way.
+ */
+export interface Protocol {
+  readonly name: string
+  open(kind: TransportKind, ctx: TransportContext, params: TransportParams, h: TransportHandlers): Transport
 }

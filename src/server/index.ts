@@ -1,4 +1,5 @@
 export { createRealtimeServer, RealtimeServer, type ServerEvents } from './server'
+export { createFetchHandler, type FetchHandler } from './fetch'
 export { serverDefaults, bearerToken, type ServerOptions, type OriginPolicy } from './options'
 export { Connection, type ConnectionEvents } from './session'
 export { CloseCode, PROTOCOL_VERSION } from '../protocol'

@@ -32,6 +32,14 @@ export interface ServerOptions<In extends StandardSchemaV1, Out extends Standard
   replayWindow?: number
   /** Largest WebSocket frame / POST body accepted, in bytes (WebSocket: close 1009; POST: 413). @default 1_048_576 */
   maxFrameBytes?: number
+  /**
+   * Messages (and subscription changes) one client session may send per second, with a burst of
+   * the same size. Frames over the rate are consumed and answered with a `nack` coded
+   * `rate_limited` (the client's send() rejects with a RejectedError); pings are not counted.
+   * Off by default so throughput is the app's call; set it on servers open to the internet.
+   * @default Infinity
+   */
+  maxInboundPerSecond?: number
 }
 
 export const serverDefaults = {
@@ -41,6 +49,7 @@ export const serverDefaults = {
   sessionTtlMs: 60_000,
   replayWindow: 1_000,
   maxFrameBytes: 1_048_576,
+  maxInboundPerSecond: Infinity,
 } as const
 
 /** The token a surewire client sent: `Authorization: Bearer …`, else the `access_token` query parameter (WebSocket from browsers). */

@@ -51,6 +51,7 @@ export class RealtimeServer<In extends StandardSchemaV1, Out extends StandardSch
     const o = this.options
     this.host = {
       replayWindow: o.replayWindow,
+      maxInboundPerSecond: o.maxInboundPerSecond,
       validateOutgoing: (m) => this.#validateOutgoing(m),
       validateIncoming: (m) => o.incoming['~standard'].validate(m),
       authorizeSubscribe: (conn, topic) => (o.authorizeSubscribe ? o.authorizeSubscribe(conn as Connection<In, Out>, topic) : true),
@@ -82,14 +83,14 @@ export class RealtimeServer<In extends StandardSchemaV1, Out extends StandardSch
       server.off('upgrade', onUpgrade)
       for (const l of previous) server.on('request', l)
     })
-    this.#startSweep()
+    this.startSweep()
     return this
   }
 
   /** For frameworks: handle SSE/POST if `req` is for the realtime path; returns false otherwise. */
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
     if (!this.#matches(req)) return false
-    this.#startSweep()
+    this.startSweep()
     void handleHttp(this, req, res).catch((err) => {
       this.emit('error', err)
       if (!res.headersSent) res.writeHead(500).end()
@@ -101,13 +102,13 @@ export class RealtimeServer<In extends StandardSchemaV1, Out extends StandardSch
   /** For frameworks: handle a WebSocket upgrade if `req` is for the realtime path; returns false otherwise. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     if (!this.#matches(req)) return false
-    this.#startSweep()
+    this.startSweep()
     socket.on('error', () => {}) // resets during the handshake must not crash the process
     if (!originAllowed(this.options.allowedOrigins, req.headers.origin, req.headers.host)) {
       socket.end('HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nOrigin not allowed\n')
       return true
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => void handleWebSocket(this, ws, req).catch((err) => this.emit('error', err)))
+    this.wss.handleUpgrade(req, socket, head, (ws) => void handleWebSocket(this, ws, req, socket).catch((err) => this.emit('error', err)))
     return true
   }
 
@@ -136,10 +137,12 @@ export class RealtimeServer<In extends StandardSchemaV1, Out extends StandardSch
     for (const s of [...this.sessions.values()]) s.end('server_closed')
     // Give close frames (1001) a moment to reach clients, then cut whatever is left.
     const open = [...this.wss.clients]
+    let grace: ReturnType<typeof setTimeout> | undefined
     await Promise.race([
       Promise.all(open.map((ws) => new Promise<void>((r) => (ws.readyState === ws.CLOSED ? r() : ws.once('close', () => r()))))),
-      new Promise<void>((r) => setTimeout(r, 1_000).unref?.()),
+      new Promise<void>((r) => (grace = setTimeout(r, 1_000)).unref?.()),
     ])
+    clearTimeout(grace) // no timer outlives close()
     for (const ws of this.wss.clients) ws.terminate()
     await new Promise<void>((r) => this.wss.close(() => r()))
   }
@@ -215,8 +218,8 @@ export class RealtimeServer<In extends StandardSchemaV1, Out extends StandardSch
     return r.value
   }
 
-  /** One timer for all connections: SSE heartbeats and WebSocket idle checks. */
-  #startSweep(): void {
+  /** @internal One timer for all connections: SSE heartbeats and WebSocket idle checks (also started by the fetch handler). */
+  startSweep(): void {
     if (this.#sweep || this.#closed) return
     const hb = this.options.heartbeatIntervalMs
     const beat = '{"t":"hb"}'

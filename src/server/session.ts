@@ -26,6 +26,8 @@ export interface ConnectionEvents<M> {
 /** Hooks the session needs from its server. */
 export interface SessionHost {
   replayWindow: number
+  /** Sequenced frames (msg/sub/unsub) per second a session may send; over it they are nacked `rate_limited`. Infinity: no limit. */
+  maxInboundPerSecond?: number
   validateOutgoing(msg: unknown): unknown
   validateIncoming(msg: unknown): StandardSchemaV1.Result<unknown> | Promise<StandardSchemaV1.Result<unknown>>
   authorizeSubscribe(conn: Connection, topic: string): boolean | Promise<boolean>
@@ -84,6 +86,9 @@ export class Session {
   /** Recent nacks by seq, repeated when the client resends a frame whose nack it never saw. */
   #nacks = new Map<number, ServerFrame>()
   #chain: Promise<void> = Promise.resolve()
+  /** Token bucket for maxInboundPerSecond: a burst of one second's worth, refilled continuously. */
+  #tokens = NaN
+  #refilledAt = 0
   #ended = false
   expiry: ReturnType<typeof setTimeout> | undefined
 
@@ -171,7 +176,7 @@ export class Session {
         continue
       }
       this.#lastSeq = f.seq
-      const err = await this.#accept(f)
+      const err = this.#overRate() ?? (await this.#accept(f))
       if (err) {
         flushAck()
         const nack: ServerFrame = { t: 'nack', seq: f.seq, code: err.code, message: err.message }
@@ -181,6 +186,18 @@ export class Session {
       } else acked = f.seq
     }
     flushAck()
+  }
+
+  /** Take a token for one new sequenced frame; the nack reason when the session is over its rate. */
+  #overRate(): { code: ErrorCode; message: string } | undefined {
+    const max = this.host.maxInboundPerSecond ?? Infinity
+    if (!(max < Infinity)) return undefined
+    const now = performance.now()
+    this.#tokens = Number.isNaN(this.#tokens) ? max : Math.min(max, this.#tokens + ((now - this.#refilledAt) * max) / 1000)
+    this.#refilledAt = now
+    if (this.#tokens < 1) return { code: 'rate_limited', message: `more than maxInboundPerSecond=${max} messages per second; slow down and send it again` }
+    this.#tokens -= 1
+    return undefined
   }
 
   async #accept(f: Exclude<ClientFrame, { t: 'ping' | 'bye' }>): Promise<{ code: ErrorCode; message: string } | undefined> {

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { WebSocket } from 'ws'
 import { CloseCode, FrameError, parseClientFrame, type ServerFrame } from '../protocol'
 import type { StandardSchemaV1 } from '../schema'
@@ -10,9 +11,27 @@ export async function handleWebSocket<In extends StandardSchemaV1, Out extends S
   server: RealtimeServer<In, Out>,
   ws: WebSocket,
   req: IncomingMessage,
+  /** The upgraded socket under `ws`, so frames written in one tick can share one TCP write. */
+  socket?: Duplex,
 ): Promise<void> {
   ws.on('error', (err) => server.reportError(err))
-  const send = (f: ServerFrame) => ws.readyState === ws.OPEN && ws.send(JSON.stringify(f))
+  // Cork the socket for the rest of the tick on the first write: a burst of frames leaves in one
+  // write here and arrives in one read on the client, instead of one of each per frame.
+  let corked = false
+  const uncork = () => {
+    corked = false
+    socket?.uncork()
+  }
+  const write = (text: string) => {
+    if (ws.readyState !== ws.OPEN) return
+    if (socket && !corked) {
+      corked = true
+      socket.cork()
+      process.nextTick(uncork)
+    }
+    ws.send(text)
+  }
+  const send = (f: ServerFrame) => write(JSON.stringify(f))
   const early: { data: Buffer; binary: boolean }[] = []
   const onEarly = (data: Buffer, binary: boolean) => {
     if (early.push({ data, binary }) > 64) ws.close(CloseCode.badFrame, 'too many frames before authentication finished')
@@ -32,13 +51,10 @@ export async function handleWebSocket<In extends StandardSchemaV1, Out extends S
     return
   }
   const { sid, last } = server.parseOpen(req)
-  const sink: Sink = {
-    kind: 'websocket',
-    write: (text) => ws.readyState === ws.OPEN && ws.send(text),
-    close: (code, reason) => ws.close(code, reason),
-  }
+  const sink: Sink = { kind: 'websocket', write, close: (code, reason) => ws.close(code, reason) }
   server.wsLastSeen.set(ws, Date.now())
   const session = server.open(sink, { sid, last, user: auth.user })
+  const reply = (f: ServerFrame) => (session.sink === sink ? send(f) : undefined)
   const onMessage = (data: Buffer, binary: boolean) => {
     server.wsLastSeen.set(ws, Date.now())
     if (binary) return send({ t: 'error', code: 'bad_frame', message: 'binary frames are not part of the protocol' })
@@ -48,7 +64,7 @@ export async function handleWebSocket<In extends StandardSchemaV1, Out extends S
     } catch (err) {
       return send({ t: 'error', code: 'bad_frame', message: (err as FrameError).message })
     }
-    session.process([frame], (f) => (session.sink === sink ? send(f) : undefined)).catch((err) => server.reportError(err))
+    session.process([frame], reply).catch((err) => server.reportError(err))
   }
   ws.off('message', onEarly)
   ws.on('message', onMessage)

@@ -64,6 +64,18 @@ function canConnect(port: number): Promise<boolean> {
   })
 }
 
+/** PIDs of running nginx masters, killed if the test process exits without stopping them (a crashed worker). */
+const running = new Set<number>()
+process.once('exit', () => {
+  for (const pid of running) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      /* already gone */
+    }
+  }
+})
+
 /** Start nginx with config `name` in front of 127.0.0.1:`upstreamPort`. */
 export async function startNginx(name: NginxConfig, upstreamPort: number): Promise<Nginx> {
   const bin = nginxBinary()
@@ -110,6 +122,8 @@ export async function startNginx(name: NginxConfig, upstreamPort: number): Promi
     const log = () => (existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : '')
     if (!exited && child.pid !== undefined && (await canConnect(port))) {
       const pid = child.pid
+      running.add(pid)
+      void exit.then(() => running.delete(pid))
       return {
         port,
         pid,

@@ -1,0 +1,506 @@
+/**
+ * `npm run bench`: surewire side by side with socket.io and raw ws / raw SSE.
+ *
+ * The server worker (bench/suite/server.ts) runs in one process for the whole
+ * suite; every client measurement runs in a fresh process (bench/suite/client.ts),
+ * so client CPU time and heap are the client's alone. Everything on 127.0.0.1.
+ * Both workers are bundled to plain .mjs first (see buildWorkers).
+ * Runs of different stacks are interleaved (run 1 of each, then run 2 of each…)
+ * so drift on a busy machine spreads over all of them. Writes bench/RESULTS.md.
+ *
+ *   npm run bench                          the whole suite, 3 runs each
+ *   npm run bench -- --runs 5              more runs
+ *   npm run bench -- --only push,rtt       some sections (push c2s rtt connect heap validate bundle)
+ *   npm run bench -- --prof                also write client --cpu-prof profiles to bench/profiles/
+ *   npm run bench -- --rows raw-ws,surewire-ws   only these rows of each section (A/B while profiling)
+ *   npm run bench -- --out /tmp/x.md       write the results elsewhere
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { arch, cpus, platform, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { build } from 'esbuild'
+import { clientDefaults } from '../src/index'
+import { bundleSizes, type BundleSize } from './suite/bundle'
+import { summarize, type ServerPorts, type Summary, type Task, type TaskResult } from './suite/shared'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const SUITE = join(ROOT, 'bench/suite')
+const SECTIONS = ['push', 'c2s', 'rtt', 'connect', 'heap', 'validate', 'bundle'] as const
+type Section = (typeof SECTIONS)[number]
+
+// ------------------------------------------------------------------ arguments
+
+function argValue(name: string): string | undefined {
+  const argv = process.argv.slice(2)
+  const i = argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`))
+  if (i < 0) return undefined
+  return argv[i]!.includes('=') ? argv[i]!.split('=').slice(1).join('=') : (argv[i + 1] ?? '')
+}
+const RUNS = Number(argValue('runs') ?? 3)
+if (!Number.isInteger(RUNS) || RUNS < 1 || RUNS > 20) {
+  console.error('--runs must be an integer from 1 to 20')
+  process.exit(2)
+}
+const ONLY = (argValue('only')?.split(',') ?? SECTIONS) as Section[]
+for (const s of ONLY) {
+  if (!SECTIONS.includes(s)) {
+    console.error(`unknown section ${JSON.stringify(s)}; sections: ${SECTIONS.join(' ')}`)
+    process.exit(2)
+  }
+}
+const ROWS = argValue('rows')?.split(',')
+/** `--rows a,b`: only the rows with these keys (for A/B runs while profiling). */
+const pick = <T extends { key: string }>(rows: T[]): T[] => (ROWS ? rows.filter((r) => ROWS.includes(r.key)) : rows)
+const PROF = process.argv.includes('--prof')
+const OUT = argValue('out') ?? join(ROOT, 'bench/RESULTS.md')
+const PROF_DIR = join(ROOT, 'bench/profiles')
+
+// ------------------------------------------------------------------ workers
+
+const BUILD_DIR = join(ROOT, 'node_modules/.cache/surewire-bench')
+
+/**
+ * Bundle the two workers (with surewire's src/ and the test proxy inlined, packages
+ * external) to plain .mjs, the way tsup builds dist/: the workers then start
+ * without a TypeScript loader, and the measured code is what users run (tsx's
+ * transform adds a `__name()` call to every function created at run time).
+ */
+async function buildWorkers(): Promise<void> {
+  await build({
+    entryPoints: { client: join(SUITE, 'client.ts'), server: join(SUITE, 'server.ts') },
+    outdir: BUILD_DIR,
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    logLevel: 'warning',
+  })
+}
+
+function startServer(): Promise<{ proc: ChildProcess; ports: ServerPorts; request: (cmd: 'cpu' | 'proxyStats' | 'exit') => Promise<unknown> }> {
+  const proc = fork(join(BUILD_DIR, 'server.mjs'), [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const pending = new Map<number, (v: unknown) => void>()
+  let nextId = 1
+  return new Promise((resolve, reject) => {
+    proc.once('exit', (code) => reject(new Error(`bench server exited early (${code})`)))
+    proc.on('message', (m: { ready?: ServerPorts; id?: number; result?: unknown }) => {
+      if (m.ready) {
+        resolve({
+          proc,
+          ports: m.ready,
+          request: (cmd) =>
+            new Promise((res) => {
+              const id = nextId++
+              pending.set(id, res)
+              proc.send({ id, cmd })
+            }),
+        })
+      } else if (m.id !== undefined) {
+        pending.get(m.id)?.(m.result)
+        pending.delete(m.id)
+      }
+    })
+  })
+}
+
+let profCount = 0
+
+/** Run one task in a fresh client process. */
+function runClient(ports: ServerPorts, task: Task, limitMs = 120_000): Promise<TaskResult> {
+  const execArgv: string[] = []
+  if (task.kind === 'heap') execArgv.push('--expose-gc')
+  if (PROF) execArgv.push('--cpu-prof', `--cpu-prof-dir=${join(PROF_DIR, `${String(++profCount).padStart(3, '0')}-${task.kind}-${'impl' in task ? task.impl : ''}`)}`)
+  const proc = fork(join(BUILD_DIR, 'client.mjs'), [JSON.stringify(task), JSON.stringify(ports)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  return new Promise((resolve, reject) => {
+    let result: TaskResult | undefined
+    const timer = setTimeout(() => {
+      proc.kill()
+      reject(new Error(`client task timed out after ${limitMs} ms: ${JSON.stringify(task)}`))
+    }, limitMs)
+    proc.on('message', (m: TaskResult) => (result = m))
+    proc.once('exit', (code) => {
+      clearTimeout(timer)
+      if (result) resolve(result)
+      else reject(new Error(`client task failed (exit ${code}): ${JSON.stringify(task)}`))
+    })
+  })
+}
+
+// ------------------------------------------------------------------ formatting
+
+const log = (s: string) => process.stderr.write(s + '\n')
+const num = (v: number, digits: number) => (Number.isFinite(v) ? v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '–')
+/** `median (min–max)` */
+const spread = (s: Summary, digits: number) => (s.ok === 0 ? '–' : s.ok === 1 ? num(s.median, digits) : `${num(s.median, digits)} (${num(s.min, digits)}–${num(s.max, digits)})`)
+const table = (head: string[], rows: string[][], align: ('l' | 'r')[]) =>
+  [`| ${head.join(' | ')} |`, `|${align.map((a) => (a === 'r' ? '---:' : '---')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
+const kb = (bytes: number) => `${(bytes / 1000).toFixed(2)} kB`
+
+function versions(): string {
+  const v = (name: string) => {
+    try {
+      return (JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version
+    } catch {
+      return '?'
+    }
+  }
+  const own = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
+  return [
+    `surewire ${own} (this checkout)`,
+    ...['ws', 'eventsource-parser', 'socket.io', 'socket.io-client', 'engine.io', 'engine.io-client', 'zod', 'esbuild', 'tsx'].map((n) => `${n} ${v(n)}`),
+  ].join(', ')
+}
+
+// ------------------------------------------------------------------ the suite
+
+interface Figures {
+  pushCpu: Record<string, Summary>
+  pushRate: Record<string, Summary>
+  c2sRate: Record<string, Summary>
+  rttMedian: Record<string, Summary>
+  connect: Record<string, { cold: Summary; warm: Summary }>
+  rememberedUpgrades?: number
+  rememberedOpened?: string
+  heap: Record<string, Summary>
+  bundle?: { sizes: BundleSize[]; reactMissing: boolean }
+}
+
+const PUSH_N = 200_000
+const C2S_N = 100_000
+const UNBATCHED_N = 2_000
+const RTT_N = 5_000
+const HEAP_CLIENTS = 1_000
+const CONNECT_LIMIT_MS = 5_000
+
+const PUSH_ROWS = pick<{ key: string; label: string; task: Omit<Extract<Task, { kind: 'push' }>, 'n' | 'warm'> }>([
+  { key: 'surewire-ws', label: 'surewire, WebSocket', task: { kind: 'push', impl: 'surewire-ws', schema: 'none' } },
+  { key: 'surewire-sse', label: 'surewire, SSE', task: { kind: 'push', impl: 'surewire-sse', schema: 'none' } },
+  { key: 'socketio-ws', label: 'socket.io, websocket transport', task: { kind: 'push', impl: 'socketio-ws', schema: 'none' } },
+  { key: 'raw-ws', label: 'raw `ws` (JSON.parse per frame)', task: { kind: 'push', impl: 'raw-ws', schema: 'none' } },
+  { key: 'raw-sse', label: 'raw SSE (fetch + eventsource-parser + JSON.parse)', task: { kind: 'push', impl: 'raw-sse', schema: 'none' } },
+  { key: 'raw-ws-batched', label: 'raw `ws`, server corks per tick (reference)', task: { kind: 'push', impl: 'raw-ws-batched', schema: 'none' } },
+  { key: 'raw-sse-batched', label: 'raw SSE, server writes once per tick (reference)', task: { kind: 'push', impl: 'raw-sse-batched', schema: 'none' } },
+  { key: 'surewire-ws-zod', label: 'surewire, WebSocket, zod schema (measurement 6)', task: { kind: 'push', impl: 'surewire-ws', schema: 'zod' } },
+])
+
+const C2S_ROWS = pick<{ key: string; label: string; n: number; warm: number; impl: Extract<Task, { kind: 'c2s' }>['impl'] }>([
+  { key: 'surewire-ws', label: 'surewire, WebSocket (acked, ≤ 1,000 in flight)', n: C2S_N, warm: 10_000, impl: 'surewire-ws' },
+  { key: 'surewire-post', label: 'surewire, POST batched (SSE transport; acked, ≤ 1,000 in flight)', n: C2S_N, warm: 10_000, impl: 'surewire-post' },
+  { key: 'surewire-post-unbatched', label: `surewire, one POST per message (each send awaited; ${UNBATCHED_N.toLocaleString('en-US')} messages)`, n: UNBATCHED_N, warm: 200, impl: 'surewire-post-unbatched' },
+  { key: 'socketio-ws', label: 'socket.io, websocket transport (no acks)', n: C2S_N, warm: 10_000, impl: 'socketio-ws' },
+  { key: 'raw-ws', label: 'raw `ws` (no acks)', n: C2S_N, warm: 10_000, impl: 'raw-ws' },
+])
+
+const RTT_ROWS = pick<{ key: string; label: string; impl: Extract<Task, { kind: 'rtt' }>['impl'] }>([
+  { key: 'surewire-ws', label: 'surewire, WebSocket', impl: 'surewire-ws' },
+  { key: 'socketio-ws', label: 'socket.io, websocket transport', impl: 'socketio-ws' },
+  { key: 'raw-ws', label: 'raw `ws`', impl: 'raw-ws' },
+  { key: 'surewire-sse', label: 'surewire, SSE + POST', impl: 'surewire-sse' },
+])
+
+const HEAP_ROWS = pick<{ key: string; label: string; impl: Extract<Task, { kind: 'heap' }>['impl'] }>([
+  { key: 'surewire-ws', label: 'surewire, WebSocket (`ws`)', impl: 'surewire-ws' },
+  { key: 'surewire-sse', label: 'surewire, SSE (Node fetch)', impl: 'surewire-sse' },
+  { key: 'socketio-default', label: 'socket.io-client, default (polling, upgraded to websocket)', impl: 'socketio-default' },
+  { key: 'socketio-ws', label: "socket.io-client, transports: ['websocket']", impl: 'socketio-ws' },
+  { key: 'raw-ws', label: 'raw `ws`', impl: 'raw-ws' },
+])
+
+type ConnectImplName = Extract<Task, { kind: 'connect' }>['impl']
+const CONNECT_ROWS = pick<{ key: string; label: string; impl: ConnectImplName; modes: ('pass' | 'refuse' | 'hang')[] }>([
+  { key: 'surewire', label: 'surewire, default options', impl: 'surewire', modes: ['pass', 'refuse', 'hang'] },
+  { key: 'surewire-remembered', label: 'surewire, refusal remembered (cold: storage file from a previous process; warm: same process)', impl: 'surewire-remembered', modes: ['refuse'] },
+  { key: 'surewire-sse', label: "surewire, transports: ['sse'] (direct SSE connect)", impl: 'surewire-sse', modes: ['pass'] },
+  { key: 'socketio-default', label: 'socket.io-client, default (polling first, then upgrade)', impl: 'socketio-default', modes: ['pass', 'refuse', 'hang'] },
+  { key: 'socketio-ws-first-tryall', label: "socket.io-client, transports: ['websocket', 'polling'], tryAllTransports: true", impl: 'socketio-ws-first-tryall', modes: ['pass', 'refuse', 'hang'] },
+  { key: 'socketio-ws-first', label: "socket.io-client, transports: ['websocket', 'polling'] (tryAllTransports default: false)", impl: 'socketio-ws-first', modes: ['pass', 'refuse', 'hang'] },
+])
+
+async function main(): Promise<void> {
+  const started = Date.now()
+  if (PROF) mkdirSync(PROF_DIR, { recursive: true })
+  await buildWorkers()
+  const server = await startServer()
+  const { ports } = server
+  const serverCpu = async () => (await server.request('cpu')) as number
+  const f: Figures = { pushCpu: {}, pushRate: {}, c2sRate: {}, rttMedian: {}, connect: {}, heap: {} }
+  const md: string[] = []
+  const section = (title: string, intro: string, body: string) => md.push(`## ${title}`, '', intro, '', body, '')
+
+  try {
+    if (ONLY.includes('push')) {
+      log(`push: ${PUSH_N.toLocaleString('en-US')} messages, ${RUNS} runs × ${PUSH_ROWS.length} stacks`)
+      const raw: Record<string, { rate: number[]; cpu: number[]; server: number[] }> = {}
+      for (let r = 0; r < RUNS; r++) {
+        for (const row of PUSH_ROWS) {
+          const s0 = await serverCpu()
+          const res = (await runClient(ports, { ...row.task, n: PUSH_N, warm: 20_000 })) as Extract<TaskResult, { kind: 'throughput' }>
+          const s1 = await serverCpu()
+          const x = (raw[row.key] ??= { rate: [], cpu: [], server: [] })
+          x.rate.push(res.n / (res.ms / 1000))
+          x.cpu.push(res.cpuUs / res.n)
+          x.server.push((s1 - s0) / res.n) // includes the warm-up burst; an indication only
+          log(`  ${row.key.padEnd(18)} ${num(res.n / (res.ms / 1000), 0).padStart(10)} msg/s  client ${num(res.cpuUs / res.n, 2)} µs/msg`)
+        }
+      }
+      const rows = PUSH_ROWS.map((row) => {
+        const x = raw[row.key]!
+        f.pushRate[row.key] = summarize(x.rate)
+        f.pushCpu[row.key] = summarize(x.cpu)
+        return [row.label, spread(f.pushRate[row.key]!, 0), spread(f.pushCpu[row.key]!, 2), spread(summarize(x.server), 2)]
+      })
+      section(
+        '1. Server → client push',
+        `${PUSH_N.toLocaleString('en-US')} small JSON messages (\`{"type":"tick","n":…}\`) pushed by the server in bursts of 100 per event-loop turn, after a 20,000-message warm-up on the same connection. msgs/s is measured in the client from the request to the last message; client CPU is \`process.cpuUsage()\` of the client process (user + system) over the same span, divided by the message count. No schema (a pass-through Standard Schema) for surewire, except the zod row. Server CPU per message includes the warm-up burst and is an indication only.`,
+        table(['stack', 'msgs/s', 'client CPU µs/msg', 'server CPU µs/msg'], rows, ['l', 'r', 'r', 'r']),
+      )
+    }
+
+    if (ONLY.includes('c2s')) {
+      log(`c2s: ${RUNS} runs × ${C2S_ROWS.length} stacks`)
+      const raw: Record<string, { rate: number[]; cpu: number[]; server: number[] }> = {}
+      for (let r = 0; r < RUNS; r++) {
+        for (const row of C2S_ROWS) {
+          const s0 = await serverCpu()
+          const res = (await runClient(ports, { kind: 'c2s', impl: row.impl, n: row.n, warm: row.warm })) as Extract<TaskResult, { kind: 'throughput' }>
+          const s1 = await serverCpu()
+          const x = (raw[row.key] ??= { rate: [], cpu: [], server: [] })
+          x.rate.push(res.n / (res.ms / 1000))
+          x.cpu.push(res.cpuUs / res.n)
+          x.server.push((s1 - s0) / (row.n + row.warm))
+          log(`  ${row.key.padEnd(24)} ${num(res.n / (res.ms / 1000), 0).padStart(10)} msg/s`)
+        }
+      }
+      const rows = C2S_ROWS.map((row) => {
+        const x = raw[row.key]!
+        f.c2sRate[row.key] = summarize(x.rate)
+        return [row.label, spread(f.c2sRate[row.key]!, 0), spread(summarize(x.cpu), 2), spread(summarize(x.server), 2)]
+      })
+      section(
+        '2. Client → server',
+        `${C2S_N.toLocaleString('en-US')} messages (\`{"type":"count","n":…,"of":…}\`) from one client, after a warm-up; the clock stops when the server's reply to the last one arrives (and, for surewire, when every send() has been acked). surewire keeps at most its default queue bound (1,000) unacked; socket.io and raw ws have no acks and buffer without bound.`,
+        table(['path', 'msgs/s', 'client CPU µs/msg', 'server CPU µs/msg'], rows, ['l', 'r', 'r', 'r']),
+      )
+    }
+
+    if (ONLY.includes('rtt')) {
+      log(`rtt: ${RTT_N} sequential round trips, ${RUNS} runs × ${RTT_ROWS.length} stacks`)
+      const raw: Record<string, { median: number[]; p99: number[] }> = {}
+      for (let r = 0; r < RUNS; r++) {
+        for (const row of RTT_ROWS) {
+          const res = (await runClient(ports, { kind: 'rtt', impl: row.impl, n: RTT_N, warm: 500 })) as Extract<TaskResult, { kind: 'rtt' }>
+          const x = (raw[row.key] ??= { median: [], p99: [] })
+          x.median.push(res.median)
+          x.p99.push(res.p99)
+          log(`  ${row.key.padEnd(14)} median ${num(res.median * 1000, 0)} µs  p99 ${num(res.p99 * 1000, 0)} µs`)
+        }
+      }
+      const rows = RTT_ROWS.map((row) => {
+        const x = raw[row.key]!
+        f.rttMedian[row.key] = summarize(x.median)
+        const us = (v: number[]) => summarize(v.map((m) => m * 1000))
+        return [row.label, spread(us(x.median), 0), spread(us(x.p99), 0)]
+      })
+      section(
+        '3. Round trip',
+        `${RTT_N.toLocaleString('en-US')} sequential request/replies (client sends \`echo\`, waits for the server's \`echo\`), after 500 unmeasured ones. Median and p99 of each run; the table gives the median of the runs and their range.`,
+        table(['stack', 'median µs', 'p99 µs'], rows, ['l', 'r', 'r']),
+      )
+    }
+
+    if (ONLY.includes('connect')) {
+      log(`connect: through the test proxy, ${RUNS} cold processes + ${RUNS} warm samples per row`)
+      const rows: string[][] = []
+      const tmp = mkdtempSync(join(tmpdir(), 'surewire-bench-'))
+      for (const row of CONNECT_ROWS) {
+        for (const mode of row.modes) {
+          const cold: number[] = []
+          const opened = new Set<string>()
+          const errors = new Set<string>()
+          for (let r = 0; r < RUNS; r++) {
+            let storageFile: string | undefined
+            if (row.impl === 'surewire-remembered') {
+              // A previous "page load" that was refused and wrote the fact to storage.
+              storageFile = join(tmp, `storage-${r}.json`)
+              await runClient(ports, { kind: 'connect', impl: 'surewire', mode, warm: 0, limitMs: CONNECT_LIMIT_MS, storageFile })
+            }
+            const before = row.impl === 'surewire-remembered' ? await server.request('proxyStats') : undefined
+            const res = (await runClient(ports, { kind: 'connect', impl: row.impl, mode, warm: 0, limitMs: CONNECT_LIMIT_MS, storageFile })) as Extract<TaskResult, { kind: 'connect' }>
+            if (before) {
+              const after = (await server.request('proxyStats')) as Record<string, Record<string, { refused: number; upgrades: number; hung: number }>>
+              const b = (before as typeof after).surewire!.refuse!
+              const a = after.surewire!.refuse!
+              f.rememberedUpgrades = (f.rememberedUpgrades ?? 0) + (a.refused + a.upgrades + a.hung - (b.refused + b.upgrades + b.hung))
+            }
+            for (const s of res.samples) {
+              cold.push(s.ms)
+              opened.add(s.opened)
+              if (s.error) errors.add(s.error)
+            }
+          }
+          const w = (await runClient(ports, { kind: 'connect', impl: row.impl, mode, warm: RUNS, limitMs: CONNECT_LIMIT_MS }, 120_000)) as Extract<TaskResult, { kind: 'connect' }>
+          for (const s of w.samples) {
+            opened.add(s.opened)
+            if (s.error) errors.add(s.error)
+          }
+          const summary = { cold: summarize(cold), warm: summarize(w.samples.map((s) => s.ms)) }
+          f.connect[`${row.key}/${mode}`] = summary
+          if (row.impl === 'surewire-remembered') f.rememberedOpened = [...opened].join(', ')
+          const cell = (s: Summary) => (s.ok === 0 ? `none within ${CONNECT_LIMIT_MS / 1000} s` : spread(s, 1) + (s.ok < s.of ? ` (${s.of - s.ok} of ${s.of} none within ${CONNECT_LIMIT_MS / 1000} s)` : ''))
+          const warmCell = w.primerError ? `– (its first connection got none within ${CONNECT_LIMIT_MS / 1000} s)` : cell(summary.warm)
+          rows.push([row.label, mode, cell(summary.cold), warmCell, [...opened].join(', ')])
+          log(`  ${row.key.padEnd(26)} ${mode.padEnd(7)} cold ${cell(summary.cold)}  warm ${warmCell}${errors.size ? `  (${[...errors].join('; ')})` : ''}`)
+        }
+      }
+      rmSync(tmp, { recursive: true, force: true })
+      section(
+        '4. connect() → first server message, through the test proxy',
+        `Client → test/support/proxy.ts → server, on 127.0.0.1. The proxy forwards (pass), answers WebSocket upgrades with HTTP 400 (refuse), or accepts and never answers them (hang); plain HTTP always passes. The first message is the server's \`welcome\`. Cold: the first connection of a fresh client process (${RUNS} processes). Warm: the same process after one unmeasured connection (${RUNS} samples), each surewire client with fresh storage except in the remembered row. surewire runs with default options (\`sseHeadStartMs\` ${clientDefaults.sseHeadStartMs}, \`connectTimeoutMs\` ${clientDefaults.connectTimeoutMs}); socket.io-client with \`forceNew\` and otherwise the options shown. A sample gives up after ${CONNECT_LIMIT_MS / 1000} s. In the remembered cold runs the proxy saw ${f.rememberedUpgrades ?? '?'} WebSocket upgrade requests.`,
+        table(['client', 'proxy', 'cold ms', 'warm ms', 'first message via'], rows, ['l', 'l', 'r', 'r', 'l']),
+      )
+    }
+
+    if (ONLY.includes('heap')) {
+      log(`heap: ${HEAP_CLIENTS} idle clients in one process, ${RUNS} runs × ${HEAP_ROWS.length} stacks`)
+      const raw: Record<string, number[]> = {}
+      for (let r = 0; r < RUNS; r++) {
+        for (const row of HEAP_ROWS) {
+          const res = (await runClient(ports, { kind: 'heap', impl: row.impl, clients: HEAP_CLIENTS })) as Extract<TaskResult, { kind: 'heap' }>
+          ;(raw[row.key] ??= []).push(res.perConnBytes)
+          log(`  ${row.key.padEnd(18)} ${num(res.perConnBytes / 1000, 2)} kB/connection`)
+        }
+      }
+      const rows = HEAP_ROWS.map((row) => {
+        f.heap[row.key] = summarize(raw[row.key]!)
+        return [row.label, spread(summarize(raw[row.key]!.map((b) => b / 1000)), 2)]
+      })
+      section(
+        '5. Client heap per idle connection',
+        `${HEAP_CLIENTS.toLocaleString('en-US')} connected, idle clients in one process (\`node --expose-gc\`): V8 \`heapUsed\` after GC with all of them open, minus \`heapUsed\` after GC before the first (one connection was opened and closed before that baseline so lazily loaded modules are not counted), divided by ${HEAP_CLIENTS.toLocaleString('en-US')}. Heap only: socket buffers outside the V8 heap are not counted.`,
+        table(['client', 'kB per connection'], rows, ['l', 'r']),
+      )
+    }
+
+    if (ONLY.includes('validate')) {
+      log('validate: zod vs pass-through in isolation')
+      const zod: number[] = []
+      const none: number[] = []
+      for (let r = 0; r < RUNS; r++) {
+        const res = (await runClient(ports, { kind: 'validate', n: 1_000_000 })) as Extract<TaskResult, { kind: 'validate' }>
+        zod.push(res.zodUs)
+        none.push(res.noneUs)
+      }
+      const rows = [
+        ['zod discriminated union of 5 message types, `~standard.validate` alone', spread(summarize(zod), 3)],
+        ['no schema (pass-through), `~standard.validate` alone', spread(summarize(none), 3)],
+      ]
+      const z = f.pushCpu['surewire-ws-zod']
+      const n = f.pushCpu['surewire-ws']
+      if (z && n) rows.push(['end to end: client CPU per pushed message, zod − no schema (from section 1)', num(z.median - n.median, 2)])
+      section(
+        '6. Validation cost',
+        'µs per message. In isolation: 1,000,000 already-parsed messages (the five types in turn) through the schema in one process, after a warm-up. End to end: the difference between the surewire WebSocket rows with and without the zod schema in section 1.',
+        table(['what', 'µs per message'], rows, ['l', 'r']),
+      )
+    }
+
+    if (ONLY.includes('bundle')) {
+      log('bundle: esbuild')
+      f.bundle = await bundleSizes(ROOT)
+      const rows = f.bundle.sizes.map((b) => [b.name, b.what, kb(b.min), kb(b.gzip), kb(b.brotli)])
+      if (f.bundle.reactMissing) rows.push(['surewire/react', 'not measured: the package has no react entry (src/react) yet', '–', '–', '–'])
+      section(
+        '7. Browser bundle size',
+        'esbuild, `platform: browser`, ESM, minified, tree-shaken, `process.env.NODE_ENV` = production; gzip level 9, brotli quality 11. 1 kB = 1,000 bytes.',
+        table(['entry', 'what is imported', 'min', 'min + gzip', 'min + brotli'], rows, ['l', 'l', 'r', 'r', 'r']),
+      )
+    }
+  } finally {
+    await server.request('exit').catch(() => {})
+    server.proc.kill()
+  }
+
+  const minutes = ((Date.now() - started) / 60_000).toFixed(1)
+  const cpu = cpus()
+  const doc = [
+    '# Benchmarks',
+    '',
+    'Generated by `npm run bench` (bench/run.ts); do not edit by hand.',
+    '',
+    `- Date: ${new Date().toISOString()}`,
+    `- Node ${process.version}, ${platform()} ${arch()}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}`,
+    `- Packages: ${versions()}`,
+    `- ${RUNS} runs per figure; cells are \`median (min–max)\` over the runs. Sections: ${ONLY.join(', ')}; the run took ${minutes} min.`,
+    '- Server (bench/suite/server.ts) and each client (bench/suite/client.ts) in separate processes on 127.0.0.1, bundled with esbuild to plain .mjs (packages external) as tsup builds dist/; surewire clients use `WebSocket` from `ws` (Node 20 has none built in).',
+    '- Reproduce: `npm run bench` (options: `-- --runs 5`, `-- --only push,rtt`, `-- --prof` for client CPU profiles in bench/profiles/).',
+    '',
+    '## Targets',
+    '',
+    targets(f),
+    '',
+    ...md,
+  ].join('\n')
+  writeFileSync(OUT, doc)
+  log(`\nwrote ${OUT} in ${minutes} min`)
+}
+
+function targets(f: Figures): string {
+  const rows: string[][] = []
+  const add = (figure: string, target: string, measured: string, met: boolean | undefined) =>
+    rows.push([figure, target, measured, met === undefined ? 'not measured' : met ? 'met' : '**missed**'])
+  const m = (s: Summary | undefined) => s?.median ?? NaN
+  const has = (...s: (Summary | undefined)[]) => s.every((x) => x && x.ok > 0)
+
+  const [sw, raw, io] = [f.pushCpu['surewire-ws'], f.pushCpu['raw-ws'], f.pushCpu['socketio-ws']]
+  add('client CPU per pushed message, WebSocket', '≤ raw ws client, and below socket.io', `${num(m(sw), 2)} µs vs raw ws ${num(m(raw), 2)}, socket.io ${num(m(io), 2)}`, has(sw, raw, io) ? m(sw) <= m(raw) && m(sw) < m(io) : undefined)
+  const [ss, rs] = [f.pushCpu['surewire-sse'], f.pushCpu['raw-sse']]
+  add('client CPU per pushed message, SSE', '≤ 1.25 × raw fetch + eventsource-parser', `${num(m(ss), 2)} µs vs raw ${num(m(rs), 2)} (${num(m(ss) / m(rs), 2)}×)`, has(ss, rs) ? m(ss) <= 1.25 * m(rs) : undefined)
+  const [pb, pu] = [f.c2sRate['surewire-post'], f.c2sRate['surewire-post-unbatched']]
+  add('client → server over POST', '≥ 10× one POST per message', `${num(m(pb), 0)} vs ${num(m(pu), 0)} msgs/s (${num(m(pb) / m(pu), 1)}×)`, has(pb, pu) ? m(pb) >= 10 * m(pu) : undefined)
+  const [rw, ri] = [f.rttMedian['surewire-ws'], f.rttMedian['socketio-ws']]
+  add('median round trip, WebSocket', '≤ socket.io websocket', `${num(m(rw) * 1000, 0)} µs vs ${num(m(ri) * 1000, 0)} µs`, has(rw, ri) ? m(rw) <= m(ri) : undefined)
+  const [sr, ir] = [f.connect['surewire/refuse'], f.connect['socketio-ws-first-tryall/refuse']]
+  add(
+    'refused upgrade → first message',
+    '≤ socket.io tryAllTransports (cold and warm)',
+    `cold ${num(m(sr?.cold), 1)} vs ${num(m(ir?.cold), 1)} ms; warm ${num(m(sr?.warm), 1)} vs ${num(m(ir?.warm), 1)} ms`,
+    sr && ir && has(sr.cold, sr.warm) ? m(sr.cold) <= (ir.cold.ok ? m(ir.cold) : Infinity) && m(sr.warm) <= (ir.warm.ok ? m(ir.warm) : Infinity) : undefined,
+  )
+  const sh = f.connect['surewire/hang']
+  add('hanging upgrade → first message', '≤ 3 s', `cold ${num(m(sh?.cold), 0)} ms, warm ${num(m(sh?.warm), 0)} ms`, sh && has(sh.cold, sh.warm) ? sh.cold.max <= 3000 && sh.warm.max <= 3000 : undefined)
+  const [rem, direct] = [f.connect['surewire-remembered/refuse'], f.connect['surewire-sse/pass']]
+  add(
+    'after a refusal, remembered',
+    'no WebSocket attempt; first message as fast as a direct SSE connect (≤ +10 %)',
+    `${f.rememberedUpgrades ?? '?'} upgrade attempts (cold); cold ${num(m(rem?.cold), 1)} vs direct SSE ${num(m(direct?.cold), 1)} ms; warm ${num(m(rem?.warm), 1)} vs ${num(m(direct?.warm), 1)} ms`,
+    rem && direct && has(rem.cold, rem.warm, direct.cold, direct.warm)
+      ? f.rememberedUpgrades === 0 && m(rem.cold) <= 1.1 * m(direct.cold) && m(rem.warm) <= 1.1 * m(direct.warm)
+      : undefined,
+  )
+  const [hw, hd, hi] = [f.heap['surewire-ws'], f.heap['socketio-default'], f.heap['socketio-ws']]
+  const ioHeap = Math.min(m(hd), m(hi))
+  add('heap per idle connection', "≤ ½ socket.io-client's (the smaller of its two rows)", `${num(m(hw) / 1000, 2)} kB vs ${num(ioHeap / 1000, 2)} kB`, has(hw, hd, hi) ? m(hw) <= ioHeap / 2 : undefined)
+  const b = f.bundle?.sizes
+  const core = b?.find((x) => x.name === 'surewire')
+  const withReact = b?.find((x) => x.name === 'surewire + surewire/react')
+  add('bundle min+gzip, `surewire`', '≤ 5 kB (5,000 B)', core ? `${core.gzip.toLocaleString('en-US')} B` : '–', core ? core.gzip <= 5000 : undefined)
+  add(
+    'bundle min+gzip, `surewire/react`',
+    '≤ 1 kB (1,000 B) more',
+    withReact && core ? `+${(withReact.gzip - core.gzip).toLocaleString('en-US')} B` : f.bundle?.reactMissing ? 'no react entry yet' : '–',
+    withReact && core ? withReact.gzip - core.gzip <= 1000 : undefined,
+  )
+  return table(['figure', 'target', 'measured (medians)', ''], rows, ['l', 'l', 'l', 'l'])
+}
+
+// A bound on the whole suite, unref'd so it never keeps the process alive itself.
+setTimeout(() => {
+  console.error('bench: still running after 20 minutes; giving up')
+  process.exit(1)
+}, 20 * 60_000).unref()
+
+await main()
