@@ -208,33 +208,41 @@ async function c2s(t: Extract<Task, { kind: 'c2s' }>): Promise<TaskResult> {
 // ------------------------------------------------------------------ 3: round trip
 
 async function rtt(t: Extract<Task, { kind: 'rtt' }>): Promise<TaskResult> {
-  const peer = peerFor(t.impl)
-  await peer.ready
-  let waiting: (() => void) | null = null
-  let expect = -1
-  peer.onMessage = (m) => {
-    if (m.type === 'echo' && m.n === expect && waiting) {
-      const w = waiting
-      waiting = null
-      w()
+  const stacks = t.impls.map((impl) => {
+    const peer = peerFor(impl)
+    let waiting: (() => void) | null = null
+    let expect = -1
+    peer.onMessage = (m) => {
+      if (m.type === 'echo' && m.n === expect && waiting) {
+        const w = waiting
+        waiting = null
+        w()
+      }
+    }
+    const once = (n: number) =>
+      new Promise<void>((resolve) => {
+        waiting = resolve
+        expect = n
+        void peer.send({ type: 'echo', n })
+      })
+    return { impl, peer, once, samples: [] as number[] }
+  })
+  await Promise.all(stacks.map((s) => s.peer.ready))
+  for (let i = 0; i < t.warm; i++) for (const s of stacks) await s.once(i)
+  for (let i = 0; i < t.n; i++) {
+    for (const s of stacks) {
+      const t0 = performance.now()
+      await s.once(t.warm + i)
+      s.samples.push(performance.now() - t0)
     }
   }
-  const once = (n: number) =>
-    new Promise<void>((resolve) => {
-      waiting = resolve
-      expect = n
-      void peer.send({ type: 'echo', n })
-    })
-  for (let i = 0; i < t.warm; i++) await once(i)
-  const samples: number[] = []
-  for (let i = 0; i < t.n; i++) {
-    const t0 = performance.now()
-    await once(t.warm + i)
-    samples.push(performance.now() - t0)
+  const byImpl: Extract<TaskResult, { kind: 'rtt' }>['byImpl'] = {}
+  for (const s of stacks) {
+    s.peer.close()
+    s.samples.sort((a, b) => a - b)
+    byImpl[s.impl] = { median: quantile(s.samples, 0.5), p99: quantile(s.samples, 0.99) }
   }
-  peer.close()
-  samples.sort((a, b) => a - b)
-  return { kind: 'rtt', median: quantile(samples, 0.5), p99: quantile(samples, 0.99), n: t.n }
+  return { kind: 'rtt', byImpl, n: t.n }
 }
 
 // ------------------------------------------------------------------ 4: connect() → first message through the proxy
@@ -427,6 +435,20 @@ function validate(t: Extract<Task, { kind: 'validate' }>): TaskResult {
   return { kind: 'validate', zodUs: per(zodIncoming), noneUs: per(passthrough), n: t.n }
 }
 
+// ------------------------------------------------------------------ the first fetch() of a process
+
+async function firstFetch(): Promise<TaskResult> {
+  const url = `http://127.0.0.1:${ports.surewire}/not-realtime`
+  const timed = async () => {
+    const t0 = performance.now()
+    const res = await fetch(url)
+    await res.arrayBuffer()
+    return performance.now() - t0
+  }
+  const firstMs = await timed()
+  return { kind: 'fetch', firstMs, secondMs: await timed() }
+}
+
 // ------------------------------------------------------------------ main
 
 async function main(): Promise<TaskResult> {
@@ -443,6 +465,8 @@ async function main(): Promise<TaskResult> {
       return heap(task)
     case 'validate':
       return validate(task)
+    case 'fetch':
+      return firstFetch()
   }
 }
 

@@ -66,7 +66,8 @@ export type ConnectImpl = 'surewire' | 'surewire-remembered' | 'surewire-sse' | 
 export type Task =
   | { kind: 'push'; impl: PushImpl; n: number; warm: number; schema: 'none' | 'zod' }
   | { kind: 'c2s'; impl: C2sImpl; n: number; warm: number }
-  | { kind: 'rtt'; impl: RttImpl; n: number; warm: number }
+  /** All `impls` connected at once from one process, their round trips interleaved, so load on the machine hits each alike. */
+  | { kind: 'rtt'; impls: RttImpl[]; n: number; warm: number }
   | {
       kind: 'connect'
       impl: ConnectImpl
@@ -79,11 +80,13 @@ export type Task =
     }
   | { kind: 'heap'; impl: HeapImpl; clients: number }
   | { kind: 'validate'; n: number }
+  /** The first and second fetch() of a fresh process, against the surewire server. */
+  | { kind: 'fetch' }
 
 /** Client worker → runner. */
 export type TaskResult =
   | { kind: 'throughput'; ms: number; cpuUs: number; n: number }
-  | { kind: 'rtt'; median: number; p99: number; n: number }
+  | { kind: 'rtt'; byImpl: Partial<Record<RttImpl, { median: number; p99: number }>>; n: number }
   | {
       kind: 'connect'
       samples: { ms: number; opened: string; error?: string }[]
@@ -92,6 +95,7 @@ export type TaskResult =
     }
   | { kind: 'heap'; perConnBytes: number; clients: number; baseHeap: number; heap: number }
   | { kind: 'validate'; zodUs: number; noneUs: number; n: number }
+  | { kind: 'fetch'; firstMs: number; secondMs: number }
 
 export function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN

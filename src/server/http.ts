@@ -125,6 +125,7 @@ async function handlePost<In extends StandardSchemaV1, Out extends StandardSchem
     return authFailed(res, auth, allow)
   }
   const body = await readBody(req, max)
+  if (body === undefined) return // the client went away mid-body: nobody to answer, nothing went wrong here
   if (body === null) return json(res, 413, errorBody('too_large', `body exceeds maxFrameBytes=${max}`), { ...allow, Connection: 'close' })
   const session = server.sessions.get(sid)
   if (!session) return json(res, 404, errorBody('session_unknown', 'no such session; reconnect to get a new one'), allow)
@@ -148,9 +149,9 @@ function authFailed(res: ServerResponse, auth: { failed?: boolean }, allow: Reco
   json(res, 401, errorBody('unauthorized', 'authentication failed'), allow)
 }
 
-/** Read a body up to `max` bytes; null when it is larger. */
-function readBody(req: IncomingMessage, max: number): Promise<string | null> {
-  return new Promise((resolve, reject) => {
+/** Read a body up to `max` bytes; null when it is larger, undefined when the client aborted it. */
+function readBody(req: IncomingMessage, max: number): Promise<string | null | undefined> {
+  return new Promise((resolve) => {
     const chunks: Buffer[] = []
     let size = 0
     let over = false
@@ -160,6 +161,6 @@ function readBody(req: IncomingMessage, max: number): Promise<string | null> {
       else chunks.push(c)
     })
     req.on('end', () => resolve(over ? null : Buffer.concat(chunks).toString('utf8')))
-    req.on('error', reject)
+    req.on('error', () => resolve(undefined)) // 'aborted': the client closed the connection before the body ended
   })
 }

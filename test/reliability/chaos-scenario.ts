@@ -223,13 +223,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await until(() => opens > before && c.status === 'open', 30_000, `${what}: the client to open again`)
     }
 
-    // ---- the two streams
+    // ---- the two streams. Both pause at the next fault's position until that fault starts, so every
+    // fault lands where the schedule says (mid-stream, both ways), whatever the machine's speed.
     let sent = 0
+    let pauseAt = 0
     timers.push(
       setInterval(() => {
         if (server.realtime.connections.length === 0) return // restarting: nothing to send into
         if (sent - got.length > 3_000) return // bound what piles up while the client is away
-        for (let i = 0; i < perTick && sent < N; i++) server.realtime.broadcast({ type: 'tick', n: ++sent })
+        for (let i = 0; i < perTick && sent < pauseAt; i++) server.realtime.broadcast({ type: 'tick', n: ++sent })
       }, tickMs),
     )
     let nextOut = 1
@@ -237,7 +239,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     let acked = 0
     const sendErrors: string[] = []
     const pumpClient = () => {
-      for (let i = 0; i < perTick && nextOut <= N && inFlight < 200; i++) {
+      for (let i = 0; i < perTick && nextOut <= Math.min(N, pauseAt) && inFlight < 200; i++) {
         const n = nextOut++
         inFlight++
         c.send({ type: 'count', n }).then(
@@ -259,9 +261,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     // ---- the fault schedule
     const faults = { drops: 0, refuseWindows: 0, refusedUpgrades: 0, stalls: 0, restarts: 0 }
     const stallDetections: StatusReason[] = []
-    for (const step of steps) {
-      await until(() => sent >= step.at || sent >= N, timeoutMs, `the server to reach message ${step.at} for ${step.kind}`)
+    for (const [i, step] of steps.entries()) {
+      pauseAt = Math.max(pauseAt, step.at)
+      await until(() => sent >= step.at, timeoutMs, `the server to reach message ${step.at} for ${step.kind}`)
       await until(() => c.status === 'open', 30_000, `the client to be open before ${step.kind}`)
+      // Traffic keeps flowing while the fault plays out (buffered for replay while the client is
+      // away), up to the next fault's position; the restart sets its own bound below.
+      const nextAt = steps[i + 1]?.at ?? N
+      if (step.kind !== 'restart') pauseAt = Math.max(pauseAt, nextAt)
       switch (step.kind) {
         case 'drop': {
           const done = reopened('drop')
@@ -299,21 +306,26 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           // behind when the server dies: those messages are the loss the reset announces.
           proxy.stallAll()
           const behind = Math.min(N, sent + step.behind)
+          pauseAt = behind
           await until(() => sent >= behind, 30_000, 'the server to send past the stall')
           await server.close()
           await sleep(step.downMs)
           server = await startServer(serverOpts, port)
           wire(server)
           faults.restarts++
-          await Promise.race([reset, sleep(30_000).then(() => Promise.reject(new Error('no reset event within 30 s of the restart')))])
+          let noReset: ReturnType<typeof setTimeout> | undefined
+          await Promise.race([reset, new Promise((_, reject) => (noReset = setTimeout(() => reject(new Error('no reset event within 30 s of the restart')), 30_000)))])
+          clearTimeout(noReset)
           await until(() => c.status === 'open', 30_000, 'the client to open after the restart')
+          pauseAt = Math.max(pauseAt, nextAt)
           break
         }
       }
       log(`${step.kind} at ${step.at}: status ${c.status}/${c.transport}, got ${got.length}, server got ${received.flat().length}`)
     }
 
-    const last = () => received.at(-1)!.at(-1)
+    pauseAt = N
+    const last = () => Math.max(0, ...received.map((g) => g.at(-1) ?? 0))
     const complete = () => (got.at(-1) === N && last() === N && acked + sendErrors.length === N) || sendErrors.length > 0
     await until(complete, timeoutMs - (Date.now() - started), 'both streams to complete').catch(() => {
       const conns = server.realtime.connections.map((x) => x.transport ?? 'detached').join(',')
