@@ -11,6 +11,7 @@ export default defineConfig({
       { extends: true, test: { name: 'server', include: ['test/*.test.ts'] } },
       { extends: true, test: { name: 'browser', include: ['test/browser/**/*.test.ts'] } },
       { extends: true, test: { name: 'nginx', include: ['test/nginx/**/*.test.ts'] } },
+      { extends: true, test: { name: 'caddy', include: ['test/caddy/**/*.test.ts'] } },
       { extends: true, test: { name: 'fastapi', include: ['test/fastapi/**/*.test.ts'] } },
       { extends: true, test: { name: 'reliability', include: ['test/reliability/**/*.test.ts'] } },
     ],
