@@ -19,9 +19,9 @@
  * `wsProbeIntervalMs: 0`; WebSocket is tried again on the next reconnect), and the
  * `sse_buffered` diagnosis (the hello is synthesized when the response headers arrive).
  */
-import { createParser } from 'eventsource-parser'
 import { FrameError, type ClientFrame, type HelloFrame, type ServerFrame } from '../protocol'
 import type { FetchLike } from './sse'
+import { readEventStream } from './sse-stream'
 import type { Protocol, Transport, TransportContext, TransportHandlers, TransportKind, TransportParams } from './transport'
 import { withQuery } from './url'
 import type { WebSocketConstructor } from './websocket'
@@ -187,49 +187,22 @@ function openSse(
     h.onClose({ opened, ...info })
   }
 
-  void (async () => {
-    let res: Response
-    try {
-      res = await fetchFn(urls.sse.href, { headers: { Accept: 'text/event-stream', ...auth }, signal: abort.signal, cache: 'no-store' })
-    } catch (err) {
-      return finish({ detail: `SSE request failed: ${(err as Error)?.message ?? String(err)}` })
-    }
-    const type = res.headers.get('content-type') ?? ''
-    if (res.status !== 200 || !type.startsWith('text/event-stream') || !res.body) {
-      void res.body?.cancel().catch(() => {})
-      return finish({ status: res.status, detail: `SSE endpoint ${urls.sse.pathname} answered ${res.status} ${type || '(no content-type)'}` })
-    }
-    if (done) return
-    opened = true
-    h.onOpen()
-    h.onFrame(hello(o))
-    const parser = createParser({
-      onEvent(ev) {
-        if (done) return
-        const f = incoming(ev.data, o, nextId)
-        if (f instanceof FrameError) h.onBadFrame(f)
-        else h.onFrame(f)
-      },
-      onComment() {
-        if (!done) h.onFrame({ t: 'hb' }) // `: keepalive` lines keep the stream alive
-      },
-      onError(err) {
-        h.onBadFrame(new FrameError(`bad SSE line: ${err.message}`, ''))
-      },
-    })
-    const reader = res.body.getReader()
-    const decoder = new TextDecoder()
-    try {
-      for (;;) {
-        const { value, done: eof } = await reader.read()
-        if (done) return
-        if (eof) return finish({ detail: 'SSE stream ended' })
-        parser.feed(decoder.decode(value, { stream: true }))
-      }
-    } catch (err) {
-      finish({ detail: `SSE stream failed: ${(err as Error)?.message ?? String(err)}` })
-    }
-  })()
+  void readEventStream(() => fetchFn(urls.sse.href, { headers: { Accept: 'text/event-stream', ...auth }, signal: abort.signal, cache: 'no-store' }), urls.sse.pathname, {
+    isDone: () => done,
+    onOpen() {
+      opened = true
+      h.onOpen()
+      h.onFrame(hello(o))
+    },
+    onEvent(data) {
+      const f = incoming(data, o, nextId)
+      if (f instanceof FrameError) h.onBadFrame(f)
+      else h.onFrame(f)
+    },
+    onComment: () => h.onFrame({ t: 'hb' }), // `: keepalive` lines keep the stream alive
+    onBadFrame: (err) => h.onBadFrame(err),
+    finish,
+  })
 
   // POSTs go out one at a time, in order; a message counts as sent once its POST got a 2xx.
   let queue: { seq: number | undefined; message: unknown }[] = []

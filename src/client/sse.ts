@@ -1,4 +1,3 @@
-import { createParser } from 'eventsource-parser'
 import {
   FrameError,
   PROTOCOL_VERSION,
@@ -8,6 +7,7 @@ import {
   utf8Length,
   type ClientFrame,
 } from '../protocol'
+import { readEventStream } from './sse-stream'
 import type { Transport, TransportHandlers, TransportParams } from './transport'
 import { withQuery } from './url'
 
@@ -47,55 +47,30 @@ export function openSse(
   if (params.sid) headers['Last-Event-ID'] = String(params.lastId)
   const href = withQuery(urls.sse, { [QUERY.version]: PROTOCOL_VERSION, [QUERY.session]: params.sid })
 
-  void (async () => {
-    let res: Response
-    try {
-      res = await fetchFn(href, { headers, signal: abort.signal, cache: 'no-store' })
-    } catch (err) {
-      return finish({ detail: `SSE request failed: ${(err as Error)?.message ?? String(err)}` })
-    }
-    const type = res.headers.get('content-type') ?? ''
-    if (res.status !== 200 || !type.startsWith('text/event-stream') || !res.body) {
-      void res.body?.cancel().catch(() => {})
+  void readEventStream(() => fetchFn(href, { headers, signal: abort.signal, cache: 'no-store' }), urls.sse.pathname, {
+    isDone: () => done,
+    onOpen() {
+      opened = true
+      h.onOpen()
+    },
+    onEvent(data) {
+      let frame
+      try {
+        frame = parseServerFrame(data)
+      } catch (err) {
+        return h.onBadFrame(err as FrameError)
+      }
+      if (frame.t === 'hello') sid = frame.sid
+      h.onFrame(frame)
+    },
+    onBadFrame: (err) => h.onBadFrame(err),
+    finish,
+    refusalHint(res) {
       const server = res.headers.get('server')
       const hint = res.status === 404 ? ": nothing serves this path — check the proxy's location blocks and the client's `url` / `paths`" : ''
-      return finish({
-        status: res.status,
-        detail: `SSE endpoint ${urls.sse.pathname} answered ${res.status} ${type || '(no content-type)'}${server ? ` (Server: ${server})` : ''}${hint}`,
-      })
-    }
-    if (done) return
-    opened = true
-    h.onOpen()
-    const parser = createParser({
-      onEvent(ev) {
-        if (done) return
-        let frame
-        try {
-          frame = parseServerFrame(ev.data)
-        } catch (err) {
-          return h.onBadFrame(err as FrameError)
-        }
-        if (frame.t === 'hello') sid = frame.sid
-        h.onFrame(frame)
-      },
-      onError(err) {
-        h.onBadFrame(new FrameError(`bad SSE line: ${err.message}`, ''))
-      },
-    })
-    const reader = res.body.getReader()
-    const decoder = new TextDecoder()
-    try {
-      for (;;) {
-        const { value, done: eof } = await reader.read()
-        if (done) return
-        if (eof) return finish({ detail: 'SSE stream ended' })
-        parser.feed(decoder.decode(value, { stream: true }))
-      }
-    } catch (err) {
-      finish({ detail: `SSE stream failed: ${(err as Error)?.message ?? String(err)}` })
-    }
-  })()
+      return `${server ? ` (Server: ${server})` : ''}${hint}`
+    },
+  })
 
   // ------------------------------------------------------------------ POST side
   let batch: ClientFrame[] = []

@@ -1,0 +1,69 @@
+/** The idle probe: hold the WebSocket and the SSE stream quiet to find a proxy's read timeout. */
+import { WebSocket } from 'ws'
+import { idleFixes } from '../fixes'
+import type { Run } from '../types'
+import type { SseEnd, SseResult } from './sse'
+import type { WsResult } from './ws'
+import { now, round } from './util'
+
+/** ms until the idle socket was closed, or undefined when it outlived `idleMs`. */
+function wsCutAfter(ws: WsResult, idleMs: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const sock = ws.socket
+    if (!sock) return resolve(undefined)
+    const t0 = now()
+    const timer = setTimeout(() => resolve(undefined), idleMs)
+    sock.once('close', () => (clearTimeout(timer), resolve(round(now() - t0))))
+  })
+}
+
+/** How the idle stream ended, or undefined when it outlived `idleMs`. */
+function sseCutAfter(sse: SseResult, idleMs: number): Promise<SseEnd | undefined> {
+  return new Promise((resolve) => {
+    if (!sse.ended) return resolve(undefined)
+    const timer = setTimeout(() => resolve(undefined), idleMs)
+    void sse.ended.then((v) => (clearTimeout(timer), resolve(v)))
+  })
+}
+
+function closeWs(ws: WsResult): void {
+  if (!ws.socket) return
+  ws.socket.removeAllListeners('close')
+  if (ws.socket.readyState === WebSocket.OPEN) ws.socket.send(JSON.stringify({ t: 'bye' }))
+  ws.socket.terminate()
+}
+
+/** Without --idle just close the SSE stream; with it, hold both connections and report a cut. */
+export async function probeIdle(run: Run, ws: WsResult, sse: SseResult): Promise<void> {
+  const idleMs = run.options.idleMs
+  if (!idleMs) {
+    run.probes.push({ name: 'idle', ok: null, detail: 'skipped: pass --idle 70s to find a proxy idle timeout' })
+    sse.close?.()
+    return
+  }
+  const [wsAfter, sseAfter] = await Promise.all([wsCutAfter(ws, idleMs), sseCutAfter(sse, idleMs)])
+  closeWs(ws)
+  sse.close?.()
+  const parts = [
+    ws.socket ? (wsAfter === undefined ? `idle WebSocket still open after ${idleMs} ms` : `idle WebSocket cut after ${wsAfter} ms`) : 'no WebSocket to hold',
+    sse.ended ? (sseAfter === undefined ? `SSE still open after ${idleMs} ms` : `SSE cut after ${sseAfter.afterMs} ms`) : 'no SSE stream to hold',
+  ]
+  const cut = wsAfter ?? sseAfter?.afterMs
+  run.probes.push({ name: 'idle', ok: cut === undefined, ms: cut, detail: parts.join('; ') })
+  if (cut !== undefined) addIdleFinding(run, cut, ws.hb ?? sse.hb)
+}
+
+/** A cut is harmless when the server's heartbeat (`hb`) keeps connections busier than the proxy's timeout. */
+function addIdleFinding(run: Run, cut: number, hb: number | undefined): void {
+  const keptAlive = hb !== undefined && hb < cut * 0.8
+  run.findings.push({
+    cause: 'proxy_idle_timeout',
+    severity: keptAlive ? 'info' : 'warn',
+    message:
+      `A proxy closes connections that are quiet for about ${(cut / 1000).toFixed(1)} s (nginx: proxy_read_timeout). ` +
+      (keptAlive
+        ? `The server's heartbeat (${hb} ms; clients ping at least that often) stays under it, so surewire connections stay up.`
+        : `The server's heartbeat is ${hb ?? '?'} ms, so clients will be cut and reconnect about every ${(cut / 1000).toFixed(0)} s: raise the proxy timeout or lower heartbeatIntervalMs.`),
+    fixes: keptAlive ? [] : idleFixes(run.path, cut),
+  })
+}

@@ -1,0 +1,22 @@
+/** The page origin (no network): mixed content, and whether CORS will be needed. */
+import type { Run } from '../types'
+
+/** Sets `run.crossOrigin`; with no --origin there is nothing to check. */
+export function checkOrigin(run: Run): void {
+  const { options, ep, path } = run
+  if (!options.origin) return
+  const httpUrl = ep.sse
+  const page = new URL(options.origin)
+  run.crossOrigin = page.origin !== httpUrl.origin
+  if (page.protocol === 'https:' && (ep.websocket.protocol === 'ws:' || httpUrl.protocol === 'http:')) {
+    run.probes.push({ name: 'origin', ok: false, detail: `page ${page.origin} is https but the endpoint is ${ep.websocket.protocol}// / ${httpUrl.protocol}//` })
+    run.findings.push({
+      cause: 'mixed_content',
+      severity: 'error',
+      message: `Browsers block ws:// and http:// from an https:// page (mixed content). Use https://${httpUrl.host}${path} (surewire derives wss:// from it), or a relative URL such as "${path}".`,
+      fixes: [{ where: 'client', snippet: `new RealtimeClient({ url: '${path}', … })  // resolved against the page: https → wss` }],
+    })
+  } else {
+    run.probes.push({ name: 'origin', ok: true, detail: run.crossOrigin ? `cross-origin: page ${page.origin} → ${httpUrl.origin} (CORS needed)` : 'same origin as the page' })
+  }
+}
