@@ -3,6 +3,7 @@ import { AuthError, ConfigError, RejectedError, SurewireError, ValidationError }
 import { CloseCode, isFatalCloseCode, utf8Length, type HelloFrame, type ServerFrame } from '../protocol'
 import { isStandardSchema, type Infer, type InferIn, type StandardSchemaV1 } from '../schema'
 import { Inbox } from './inbox'
+import { Keepalive } from './keepalive'
 import { FallbackMemory, defaultStorage } from './memory'
 import { browserLifecycle, clientDefaults, defaultBackoff, type ClientOptions, type LifecycleSource } from './options'
 import { Outbox } from './outbox'
@@ -32,7 +33,7 @@ interface Conn {
   role: Role
 }
 type Timer = ReturnType<typeof setTimeout>
-type TimerName = 'retry' | 'connect' | 'headStart' | 'ping' | 'pong' | 'silence' | 'healthy' | 'probe'
+type TimerName = 'retry' | 'connect' | 'headStart' | 'healthy' | 'probe'
 
 const isAuthClose = (i: TransportClose) => i.status === 401 || i.status === 403 || (i.code !== undefined && isFatalCloseCode(i.code))
 type TypeOf<M> = M extends { type: infer T extends string } ? T : never
@@ -54,8 +55,6 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #timers = new Map<TimerName, Timer>()
   #waiters: { resolve: () => void; reject: (e: Error) => void }[] = []
   #sid: string | undefined
-  /** When the active SSE stream last delivered a frame (the silence watchdog compares against it). */
-  #lastSseFrameAt = 0
   #lastId = 0
   #hb = 15_000
   #serverMaxFrame = Infinity
@@ -70,6 +69,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #topics = new Set<string>()
   #lifecycleOff: (() => void) | undefined
   #lifecycle: LifecycleSource | null = null
+  readonly #keepalive: Keepalive
   #snapshot: ClientSnapshot = Object.freeze({ status: 'idle', transport: null, reason: null, attempt: 0 })
   #wsWarned = false
   /** The token of the current attempt, so a fallback inside one attempt does not call the provider twice. */
@@ -97,6 +97,10 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     const storage = options.storage === undefined ? defaultStorage() : options.storage
     this.#memory = new FallbackMemory(storage, this.#endpoints.key, this.#o.rememberFallbackMs)
     this.#outbox = new Outbox(this.#o.maxQueuedMessages, this.#o.maxQueuedBytes)
+    this.#keepalive = new Keepalive(
+      { ...this.#o, hidden: () => this.#lifecycle?.hidden?.() ?? false },
+      (reason, detail) => this.#lost(reason, detail),
+    )
     this.#inbox = new Inbox(options.incoming, (m) => this.#dispatch(m), (error, data) => this.emit('invalid', { error, data }))
   }
 
@@ -411,7 +415,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     this.#outbox.markAllUnsent()
     const limit = Math.min(this.#o.maxMessageBytes, this.#serverMaxFrame - 2)
     this.#outbox.rejectLarger(limit, (bytes) => new SurewireError('too_large', `message is ${bytes} bytes; the server accepts at most ${limit}`))
-    this.#startKeepalive(c)
+    this.#keepalive.start(c.kind, this.#hb, () => c.t.send([{ t: 'ping' }]))
     this.#timer('healthy', this.#o.healthyAfterMs, () => (this.#attempt = 0))
     this.#setStatus('open', reason)
     if (c.kind === 'sse') this.#scheduleProbe()
@@ -422,7 +426,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   #handleFrame(c: Conn, f: ServerFrame, viaPost: boolean): void {
-    if (!viaPost) this.#alive(c)
+    if (!viaPost) this.#keepalive.alive()
     switch (f.t) {
       case 'msg':
         if (f.id <= this.#lastId) {
@@ -457,14 +461,14 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       return
     }
     if (probe) this.#drop(probe)
-    this.#stopKeepalive()
+    this.#keepalive.stop()
     this.#retry(reason, detail)
   }
 
   #retry(reason: StatusReason, detail?: string): void {
     this.#clear('connect', 'headStart', 'healthy', 'probe')
     for (const c of [...this.#conns]) this.#drop(c)
-    this.#stopKeepalive()
+    this.#keepalive.stop()
     if (this.#status === 'closed') return
     this.#attempt++
     if (this.#attempt >= this.#o.maxAttempts) {
@@ -479,7 +483,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     if (this.#authFailures < this.#o.authRetries) {
       this.#authFailures++
       for (const c of [...this.#conns]) this.#drop(c)
-      this.#stopKeepalive()
+      this.#keepalive.stop()
       this.#clear('connect', 'headStart', 'probe')
       void this.#startAttempt('auth_retry')
       return
@@ -502,64 +506,6 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     if (reason !== 'closed_by_client') this.emit('error', error)
     for (const w of this.#waiters.splice(0)) w.reject(error)
     this.#outbox.rejectAll(error)
-  }
-
-  // ------------------------------------------------------------------ keepalive
-
-  #startKeepalive(c: Conn): void {
-    this.#stopKeepalive()
-    if (c.kind === 'websocket') {
-      if (this.#o.pingIntervalMs <= 0) return // pinging turned off
-      const every = Math.max(10, Math.min(this.#o.pingIntervalMs, this.#hb))
-      const tick = () => {
-        this.#ping(c)
-        this.#timer('ping', every, tick)
-      }
-      this.#timer('ping', every, tick)
-    } else this.#alive(c)
-  }
-
-  #ping(c: Conn): void {
-    c.t.send([{ t: 'ping' }])
-    if (this.#timers.has('pong')) return
-    const ms = this.#o.pongTimeoutMs
-    const due = Date.now() + ms
-    this.#timer('pong', ms, () => {
-      this.#timers.delete('pong')
-      // Hidden tabs throttle timers and suspended machines fire them late: no evidence of a dead
-      // connection, so ask again (a visible tab checks at once, see #onLifecycle).
-      if (this.#lifecycle?.hidden?.() || Date.now() - due > ms) return this.#ping(c)
-      this.#lost('pong_timeout', `no pong within pongTimeoutMs=${ms}`)
-    })
-  }
-
-  #alive(c: Conn): void {
-    if (c.kind === 'websocket') {
-      if (this.#timers.has('pong')) this.#clear('pong')
-      return
-    }
-    // Runs for every SSE frame: re-arming a timer per frame costs more than parsing the frame,
-    // so note the time and let one timer compare it when it fires.
-    this.#lastSseFrameAt = Date.now()
-    if (!this.#timers.has('silence')) this.#watchSilence(this.#sseSilenceMs())
-  }
-
-  #sseSilenceMs(): number {
-    return this.#o.sseSilenceTimeoutMs ?? Math.round(this.#hb * 2.5)
-  }
-
-  #watchSilence(ms: number): void {
-    this.#timer('silence', ms, () => {
-      this.#timers.delete('silence')
-      const limit = this.#sseSilenceMs()
-      const quiet = Date.now() - this.#lastSseFrameAt
-      if (quiet < limit) return this.#watchSilence(Math.min(limit, limit - quiet)) // min: a clock set back
-      this.#lost('sse_silent', `no frame or heartbeat for ${limit} ms`)
-    })
-  }
-
-  #stopKeepalive(): void {
-    this.#clear('ping', 'pong', 'silence')
   }
 
   // ------------------------------------------------------------------ background probe back to WebSocket
@@ -619,7 +565,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       return
     }
     if (this.#status === 'reconnecting') return void this.#startAttempt(event === 'online' ? 'network_online' : 'visible')
-    if (active?.kind === 'websocket') this.#ping(active) // health check at once
+    if (active) this.#keepalive.ping() // health check at once (WebSocket)
   }
 }
 

@@ -1,0 +1,96 @@
+import type { TransportKind } from './transport'
+
+type Timer = ReturnType<typeof setTimeout>
+
+export interface KeepaliveOptions {
+  pingIntervalMs: number
+  pongTimeoutMs: number
+  sseSilenceTimeoutMs?: number
+  /** Is the page hidden (timers throttled)? */
+  hidden?: () => boolean
+}
+
+/**
+ * Liveness of the active connection. WebSocket: ping every interval; no frame back
+ * within `pongTimeoutMs` means half-open. SSE: the server sends heartbeats; silence
+ * beyond the timeout means a dead stream. It only reports; the state machine decides.
+ */
+export class Keepalive {
+  #ping: Timer | undefined
+  #pong: Timer | undefined
+  #silence: Timer | undefined
+  #kind: TransportKind = 'websocket'
+  #hb = 15_000
+  #send: () => void = () => {}
+  /** When the SSE stream last delivered a frame (the silence watchdog compares against it). */
+  #lastFrameAt = 0
+
+  constructor(
+    private readonly o: KeepaliveOptions,
+    private readonly onDead: (reason: 'pong_timeout' | 'sse_silent', detail: string) => void,
+  ) {}
+
+  /** Start watching a newly active connection. `sendPing` writes one ping frame. */
+  start(kind: TransportKind, hb: number, sendPing: () => void): void {
+    this.stop()
+    this.#kind = kind
+    this.#hb = hb
+    this.#send = sendPing
+    if (kind === 'sse') return this.alive()
+    if (this.o.pingIntervalMs <= 0) return // pinging turned off
+    const every = Math.max(10, Math.min(this.o.pingIntervalMs, hb))
+    const tick = () => {
+      this.ping()
+      this.#ping = setTimeout(tick, every)
+    }
+    this.#ping = setTimeout(tick, every)
+  }
+
+  /** Ping now (WebSocket) and expect a frame back within `pongTimeoutMs`. */
+  ping(): void {
+    if (this.#kind !== 'websocket') return
+    this.#send()
+    if (this.#pong !== undefined) return
+    const ms = this.o.pongTimeoutMs
+    const due = Date.now() + ms
+    this.#pong = setTimeout(() => {
+      this.#pong = undefined
+      // Hidden tabs throttle timers and suspended machines fire them late: no evidence of a dead
+      // connection, so ask again (a visible tab checks at once, see the client's lifecycle handler).
+      if (this.o.hidden?.() || Date.now() - due > ms) return this.ping()
+      this.onDead('pong_timeout', `no pong within pongTimeoutMs=${ms}`)
+    }, ms)
+  }
+
+  /** A frame arrived on the active connection. */
+  alive(): void {
+    if (this.#kind === 'websocket') {
+      clearTimeout(this.#pong)
+      this.#pong = undefined
+      return
+    }
+    // Runs for every SSE frame: re-arming a timer per frame costs more than parsing the frame,
+    // so note the time and let one timer compare it when it fires.
+    this.#lastFrameAt = Date.now()
+    if (this.#silence === undefined) this.#watchSilence(this.#silenceMs())
+  }
+
+  stop(): void {
+    for (const t of [this.#ping, this.#pong, this.#silence]) clearTimeout(t)
+    this.#ping = this.#pong = this.#silence = undefined
+  }
+
+  #silenceMs(): number {
+    return this.o.sseSilenceTimeoutMs ?? Math.round(this.#hb * 2.5)
+  }
+
+  #watchSilence(ms: number): void {
+    this.#silence = setTimeout(() => {
+      this.#silence = undefined
+      const limit = this.#silenceMs()
+      const quiet = Date.now() - this.#lastFrameAt
+      if (quiet < limit) return this.#watchSilence(Math.min(limit, limit - quiet)) // min: a clock set back
+      this.onDead('sse_silent', `no frame or heartbeat for ${limit} ms`)
+    }, ms)
+  }
+}
