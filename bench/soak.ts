@@ -7,6 +7,7 @@
  * clients). Not part of `npm test`.
  *
  *   npx tsx bench/soak.ts [--clients 50] [--minutes 2] [--rate 10] [--drop-every 10] [--stall-every 45] [--sse-share 0.5]
+ *   node --expose-gc --import tsx bench/soak.ts …     heap figures after a full GC (otherwise whatever is live)
  *
  * --rate is messages per second per client, each way. Exits non-zero if anything
  * was lost or duplicated (nothing may be: sessions outlive every drop here).
@@ -43,8 +44,7 @@ type Conn = Connection<typeof ClientMessage, typeof ServerMessage>
 
 // ---------------------------------------------------------------- server side
 const server = await startServer({
-  heartbeatIntervalMs: 2_000,
-  replayWindow: 100_000,
+  heartbeatIntervalMs: 2_000, // replayWindow stays at its default (1,000 per session): memory plateaus
   authenticate: (req) => {
     const id = bearerToken(req)
     return id?.startsWith('client-') ? { id } : null
@@ -136,6 +136,7 @@ const dropper = DROP_EVERY_S > 0 ? setInterval(() => (proxy.dropAll(), drops++),
 const staller = STALL_EVERY_S > 0 ? setInterval(() => (proxy.stallAll(), stalls++), STALL_EVERY_S * 1000) : undefined
 
 const started = Date.now()
+const gc = (globalThis as { gc?: () => void }).gc
 const mb = (n: number) => (n / 1024 / 1024).toFixed(1)
 const totals = () => {
   let delivered = 0
@@ -161,9 +162,10 @@ const totals = () => {
   return { delivered, lost, duplicated, suppressed, resumes, resets, c2s, c2sProblems }
 }
 console.log(`soak: ${M} clients (${Math.round(M * SSE_SHARE)} SSE-only), ${RATE} msg/s each way per client, ${MINUTES} min, drop every ${DROP_EVERY_S} s, stall every ${STALL_EVERY_S} s`)
-console.log('| t (s) | s→c delivered | lost | dup | c→s delivered | suppressed dups | resumes | drops | heap MB | rss MB | sessions |')
+console.log(`| t (s) | s→c delivered | lost | dup | c→s delivered | suppressed dups | resumes | drops | heap MB${gc ? ' (after GC)' : ''} | rss MB | sessions |`)
 console.log('|---|---|---|---|---|---|---|---|---|---|---|')
 const report = () => {
+  gc?.()
   const t = totals()
   const mem = process.memoryUsage()
   console.log(

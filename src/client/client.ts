@@ -494,6 +494,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   #shutdown(reason: StatusReason, error: Error, bye = false): void {
     for (const name of [...this.#timers.keys()]) this.#clear(name)
+    this.#keepalive.stop()
     for (const c of [...this.#conns]) this.#drop(c, bye && c.role === 'active')
     this.#attemptId++
     this.#lifecycleOff?.()

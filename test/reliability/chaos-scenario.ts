@@ -208,7 +208,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       new Promise<StatusEvent>((resolve, reject) => {
         const timer = setTimeout(() => {
           statusWaiters.delete(w)
-          reject(new Error(`timed out after ${ms} ms waiting for ${what} (status ${c.status}/${c.transport})`))
+          reject(new Error(`timed out after ${ms} ms waiting for ${what} (status ${c.status}/${c.transport}); last status changes:\n  ${recent.join('\n  ')}`))
         }, ms)
         const w = (e: StatusEvent) => {
           if (!pred(e)) return
@@ -292,6 +292,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           break
         }
         case 'stall': {
+          // Outside the refuse window the stall is meant for WebSocket. A drop that hit a WebSocket
+          // handshake may have sent the client to SSE, where a background probe (a new connection, not
+          // frozen) could heal the stall before keepalive notices: be back on WebSocket first.
+          if (proxy.mode === 'pass' && c.transport !== 'websocket') {
+            await nextStatus((e) => e.status === 'open' && e.transport === 'websocket', 'the probe back to WebSocket before the stall')
+          }
           const lost = nextStatus((e) => e.status === 'reconnecting', 'keepalive to notice the stall')
           proxy.stallAll()
           faults.stalls++

@@ -80,9 +80,9 @@ describe('reconnect storm', () => {
     // Full jitter: reconnections reach the restarted server spread over seconds, not all at once.
     expect(peakServer).toBeLessThan(N / 2)
     // Retries against the dead server thin out as the backoff window doubles: the last full second
-    // before the restart has far fewer attempts than the first.
+    // before the restart has far fewer attempts than the first (about a third with full jitter).
     const lastDownSecond = clientRate[Math.floor(DOWN_MS / 1000) - 1]!
-    expect(lastDownSecond).toBeLessThan(clientRate[0]! / 2)
+    expect(lastDownSecond).toBeLessThan(clientRate[0]! * 0.6)
   }, 150_000)
 })
 
