@@ -10,7 +10,7 @@ import { Outbox } from './outbox'
 import { openSse, type FetchLike } from './sse'
 import type { ClientSnapshot, ClientStats, Status, StatusEvent, StatusReason } from './status'
 import type { Transport, TransportClose, TransportHandlers, TransportKind } from './transport'
-import { resolveEndpoints, type Endpoints } from './url'
+import { fromHrefs, resolveEndpoints, toHrefs, type EndpointHrefs } from './url'
 import { openWebSocket, type WebSocketConstructor } from './websocket'
 
 export interface ClientEvents<M> {
@@ -26,7 +26,8 @@ export interface ClientEvents<M> {
 }
 
 type Role = 'candidate' | 'active' | 'probe'
-interface Conn {
+/** One transport and its place in the state machine; also the handlers its transport reports to. */
+interface Conn extends TransportHandlers {
   kind: TransportKind
   t: Transport
   opened: boolean
@@ -47,12 +48,13 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #status: Status = 'idle'
   #transport: TransportKind | null = null
   readonly #o
-  readonly #endpoints: Endpoints
+  readonly #endpoints: EndpointHrefs
   readonly #memory: FallbackMemory
-  readonly #outbox: Outbox
+  /** Created by the first send() or subscribe(): an idle connection that never sends holds none. */
+  #outbox: Outbox | undefined
   readonly #inbox: Inbox<Infer<In>>
   #conns: Conn[] = []
-  #timers = new Map<TimerName, Timer>()
+  #timers: Record<TimerName, Timer | undefined> = { retry: undefined, connect: undefined, headStart: undefined, healthy: undefined, probe: undefined }
   #waiters: { resolve: () => void; reject: (e: Error) => void }[] = []
   #sid: string | undefined
   #lastId = 0
@@ -66,7 +68,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #wsRefusedNow = false
   #authFailures = 0
   #pendingLoss: { reason: StatusReason; detail: string } | undefined
-  #topics = new Set<string>()
+  /** Created on the first subscribe(). */
+  #topics: Set<string> | undefined
   #lifecycleOff: (() => void) | undefined
   #lifecycle: LifecycleSource | null = null
   readonly #keepalive: Keepalive
@@ -92,16 +95,14 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     if (transports !== undefined && (!Array.isArray(transports) || !transports.length || transports.some((t) => t !== 'websocket' && t !== 'sse'))) {
       throw new ConfigError(`\`transports\` lists 'websocket' and/or 'sse', e.g. ['websocket', 'sse'] (the default) or ['sse']; got ${JSON.stringify(transports)}`)
     }
-    this.#o = { ...clientDefaults, ...stripUndefined(options) }
-    this.#endpoints = resolveEndpoints(options.url, options.paths)
+    this.#o = withDefaults(options)
+    const endpoints = resolveEndpoints(options.url, options.paths)
+    this.#endpoints = toHrefs(endpoints)
     const storage = options.storage === undefined ? defaultStorage() : options.storage
-    this.#memory = new FallbackMemory(storage, this.#endpoints.key, this.#o.rememberFallbackMs)
-    this.#outbox = new Outbox(this.#o.maxQueuedMessages, this.#o.maxQueuedBytes)
-    this.#keepalive = new Keepalive(
-      { ...this.#o, hidden: () => this.#lifecycle?.hidden?.() ?? false },
-      (reason, detail) => this.#lost(reason, detail),
-    )
-    this.#inbox = new Inbox(options.incoming, (m) => this.#dispatch(m), (error, data) => this.emit('invalid', { error, data }))
+    this.#memory = storage ? new FallbackMemory(storage, endpoints.key, this.#o.rememberFallbackMs) : noMemory
+    this.#keepalive = new Keepalive(this.#o, (reason, detail) => this.#lost(reason, detail))
+    this.#inbox = new Inbox<Infer<In>>(options.incoming, (error, data) => (error ? this.emit('invalid', { error, data }) : this.#dispatch(data as Infer<In>)))
+    this.getSnapshot = () => this.#snapshot // here rather than as a field initializer, which would need a context of its own
   }
 
   get status(): Status {
@@ -114,10 +115,10 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
    * The current status as one immutable object, replaced on every `status` event; pair it with
    * `on('status', …)` in external stores (React's useSyncExternalStore). Bound, so it can be passed around.
    */
-  readonly getSnapshot = (): ClientSnapshot => this.#snapshot
+  readonly getSnapshot: () => ClientSnapshot
   /** Messages (and subscription changes) waiting for the server's ack. */
   get queued(): number {
-    return this.#outbox.size
+    return this.#outbox?.size ?? 0
   }
 
   /** Handle only messages whose `type` is `type`, typed accordingly. Returns an unsubscribe function. */
@@ -156,12 +157,12 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   /** Subscribe to a server topic. Survives reconnects and transport switches. */
   subscribe(topic: string): Promise<void> {
-    this.#topics.add(topic)
+    ;(this.#topics ??= new Set()).add(topic)
     return this.#push({ t: 'sub', topic }, utf8Length(topic) + 32)
   }
 
   unsubscribe(topic: string): Promise<void> {
-    this.#topics.delete(topic)
+    this.#topics?.delete(topic)
     return this.#push({ t: 'unsub', topic }, utf8Length(topic) + 32)
   }
 
@@ -191,14 +192,14 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   #push(payload: Parameters<Outbox['push']>[0], bytes: number): Promise<void> {
-    const p = handled(this.#outbox.push(payload, bytes))
+    const p = handled((this.#outbox ??= new Outbox(this.#o.maxQueuedMessages, this.#o.maxQueuedBytes)).push(payload, bytes))
     this.#flush()
     return p
   }
 
   #flush(): void {
     const active = this.#active()
-    if (!active || this.#outbox.size === 0) return
+    if (!active || !this.#outbox?.size) return
     const frames = this.#outbox.takeUnsent()
     if (frames.length) active.t.send(frames)
   }
@@ -221,13 +222,13 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   #timer(name: TimerName, ms: number, fn: () => void): void {
     this.#clear(name)
-    this.#timers.set(name, setTimeout(fn, ms))
+    this.#timers[name] = setTimeout(fn, ms)
   }
   #clear(...names: TimerName[]): void {
     for (const n of names) {
-      const t = this.#timers.get(n)
+      const t = this.#timers[n]
       if (t !== undefined) clearTimeout(t)
-      this.#timers.delete(n)
+      this.#timers[n] = undefined
     }
   }
 
@@ -313,26 +314,29 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   #open(kind: TransportKind, role: Role, token: string | undefined): Conn {
-    const c = { kind, role, opened: false } as Conn
-    const h: TransportHandlers = {
+    const c: Conn = {
+      kind,
+      role,
+      opened: false,
+      t: undefined as never, // set below
       onOpen: () => void (c.opened = true),
       onFrame: (f, viaPost) => this.#onFrame(c, f, viaPost),
       onBadFrame: (err) => this.#conns.includes(c) && this.emit('error', err),
       onClose: (info) => this.#onClose(c, info),
     }
-    this.#conns.push(c)
+    this.#conns = this.#conns.concat(c) // exact size: push() onto [] reserves 17 slots, kept while connected
     const params = { token, sid: this.#sid, lastId: this.#lastId }
     try {
       const fetchFn = (this.#o.fetch ?? (globalThis.fetch as FetchLike)).bind(globalThis)
       const maxFrameBytes = () => this.#serverMaxFrame
       c.t = this.#o.protocol
-        ? this.#o.protocol.open(kind, { WebSocket: this.#WebSocket()!, fetch: fetchFn, endpoints: this.#endpoints, maxFrameBytes }, params, h)
+        ? this.#o.protocol.open(kind, { WebSocket: this.#WebSocket()!, fetch: fetchFn, endpoints: fromHrefs(this.#endpoints), maxFrameBytes }, params, c)
         : kind === 'websocket'
-          ? openWebSocket(this.#WebSocket()!, this.#endpoints.websocket, params, h)
-          : openSse(fetchFn, this.#endpoints, params, maxFrameBytes, h)
+          ? openWebSocket(this.#WebSocket()!, this.#endpoints.websocket, params, c)
+          : openSse(fetchFn, this.#endpoints, params, maxFrameBytes, c)
     } catch (err) {
       c.t = { kind, send() {}, close() {} }
-      queueMicrotask(() => h.onClose({ opened: false, detail: `could not open ${kind}: ${(err as Error)?.message}` }))
+      queueMicrotask(() => c.onClose({ opened: false, detail: `could not open ${kind}: ${(err as Error)?.message}` }))
     }
     return c
   }
@@ -409,13 +413,14 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     if (prevSid !== hello.sid) {
       this.#lastId = 0
       // A new server session knows none of our topics: subscribe again (unless a sub is already queued).
-      if (prevSid !== undefined) this.#outbox.unshift([...this.#topics].filter((t) => !this.#outbox.hasSub(t)).map((topic) => ({ t: 'sub' as const, topic })))
-      this.#outbox.renumber()
+      // (Topics imply an outbox: subscribe() created it.)
+      if (prevSid !== undefined) this.#outbox?.unshift([...(this.#topics ?? [])].filter((t) => !this.#outbox!.hasSub(t)).map((topic) => ({ t: 'sub' as const, topic })))
+      this.#outbox?.renumber()
     }
-    this.#outbox.markAllUnsent()
+    this.#outbox?.markAllUnsent()
     const limit = Math.min(this.#o.maxMessageBytes, this.#serverMaxFrame - 2)
-    this.#outbox.rejectLarger(limit, (bytes) => new SurewireError('too_large', `message is ${bytes} bytes; the server accepts at most ${limit}`))
-    this.#keepalive.start(c.kind, this.#hb, () => c.t.send([{ t: 'ping' }]))
+    this.#outbox?.rejectLarger(limit, (bytes) => new SurewireError('too_large', `message is ${bytes} bytes; the server accepts at most ${limit}`))
+    this.#keepalive.start(c.kind, this.#hb, c.t, this.#lifecycle)
     this.#timer('healthy', this.#o.healthyAfterMs, () => (this.#attempt = 0))
     this.#setStatus('open', reason)
     if (c.kind === 'sse') this.#scheduleProbe()
@@ -436,9 +441,9 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
         this.#lastId = f.id
         return this.#inbox.push(f.d)
       case 'ack':
-        return this.#outbox.ack(f.seq)
+        return this.#outbox?.ack(f.seq)
       case 'nack':
-        return this.#outbox.nack(f.seq, new RejectedError(f.code, f.message))
+        return this.#outbox?.nack(f.seq, new RejectedError(f.code, f.message))
       case 'error':
         if (f.code === 'unauthorized' || f.code === 'forbidden') return this.#authFailed({ opened: true, detail: f.message, code: CloseCode.unauthorized })
         this.emit('error', new SurewireError('transport_error', `server error ${f.code}: ${f.message}`))
@@ -493,7 +498,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   #shutdown(reason: StatusReason, error: Error, bye = false): void {
-    for (const name of [...this.#timers.keys()]) this.#clear(name)
+    this.#clear('retry', 'connect', 'headStart', 'healthy', 'probe')
     this.#keepalive.stop()
     for (const c of [...this.#conns]) this.#drop(c, bye && c.role === 'active')
     this.#attemptId++
@@ -506,7 +511,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     this.#setStatus('closed', reason, reason === 'closed_by_client' ? {} : { error })
     if (reason !== 'closed_by_client') this.emit('error', error)
     for (const w of this.#waiters.splice(0)) w.reject(error)
-    this.#outbox.rejectAll(error)
+    this.#outbox?.rejectAll(error)
   }
 
   // ------------------------------------------------------------------ background probe back to WebSocket
@@ -586,8 +591,21 @@ function handled<T>(p: Promise<T>): Promise<T> {
   return p
 }
 
-function stripUndefined<T extends object>(o: T): T {
-  const out = {} as T
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v
-  return out
+/** Options the constructor consumes (endpoints, inbox, fallback memory) and no one reads again. */
+const constructorOnly = ['url', 'paths', 'incoming', 'storage'] as const
+type ConstructorOnly = (typeof constructorOnly)[number]
+/** Clients without storage share one memory that remembers nothing. */
+const noMemory = /* @__PURE__ */ new FallbackMemory(null, '', 0)
+
+/**
+ * The options with defaults for what is unset (or undefined). The defaults are inherited from
+ * `clientDefaults` rather than copied, so each client holds only the options it was given (less those only the constructor reads).
+ */
+function withDefaults<T extends object>(options: T): Omit<T, ConstructorOnly> & typeof clientDefaults {
+  const out = Object.create(clientDefaults) as Record<string, unknown>
+  for (const k of Object.keys(options)) {
+    const v = (options as Record<string, unknown>)[k]
+    if (v !== undefined && !(constructorOnly as readonly string[]).includes(k)) out[k] = v
+  }
+  return out as never
 }

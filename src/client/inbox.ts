@@ -6,18 +6,19 @@ import type { StandardSchemaV1 } from '../schema'
  * arrival order, even when the schema validates asynchronously.
  */
 export class Inbox<M> {
-  #queue: unknown[] = []
+  /** Payloads waiting behind an async validation (created when first needed). */
+  #queue: unknown[] | undefined
   #busy = false
 
   constructor(
     private readonly schema: StandardSchemaV1,
-    private readonly deliver: (message: M) => void,
-    private readonly reject: (error: ValidationError, data: unknown) => void,
+    /** A valid message as `(undefined, message)`, an invalid payload as `(error, data)` (one callback: a closure less per client). */
+    private readonly out: (...a: [error: undefined, message: M] | [error: ValidationError, data: unknown]) => void,
   ) {}
 
   push(data: unknown): void {
     if (this.#busy) {
-      this.#queue.push(data)
+      ;(this.#queue ??= []).push(data)
       return
     }
     const r = this.schema['~standard'].validate(data)
@@ -33,12 +34,12 @@ export class Inbox<M> {
   }
 
   #settle(r: StandardSchemaV1.Result<unknown>, data: unknown): void {
-    if (r.issues) this.reject(new ValidationError(r.issues, 'incoming'), data)
-    else this.deliver(r.value as M)
+    if (r.issues) this.out(new ValidationError(r.issues, 'incoming'), data)
+    else this.out(undefined, r.value as M)
   }
 
   async #drain(): Promise<void> {
-    while (this.#queue.length) {
+    while (this.#queue?.length) {
       const data = this.#queue.shift()
       try {
         this.#settle(await this.schema['~standard'].validate(data), data)

@@ -1,4 +1,5 @@
-import type { TransportKind } from './transport'
+import type { LifecycleSource } from './options'
+import type { Transport, TransportKind } from './transport'
 
 type Timer = ReturnType<typeof setTimeout>
 
@@ -6,8 +7,6 @@ export interface KeepaliveOptions {
   pingIntervalMs: number
   pongTimeoutMs: number
   sseSilenceTimeoutMs?: number
-  /** Is the page hidden (timers throttled)? */
-  hidden?: () => boolean
 }
 
 /**
@@ -21,7 +20,9 @@ export class Keepalive {
   #silence: Timer | undefined
   #kind: TransportKind = 'websocket'
   #hb = 15_000
-  #send: () => void = () => {}
+  #transport: Pick<Transport, 'send'> | undefined
+  /** Says whether the page is hidden (timers throttled). */
+  #lifecycle: LifecycleSource | null = null
   /** When the SSE stream last delivered a frame (the silence watchdog compares against it). */
   #lastFrameAt = 0
 
@@ -30,12 +31,13 @@ export class Keepalive {
     private readonly onDead: (reason: 'pong_timeout' | 'sse_silent', detail: string) => void,
   ) {}
 
-  /** Start watching a newly active connection. `sendPing` writes one ping frame. */
-  start(kind: TransportKind, hb: number, sendPing: () => void): void {
+  /** Start watching a newly active connection; pings go out on `transport`. */
+  start(kind: TransportKind, hb: number, transport: Pick<Transport, 'send'>, lifecycle: LifecycleSource | null = null): void {
     this.stop()
     this.#kind = kind
     this.#hb = hb
-    this.#send = sendPing
+    this.#transport = transport
+    this.#lifecycle = lifecycle
     if (kind === 'sse') return this.alive()
     if (this.o.pingIntervalMs <= 0) return // pinging turned off
     const every = Math.max(10, Math.min(this.o.pingIntervalMs, hb))
@@ -49,7 +51,7 @@ export class Keepalive {
   /** Ping now (WebSocket) and expect a frame back within `pongTimeoutMs`. */
   ping(): void {
     if (this.#kind !== 'websocket') return
-    this.#send()
+    this.#transport?.send([{ t: 'ping' }])
     if (this.#pong !== undefined) return
     const ms = this.o.pongTimeoutMs
     const due = Date.now() + ms
@@ -57,7 +59,7 @@ export class Keepalive {
       this.#pong = undefined
       // Hidden tabs throttle timers and suspended machines fire them late: no evidence of a dead
       // connection, so ask again (a visible tab checks at once, see the client's lifecycle handler).
-      if (this.o.hidden?.() || Date.now() - due > ms) return this.ping()
+      if (this.#lifecycle?.hidden?.() || Date.now() - due > ms) return this.ping()
       this.onDead('pong_timeout', `no pong within pongTimeoutMs=${ms}`)
     }, ms)
   }

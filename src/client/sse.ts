@@ -14,8 +14,8 @@ import { withQuery } from './url'
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>
 
 export interface SseEndpoints {
-  sse: URL
-  post: URL
+  sse: URL | string
+  post: URL | string
 }
 
 /**
@@ -47,7 +47,7 @@ export function openSse(
   if (params.sid) headers['Last-Event-ID'] = String(params.lastId)
   const href = withQuery(urls.sse, { [QUERY.version]: PROTOCOL_VERSION, [QUERY.session]: params.sid })
 
-  void readEventStream(() => fetchFn(href, { headers, signal: abort.signal, cache: 'no-store' }), urls.sse.pathname, {
+  void readEventStream(() => fetchFn(href, { headers, signal: abort.signal, cache: 'no-store' }), new URL(urls.sse).pathname, {
     isDone: () => done,
     onOpen() {
       opened = true

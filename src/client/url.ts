@@ -65,8 +65,27 @@ export function resolveEndpoints(url: string | URL, paths: EndpointPaths = {}): 
   return { websocket, sse, post, key: websocket.origin + websocket.pathname }
 }
 
+/** Endpoints as strings, which is what a client keeps between connections (a URL object costs far more). */
+export interface EndpointHrefs {
+  websocket: string
+  sse: string
+  post: string
+}
+
+export function toHrefs(e: Endpoints): EndpointHrefs {
+  const sse = e.sse.href
+  const post = e.post.href
+  return { websocket: e.websocket.href, sse, post: post === sse ? sse : post }
+}
+
+/** Fresh URL objects for a connection (a custom protocol may modify them). */
+export function fromHrefs(h: EndpointHrefs): Endpoints {
+  const websocket = new URL(h.websocket)
+  return { websocket, sse: new URL(h.sse), post: new URL(h.post), key: websocket.origin + websocket.pathname }
+}
+
 /** Copy `u` and set query parameters (skipping undefined). */
-export function withQuery(u: URL, params: Record<string, string | number | undefined>): string {
+export function withQuery(u: URL | string, params: Record<string, string | number | undefined>): string {
   const out = new URL(u)
   for (const [k, v] of Object.entries(params)) if (v !== undefined) out.searchParams.set(k, String(v))
   return out.href

@@ -33,7 +33,7 @@ function errorText(ev: unknown): string {
 /** Open a WebSocket transport. Frames are JSON text; a binary frame is a bad frame. */
 export function openWebSocket(
   WS: WebSocketConstructor,
-  url: URL,
+  url: URL | string,
   params: TransportParams,
   h: TransportHandlers,
 ): Transport {
@@ -43,62 +43,70 @@ export function openWebSocket(
     [QUERY.lastId]: params.sid ? params.lastId : undefined,
     [QUERY.token]: params.token,
   })
-  let done = false
-  let opened = false
-  let status: number | undefined
-  let lastError = ''
-  const ws = new WS(href)
-  ws.binaryType = 'arraybuffer'
+  return new WebSocketTransport(new WS(href), h)
+}
 
-  const finish = (code: number | undefined, detail: string) => {
-    if (done) return
-    done = true
-    ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null
-    h.onClose({ opened, code, status, detail })
-  }
-  ws.onopen = () => {
-    if (done) return
-    opened = true
-    h.onOpen()
-  }
-  ws.onmessage = (ev) => {
-    if (done) return
-    if (typeof ev.data !== 'string') {
-      h.onBadFrame(new FrameError('binary frames are not part of the protocol', ''))
-      return
-    }
-    let frame
-    try {
-      frame = parseServerFrame(ev.data)
-    } catch (err) {
-      h.onBadFrame(err as FrameError)
-      return
-    }
-    h.onFrame(frame)
-  }
-  ws.onerror = (ev) => {
-    status ??= statusFromError(ev)
-    lastError = errorText(ev)
-  }
-  ws.onclose = (ev) => finish(ev.code, ev.reason || lastError || `closed with code ${ev.code}`)
+/** A class rather than an object of closures: one connection's state in one object (it adds up over many clients). */
+class WebSocketTransport implements Transport {
+  readonly kind = 'websocket'
+  readonly #ws: WebSocketLike
+  #done = false
+  #opened = false
+  #status: number | undefined
+  #lastError = ''
 
-  return {
-    kind: 'websocket',
-    send(frames: ClientFrame[]) {
-      if (done || ws.readyState !== 1) return
-      for (const f of frames) ws.send(JSON.stringify(f))
-    },
-    close(bye = false) {
-      if (done) return
-      done = true
-      ws.onopen = ws.onmessage = ws.onclose = null
-      ws.onerror = () => {} // a close during CONNECTING fires error in some runtimes
-      try {
-        if (bye && ws.readyState === 1) ws.send(JSON.stringify({ t: 'bye' }))
-        ws.close(1000, bye ? 'client closed' : 'replaced')
-      } catch {
-        /* already closing */
+  constructor(ws: WebSocketLike, h: TransportHandlers) {
+    this.#ws = ws
+    ws.binaryType = 'arraybuffer'
+    ws.onopen = () => {
+      ws.onopen = null // fires once; dropping it frees the handler (and the wrapper `ws` keeps for it)
+      if (this.#done) return
+      this.#opened = true
+      h.onOpen()
+    }
+    ws.onmessage = (ev) => {
+      if (this.#done) return
+      if (typeof ev.data !== 'string') {
+        h.onBadFrame(new FrameError('binary frames are not part of the protocol', ''))
+        return
       }
-    },
+      let frame
+      try {
+        frame = parseServerFrame(ev.data)
+      } catch (err) {
+        h.onBadFrame(err as FrameError)
+        return
+      }
+      h.onFrame(frame)
+    }
+    ws.onerror = (ev) => {
+      this.#status ??= statusFromError(ev)
+      this.#lastError = errorText(ev)
+    }
+    ws.onclose = (ev) => {
+      if (this.#done) return
+      this.#done = true
+      ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null
+      h.onClose({ opened: this.#opened, code: ev.code, status: this.#status, detail: ev.reason || this.#lastError || `closed with code ${ev.code}` })
+    }
+  }
+
+  send(frames: ClientFrame[]): void {
+    if (this.#done || this.#ws.readyState !== 1) return
+    for (const f of frames) this.#ws.send(JSON.stringify(f))
+  }
+
+  close(bye = false): void {
+    if (this.#done) return
+    this.#done = true
+    const ws = this.#ws
+    ws.onopen = ws.onmessage = ws.onclose = null
+    ws.onerror = () => {} // a close during CONNECTING fires error in some runtimes
+    try {
+      if (bye && ws.readyState === 1) ws.send(JSON.stringify({ t: 'bye' }))
+      ws.close(1000, bye ? 'client closed' : 'replaced')
+    } catch {
+      /* already closing */
+    }
   }
 }
