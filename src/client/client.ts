@@ -1,11 +1,12 @@
 import { Emitter } from '../emitter'
 import { AuthError, ConfigError, RejectedError, SurewireError, ValidationError } from '../errors'
 import { CloseCode, isFatalCloseCode, utf8Length, type HelloFrame, type ServerFrame } from '../protocol'
-import { isStandardSchema, type Infer, type InferIn, type StandardSchemaV1 } from '../schema'
+import { type Infer, type InferIn, type StandardSchemaV1 } from '../schema'
+import { WsFallback } from './fallback'
 import { Inbox } from './inbox'
 import { Keepalive } from './keepalive'
 import { FallbackMemory, defaultStorage } from './memory'
-import { browserLifecycle, clientDefaults, defaultBackoff, type ClientOptions, type LifecycleSource } from './options'
+import { browserLifecycle, defaultBackoff, resolveClientOptions, type ClientOptions, type LifecycleSource } from './options'
 import { Outbox } from './outbox'
 import { openSse, type FetchLike } from './sse'
 import type { ClientSnapshot, ClientStats, Status, StatusEvent, StatusReason } from './status'
@@ -49,7 +50,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #transport: TransportKind | null = null
   readonly #o
   readonly #endpoints: EndpointHrefs
-  readonly #memory: FallbackMemory
+  readonly #fallback: WsFallback
   /** Created by the first send() or subscribe(): an idle connection that never sends holds none. */
   #outbox: Outbox | undefined
   readonly #inbox: Inbox<Infer<In>>
@@ -62,10 +63,6 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #serverMaxFrame = Infinity
   #attempt = 0
   #attemptId = 0
-  #wsFailures = 0
-  #wsFailReason: StatusReason | undefined
-  /** This attempt's WebSocket was refused before opening (the server, or a proxy, answered it). */
-  #wsRefusedNow = false
   #authFailures = 0
   #pendingLoss: { reason: StatusReason; detail: string } | undefined
   /** Created on the first subscribe(). */
@@ -80,26 +77,11 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   constructor(options: ClientOptions<In, Out>) {
     super()
-    if (!options || typeof options !== 'object') throw new ConfigError('new RealtimeClient(options): options object is required')
-    for (const k of ['incoming', 'outgoing'] as const) {
-      if (!isStandardSchema(options[k])) {
-        throw new ConfigError(
-          `\`${k}\` must be a Standard Schema (zod ≥ 3.24, valibot, arktype), e.g. ${k}: z.object({ type: z.literal('chat'), text: z.string() })`,
-        )
-      }
-    }
-    if (options.token !== undefined && typeof options.token !== 'function') {
-      throw new ConfigError('`token` must be a function that returns the token (called before every connect), e.g. token: () => getAccessToken()')
-    }
-    const transports = options.transports
-    if (transports !== undefined && (!Array.isArray(transports) || !transports.length || transports.some((t) => t !== 'websocket' && t !== 'sse'))) {
-      throw new ConfigError(`\`transports\` lists 'websocket' and/or 'sse', e.g. ['websocket', 'sse'] (the default) or ['sse']; got ${JSON.stringify(transports)}`)
-    }
-    this.#o = withDefaults(options)
+    this.#o = resolveClientOptions(options)
     const endpoints = resolveEndpoints(options.url, options.paths)
     this.#endpoints = toHrefs(endpoints)
     const storage = options.storage === undefined ? defaultStorage() : options.storage
-    this.#memory = storage ? new FallbackMemory(storage, endpoints.key, this.#o.rememberFallbackMs) : noMemory
+    this.#fallback = new WsFallback(storage ? new FallbackMemory(storage, endpoints.key, this.#o.rememberFallbackMs) : noMemory, this.#o.wsFailuresBeforeFallback)
     this.#keepalive = new Keepalive(this.#o, (reason, detail) => this.#lost(reason, detail))
     this.#inbox = new Inbox<Infer<In>>(options.incoming, (error, data) => (error ? this.emit('invalid', { error, data }) : this.#dispatch(data as Infer<In>)))
     this.getSnapshot = () => this.#snapshot // here rather than as a field initializer, which would need a context of its own
@@ -257,10 +239,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     const WS = this.#WebSocket()
     const wantWs = want.includes('websocket')
     const wantSse = want.includes('sse')
-    this.#wsFailReason = undefined
-    this.#wsRefusedNow = false
     if (wantWs && !WS) {
-      this.#wsFailReason = 'ws_unavailable'
       if (!this.#wsWarned || !wantSse) {
         this.#wsWarned = true
         this.emit(
@@ -274,10 +253,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       }
       if (!wantSse) return this.#shutdown('fatal_error', new ConfigError('no usable transport: this runtime has no WebSocket and `transports` excludes \'sse\'; pass `WebSocket` from the "ws" package or add \'sse\' to `transports`', 'websocket_unavailable'))
     }
-    const blocked = wantSse && this.#memory.isBlocked()
-    if (wantWs && WS && blocked) this.#wsFailReason = 'ws_remembered'
-    const useWs = wantWs && WS && !blocked && (!wantSse || this.#wsFailures < this.#o.wsFailuresBeforeFallback)
-    if (wantWs && WS && !useWs && !blocked) this.#wsFailReason ??= 'ws_refused'
+    const useWs = this.#fallback.begin(wantWs && (WS ? true : 'unavailable'), wantSse)
     this.stats.attempts++
     if (useWs) {
       this.#open('websocket', 'candidate', token)
@@ -289,9 +265,9 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       const pending = this.#candidates()
       const sse = pending.find((c) => c.kind === 'sse')
       // The server answered (SSE headers, or a refused WebSocket handshake) but the stream stays mute: a proxy buffers it.
-      const buffered = sse && (sse.opened || (this.#wsRefusedNow && !pending.some((c) => c.kind === 'websocket')))
-      for (const c of pending) if (c.kind === 'websocket') this.#countWsFailure(c.opened ? 'ws_silent' : 'ws_timeout')
-      if (sse) this.#wsFailures = 0 // SSE failed too: the server or network, not WebSocket
+      const buffered = sse && (sse.opened || (this.#fallback.refusedNow && !pending.some((c) => c.kind === 'websocket')))
+      for (const c of pending) if (c.kind === 'websocket') this.#fallback.failed(c.opened ? 'ws_silent' : 'ws_timeout')
+      if (sse) this.#fallback.serverDown()
       if (buffered) {
         const detail =
           `SSE ${sse.opened ? 'response arrived' : 'request got no response'} but no event within connectTimeoutMs=${this.#o.connectTimeoutMs} ` +
@@ -361,39 +337,23 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     if (c.role === 'active') return this.#lost(lossReason(c.kind, info), info.detail)
     // A candidate failed before hello.
     if (c.kind === 'websocket') {
-      this.#countWsFailure(c.opened ? 'ws_silent' : 'ws_refused')
-      if (!c.opened) this.#wsRefusedNow = true
-      const wantSse = this.#o.transports.includes('sse')
-      if (wantSse && this.#wsFailures >= this.#o.wsFailuresBeforeFallback) return this.#startSseCandidate(this.#attemptToken)
-    }
-    // SSE failing as well means the server or the network is down, not that WebSocket is blocked.
-    if (c.kind === 'sse') this.#wsFailures = 0
+      const fallNow = this.#fallback.failed(c.opened ? 'ws_silent' : 'ws_refused')
+      if (fallNow && this.#o.transports.includes('sse')) return this.#startSseCandidate(this.#attemptToken)
+    } else this.#fallback.serverDown()
     if (this.#candidates().length === 0) {
-      this.#retry(c.kind === 'sse' ? (info.status ? 'sse_refused' : 'connect_failed') : (this.#wsFailReason ?? 'connect_failed'), info.detail)
+      this.#retry(c.kind === 'sse' ? (info.status ? 'sse_refused' : 'connect_failed') : (this.#fallback.reason ?? 'connect_failed'), info.detail)
     }
   }
 
-
-  #countWsFailure(reason: StatusReason): void {
-    this.#wsFailReason = reason
-    this.#wsFailures++
-  }
 
   #won(c: Conn, hello: HelloFrame): void {
     this.#clear('connect', 'headStart')
     for (const other of this.#candidates()) {
       if (other === c) continue
-      if (other.kind === 'websocket') this.#countWsFailure(other.opened ? 'ws_silent' : 'ws_timeout')
+      if (other.kind === 'websocket') this.#fallback.failed(other.opened ? 'ws_silent' : 'ws_timeout')
       this.#drop(other)
     }
-    if (c.kind === 'websocket') {
-      this.#wsFailures = 0
-      this.#memory.clear()
-    } else if (this.#wsFailReason && this.#wsFailReason !== 'ws_unavailable' && this.#wsFailReason !== 'ws_remembered') {
-      this.#memory.block()
-    }
-    const reason = c.kind === 'sse' && this.#o.transports.includes('websocket') ? (this.#wsFailReason ?? 'opened') : 'opened'
-    this.#activate(c, hello, reason)
+    this.#activate(c, hello, this.#fallback.won(c.kind, this.#o.transports.includes('websocket')))
   }
 
   #activate(c: Conn, hello: HelloFrame, reason: StatusReason): void {
@@ -546,8 +506,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       this.#drop(c, true)
       return this.#probeFailed()
     }
-    this.#wsFailures = 0
-    this.#memory.clear()
+    this.#fallback.restored()
     this.#activate(c, hello, 'ws_restored')
   }
 
@@ -591,21 +550,5 @@ function handled<T>(p: Promise<T>): Promise<T> {
   return p
 }
 
-/** Options the constructor consumes (endpoints, inbox, fallback memory) and no one reads again. */
-const constructorOnly = ['url', 'paths', 'incoming', 'storage'] as const
-type ConstructorOnly = (typeof constructorOnly)[number]
 /** Clients without storage share one memory that remembers nothing. */
 const noMemory = /* @__PURE__ */ new FallbackMemory(null, '', 0)
-
-/**
- * The options with defaults for what is unset (or undefined). The defaults are inherited from
- * `clientDefaults` rather than copied, so each client holds only the options it was given (less those only the constructor reads).
- */
-function withDefaults<T extends object>(options: T): Omit<T, ConstructorOnly> & typeof clientDefaults {
-  const out = Object.create(clientDefaults) as Record<string, unknown>
-  for (const k of Object.keys(options)) {
-    const v = (options as Record<string, unknown>)[k]
-    if (v !== undefined && !(constructorOnly as readonly string[]).includes(k)) out[k] = v
-  }
-  return out as never
-}

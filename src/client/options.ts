@@ -1,4 +1,5 @@
-import type { StandardSchemaV1 } from '../schema'
+import { ConfigError } from '../errors'
+import { isStandardSchema, type StandardSchemaV1 } from '../schema'
 import { fullJitterBackoff, type Backoff } from './backoff'
 import type { KeyValueStorage } from './memory'
 import type { FetchLike } from './sse'
@@ -134,3 +135,40 @@ export function browserLifecycle(): LifecycleSource | null {
 }
 
 export const defaultBackoff: Backoff = fullJitterBackoff()
+
+/** Check the options (a ConfigError that says what to do) and apply the defaults. */
+export function resolveClientOptions<O extends ClientOptions<StandardSchemaV1, StandardSchemaV1>>(options: O) {
+  if (!options || typeof options !== 'object') throw new ConfigError('new RealtimeClient(options): options object is required')
+  for (const k of ['incoming', 'outgoing'] as const) {
+    if (!isStandardSchema(options[k])) {
+      throw new ConfigError(
+        `\`${k}\` must be a Standard Schema (zod ≥ 3.24, valibot, arktype), e.g. ${k}: z.object({ type: z.literal('chat'), text: z.string() })`,
+      )
+    }
+  }
+  if (options.token !== undefined && typeof options.token !== 'function') {
+    throw new ConfigError('`token` must be a function that returns the token (called before every connect), e.g. token: () => getAccessToken()')
+  }
+  const transports = options.transports
+  if (transports !== undefined && (!Array.isArray(transports) || !transports.length || transports.some((t) => t !== 'websocket' && t !== 'sse'))) {
+    throw new ConfigError(`\`transports\` lists 'websocket' and/or 'sse', e.g. ['websocket', 'sse'] (the default) or ['sse']; got ${JSON.stringify(transports)}`)
+  }
+  return withDefaults(options)
+}
+
+/** Options the constructor consumes (endpoints, inbox, fallback memory) and no one reads again. */
+const constructorOnly = ['url', 'paths', 'incoming', 'storage'] as const
+type ConstructorOnly = (typeof constructorOnly)[number]
+
+/**
+ * The options with defaults for what is unset (or undefined). The defaults are inherited from
+ * `clientDefaults` rather than copied, so each client holds only the options it was given (less those only the constructor reads).
+ */
+function withDefaults<T extends object>(options: T): Omit<T, ConstructorOnly> & typeof clientDefaults {
+  const out = Object.create(clientDefaults) as Record<string, unknown>
+  for (const k of Object.keys(options)) {
+    const v = (options as Record<string, unknown>)[k]
+    if (v !== undefined && !(constructorOnly as readonly string[]).includes(k)) out[k] = v
+  }
+  return out as never
+}
