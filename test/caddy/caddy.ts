@@ -5,13 +5,12 @@
  * storage, config autosave and $HOME in a fresh temp prefix. Started in the foreground
  * (`caddy run`) on 127.0.0.1:<free port>, stopped by its PID.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort } from '../nginx/nginx'
+import { freePort, startDaemon } from '../support/daemon'
 
 export type CaddyConfig = 'good'
 
@@ -44,29 +43,6 @@ export interface Caddy {
   stop(): Promise<void>
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port })
-    s.once('connect', () => {
-      s.destroy()
-      resolve(true)
-    })
-    s.once('error', () => resolve(false))
-  })
-}
-
-/** PIDs of running caddy processes, killed if the test process exits without stopping them. */
-const running = new Set<number>()
-process.once('exit', () => {
-  for (const pid of running) {
-    try {
-      process.kill(pid, 'SIGKILL')
-    } catch {
-      /* already gone */
-    }
-  }
-})
-
 /** Start caddy with config `name` in front of 127.0.0.1:`upstreamPort`. */
 export async function startCaddy(name: CaddyConfig, upstreamPort: number): Promise<Caddy> {
   const bin = caddyBinary()
@@ -91,49 +67,14 @@ export async function startCaddy(name: CaddyConfig, upstreamPort: number): Promi
         renderCaddyfile(name, { site: `http://127.0.0.1:${port}`, upstream: `127.0.0.1:${upstreamPort}` }),
       ].join('\n'),
     )
-    const child: ChildProcess = spawn(bin, ['run', '--config', caddyfile, '--adapter', 'caddyfile'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
+    const d = await startDaemon(bin, ['run', '--config', caddyfile, '--adapter', 'caddyfile'], {
+      port,
+      prefix,
       // Everything caddy writes (autosave.json, .step, storage) stays in the prefix.
       env: { ...process.env, HOME: prefix, XDG_DATA_HOME: join(prefix, 'data'), XDG_CONFIG_HOME: join(prefix, 'config') },
     })
-    let stderr = ''
-    child.stderr!.on('data', (d: Buffer) => {
-      stderr += d.toString()
-      if (stderr.length > 200_000) stderr = stderr.slice(-100_000)
-    })
-    let exited = false
-    const exit = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())))
-    const start = Date.now()
-    while (!exited && !(await canConnect(port))) {
-      if (Date.now() - start > 10_000) break
-      await new Promise((r) => setTimeout(r, 20))
-    }
-    if (!exited && child.pid !== undefined && (await canConnect(port))) {
-      const pid = child.pid
-      running.add(pid)
-      void exit.then(() => running.delete(pid))
-      return {
-        port,
-        pid,
-        url: (path = '') => `http://127.0.0.1:${port}${path}`,
-        log: () => stderr,
-        async stop() {
-          if (!exited) {
-            process.kill(pid, 'SIGTERM') // graceful, bounded by grace_period 2s
-            const killTimer = setTimeout(() => !exited && process.kill(pid, 'SIGKILL'), 5_000)
-            await exit
-            clearTimeout(killTimer)
-          }
-          rmSync(prefix, { recursive: true, force: true })
-        },
-      }
-    }
-    if (!exited && child.pid !== undefined) {
-      process.kill(child.pid, 'SIGKILL')
-      await exit
-    }
-    lastError = stderr
-    rmSync(prefix, { recursive: true, force: true })
+    if (!('failed' in d)) return { port, pid: d.pid, url: (path = '') => `http://127.0.0.1:${port}${path}`, log: d.stderr, stop: d.stop }
+    lastError = d.failed
     if (!/address already in use/i.test(lastError)) break // only a lost port race is worth another try
   }
   throw new Error(`caddy (${name}) did not start: ${lastError.trim()}`)

@@ -4,12 +4,12 @@
  * temp paths live in a fresh temp prefix. Started in the foreground (`daemon off;`)
  * on 127.0.0.1:<free port>, stopped by its PID.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs'
-import net from 'node:net'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { freePort, startDaemon } from '../support/daemon'
 
 export type NginxConfig = 'good' | 'npm-advanced' | 'no-upgrade' | 'buffered' | 'read-timeout' | 'wrong-path'
 
@@ -32,17 +32,6 @@ export function nginxBinary(): string {
   throw new Error('nginx not found: install it (Debian: apt-get install -y nginx; .ci/run does) or set NGINX=/path/to/nginx')
 }
 
-/** A port that was free a moment ago (bind port 0, read it, release it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 export interface Nginx {
   port: number
@@ -52,29 +41,6 @@ export interface Nginx {
   errorLog(): string
   stop(): Promise<void>
 }
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port })
-    s.once('connect', () => {
-      s.destroy()
-      resolve(true)
-    })
-    s.once('error', () => resolve(false))
-  })
-}
-
-/** PIDs of running nginx masters, killed if the test process exits without stopping them (a crashed worker). */
-const running = new Set<number>()
-process.once('exit', () => {
-  for (const pid of running) {
-    try {
-      process.kill(pid, 'SIGKILL')
-    } catch {
-      /* already gone */
-    }
-  }
-})
 
 /** Start nginx with config `name` in front of 127.0.0.1:`upstreamPort`. */
 export async function startNginx(name: NginxConfig, upstreamPort: number): Promise<Nginx> {
@@ -107,45 +73,10 @@ export async function startNginx(name: NginxConfig, upstreamPort: number): Promi
       ].join('\n'),
     )
     const errorLog = join(prefix, 'logs/error.log')
-    const child: ChildProcess = spawn(bin, ['-e', errorLog, '-p', prefix, '-c', join(prefix, 'nginx.conf'), '-g', 'daemon off;'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    })
-    let stderr = ''
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
-    let exited = false
-    const exit = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())))
-    const start = Date.now()
-    while (!exited && !(await canConnect(port))) {
-      if (Date.now() - start > 10_000) break
-      await new Promise((r) => setTimeout(r, 20))
-    }
     const log = () => (existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : '')
-    if (!exited && child.pid !== undefined && (await canConnect(port))) {
-      const pid = child.pid
-      running.add(pid)
-      void exit.then(() => running.delete(pid))
-      return {
-        port,
-        pid,
-        url: (path = '') => `http://127.0.0.1:${port}${path}`,
-        errorLog: log,
-        async stop() {
-          if (!exited) {
-            process.kill(pid, 'SIGTERM') // fast shutdown: master stops its workers
-            const killTimer = setTimeout(() => !exited && process.kill(pid, 'SIGKILL'), 5_000)
-            await exit
-            clearTimeout(killTimer)
-          }
-          rmSync(prefix, { recursive: true, force: true })
-        },
-      }
-    }
-    if (!exited && child.pid !== undefined) {
-      process.kill(child.pid, 'SIGKILL')
-      await exit
-    }
-    lastError = `${stderr}\n${log()}`
-    rmSync(prefix, { recursive: true, force: true })
+    const d = await startDaemon(bin, ['-e', errorLog, '-p', prefix, '-c', join(prefix, 'nginx.conf'), '-g', 'daemon off;'], { port, prefix })
+    if (!('failed' in d)) return { port, pid: d.pid, url: (path = '') => `http://127.0.0.1:${port}${path}`, errorLog: log, stop: d.stop }
+    lastError = `${d.failed}\n${log()}`
     if (!/Address already in use/.test(lastError)) break // only a lost port race is worth another try
   }
   throw new Error(`nginx (${name}) did not start: ${lastError.trim()}`)
