@@ -33,11 +33,19 @@ export interface HelloFrame {
   reset?: 'session_unknown' | 'replay_window_exceeded'
   /** Largest frame (bytes of UTF-8 JSON) the server accepts. */
   maxFrameBytes: number
+  /**
+   * The highest client `seq` this session has consumed (accepted or nacked); 0 for a new session.
+   * Lets a client that did not send every frame itself (a tab taking over a shared connection)
+   * know which of its frames the server has seen. Optional: older servers omit it.
+   */
+  seq?: number
 }
 /** An application message. `id` increases by one per message within a session. */
 export interface MessageFrame {
   t: 'msg'
   id: number
+  /** The topic it was published to (`publish(topic, m)`); absent for messages to the session itself (`broadcast()`, `conn.send()`). */
+  topic?: string
   d: unknown
 }
 /** Cumulative acknowledgement: every client frame with `seq` ≤ this was accepted. */
@@ -167,6 +175,7 @@ export function checkServerFrame(f: unknown, raw = ''): ServerFrame {
   switch (f.t) {
     case 'msg':
       if (!isSeq(f.id) || !('d' in f)) throw bad('msg frame needs an integer `id` and `d`')
+      if (f.topic !== undefined && typeof f.topic !== 'string') throw bad('msg frame `topic` must be a string')
       return f as unknown as MessageFrame
     case 'hello':
       if (typeof f.sid !== 'string' || !isSeq(f.hb) || typeof f.resumed !== 'boolean') throw bad('hello frame needs `sid`, `hb`, `resumed`')

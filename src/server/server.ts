@@ -121,7 +121,7 @@ export class RealtimeServer<In extends StandardSchemaV1, Out extends StandardSch
   /** Send to sessions subscribed to `topic`. */
   publish(topic: string, message: InferIn<Out>): void {
     const payload = JSON.stringify(this.#validateOutgoing(message))
-    for (const s of this.sessions.values()) if (s.topics.has(topic)) s.sendPayload(payload)
+    for (const s of this.sessions.values()) if (s.topics.has(topic)) s.sendPayload(payload, topic)
   }
 
   get connections(): Connection<In, Out>[] {

@@ -108,7 +108,7 @@ export class Session {
     const old = this.sink
     this.sink = sink
     if (old) old.close(4409, 'replaced by a newer connection')
-    const frame: HelloFrame = { t: 'hello', sid: this.sid, ...hello, resumed: typeof resume === 'number' }
+    const frame: HelloFrame = { t: 'hello', sid: this.sid, ...hello, resumed: typeof resume === 'number', seq: this.#lastSeq }
     const from = typeof resume === 'number' ? resume : 0
     const oldest = this.#buffer[0]?.id ?? this.#nextId
     if (resume === 'unknown') frame.reset = 'session_unknown'
@@ -126,11 +126,11 @@ export class Session {
     return true
   }
 
-  /** `payload` is already-serialized JSON of a validated message. */
-  sendPayload(payload: string): void {
+  /** `payload` is already-serialized JSON of a validated message; `topic` when it was published to one. */
+  sendPayload(payload: string, topic?: string): void {
     if (this.#ended) return
     const id = this.#nextId++
-    const text = `{"t":"msg","id":${id},"d":${payload}}`
+    const text = `{"t":"msg","id":${id},${topic === undefined ? '' : `"topic":${JSON.stringify(topic)},`}"d":${payload}}`
     this.#buffer.push({ id, text })
     if (this.#buffer.length > this.host.replayWindow) this.#buffer.shift()
     this.sink?.write(text, id)
