@@ -91,3 +91,17 @@ export class RejectedError extends SurewireError {
 }
 
 export const isSurewireError = (e: unknown): e is SurewireError => e instanceof SurewireError
+
+/**
+ * A short description of anything thrown, for logs and error messages. Never throws (a hostile
+ * value's getters or a 10,000-deep array cannot get out of here) and never exceeds `max` characters.
+ */
+export function errorText(err: unknown, max = 200): string {
+  try {
+    const m = (err as { message?: unknown } | null)?.message
+    const s = typeof m === 'string' ? m : typeof err === 'string' ? err : Object.prototype.toString.call(err)
+    return s.length > max ? `${s.slice(0, max)}…` : s
+  } catch {
+    return 'unknown error'
+  }
+}

@@ -112,6 +112,8 @@ export type ErrorCode =
 export const CloseCode = {
   normal: 1000,
   goingAway: 1001,
+  /** Reserved: never sent in a close frame; runtimes report a connection that dropped without one this way. */
+  abnormal: 1006,
   tooLarge: 1009,
   badFrame: 4400,
   unauthorized: 4401,

@@ -1,5 +1,5 @@
 import { Emitter } from '../emitter'
-import { AuthError, ConfigError, RejectedError, SurewireError, ValidationError } from '../errors'
+import { AuthError, ConfigError, RejectedError, SurewireError, ValidationError, errorText } from '../errors'
 import { CloseCode, isFatalCloseCode, utf8Length, type HelloFrame, type ServerFrame } from '../protocol'
 import { type Infer, type InferIn, type StandardSchemaV1 } from '../schema'
 import { WsFallback } from './fallback'
@@ -298,6 +298,11 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       onOpen: () => void (c.opened = true),
       onFrame: (f, viaPost) => this.#onFrame(c, f, viaPost),
       onBadFrame: (err) => this.#conns.includes(c) && this.emit('error', err),
+      onUnsendable: (seq, err) => {
+        if (!this.#conns.includes(c)) return
+        this.#outbox?.refuse(seq, err)
+        this.#flush()
+      },
       onClose: (info) => this.#onClose(c, info),
     }
     this.#conns = this.#conns.concat(c) // exact size: push() onto [] reserves 17 slots, kept while connected
@@ -312,7 +317,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
           : openSse(fetchFn, this.#endpoints, params, maxFrameBytes, c)
     } catch (err) {
       c.t = { kind, send() {}, close() {} }
-      queueMicrotask(() => c.onClose({ opened: false, detail: `could not open ${kind}: ${(err as Error)?.message}` }))
+      queueMicrotask(() => c.onClose({ opened: false, cause: 'network', detail: `could not open ${kind}: ${errorText(err)}` }))
     }
     return c
   }
@@ -334,7 +339,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     this.#conns = this.#conns.filter((x) => x !== c)
     if (c.role === 'probe') return this.#probeFailed()
     if (isAuthClose(info)) return this.#authFailed(info)
-    if (c.role === 'active') return this.#lost(lossReason(c.kind, info), info.detail)
+    if (c.role === 'active') return this.#lost(lossReason(info), info.detail)
     // A candidate failed before hello.
     if (c.kind === 'websocket') {
       const fallNow = this.#fallback.failed(c.opened ? 'ws_silent' : 'ws_refused')
@@ -405,7 +410,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       case 'nack':
         return this.#outbox?.nack(f.seq, new RejectedError(f.code, f.message))
       case 'error':
-        if (f.code === 'unauthorized' || f.code === 'forbidden') return this.#authFailed({ opened: true, detail: f.message, code: CloseCode.unauthorized })
+        if (f.code === 'unauthorized' || f.code === 'forbidden') return this.#authFailed({ opened: true, cause: 'closed', detail: f.message, code: CloseCode.unauthorized })
         this.emit('error', new SurewireError('transport_error', `server error ${f.code}: ${f.message}`))
         return
       default:
@@ -534,11 +539,19 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 }
 
-function lossReason(kind: TransportKind, info: TransportClose): StatusReason {
-  if (kind === 'sse' && info.detail.startsWith('POST')) return 'post_failed'
-  if (info.code === CloseCode.normal || info.code === CloseCode.goingAway || info.code === CloseCode.replaced) return 'server_closed'
-  if (kind === 'sse' && info.detail === 'SSE stream ended') return 'server_closed'
-  return 'connection_lost'
+function lossReason(info: TransportClose): StatusReason {
+  switch (info.cause) {
+    case 'post_refused':
+    case 'post_failed':
+    case 'post_timeout':
+      return 'post_failed'
+    case 'closed':
+      // SSE: the stream ended (no code). WebSocket: a close frame with a code the server closes with on purpose.
+      if (info.code === undefined || info.code === CloseCode.normal || info.code === CloseCode.goingAway || info.code === CloseCode.replaced) return 'server_closed'
+      return 'connection_lost'
+    default:
+      return 'connection_lost'
+  }
 }
 
 /**
