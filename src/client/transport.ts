@@ -36,18 +36,7 @@ export interface TransportClose {
   serverMessage?: string
   /** Human-readable detail for logs only (close reason, error message); no control flow reads it. Never contains the token. */
   detail: string
-  /** Contract C1 (CLIENT-TRANSPORTS makes this required): what happened, as data. */
-  cause?: CloseCause
-  /** The server's own error code, when it said why (error frame before close, POST error body). */
-  serverCode?: string
-  /** The server's message with `serverCode`. */
-  serverMessage?: string
-  /** The server's error said `fatal: true`. */
-  fatal?: boolean
 }
-
-/** Contract C1: why a transport ended, the one thing the state machine switches on. */
-export type CloseCause = 'refused' | 'network' | 'closed' | 'post_refused' | 'post_failed' | 'post_timeout' | 'protocol'
 
 /** Callbacks a transport reports to the client's state machine. */
 export interface TransportHandlers {

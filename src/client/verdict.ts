@@ -1,6 +1,6 @@
 import { CloseCode } from '../protocol'
 import type { StatusReason } from './status'
-import type { CloseCause, TransportClose, TransportKind } from './transport'
+import type { TransportClose, TransportKind } from './transport'
 
 /**
  * What a transport's end means for the state machine, decided from data only (contract C1:
@@ -32,12 +32,12 @@ export function isFatalServerError(code: string, fatal: boolean | undefined): bo
 
 /** Judge how a transport ended. `phase`: before its hello (`candidate`, `probe`) or after (`active`). */
 export function judgeClose(kind: TransportKind, phase: 'candidate' | 'active', info: TransportClose): Verdict {
-  const cause = info.cause ?? legacyCause(kind, info)
+  const cause = info.cause
   const code = info.serverCode
   // A refused WebSocket upgrade is evidence about the path (a proxy, a server without that route), never about credentials.
   if (kind === 'websocket' && cause === 'refused') return phase === 'active' ? lost('connection_lost') : { do: 'ws_failed', opened: false }
   if (code === 'unauthorized' || info.code === CloseCode.unauthorized || info.status === 401) return { do: 'auth', status: info.status ?? info.code ?? 0 }
-  if (code !== undefined && isFatalServerError(code, info.fatal)) return { do: 'stop', serverCode: code, message: info.serverMessage ?? '', ...(info.status ? { status: info.status } : {}) }
+  if (code !== undefined && isFatalServerError(code, undefined)) return { do: 'stop', serverCode: code, message: info.serverMessage ?? '', ...(info.status ? { status: info.status } : {}) }
   if (info.code === CloseCode.forbidden) return { do: 'stop', serverCode: code ?? 'forbidden', message: info.serverMessage ?? info.detail }
   if (phase === 'candidate') {
     if (kind === 'websocket') return { do: 'ws_failed', opened: info.opened }
@@ -60,14 +60,3 @@ export function judgeClose(kind: TransportKind, phase: 'candidate' | 'active', i
 }
 
 const lost = (reason: StatusReason): Verdict => ({ do: 'retry', reason, refused: false })
-
-/**
- * Until the transports report `cause` (contract C1, CLIENT-TRANSPORTS), derive it from the fields
- * they report today. Removed once every transport sets `cause`.
- */
-function legacyCause(kind: TransportKind, info: TransportClose): CloseCause {
-  if (kind === 'sse' && info.detail.startsWith('POST')) return info.status !== undefined ? 'post_refused' : 'post_failed'
-  if (info.status !== undefined) return 'refused'
-  if (kind === 'sse') return info.detail === 'SSE stream ended' ? 'closed' : 'network'
-  return info.code === undefined || info.code === 1006 ? 'network' : 'closed'
-}
