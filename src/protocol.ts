@@ -120,6 +120,8 @@ export type ErrorCode =
 export const CloseCode = {
   normal: 1000,
   goingAway: 1001,
+  /** Reserved: never sent in a close frame; runtimes report a connection that dropped without one this way. */
+  abnormal: 1006,
   tooLarge: 1009,
   badFrame: 4400,
   unauthorized: 4401,
@@ -129,6 +131,12 @@ export const CloseCode = {
   /** No ping from the client within 3 × hb. */
   idleTimeout: 4408,
 } as const
+
+/**
+ * Heartbeat interval (`hello.hb`, ms) a server uses unless configured otherwise, and what a client
+ * assumes before the first hello: SSE heartbeats at least this often, WebSocket pings at least this often.
+ */
+export const DEFAULT_HEARTBEAT_MS = 15_000
 
 /** Close codes after which a client must not reconnect. */
 export function isFatalCloseCode(code: number): boolean {

@@ -22,7 +22,7 @@
 import { FrameError, type ClientFrame, type HelloFrame, type ServerFrame } from '../protocol'
 import type { FetchLike } from './sse'
 import { readEventStream } from './sse-stream'
-import type { Protocol, Transport, TransportContext, TransportHandlers, TransportKind, TransportParams } from './transport'
+import type { Protocol, Transport, TransportClose, TransportContext, TransportHandlers, TransportKind, TransportParams } from './transport'
 import { withQuery } from './url'
 import type { WebSocketConstructor } from './websocket'
 
@@ -117,12 +117,18 @@ function openWs(WS: WebSocketConstructor, url: URL, params: TransportParams, h: 
   let opened = false
   let lastError = ''
   ws.binaryType = 'arraybuffer'
-  const finish = (code: number | undefined, detail: string) => {
+  let status: number | undefined
+  if (typeof (ws as { once?: unknown }).once === 'function') {
+    ;(ws as unknown as { once(e: string, l: (req: unknown, res: { statusCode?: number }) => void): void }).once('unexpected-response', (_req, res) => {
+      status = res?.statusCode ?? 0
+      ws.close()
+    })
+  }
+  const finish = (code: number, detail: string) => {
     if (done) return
     done = true
     ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null
-    const m = /Unexpected server response: (\d{3})/.exec(lastError)
-    h.onClose({ opened, code, status: m ? Number(m[1]) : undefined, detail })
+    h.onClose({ opened, cause: status !== undefined ? 'refused' : code === 1006 ? 'network' : 'closed', code, status, detail })
   }
   ws.onopen = () => {
     if (done) return
@@ -180,7 +186,7 @@ function openSse(
   let done = false
   let opened = false
   const auth: Record<string, string> = params.token ? { Authorization: `Bearer ${params.token}` } : {}
-  const finish = (info: { status?: number; detail: string }) => {
+  const finish = (info: Omit<TransportClose, 'opened'>) => {
     if (done) return
     done = true
     abort.abort()
@@ -231,11 +237,11 @@ function openSse(
           // The backend refused these messages; reject them rather than re-sending forever.
           for (const seq of seqs) h.onFrame({ t: 'nack', seq, code: 'invalid_message', message: `POST answered ${res.status}: ${text.slice(0, 200)}` })
         } else {
-          return finish({ status: res.status, detail: `POST answered ${res.status}: ${text.slice(0, 200)}` })
+          return finish({ cause: 'post_refused', status: res.status, detail: `POST answered ${res.status}: ${text.slice(0, 200)}` })
         }
       }
     } catch (err) {
-      finish({ detail: `POST failed: ${(err as Error)?.message ?? String(err)}` })
+      finish({ cause: 'post_failed', detail: `POST failed: ${(err as Error)?.message ?? String(err)}` })
     } finally {
       running = false
     }

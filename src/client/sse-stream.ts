@@ -1,5 +1,8 @@
 import { createParser } from 'eventsource-parser'
+import { errorText } from '../errors'
 import { FrameError } from '../protocol'
+import { parseErrorBody, readBounded } from './http-body'
+import type { TransportClose } from './transport'
 
 /** What the SSE transports (surewire's and compat mode's) do with one event stream. */
 export interface EventStreamHandlers {
@@ -14,7 +17,7 @@ export interface EventStreamHandlers {
   /** A line the parser could not take. */
   onBadFrame(err: FrameError): void
   /** The request failed, the answer was not an event stream, or the stream ended or failed. */
-  finish(info: { status?: number; detail: string }): void
+  finish(info: Omit<TransportClose, 'opened'>): void
   /** Appended to the detail when the answer is not an event stream (e.g. the Server header). */
   refusalHint?(res: Response): string
 }
@@ -28,12 +31,13 @@ export async function readEventStream(request: () => Promise<Response>, pathname
   try {
     res = await request()
   } catch (err) {
-    return h.finish({ detail: `SSE request failed: ${(err as Error)?.message ?? String(err)}` })
+    return h.finish({ cause: 'network', detail: `SSE request failed: ${errorText(err)}` })
   }
   const type = res.headers.get('content-type') ?? ''
   if (res.status !== 200 || !type.startsWith('text/event-stream') || !res.body) {
-    void res.body?.cancel().catch(() => {})
-    return h.finish({ status: res.status, detail: `SSE endpoint ${pathname} answered ${res.status} ${type || '(no content-type)'}${h.refusalHint?.(res) ?? ''}` })
+    const reason = type.includes('json') ? parseErrorBody(await readBounded(res)) : (void res.body?.cancel().catch(() => {}), {})
+    const detail = `SSE endpoint ${pathname} answered ${res.status} ${type || '(no content-type)'}${h.refusalHint?.(res) ?? ''}`
+    return h.finish({ cause: 'refused', status: res.status, ...reason, detail })
   }
   if (h.isDone()) return
   h.onOpen()
@@ -52,10 +56,10 @@ export async function readEventStream(request: () => Promise<Response>, pathname
     for (;;) {
       const { value, done } = await reader.read()
       if (h.isDone()) return
-      if (done) return h.finish({ detail: 'SSE stream ended' })
+      if (done) return h.finish({ cause: 'closed', detail: 'SSE stream ended' })
       parser.feed(decoder.decode(value, { stream: true }))
     }
   } catch (err) {
-    h.finish({ detail: `SSE stream failed: ${(err as Error)?.message ?? String(err)}` })
+    h.finish({ cause: 'network', detail: `SSE stream failed: ${errorText(err)}` })
   }
 }

@@ -8,7 +8,9 @@ import {
   type ClientFrame,
 } from '../protocol'
 import { readEventStream } from './sse-stream'
-import type { Transport, TransportHandlers, TransportParams } from './transport'
+import { errorText } from '../errors'
+import { parseErrorBody } from './http-body'
+import type { Transport, TransportClose, TransportHandlers, TransportParams } from './transport'
 import { withQuery } from './url'
 
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>
@@ -36,7 +38,7 @@ export function openSse(
   let sid = params.sid
   const auth: Record<string, string> = params.token ? { Authorization: `Bearer ${params.token}` } : {}
 
-  const finish = (info: { status?: number; detail: string }) => {
+  const finish = (info: Omit<TransportClose, 'opened'>) => {
     if (done) return
     done = true
     abort.abort()
@@ -102,7 +104,7 @@ export function openSse(
       abort.signal.removeEventListener('abort', onAbort)
     }
     if (res.status !== 200) {
-      finish({ status: res.status, detail: `POST answered ${res.status}: ${text.slice(0, 200)}` })
+      finish({ cause: 'post_refused', status: res.status, ...parseErrorBody(text), detail: `POST answered ${res.status}: ${text.slice(0, 200)}` })
       return
     }
     let replies: unknown
@@ -142,7 +144,7 @@ export function openSse(
     try {
       while (batch.length && !done) await post(takeBatch())
     } catch (err) {
-      finish({ detail: `POST failed: ${(err as Error)?.message ?? String(err)}` })
+      finish({ cause: 'post_failed', detail: `POST failed: ${errorText(err)}` })
     } finally {
       inFlight = false
     }

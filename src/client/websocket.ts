@@ -1,4 +1,4 @@
-import { FrameError, PROTOCOL_VERSION, QUERY, parseServerFrame, type ClientFrame } from '../protocol'
+import { CloseCode, FrameError, PROTOCOL_VERSION, QUERY, parseServerFrame, type ClientFrame, type ErrorFrame } from '../protocol'
 import type { Transport, TransportHandlers, TransportParams } from './transport'
 import { withQuery } from './url'
 
@@ -18,16 +18,19 @@ export interface WebSocketLike {
 }
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike
 
-/** `ws` reports a refused upgrade as "Unexpected server response: 426"; browsers report nothing. */
-function statusFromError(ev: unknown): number | undefined {
-  const msg = (ev as { message?: unknown; error?: { message?: unknown } })?.message ?? (ev as { error?: { message?: unknown } })?.error?.message
-  const m = typeof msg === 'string' ? /Unexpected server response: (\d{3})/.exec(msg) : null
-  return m ? Number(m[1]) : undefined
+/** The part of a Node `http.IncomingMessage` read from a refused `ws` handshake. */
+interface RefusalResponse {
+  statusCode?: number
 }
+/** `ws`'s WebSocket is also an EventEmitter; it reports a refused handshake (non-101) with the response. */
+interface NodeWebSocketEvents {
+  once(event: 'unexpected-response', listener: (req: unknown, res: RefusalResponse) => void): unknown
+}
+const hasNodeEvents = (ws: unknown): ws is NodeWebSocketEvents => typeof (ws as { once?: unknown }).once === 'function'
 
 function errorText(ev: unknown): string {
   const msg = (ev as { message?: unknown })?.message ?? (ev as { error?: { message?: unknown } })?.error?.message
-  return typeof msg === 'string' ? msg : 'WebSocket error'
+  return typeof msg === 'string' ? msg.slice(0, 200) : 'WebSocket error'
 }
 
 /** Open a WebSocket transport. Frames are JSON text; a binary frame is a bad frame. */
@@ -54,10 +57,21 @@ class WebSocketTransport implements Transport {
   #opened = false
   #status: number | undefined
   #lastError = ''
+  /** The last `error` frame: why the server is about to close. */
+  #serverError: ErrorFrame | undefined
 
   constructor(ws: WebSocketLike, h: TransportHandlers) {
     this.#ws = ws
     ws.binaryType = 'arraybuffer'
+    // `ws` (Node) shows the status of a refused handshake through this event; taking it means `ws`
+    // leaves the handshake to us, so abort it (which reports error + close 1006 as usual).
+    if (hasNodeEvents(ws)) {
+      ws.once('unexpected-response', (_req, res) => {
+        this.#status = typeof res?.statusCode === 'number' ? res.statusCode : 0
+        this.#lastError = `handshake answered HTTP ${this.#status}`
+        ws.close()
+      })
+    }
     ws.onopen = () => {
       ws.onopen = null // fires once; dropping it frees the handler (and the wrapper `ws` keeps for it)
       if (this.#done) return
@@ -77,17 +91,19 @@ class WebSocketTransport implements Transport {
         h.onBadFrame(err as FrameError)
         return
       }
+      if (frame.t === 'error') this.#serverError = frame
       h.onFrame(frame)
     }
     ws.onerror = (ev) => {
-      this.#status ??= statusFromError(ev)
-      this.#lastError = errorText(ev)
+      if (this.#status === undefined) this.#lastError = errorText(ev)
     }
     ws.onclose = (ev) => {
       if (this.#done) return
       this.#done = true
       ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null
-      h.onClose({ opened: this.#opened, code: ev.code, status: this.#status, detail: ev.reason || this.#lastError || `closed with code ${ev.code}` })
+      const cause = this.#status !== undefined ? 'refused' : ev.code === CloseCode.abnormal ? 'network' : 'closed'
+      const why = this.#serverError ? { serverCode: this.#serverError.code, serverMessage: this.#serverError.message } : {}
+      h.onClose({ opened: this.#opened, cause, code: ev.code, status: this.#status, ...why, detail: ev.reason || this.#lastError || `closed with code ${ev.code}` })
     }
   }
 
