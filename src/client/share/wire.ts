@@ -1,0 +1,45 @@
+/**
+ * The messages tabs exchange over the BroadcastChannel (docs/TABS.md has the prose). Every message
+ * from the leader carries its epoch `e`: a tab ignores messages from an older leader.
+ */
+import { AuthError, ConfigError, RejectedError, ServerRefusalError, SurewireError, ValidationError } from '../../errors'
+import type { ClientSnapshot } from '../status'
+
+/** A frame a tab hands the leader: its own number `l`, the session seq `s` an earlier leader gave it (if known), the frame `x`. */
+export interface TabFrame {
+  l: number
+  s?: number
+  x: { t: 'msg'; d: unknown } | { t: 'sub' | 'unsub'; topic: string }
+}
+
+export type WireError = Record<string, unknown> & { name: string; message: string }
+export type WireStatus = Omit<ClientSnapshot, 'error'> & { error?: WireError }
+
+export type Bus =
+  // a tab → the leader
+  | { t: 'j'; p: string; topics: string[] }
+  | { t: 'f'; p: string; f: TabFrame[] }
+  | { t: 'b'; p: string }
+  // the leader → tabs
+  | { t: 'L'; e: number }
+  | { t: 'S'; e: number; to?: string; s: WireStatus; sid?: string; mf?: number }
+  | { t: 'm'; e: number; id: number; tp?: string; d: unknown }
+  | { t: 's'; e: number; to: string; l: number; s: number }
+  | { t: 'a'; e: number; to: string; l: number; x?: WireError }
+  | { t: 'E'; e: number; x: WireError }
+  | { t: 'R'; e: number; r: 'session_unknown' | 'replay_window_exceeded' }
+
+/** An error as plain data (structured clone keeps only name and message of an Error). */
+export function toWire(err: Error): WireError {
+  return { ...err, name: err.name, message: err.message }
+}
+
+const classes: Record<string, { prototype: Error }> = { RejectedError, AuthError, ServerRefusalError, ConfigError, ValidationError }
+
+/** The error again, of its class (`instanceof RejectedError` holds in every tab). */
+export function fromWire(x: WireError): Error {
+  return Object.assign(Object.create((classes[x.name] ?? SurewireError).prototype) as Error, x)
+}
+
+/** What the leader posts (each stamped with its epoch). */
+export type LeaderMessage = Extract<Bus, { e: number }>
