@@ -2,6 +2,22 @@
 import { RealtimeClient } from '../../src'
 import { ClientMessage, ServerMessage } from '../support/schemas'
 
+/** When this page last opened a realtime transport itself (the leader tab does; followers never do). */
+let openedAt = 0
+const NativeWS = globalThis.WebSocket
+globalThis.WebSocket = class extends NativeWS {
+  constructor(url: string | URL, protocols?: string | string[]) {
+    super(url, protocols)
+    if (String(url).includes('/realtime')) openedAt = performance.timeOrigin + performance.now()
+  }
+} as typeof WebSocket
+const nativeFetch = globalThis.fetch
+globalThis.fetch = (input, init) => {
+  const url = String(input instanceof Request ? input.url : input)
+  if (url.includes('/realtime') && (init?.method ?? 'GET') === 'GET') openedAt = performance.timeOrigin + performance.now()
+  return nativeFetch(input, init)
+}
+
 type Opts = { shareTabs?: boolean; transports?: ('websocket' | 'sse')[]; topics?: string[] }
 const rec = {
   /** [n, Date.now()] of every tick received. */
@@ -11,6 +27,7 @@ const rec = {
   errors: [] as { code?: string; message: string }[],
   sent: 0,
   failed: [] as string[],
+  openedAt: () => openedAt,
   client: undefined as RealtimeClient<typeof ServerMessage, typeof ClientMessage> | undefined,
   start(o: Opts = {}) {
     const c = (rec.client = new RealtimeClient({

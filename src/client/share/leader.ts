@@ -8,7 +8,7 @@ import { utf8Length, type HelloFrame, type MessageFrame } from '../../protocol'
 import type { StatusEvent } from '../status'
 import { Outbox } from '../outbox'
 import type { EngineTap } from './types'
-import { toWire, type Bus, type LeaderMessage, type TabFrame, type WireStatus } from './wire'
+import { toWire, type Bus, type LeaderMessage, type Numbered, type Payload, type TabFrame, type WireStatus } from './wire'
 
 /** What the leader needs of the engine (a RealtimeClient that does not share). */
 export interface Engine {
@@ -49,8 +49,6 @@ export class Leader {
   #sid: string | undefined
   /** Taking over: the session we resume, until its first hello. */
   #resuming: string | undefined
-  /** The server's lastSeq at the hello that resumed the session: frames numbered ≤ it were consumed. */
-  #consumed = 0
   /** Does the server session hold the topics tabs report when they join (false: a session this leader opened)? */
   #inherited: boolean
   #mf: number | undefined
@@ -58,12 +56,22 @@ export class Leader {
 
   constructor(
     private readonly host: LeaderHost,
-    session: { sid?: string; lastId: number },
+    session: { sid?: string; lastId: number; frames: Map<number, Numbered> },
     makeEngine: (tap: EngineTap) => Engine,
   ) {
     this.#sid = this.#resuming = session.sid
     this.#inherited = session.sid !== undefined
     this.#tap = { sid: session.sid, lastId: session.lastId, outbox: this.outbox, hello: (h) => this.#hello(h), msg: (f) => this.#msg(f) }
+    // Taking over: every frame the previous leader numbered and nobody has answered yet goes out again
+    // with its number, whoever sent it (the server answers those it has from its record); new ones follow.
+    const seqs = [...session.frames.keys()].sort((a, b) => a - b)
+    for (const seq of seqs) {
+      const f = session.frames.get(seq)!
+      const tab = this.#tab(f.p)
+      tab.last = Math.max(tab.last, f.l)
+      this.#queue(f.p, tab, f.l, f.x, seq)
+    }
+    this.outbox.continueAt((seqs[seqs.length - 1] ?? 0) + 1)
     const e = (this.#engine = makeEngine(this.#tap))
     e.on('status', (ev) => {
       if (this.#stopped) return
@@ -90,6 +98,8 @@ export class Leader {
       this.#post({ t: 'L', e: 0 })
       if (this.#engine.status !== 'idle') this.#post({ t: 'S', e: 0, to: m.p, s: this.#snapshot, sid: this.#sid, mf: this.#mf })
     } else if (m.t === 'f') {
+      // Frames meant for another leader: the tab resends them to us once our status reaches it, in order.
+      if (m.e !== this.host.epoch) return
       for (const f of m.f) this.#frame(m.p, f)
       this.#tap.flush?.()
     } else if (m.t === 'b') {
@@ -100,9 +110,9 @@ export class Leader {
     }
   }
 
-  /** Other tabs still joined (by what they said; the host checks their locks too). */
+  /** Tabs still joined (by what they said; the host checks their locks too). */
   get others(): number {
-    return this.#tabs.size
+    return this.#tabs.size - (this.#tabs.has('') ? 1 : 0)
   }
 
   /** Stop: `end` ends the session (the last tab left); otherwise another tab resumes it. */
@@ -138,31 +148,39 @@ export class Leader {
 
   #frame(p: string, f: TabFrame): void {
     const tab = this.#tab(p)
-    if (f.l <= tab.last) return // already here (a resend after the status went open again)
+    if (f.l <= tab.last) return // already here (a resend after the status went open again, or taken over)
     tab.last = f.l
-    const item: Item = { l: f.l }
-    tab.items.push(item)
     const x = f.x
     if (x.t !== 'msg') {
       const needed = x.t === 'sub' ? !this.#has(x.topic) : (tab.topics.delete(x.topic), !this.#has(x.topic))
       if (x.t === 'sub') tab.topics.add(x.topic)
       // Another tab holds the topic on the server already (sub), or still needs it (unsub): nothing to send.
-      if (!needed) return this.#settle(p, item, true)
+      if (!needed) {
+        const item: Item = { l: f.l }
+        tab.items.push(item)
+        return this.#settle(p, item, true)
+      }
     }
-    // A number the previous leader gave it that the server has consumed: resend with it (the
-    // server answers from its record). Anything else is new to the server: the next number.
-    const fixed = f.s !== undefined && f.s <= this.#consumed ? f.s : undefined
-    const seq = fixed ?? this.outbox.nextSeq
-    this.#post({ t: 's', e: 0, to: p, l: f.l, s: seq }) // before the frame can reach the wire
-    this.outbox.push(x, utf8Length(JSON.stringify(x)) + 16, fixed).then(
+    this.#queue(p, tab, f.l, x)
+  }
+
+  /** Number a frame and queue it; `seq` when a previous leader numbered it. */
+  #queue(p: string, tab: Tab, l: number, x: Payload, seq?: number): void {
+    const item: Item = { l }
+    tab.items.push(item)
+    // Every tab learns the number (and keeps the frame) before the frame can reach the wire:
+    // should this tab die, the next leader sends it again under the same number.
+    if (seq === undefined) this.#post({ t: 's', e: 0, to: p, l, s: this.outbox.nextSeq, x })
+    this.outbox.push(x, utf8Length(JSON.stringify(x)) + 16, seq).then(
       () => this.#settle(p, item, true),
       (err: Error) => this.#settle(p, item, err),
     )
   }
 
-  /** A sub/unsub the union needs, sent on no tab's behalf. */
+  /** A sub/unsub the union needs, sent on no tab's behalf (owner ''). */
   #internal(x: { t: 'sub' | 'unsub'; topic: string }): void {
-    this.outbox.push(x, utf8Length(x.topic) + 32).catch(() => {})
+    const tab = this.#tab('')
+    this.#queue('', tab, ++tab.last, x)
   }
 
   /** Settle one tab's frame; answers go back in the tab's own order. */
@@ -181,13 +199,11 @@ export class Leader {
     const resuming = this.#resuming
     this.#resuming = undefined
     if (resuming !== undefined && h.sid === resuming) {
-      // Taking over: the frames the server consumed keep their numbers; new ones follow them.
-      this.#consumed = h.seq ?? 0
-      this.outbox.continueAt(this.#consumed + 1)
+      // Taking over: new frames are numbered after everything the server (or the previous leader) numbered.
+      this.outbox.continueAt(Math.max(h.seq ?? 0, this.outbox.nextSeq - 1) + 1)
     } else if (this.#sid !== undefined && h.sid !== this.#sid) {
       // A new session knows none of the tabs' topics (the engine renumbers the outbox next).
       this.#inherited = false
-      this.#consumed = 0
       const union = new Set<string>()
       for (const tab of this.#tabs.values()) for (const t of tab.topics) union.add(t)
       for (const t of union) this.#internal({ t: 'sub', topic: t })

@@ -7,7 +7,7 @@
 import type { SequencedClientFrame } from '../../protocol'
 import { Leader, type Engine } from './leader'
 import type { BroadcastChannelConstructor, BroadcastChannelLike, EngineTap, LinkEvent, LockManagerLike, TabLink } from './types'
-import { fromWire, type Bus } from './wire'
+import { fromWire, type Bus, type Numbered } from './wire'
 
 export interface TabEnv {
   locks: LockManagerLike
@@ -27,8 +27,8 @@ export class Tab implements TabLink {
   epoch = 0
   #sid: string | undefined
   #lastId = 0
-  /** Session seq the leader gave each of our frames (by our own number), until answered. */
-  readonly #seqs = new Map<number, number>()
+  /** Every tab's frames the leader numbered and the server has not answered yet, by session seq: a new leader sends them again. */
+  readonly #frames = new Map<number, Numbered>()
   #name = ''
   #bc: BroadcastChannelLike | undefined
   #on = false
@@ -57,7 +57,7 @@ export class Tab implements TabLink {
   }
 
   send(frames: SequencedClientFrame[]): void {
-    const m: Bus = { t: 'f', p: this.id, f: frames.map(({ seq, ...x }) => ({ l: seq, s: this.#seqs.get(seq), x })) }
+    const m: Bus = { t: 'f', p: this.id, e: this.epoch, f: frames.map(({ seq, ...x }) => ({ l: seq, x })) }
     this.#toLeader(m)
   }
 
@@ -113,7 +113,7 @@ export class Tab implements TabLink {
         },
         ended: () => queueMicrotask(() => this.#resign(false)),
       },
-      { sid: this.#sid, lastId: this.#lastId },
+      { sid: this.#sid, lastId: this.#lastId, frames: this.#frames },
       this.makeEngine,
     )
     this.#join()
@@ -194,7 +194,7 @@ export class Tab implements TabLink {
     switch (m.t) {
       case 'S':
         if (m.to !== undefined && m.to !== this.id) return
-        if (m.sid !== this.#sid) this.#seqs.clear()
+        if (m.sid !== this.#sid) this.#frames.clear()
         this.#sid = m.sid
         this.to({ t: 'status', s: m.s.error ? { ...m.s, error: fromWire(m.s.error) } : (m.s as never), maxFrameBytes: m.mf })
         if (m.s.status === 'closed') this.#stop()
@@ -205,18 +205,18 @@ export class Tab implements TabLink {
         this.to({ t: 'msg', topic: m.tp, d: m.d })
         return
       case 's':
-        if (m.to === this.id) this.#seqs.set(m.l, m.s)
+        this.#frames.set(m.s, { p: m.to, l: m.l, x: m.x })
         return
       case 'a':
+        for (const [seq, f] of this.#frames) if (f.p === m.to && f.l <= m.l) this.#frames.delete(seq)
         if (m.to !== this.id) return
-        for (const l of this.#seqs.keys()) if (l <= m.l) this.#seqs.delete(l)
         this.to(m.x ? { t: 'nack', seq: m.l, error: fromWire(m.x) } : { t: 'ack', seq: m.l })
         return
       case 'E':
         this.to({ t: 'error', error: fromWire(m.x) })
         return
       case 'R':
-        this.#seqs.clear()
+        this.#frames.clear()
         if (m.r === 'session_unknown') this.#lastId = 0
         this.to({ t: 'reset', reason: m.r })
         return

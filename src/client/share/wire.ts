@@ -5,11 +5,19 @@
 import { AuthError, ConfigError, RejectedError, ServerRefusalError, SurewireError, ValidationError } from '../../errors'
 import type { ClientSnapshot } from '../status'
 
-/** A frame a tab hands the leader: its own number `l`, the session seq `s` an earlier leader gave it (if known), the frame `x`. */
+export type Payload = { t: 'msg'; d: unknown } | { t: 'sub' | 'unsub'; topic: string }
+
+/** A frame a tab hands the leader: its own number `l` and the frame `x`. */
 export interface TabFrame {
   l: number
-  s?: number
-  x: { t: 'msg'; d: unknown } | { t: 'sub' | 'unsub'; topic: string }
+  x: Payload
+}
+
+/** A frame the leader numbered, as every tab keeps it until it is answered: the owner tab `p` ('' for the leader's own), its number `l`, the frame. */
+export interface Numbered {
+  p: string
+  l: number
+  x: Payload
 }
 
 export type WireError = Record<string, unknown> & { name: string; message: string }
@@ -18,13 +26,15 @@ export type WireStatus = Omit<ClientSnapshot, 'error'> & { error?: WireError }
 export type Bus =
   // a tab → the leader
   | { t: 'j'; p: string; topics: string[] }
-  | { t: 'f'; p: string; f: TabFrame[] }
+  /** `e`: the leader the tab sends to; another leader drops them (the tab resends once it hears from it). */
+  | { t: 'f'; p: string; e: number; f: TabFrame[] }
   | { t: 'b'; p: string }
   // the leader → tabs
   | { t: 'L'; e: number }
   | { t: 'S'; e: number; to?: string; s: WireStatus; sid?: string; mf?: number }
   | { t: 'm'; e: number; id: number; tp?: string; d: unknown }
-  | { t: 's'; e: number; to: string; l: number; s: number }
+  /** Frame `l` of tab `to` has session seq `s` (sent before the frame can reach the wire; every tab keeps it until answered). */
+  | { t: 's'; e: number; to: string; l: number; s: number; x: Payload }
   | { t: 'a'; e: number; to: string; l: number; x?: WireError }
   | { t: 'E'; e: number; x: WireError }
   | { t: 'R'; e: number; r: 'session_unknown' | 'replay_window_exceeded' }
