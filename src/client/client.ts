@@ -605,7 +605,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
         this.#conns = status === 'open' ? [{ ...noHandlers, kind: transport!, role: 'active', opened: true, t: { kind: transport!, send: (f) => this.#link!.send(f as never), close() {} } }] : []
         this.#attempt = attempt
         this.#serverMaxFrame = e.maxFrameBytes ?? Infinity
-        this.#setStatus(status, reason!, extra)
+        const was = this.#snapshot // the same status again (a tab joining, a new leader): no event
+        if (status !== was.status || reason !== was.reason || transport !== was.transport || attempt !== was.attempt) this.#setStatus(status, reason!, extra)
         if (status !== 'open') return
         this.#outbox?.markAllUnsent() // a new leader learns our unanswered frames (it drops those it has)
         this.#flush()
