@@ -249,3 +249,29 @@ describe('FastAPI server: fallback and diagnosis', () => {
   })
 
 })
+
+describe('FastAPI server: topic on published messages, seq in hello (docs/PROTOCOL.md)', () => {
+  it('a msg published to a topic carries it; one sent to the session does not; hello.seq is the session lastSeq', async () => {
+    const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/realtime?v=1`)
+    const frames: Record<string, unknown>[] = []
+    ws.on('message', (d) => frames.push(JSON.parse(String(d))))
+    await until(() => frames.length > 0, 10_000, 'hello')
+    expect(frames[0]).toMatchObject({ t: 'hello', resumed: false, seq: 0 })
+    ws.send(JSON.stringify({ t: 'sub', topic: 'builds', seq: 1 }))
+    await until(() => frames.some((f) => f.t === 'ack'), 10_000, 'the ack of the sub')
+    await fetch(`${base}/_test/publish?topic=builds&n=7`, { method: 'POST' })
+    await fetch(`${base}/_test/publish?topic=other&n=8`, { method: 'POST' })
+    await tick(1, 9)
+    await until(() => frames.filter((f) => f.t === 'msg').length === 2, 10_000, 'two messages')
+    const msgs = frames.filter((f) => f.t === 'msg')
+    expect(msgs[0]).toMatchObject({ topic: 'builds', d: { type: 'tick', n: 7 } })
+    expect(msgs[1]).toMatchObject({ d: { type: 'tick', n: 9 } })
+    expect(msgs[1]).not.toHaveProperty('topic')
+    const sid = (frames[0] as { sid: string }).sid
+    ws.close()
+    const again = new WebSocket(`${base.replace(/^http/, 'ws')}/realtime?v=1&sid=${sid}&last=2`)
+    const hello = await new Promise<Record<string, unknown>>((r) => again.once('message', (d) => r(JSON.parse(String(d)))))
+    expect(hello).toMatchObject({ sid, resumed: true, seq: 1 })
+    again.close()
+  })
+})
