@@ -12,6 +12,9 @@ import type { LockManagerLike } from '../../src/client/share/types'
 import { fromWire, toWire } from '../../src/client/share/wire'
 import { closeClients, makeClient, startServer, until, waitFor, type TestServer } from '../support/servers'
 
+/** Node's own BroadcastChannel (its event types differ from the DOM's in name only). */
+const BroadcastChannel = globalThis.BroadcastChannel as never
+
 /** Web Locks, exclusive mode only: FIFO per name, abortable while queued, released when the callback's promise settles. */
 class MemoryLocks implements LockManagerLike {
   readonly #held = new Set<string>()
@@ -138,9 +141,9 @@ describe('tabs sharing one connection (Node stand-ins)', () => {
 
 describe('share layer pieces', () => {
   it('the share key covers endpoints, transports and identity', async () => {
-    const base = { url: 'http://x/realtime' } as never
+    const base = { url: 'http://x/realtime' } as Parameters<typeof shareKey>[0]
     const ep = { websocket: 'ws://x/realtime', sse: 'http://x/realtime', post: 'http://x/realtime' }
-    const k = (o: object) => shareKey({ ...base, ...o }, ep)
+    const k = (o: object) => shareKey({ ...base, ...o } as typeof base, ep)
     expect(await k({ token: () => 'a' })).not.toBe(await k({ token: () => 'b' }))
     expect(await k({ token: () => 'a' })).toBe(await k({ token: async () => 'a' }))
     expect(await k({ token: () => 'a', shareTabs: { key: 'u1' } })).toBe(await k({ token: () => 'b', shareTabs: { key: 'u1' } }))

@@ -26,6 +26,8 @@ export interface LeaderHost {
   post(m: Bus): void
   /** The engine gave up for good (status `closed`): every tab is told, leadership ends. */
   ended(): void
+  /** Call `fn` once everything posted so far has left this tab (another tab would get it even if this one died now). */
+  delivered(fn: () => void): void
 }
 
 interface Item {
@@ -53,6 +55,8 @@ export class Leader {
   #inherited: boolean
   #mf: number | undefined
   #stopped = false
+  /** Numbered frames waiting until their numbers have left this tab; only then may they reach the wire. */
+  #held: { p: string; item: Item; x: Payload; seq: number | undefined }[] = []
 
   constructor(
     private readonly host: LeaderHost,
@@ -164,13 +168,39 @@ export class Leader {
     this.#queue(p, tab, f.l, x)
   }
 
+  /** A frame the previous leader numbered, heard of late: queue it under that number unless its tab resent it already. */
+  adopt(seq: number, f: Numbered): void {
+    const tab = this.#tab(f.p)
+    if (this.#stopped || f.l <= tab.last) return
+    tab.last = f.l
+    if (seq >= this.outbox.nextSeq) this.outbox.continueAt(seq + 1)
+    this.#queue(f.p, tab, f.l, f.x, seq)
+    this.#tap.flush?.()
+  }
+
   /** Number a frame and queue it; `seq` when a previous leader numbered it. */
   #queue(p: string, tab: Tab, l: number, x: Payload, seq?: number): void {
     const item: Item = { l }
     tab.items.push(item)
     // Every tab learns the number (and keeps the frame) before the frame can reach the wire:
     // should this tab die, the next leader sends it again under the same number.
-    if (seq === undefined) this.#post({ t: 's', e: 0, to: p, l, s: this.outbox.nextSeq, x })
+    // A frame whose number only this tab knew could reach the server and then, this tab dead, go again
+    // under a new number: hold it until the number has left the tab (a BroadcastChannel post is sent
+    // asynchronously, a WebSocket write may be faster).
+    if (seq !== undefined) return this.#push(p, item, x, seq)
+    seq = this.outbox.nextSeq
+    this.outbox.continueAt(seq + 1) // reserved
+    this.#post({ t: 's', e: 0, to: p, l, s: seq, x })
+    if (this.#held.push({ p, item, x, seq }) === 1) this.host.delivered(() => this.#release())
+  }
+
+  #release(): void {
+    for (const h of this.#held.splice(0)) this.#push(h.p, h.item, h.x, h.seq)
+    this.#tap.flush?.()
+  }
+
+  #push(p: string, item: Item, x: Payload, seq: number | undefined): void {
+    if (this.#stopped) return
     this.outbox.push(x, utf8Length(JSON.stringify(x)) + 16, seq).then(
       () => this.#settle(p, item, true),
       (err: Error) => this.#settle(p, item, err),
@@ -204,6 +234,7 @@ export class Leader {
     } else if (this.#sid !== undefined && h.sid !== this.#sid) {
       // A new session knows none of the tabs' topics (the engine renumbers the outbox next).
       this.#inherited = false
+      for (const h of this.#held) h.seq = undefined // numbered afresh in the new session
       const union = new Set<string>()
       for (const tab of this.#tabs.values()) for (const t of tab.topics) union.add(t)
       for (const t of union) this.#internal({ t: 'sub', topic: t })

@@ -38,6 +38,10 @@ export class Tab implements TabLink {
   #unlead: (() => void) | undefined
   #waiting: AbortController | undefined
   #unhold: (() => void) | undefined
+  /** While leading: a second channel object that hears our own posts (see #delivered). */
+  #mirror: BroadcastChannelLike | undefined
+  #marks = 0
+  readonly #waits = new Map<number, () => void>()
 
   constructor(
     private readonly env: TabEnv,
@@ -112,11 +116,33 @@ export class Tab implements TabLink {
           queueMicrotask(() => this.#onBus(m)) // to our own client too, never from inside its own call
         },
         ended: () => queueMicrotask(() => this.#resign(false)),
+        delivered: (fn) => this.#delivered(fn),
       },
       { sid: this.#sid, lastId: this.#lastId, frames: this.#frames },
       this.makeEngine,
     )
     this.#join()
+  }
+
+  /**
+   * `fn` once our posts so far reached the browser: our second channel object receives a marker
+   * posted after them (channel order is per sender). A bound in case the marker never comes.
+   */
+  #delivered(fn: () => void): void {
+    const n = ++this.#marks
+    let mirror = this.#mirror
+    if (!mirror) {
+      mirror = this.#mirror = new this.env.BroadcastChannel(this.#name)
+      mirror.onmessage = (e) => this.#waits.get((e.data as { k?: number }).k!)?.()
+    }
+    const go = () => {
+      if (!this.#waits.delete(n)) return
+      clearTimeout(timer)
+      fn()
+    }
+    const timer = setTimeout(go, 250)
+    this.#waits.set(n, go)
+    this.#bc?.postMessage({ t: 'k', k: n })
   }
 
   /** Stop leading. `leaving`: this tab closed (end the session unless another tab is still there). */
@@ -125,6 +151,9 @@ export class Tab implements TabLink {
     const release = this.#unlead
     this.#leader = this.#unlead = undefined
     if (!leader) return
+    this.#mirror?.close()
+    this.#mirror = undefined
+    for (const go of [...this.#waits.values()]) go()
     if (!leaving) {
       leader.stop(false)
       release?.()
@@ -182,8 +211,25 @@ export class Tab implements TabLink {
 
   // ------------------------------------------------------------------ what the leader says
 
+  /**
+   * Numbers and answers are facts about the session, kept whichever leader posted them: the last
+   * ones of a leader that just died can arrive after the next one took over. That one adopts them
+   * (under their number) so a frame the server may have is never sent under a new one.
+   */
+  #book(m: Extract<Bus, { t: 's' | 'a' }>): void {
+    if (m.t === 's') {
+      const f = { p: m.to, l: m.l, x: m.x }
+      this.#frames.set(m.s, f)
+      if (m.e < this.epoch) this.#leader?.adopt(m.s, f)
+      return
+    }
+    for (const [seq, f] of this.#frames) if (f.p === m.to && f.l <= m.l) this.#frames.delete(seq)
+    if (this.#on && m.to === this.id) this.to(m.x ? { t: 'nack', seq: m.l, error: fromWire(m.x) } : { t: 'ack', seq: m.l })
+  }
+
   #onBus(m: Bus): void {
     if (m.t === 'j' || m.t === 'f' || m.t === 'b') return this.#leader?.onTab(m)
+    if (m.t === 's' || m.t === 'a') return this.#book(m)
     if (!this.#on || m.e < this.epoch) return // an older leader (frozen, now thawed): ignore it
     if (m.e > this.epoch) {
       // A new leader: if it is not us, we no longer lead; tell it who we are.
@@ -203,14 +249,6 @@ export class Tab implements TabLink {
         if (m.id <= this.#lastId) return
         this.#lastId = m.id
         this.to({ t: 'msg', topic: m.tp, d: m.d })
-        return
-      case 's':
-        this.#frames.set(m.s, { p: m.to, l: m.l, x: m.x })
-        return
-      case 'a':
-        for (const [seq, f] of this.#frames) if (f.p === m.to && f.l <= m.l) this.#frames.delete(seq)
-        if (m.to !== this.id) return
-        this.to(m.x ? { t: 'nack', seq: m.l, error: fromWire(m.x) } : { t: 'ack', seq: m.l })
         return
       case 'E':
         this.to({ t: 'error', error: fromWire(m.x) })
