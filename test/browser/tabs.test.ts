@@ -267,6 +267,7 @@ describe('the leader leaves', () => {
         const got = received.filter((t) => t.startsWith(how))
         const twice = got.filter((t, i) => got.indexOf(t) !== i)
         ;(duplicates[how] ??= []).push(twice.length)
+        if (twice.length) console.log(`duplicates (${how} ${mode}): ${twice.join(" ")}`)
         // Known limit (docs/TABS.md): a renderer crash can, rarely, make a send reach the server twice; closing and freezing never do.
         if (how !== 'crashed') expect(twice, 'no send reached the server twice').toEqual([])
         for (const x of checked) expect(new Set(got.filter((t) => t.startsWith(x.prefix))).size, `${x.prefix}: every send arrived`).toBe(20)
