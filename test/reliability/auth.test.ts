@@ -3,12 +3,11 @@
  * tokens that never leak into errors or logs, session tokens that are unguessable
  * and bound to the identity that created them, and Origin / CORS checks.
  */
-import type { IncomingMessage } from 'node:http'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { WebSocket } from 'ws'
 import type { StatusEvent, TransportKind } from '../../src'
 import type { ServerFrame } from '../../src/protocol'
-import { bearerToken } from '../../src/server'
+import { bearerToken, type RealtimeRequest } from '../../src/server'
 import { startProxy, type TestProxy } from '../support/proxy'
 import { closeClients, makeClient, startServer, until, waitFor, type TestServer } from '../support/servers'
 
@@ -41,7 +40,7 @@ const statusOf = (c: ReturnType<typeof makeClient>) => (fn: (e: StatusEvent) => 
 /** Users by token; every authenticate() call is recorded with the token it saw. */
 function users(valid: Record<string, string>) {
   const seen: { token: string | undefined; kind: string }[] = []
-  const authenticate = (req: IncomingMessage) => {
+  const authenticate = (req: RealtimeRequest) => {
     const token = bearerToken(req)
     seen.push({ token, kind: req.headers.upgrade ? 'websocket' : req.method === 'POST' ? 'post' : 'sse' })
     const id = token === undefined ? undefined : valid[token]
