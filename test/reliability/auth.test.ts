@@ -307,8 +307,9 @@ describe('Origin and CORS', () => {
     })
     const hijack = rawWs(s.url, '', { Origin: 'https://evil.example', Cookie: 'session=alice' })
     await until(() => hijack.state.error !== '' || hijack.state.closeCode !== 0)
-    expect(hijack.state.error).toMatch(/403/)
-    expect(hijack.frames).toEqual([])
+    // Contract C2: accept, one fatal origin_not_allowed error frame (no hello, no session), close 4403.
+    expect(hijack.state.closeCode).toBe(4403)
+    expect(hijack.frames).toEqual([expect.objectContaining({ t: 'error', code: 'origin_not_allowed', fatal: true })])
     expect(authCalls).toBe(0)
     // The same request from the site itself (Origin = Host) and from a non-browser (no Origin) is served.
     const host = new URL(s.url).host
@@ -340,7 +341,8 @@ describe('Origin and CORS', () => {
     for (const origin of ['https://evil.example', 'https://app.example.evil.example', 'http://app.example', 'null']) {
       const ws = rawWs(s.url, '', { Origin: origin })
       await until(() => ws.state.error !== '' || ws.state.closeCode !== 0)
-      expect(ws.state.error, origin).toMatch(/403/)
+      expect(ws.state.closeCode, origin).toBe(4403)
+      expect(ws.frames.map((f) => f.t === 'error' && f.code), origin).toEqual(['origin_not_allowed'])
       const res = await fetch(`${s.url}?v=1`, { headers: { Origin: origin, Accept: 'text/event-stream' } })
       expect(res.status, origin).toBe(403)
     }

@@ -604,7 +604,7 @@ describe('fuzzing the reference server', () => {
         statuses[status] = (statuses[status] ?? 0) + 1
         if (!allowed.includes(status)) throw new Error(`case ${i} (kind ${k}): status ${status}, wanted one of ${allowed.join('/')}`)
       }
-      await reader.cancel()
+      await reader.cancel().catch(() => {}) // a GET for the same sid replaced it, and replaced streams are destroyed (#12)
       expect(Object.keys(statuses).filter((x) => Number(x) >= 500)).toEqual([])
       // Clients that misbehave or vanish mid-body are not the server's errors: nothing for the app to log.
       expect(serverErrors).toEqual([])

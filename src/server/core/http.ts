@@ -29,8 +29,12 @@ export const UPGRADE_DROPPED_MESSAGE =
   'WebSocket handshake arrived without the Upgrade header: a proxy in front of this server dropped it (nginx: proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade"). Clients fall back to SSE + POST.'
 export const WEBSOCKET_UNSUPPORTED_MESSAGE = 'This endpoint serves SSE + POST only (no WebSocket upgrade here). Clients fall back to SSE + POST.'
 
-/** SSE GET, POST, CORS preflight and the 426 diagnosis, for every HTTP adapter. */
-export async function handleHttp(core: ServerCore, req: RealtimeRequest, body: BodyReader, adapter: AdapterInfo): Promise<CoreAnswer> {
+/**
+ * SSE GET, POST, CORS preflight and the 426 diagnosis, for every HTTP adapter. Answers that need
+ * no authentication come back synchronously, so an adapter can write them before it parses more
+ * of the request (node:http answers a refused request before its body arrives).
+ */
+export function handleHttp(core: ServerCore, req: RealtimeRequest, body: BodyReader, adapter: AdapterInfo): CoreAnswer | Promise<CoreAnswer> {
   const o = core.options
   const origin = checkOrigin(o.allowedOrigins, o.trustForwardedHost, req)
   if (!origin.ok) return fail(403, 'origin_not_allowed', origin.message)

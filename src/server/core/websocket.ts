@@ -27,8 +27,12 @@ export interface SocketHandlers {
 
 /** Frames a client may send while authentication runs; more is a flood. */
 export const MAX_EARLY_FRAMES = 64
-/** Bad frames answered with an `error` frame before the connection is closed with 4400 (refilled at one per second). */
-export const BAD_FRAME_BURST = 16
+/**
+ * Bad frames in a row (no valid frame between them) answered with an `error` frame; the next one
+ * closes the connection with 4400. A client that floods garbage gets this many replies, not one
+ * per frame; a client with an occasional bad frame is never cut.
+ */
+export const MAX_BAD_FRAMES_IN_A_ROW = 32
 
 /**
  * Serve one accepted WebSocket: Origin check, authentication, session attach, frames in and
@@ -73,15 +77,13 @@ export function openedSocket(core: ServerCore, socket: SocketLike, req: Realtime
   let gone = false
   let lastSeen = now()
   const early: (string | null)[] = []
-  let badTokens = BAD_FRAME_BURST
-  let badAt = now()
+  let badInARow = 0
 
   const badFrame = (message: string) => {
-    const t = now()
-    badTokens = Math.min(BAD_FRAME_BURST, badTokens + (t - badAt) / 1000)
-    badAt = t
-    if (badTokens < 1) return close(CloseCode.badFrame, 'too many bad frames')
-    badTokens -= 1
+    if (++badInARow > MAX_BAD_FRAMES_IN_A_ROW) {
+      sink.write(JSON.stringify(errorFrame('bad_frame', `more than ${MAX_BAD_FRAMES_IN_A_ROW} bad frames in a row; closing`)))
+      return sink.close(CloseCode.badFrame, 'too many bad frames')
+    }
     sink.write(JSON.stringify(errorFrame('bad_frame', message)))
   }
   const reply = (f: ServerFrame) => (session?.sink === sink ? sink.write(JSON.stringify(f)) : undefined)
@@ -95,6 +97,7 @@ export function openedSocket(core: ServerCore, socket: SocketLike, req: Realtime
     } catch (err) {
       return badFrame((err as FrameError).message)
     }
+    badInARow = 0
     session!.process([frame], reply).catch((err) => core.reportError(err))
   }
   const live = {

@@ -40,7 +40,8 @@ export async function serveNodeRequest(core: ServerCore, req: IncomingMessage, r
     bodyRead = true
     return readBody(req, max)
   }
-  const answer = await handleHttp(core, nodeRequest(req), body, { canUpgrade: true })
+  const pending = handleHttp(core, nodeRequest(req), body, { canUpgrade: true })
+  const answer = pending instanceof Promise ? await pending : pending
   if (answer.kind === 'reply') {
     if (!bodyRead) req.resume() // drain what we did not read, so the connection can be reused
     const headers = answer.body === null ? answer.headers : { ...answer.headers, 'Content-Length': String(utf8Length(answer.body)) }
