@@ -81,15 +81,17 @@ export class SseStream {
     if (this.#session) this.core.sessions.detach(this.#session, this.#sink)
   }
 
-  /** End the stream (session over, or replaced: then cut at once). Destroyed after a grace period either way. */
-  #end(destroyNow: boolean): void {
+  /**
+   * End the stream. Session over: what is queued goes out first. Replaced: the queue is dropped
+   * (the newer connection replays it). Either way the response ends cleanly (the client reads the
+   * end as `server_closed`) and is destroyed CLOSE_GRACE_MS later if the client has not finished
+   * reading: a replaced or ended stream never holds memory for longer.
+   */
+  #end(replaced: boolean): void {
     if (this.#ended) return
     this.#ended = true
     this.#stopBeat()
-    if (destroyNow) {
-      this.#outbox.close()
-      return this.pipe.destroy()
-    }
+    if (replaced) this.#outbox.close()
     this.#grace = setTimeout(() => this.pipe.destroy(), CLOSE_GRACE_MS)
     ;(this.#grace as { unref?: () => void }).unref?.()
     if (this.#outbox.closed) this.pipe.end()
