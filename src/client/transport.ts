@@ -4,7 +4,8 @@ import type { FetchLike } from './sse'
 import type { Endpoints } from './url'
 import type { WebSocketConstructor } from './websocket'
 
-export type TransportKind = 'websocket' | 'sse'
+export type { TransportKind } from '../protocol'
+import type { TransportKind } from '../protocol'
 
 /**
  * Why a transport ended, as data: the state machine switches on this, never on `detail`.
