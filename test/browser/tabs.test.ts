@@ -80,9 +80,9 @@ afterEach(async () => {
   stopTicks()
   for (const c of contexts.splice(0)) await c.close().catch(() => {})
   for (const p of proxies.splice(0)) await p.close()
-  // Every session of the test ended or expires; start the next from none.
-  for (const c of realtime.connections) c.close()
+  // The pages are gone: once their transports are closed, end every session, so the next test starts from none.
   await until(() => live === 0, 10_000, 'transports to close')
+  for (const c of realtime.connections) c.close()
   received = []
 })
 
