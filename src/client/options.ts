@@ -3,7 +3,8 @@ import { isStandardSchema, type StandardSchemaV1 } from '../schema'
 import { fullJitterBackoff, type Backoff } from './backoff'
 import type { KeyValueStorage } from './memory'
 import type { FetchLike } from './sse'
-import type { Protocol, TransportKind } from './transport'
+import type { Codec } from './codec'
+import type { TransportKind } from './transport'
 import type { EndpointPaths } from './url'
 import type { WebSocketConstructor } from './websocket'
 
@@ -86,7 +87,13 @@ export interface ClientOptions<In extends StandardSchemaV1, Out extends Standard
    * acks, exactly-once). `compat({ ping, isPong })` talks plain JSON to an existing
    * backend's WebSocket / SSE / POST endpoints, without those guarantees. @default surewire
    */
-  protocol?: Protocol
+  protocol?: Codec
+  /**
+   * SSE transport: a POST with no answer within this time counts as a lost connection (status reason
+   * `post_failed`; the transport reports cause `post_timeout`), so a stalled POST cannot hold every later
+   * send while the stream looks healthy. Queued sends go out again after the reconnect. @default 15_000
+   */
+  postTimeoutMs?: number
 }
 
 /** Default values of every numeric option, in one place. */
@@ -105,6 +112,7 @@ export const clientDefaults = {
   maxQueuedMessages: 1_000,
   maxQueuedBytes: 1_048_576,
   maxMessageBytes: 1_048_576,
+  postTimeoutMs: 15_000,
 } as const
 
 /** Browser online/offline/visibilitychange, or null outside browsers. */

@@ -101,8 +101,10 @@ export function serverCase(r: Rng, m: ClientModel, transport: 'websocket' | 'sse
   if (roll < 0.8) {
     const code = r.pick(['bad_frame', 'server_error', 'rate_limited', 'too_large', 'invalid_message', 'no_such_code', ''])
     const f: Record<string, unknown> = { t: 'error', code }
+    // Without a string `message` it is a bad frame (every field of every server frame is type-checked).
     if (r.chance(0.7)) f.message = garbage(r, 30)
-    return { data: json(f), expect: { kind: 'server_error' }, what: `error frame ${code}` }
+    else if (r.chance(0.5)) f.message = r.pick(NOT_STRING)
+    return { data: json(f), expect: { kind: typeof f.message === 'string' ? 'server_error' : 'bad' }, what: `error frame ${code}` }
   }
   if (roll < 0.88) {
     const f = r.pick<Record<string, unknown>>([
