@@ -3,9 +3,9 @@
  * stream"), in the parts the client needs: `data` (joined with LF), comments, the blank line
  * that dispatches. `event`, `id` and a numeric `retry` are read and ignored (surewire puts the
  * id inside the JSON). It reads the same inputs the same way as eventsource-parser
- * (test/reliability/sse-parser.test.ts compares them), with one addition: a bound. The text
- * held for one unfinished line plus one unfinished event's data never exceeds `maxChars()`;
- * past it the parser stops for good and reports `overflow` instead of growing.
+ * (test/reliability/sse-parser.test.ts compares them), with one addition: a bound. One event's
+ * data (an unfinished line counted as data) never exceeds `maxChars()`; past it the parser stops
+ * for good and reports `overflow` instead of growing. Memory held: the bound plus one chunk.
  */
 export interface SseParserHandlers {
   onEvent(data: string): void
@@ -18,6 +18,8 @@ export interface SseParserHandlers {
 
 const LF = 10
 const CR = 13
+/** `data: `: an unfinished line this long holds no data yet. */
+const DATA_PREFIX = 6
 
 export class SseParser {
   /** Pieces of the current, unfinished line. */
@@ -84,8 +86,13 @@ export class SseParser {
     return line
   }
 
+  /**
+   * What the event's data would hold: the data so far, plus an unfinished line counted as a data
+   * line (less its `data: ` prefix, joined by LF). Exact once the line is finished; whatever the chunking.
+   */
   #check(): void {
-    const held = this.#pendingChars + this.#data.length
+    const line = Math.max(0, this.#pendingChars - DATA_PREFIX)
+    const held = this.#data.length + (this.#dataLines > 0 && this.#pendingChars > 0 ? 1 : 0) + line
     if (held <= this.maxChars()) return
     this.#stopped = true
     this.#pending = []
