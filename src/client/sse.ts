@@ -12,7 +12,7 @@ import { tooLarge } from './websocket'
  * which a frame of N UTF-8 bytes never exceeds): room for server messages larger than what the
  * server accepts, and a stop for a stream that never ends a line.
  */
-export const SSE_EVENT_BOUND_FACTOR = 4
+const SSE_EVENT_BOUND_FACTOR = 4
 
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>
 
