@@ -66,11 +66,18 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #attempt = 0
   /**
    * Failed attempts in a row, for `maxAttempts`: attempts that never opened, and open connections the
-   * server refused (a refused POST). A drop of an open connection is not one. Like `#authFailures`,
-   * reset only once a connection stayed healthy (`healthyAfterMs`), never by a hello alone: a refusal
-   * the client has seen is not forgotten because a different request of the session succeeded.
+   * server refused (a refused POST). A drop of an open connection is not one.
    */
   #failed = 0
+  /**
+   * A refusal that still stands. `handshake`: refused before its hello (close 4401, SSE GET 401), so
+   * the next hello proves it resolved. `open`: refused after the hello (a refused POST, an error frame,
+   * 4401 on an open socket), so a hello proves nothing: it stands until the server accepts a request
+   * beyond the handshake (a POST answered with acks), an open connection ends without a refusal, or
+   * one stays healthy for `healthyAfterMs`. While it stands, `#failed` and `#authFailures` keep
+   * counting: no open → refused → open loop without backoff.
+   */
+  #refused: 'handshake' | 'open' | undefined
   #attemptId = 0
   /** Bumped per background probe, so a late token for an abandoned probe opens nothing. */
   #probeId = 0
@@ -127,6 +134,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     const p = handled(new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject })))
     if (this.#status === 'idle' || this.#status === 'closed') {
       this.#attempt = this.#failed = this.#authFailures = 0
+      this.#refused = undefined
       this.#lifecycle = this.#o.lifecycle === undefined ? browserLifecycle() : this.#o.lifecycle
       this.#lifecycleOff = this.#lifecycle?.subscribe((e) => this.#onLifecycle(e))
       void this.#startAttempt('connect_called')
@@ -353,16 +361,16 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #onFrame(c: Conn, f: ServerFrame, viaPost = false): void {
     if (!this.#conns.includes(c)) return // a ghost: a transport already replaced
     // A probe's refusal ends the probe only: the active SSE connection is unaffected.
-    if (f.t === 'error' && c.role !== 'probe' && this.#serverError(f)) return
+    if (f.t === 'error' && c.role !== 'probe' && this.#serverError(c, f)) return
     if (c.role === 'active') return this.#handleFrame(c, f, viaPost)
     if (f.t === 'hello') return c.role === 'probe' ? this.#probeHello(c, f) : this.#won(c, f)
     if (f.t === 'error') this.emit('error', new SurewireError('transport_error', `server error before hello: ${f.code}: ${f.message}`))
   }
 
   /** An error frame that ends the connection: the auth signal, or `fatal` (contract C2). Returns true when handled. */
-  #serverError(f: ErrorFrame): boolean {
+  #serverError(c: Conn, f: ErrorFrame): boolean {
     if (f.code === 'unauthorized') {
-      this.#authFailed(CloseCode.unauthorized)
+      this.#authFailed(CloseCode.unauthorized, c.role === 'active' ? 'open' : 'handshake')
       return true
     }
     if (!isFatalServerError(f.code, f.fatal)) return false
@@ -376,10 +384,14 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     if (c.role === 'probe') return this.#probeFailed()
     const v = judgeClose(c.kind, c.role === 'active' ? 'active' : 'candidate', info)
     const detail = describeClose(info)
-    if (v.do === 'auth') return this.#authFailed(v.status)
+    const phase = c.role === 'active' ? 'open' : 'handshake'
+    if (v.do === 'auth') return this.#authFailed(v.status, phase)
     if (v.do === 'stop') return this.#fatal(v.serverCode, v.message || detail, v.status)
     if (v.do === 'retry' && c.role === 'active') {
-      if (v.refused) this.emit('error', new ServerRefusalError(info.serverCode ?? 'refused', `the server refused a request: ${detail}`, false, info.status))
+      if (v.refused) this.#refused = 'open'
+      else this.#proved('open') // it was open and ended for another reason: no refusal stands
+      // The server said why in the protocol's words: surface its code and message (the status detail has them too).
+      if (v.refused && info.serverCode) this.emit('error', new ServerRefusalError(info.serverCode, `the server refused a request: ${detail}`, false, info.status))
       return this.#lost(v.reason, detail, v.refused)
     }
     // A candidate failed before hello.
@@ -425,7 +437,11 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     const limit = Math.min(this.#o.maxMessageBytes, this.#serverMaxFrame - 2)
     this.#outbox?.rejectLarger(limit, (bytes) => new SurewireError('too_large', `message is ${bytes} bytes; the server accepts at most ${limit}`))
     this.#keepalive.start(c.kind, this.#hb, c.t, this.#lifecycle)
-    this.#timer('healthy', this.#o.healthyAfterMs, () => void (this.#attempt = this.#failed = this.#authFailures = 0))
+    this.#proved('handshake')
+    this.#timer('healthy', this.#o.healthyAfterMs, () => {
+      this.#attempt = 0
+      this.#proved(this.#refused)
+    })
     this.#setStatus('open', reason)
     if (c.kind === 'sse') this.#scheduleProbe()
     else this.#clear('probe')
@@ -436,6 +452,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   #handleFrame(c: Conn, f: ServerFrame, viaPost: boolean): void {
     if (!viaPost) this.#keepalive.alive()
+    else if (this.#refused === 'open' && (f.t === 'ack' || f.t === 'nack')) this.#proved('open')
     switch (f.t) {
       case 'msg':
         if (f.id <= this.#lastId) {
@@ -490,7 +507,15 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   /** The protocol's auth signal (`status`: HTTP status or close code): one refresh-and-retry per healthy connection, then stop. */
-  #authFailed(status: number): void {
+  /** Evidence that clears a refusal of kind `kind` (or none): unless another kind stands, the failure counts start again. */
+  #proved(kind: 'handshake' | 'open' | undefined): void {
+    if (this.#refused !== undefined && this.#refused !== kind) return
+    this.#refused = undefined
+    this.#failed = this.#authFailures = 0
+  }
+
+  #authFailed(status: number, phase: 'handshake' | 'open'): void {
+    this.#refused = phase
     if (this.#authFailures < this.#o.authRetries) {
       this.#authFailures++
       for (const c of [...this.#conns]) this.#drop(c)
