@@ -18,7 +18,7 @@ export type ProxyMode = 'pass' | 'refuse' | 'hang' | 'blackhole'
 export interface ProxyOptions {
   targetPort: number
   mode?: ProxyMode
-  refuseStatus?: 400 | 426 | 502
+  refuseStatus?: 400 | 403 | 426 | 502
   delayMs?: number
 }
 
@@ -44,7 +44,7 @@ export interface TestProxy {
 
 const HEAD_END = Buffer.from('\r\n\r\n')
 const MAX_HEAD = 64 * 1024
-const REASONS = { 400: 'Bad Request', 426: 'Upgrade Required', 502: 'Bad Gateway' } as const
+const REASONS = { 400: 'Bad Request', 403: 'Forbidden', 426: 'Upgrade Required', 502: 'Bad Gateway' } as const
 const noop = (): void => {}
 
 /** One direction of a connection: delivers chunks (and a final FIN) in order, optionally late. */
