@@ -10,7 +10,7 @@ import { browserLifecycle, defaultBackoff, resolveClientOptions, type ClientOpti
 import { Outbox } from './outbox'
 import { openSse, type FetchLike } from './sse'
 import type { ClientSnapshot, ClientStats, Status, StatusEvent, StatusReason } from './status'
-import { MAX_TIMER_MS, timerMs } from './time'
+import { MAX_TIMER_MS, now, timerMs } from './time'
 import type { Transport, TransportClose, TransportHandlers, TransportKind } from './transport'
 import { fromHrefs, resolveEndpoints, toHrefs, type EndpointHrefs } from './url'
 import { isFatalServerError, judgeClose } from './verdict'
@@ -39,6 +39,8 @@ interface Conn extends TransportHandlers {
 type Timer = ReturnType<typeof setTimeout>
 type TimerName = 'retry' | 'connect' | 'headStart' | 'healthy' | 'probe'
 
+/** How long, beyond twice its handshake, an opened probe may take to say hello once the old stream has ended. */
+const PROBE_HELLO_GRACE_MS = 250
 type TypeOf<M> = M extends { type: infer T extends string } ? T : never
 
 /**
@@ -81,6 +83,9 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #attemptId = 0
   /** Bumped per background probe, so a late token for an abandoned probe opens nothing. */
   #probeId = 0
+  /** When the current probe was opened, then how long its handshake took (ms, monotonic). */
+  #probeStart = 0
+  #probeHandshakeMs = 0
   #authFailures = 0
   #pendingLoss: { reason: StatusReason; detail: string; refused: boolean } | undefined
   /** Created on the first subscribe(). */
@@ -325,7 +330,10 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       onOpen: () => {
         c.opened = true
         // Contract C3: the server keeps the SSE stream until the probe's first frame, so send one at once.
-        if (c.role === 'probe') c.t.send([{ t: 'ping' }])
+        if (c.role !== 'probe') return
+        c.t.send([{ t: 'ping' }])
+        this.#probeHandshakeMs = now() - this.#probeStart
+        if (this.#pendingLoss) this.#awaitProbeHello(c)
       },
       onFrame: (f, viaPost) => this.#onFrame(c, f, viaPost),
       onBadFrame: (err) => this.#conns.includes(c) && this.emit('error', err),
@@ -484,6 +492,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     // frame arrived, and that end may reach us before the probe's hello): wait for it; its hello or failure settles the loss.
     if (probe?.opened || (probe && reason === 'server_closed')) {
       this.#pendingLoss = { reason, detail, refused }
+      if (probe.opened) this.#awaitProbeHello(probe)
       return
     }
     if (probe) this.#drop(probe)
@@ -578,7 +587,23 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     }
     if (id !== this.#attemptId || probeId !== this.#probeId || this.#active()?.kind !== 'sse') return
     this.stats.attempts++
+    this.#probeStart = now()
     c = this.#open('websocket', 'probe', token)
+  }
+
+  /**
+   * The old stream ended while the opened probe has not said hello. On a working path the hello
+   * was sent before the server could end the old stream (contract C3), so it is due within about a
+   * handshake: wait that long, not the whole connectTimeoutMs (a path that passes the upgrade but no
+   * frames would otherwise cost that much delivery), then give the probe up and reconnect.
+   */
+  #awaitProbeHello(probe: Conn): void {
+    const graceMs = Math.min(this.#o.connectTimeoutMs, PROBE_HELLO_GRACE_MS + 2 * this.#probeHandshakeMs)
+    this.#timer('probe', graceMs, () => {
+      this.#probeId++
+      this.#drop(probe)
+      this.#probeFailed()
+    })
   }
 
   #probeHello(c: Conn, hello: HelloFrame): void {

@@ -256,6 +256,40 @@ describe('fatal: true and the protocol’s refusals', () => {
   })
 })
 
+// ---------------------------------------------------------------- #12 item 10 + contract C3: the probe costs no gap
+
+describe('the background probe never costs a gap in delivery', () => {
+  it.each(['blackhole', 'mute'] as const)('behind a proxy that passes the upgrade but no frames (%s), SSE keeps delivering, every message once', async (mode) => {
+    const s = await server()
+    const p = await proxy(s, { mode: 'refuse' })
+    let sent = 0
+    let tick: ReturnType<typeof setInterval> | undefined
+    cleanups.push(() => clearInterval(tick))
+    s.realtime.on('connection', (conn) => void (tick ??= setInterval(() => conn.send({ type: 'tick', n: ++sent }), 10)))
+    const connectTimeoutMs = 5_000
+    const c = makeClient(p.url('/realtime'), { wsProbeIntervalMs: 100, connectTimeoutMs })
+    const ticks: number[] = []
+    const at: number[] = []
+    c.onMessage('tick', (m) => void (ticks.push(m.n), at.push(performance.now())))
+    await c.connect()
+    expect(c.transport).toBe('sse')
+    await until(() => ticks.length >= 10, 15_000, 'ticks on SSE')
+    const from = at.length
+    const upgrades = p.stats.upgrades
+    p.mode = mode
+    await until(() => p.stats.upgrades >= upgrades + 2 && at.length > from + 20, 30_000, 'two probes through the mute path')
+    const gaps = at.slice(from).map((t, i) => t - at[from + i - 1]!)
+    const maxGap = Math.max(...gaps)
+    console.log(`probe through a ${mode} path: longest delivery gap ${maxGap.toFixed(0)} ms (connectTimeoutMs ${connectTimeoutMs}), ${c.stats.duplicates} duplicates dropped`)
+    expect(maxGap).toBeLessThan(connectTimeoutMs / 3)
+    clearInterval(tick)
+    const last = sent
+    await until(() => ticks.includes(last), 15_000, `tick ${last}`)
+    expect(ticks).toEqual(Array.from({ length: last }, (_, i) => i + 1))
+    expect(c.transport).toBe('sse')
+  })
+})
+
 // ---------------------------------------------------------------- #13: fallback on an upgrade status
 
 describe('an HTTP status on the WebSocket upgrade', () => {
