@@ -2,6 +2,7 @@ import { Emitter } from '../emitter'
 import { AuthError, ConfigError, RejectedError, ServerRefusalError, SurewireError, ValidationError, errorText } from '../errors'
 import { CloseCode, DEFAULT_HEARTBEAT_MS, utf8Length, type ErrorFrame, type HelloFrame, type ServerFrame } from '../protocol'
 import { type Infer, type InferIn, type StandardSchemaV1 } from '../schema'
+import { RetryBudget } from './budget'
 import { WsFallback } from './fallback'
 import { Inbox } from './inbox'
 import { Keepalive } from './keepalive'
@@ -64,29 +65,14 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #lastId = 0
   #hb = DEFAULT_HEARTBEAT_MS
   #serverMaxFrame = Infinity
-  /** Reconnects since the last healthy connection: the backoff step and the `attempt` of status events. */
-  #attempt = 0
-  /**
-   * Failed attempts in a row, for `maxAttempts`: attempts that never opened, and open connections the
-   * server refused (a refused POST). A drop of an open connection is not one.
-   */
-  #failed = 0
-  /**
-   * A refusal that still stands. `handshake`: refused before its hello (close 4401, SSE GET 401), so
-   * the next hello proves it resolved. `open`: refused after the hello (a refused POST, an error frame,
-   * 4401 on an open socket), so a hello proves nothing: it stands until the server accepts a request
-   * beyond the handshake (a POST answered with acks), an open connection ends without a refusal, or
-   * one stays healthy for `healthyAfterMs`. While it stands, `#failed` and `#authFailures` keep
-   * counting: no open → refused → open loop without backoff.
-   */
-  #refused: 'handshake' | 'open' | undefined
+  /** Reconnect count, failed attempts in a row, auth refusals, the refusal that stands (budget.ts). */
+  readonly #budget: RetryBudget
   #attemptId = 0
   /** Bumped per background probe, so a late token for an abandoned probe opens nothing. */
   #probeId = 0
   /** When the current probe was opened, then how long its handshake took (ms, monotonic). */
   #probeStart = 0
   #probeHandshakeMs = 0
-  #authFailures = 0
   #pendingLoss: { reason: StatusReason; detail: string; refused: boolean } | undefined
   /** Created on the first subscribe(). */
   #topics: Set<string> | undefined
@@ -101,6 +87,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   constructor(options: ClientOptions<In, Out>) {
     super()
     this.#o = resolveClientOptions(options)
+    this.#budget = new RetryBudget(this.#o.maxAttempts, this.#o.authRetries)
     const endpoints = resolveEndpoints(options.url, options.paths)
     this.#endpoints = toHrefs(endpoints)
     const storage = options.storage === undefined ? defaultStorage() : options.storage
@@ -138,8 +125,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     if (this.#status === 'open') return Promise.resolve()
     const p = handled(new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject })))
     if (this.#status === 'idle' || this.#status === 'closed') {
-      this.#attempt = this.#failed = this.#authFailures = 0
-      this.#refused = undefined
+      this.#budget.reset()
       this.#lifecycle = this.#o.lifecycle === undefined ? browserLifecycle() : this.#o.lifecycle
       this.#lifecycleOff = this.#lifecycle?.subscribe((e) => this.#onLifecycle(e))
       void this.#startAttempt('connect_called')
@@ -219,7 +205,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     const previous = this.#status
     this.#status = status
     this.#transport = status === 'open' ? (this.#active()?.kind ?? null) : null
-    const event: StatusEvent = { status, previous, transport: this.#transport, reason, attempt: this.#attempt, ...extra }
+    const event: StatusEvent = { status, previous, transport: this.#transport, reason, attempt: this.#budget.attempt, ...extra }
     const { previous: _, ...snapshot } = event
     this.#snapshot = Object.freeze(snapshot)
     this.emit('status', event)
@@ -396,8 +382,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     if (v.do === 'auth') return this.#authFailed(v.status, phase)
     if (v.do === 'stop') return this.#fatal(v.serverCode, v.message || detail, v.status)
     if (v.do === 'retry' && c.role === 'active') {
-      if (v.refused) this.#refused = 'open'
-      else this.#proved('open') // it was open and ended for another reason: no refusal stands
+      if (v.refused) this.#budget.refusal('open')
+      else this.#budget.proved('open') // it was open and ended for another reason: no refusal stands
       // The server said why in the protocol's words: surface its code and message (the status detail has them too).
       if (v.refused && info.serverCode) this.emit('error', new ServerRefusalError(info.serverCode, `the server refused a request: ${detail}`, false, info.status))
       return this.#lost(v.reason, detail, v.refused)
@@ -445,11 +431,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     const limit = Math.min(this.#o.maxMessageBytes, this.#serverMaxFrame - 2)
     this.#outbox?.rejectLarger(limit, (bytes) => new SurewireError('too_large', `message is ${bytes} bytes; the server accepts at most ${limit}`))
     this.#keepalive.start(c.kind, this.#hb, c.t, this.#lifecycle)
-    this.#proved('handshake')
-    this.#timer('healthy', this.#o.healthyAfterMs, () => {
-      this.#attempt = 0
-      this.#proved(this.#refused)
-    })
+    this.#budget.proved('handshake')
+    this.#timer('healthy', this.#o.healthyAfterMs, () => this.#budget.healthy())
     this.#setStatus('open', reason)
     if (c.kind === 'sse') this.#scheduleProbe()
     else this.#clear('probe')
@@ -460,7 +443,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   #handleFrame(c: Conn, f: ServerFrame, viaPost: boolean): void {
     if (!viaPost) this.#keepalive.alive()
-    else if (this.#refused === 'open' && (f.t === 'ack' || f.t === 'nack')) this.#proved('open')
+    else if (this.#budget.refused === 'open' && (f.t === 'ack' || f.t === 'nack')) this.#budget.proved('open')
     switch (f.t) {
       case 'msg':
         if (f.id <= this.#lastId) {
@@ -506,27 +489,18 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     for (const c of [...this.#conns]) this.#drop(c)
     this.#keepalive.stop()
     if (this.#status === 'closed') return
-    this.#attempt++
-    if (failed && ++this.#failed >= this.#o.maxAttempts) {
+    if (!this.#budget.next(failed)) {
       return this.#shutdown('gave_up', new SurewireError('gave_up', `gave up after ${this.#o.maxAttempts} failed attempts in a row (last: ${reason}${detail ? `: ${detail}` : ''})`))
     }
-    const delayMs = timerMs(this.#o.backoff?.(this.#attempt) ?? defaultBackoff(this.#attempt))
+    const n = this.#budget.attempt
+    const delayMs = timerMs(this.#o.backoff?.(n) ?? defaultBackoff(n))
     this.#setStatus('reconnecting', reason, { delayMs, ...(detail ? { detail } : {}) })
     this.#timer('retry', delayMs, () => void this.#startAttempt('retry'))
   }
 
   /** The protocol's auth signal (`status`: HTTP status or close code): one refresh-and-retry per healthy connection, then stop. */
-  /** Evidence that clears a refusal of kind `kind` (or none): unless another kind stands, the failure counts start again. */
-  #proved(kind: 'handshake' | 'open' | undefined): void {
-    if (this.#refused !== undefined && this.#refused !== kind) return
-    this.#refused = undefined
-    this.#failed = this.#authFailures = 0
-  }
-
   #authFailed(status: number, phase: 'handshake' | 'open'): void {
-    this.#refused = phase
-    if (this.#authFailures < this.#o.authRetries) {
-      this.#authFailures++
+    if (this.#budget.authRefused(phase)) {
       for (const c of [...this.#conns]) this.#drop(c)
       this.#keepalive.stop()
       this.#clear('connect', 'headStart', 'probe')
