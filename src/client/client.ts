@@ -11,7 +11,8 @@ import { browserLifecycle, defaultBackoff, resolveClientOptions, type ClientOpti
 import { Outbox } from './outbox'
 import { openSse, type FetchLike } from './sse'
 import type { ClientSnapshot, ClientStats, Status, StatusEvent, StatusReason } from './status'
-import { MAX_TIMER_MS, now, timerMs } from './time'
+import { BackgroundProbe } from './probe'
+import { MAX_TIMER_MS, timerMs } from './time'
 import type { Transport, TransportClose, TransportHandlers, TransportKind } from './transport'
 import { fromHrefs, resolveEndpoints, toHrefs, type EndpointHrefs } from './url'
 import { isFatalServerError, judgeClose } from './verdict'
@@ -38,10 +39,8 @@ interface Conn extends TransportHandlers {
   role: Role
 }
 type Timer = ReturnType<typeof setTimeout>
-type TimerName = 'retry' | 'connect' | 'headStart' | 'healthy' | 'probe'
+type TimerName = 'retry' | 'connect' | 'headStart' | 'healthy'
 
-/** How long, beyond twice its handshake, an opened probe may take to say hello once the old stream has ended. */
-const PROBE_HELLO_GRACE_MS = 250
 type TypeOf<M> = M extends { type: infer T extends string } ? T : never
 
 /**
@@ -59,7 +58,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #outbox: Outbox | undefined
   readonly #inbox: Inbox<Infer<In>>
   #conns: Conn[] = []
-  #timers: Record<TimerName, Timer | undefined> = { retry: undefined, connect: undefined, headStart: undefined, healthy: undefined, probe: undefined }
+  #timers: Record<TimerName, Timer | undefined> = { retry: undefined, connect: undefined, headStart: undefined, healthy: undefined }
   #waiters: { resolve: () => void; reject: (e: Error) => void }[] = []
   #sid: string | undefined
   #lastId = 0
@@ -68,11 +67,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   /** Reconnect count, failed attempts in a row, auth refusals, the refusal that stands (budget.ts). */
   readonly #budget: RetryBudget
   #attemptId = 0
-  /** Bumped per background probe, so a late token for an abandoned probe opens nothing. */
-  #probeId = 0
-  /** When the current probe was opened, then how long its handshake took (ms, monotonic). */
-  #probeStart = 0
-  #probeHandshakeMs = 0
+  /** The background probe back to WebSocket; created the first time the client settles on SSE. */
+  #probe: BackgroundProbe<Conn> | undefined
   #pendingLoss: { reason: StatusReason; detail: string; refused: boolean } | undefined
   /** Created on the first subscribe(). */
   #topics: Set<string> | undefined
@@ -318,8 +314,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
         // Contract C3: the server keeps the SSE stream until the probe's first frame, so send one at once.
         if (c.role !== 'probe') return
         c.t.send([{ t: 'ping' }])
-        this.#probeHandshakeMs = now() - this.#probeStart
-        if (this.#pendingLoss) this.#awaitProbeHello(c)
+        this.#probe?.opened()
+        if (this.#pendingLoss) this.#probe?.awaitHello(c)
       },
       onFrame: (f, viaPost) => this.#onFrame(c, f, viaPost),
       onBadFrame: (err) => this.#conns.includes(c) && this.emit('error', err),
@@ -435,7 +431,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     this.#timer('healthy', this.#o.healthyAfterMs, () => this.#budget.healthy())
     this.#setStatus('open', reason)
     if (c.kind === 'sse') this.#scheduleProbe()
-    else this.#clear('probe')
+    else this.#probe?.stop()
     this.#flush()
     const waiters = this.#waiters.splice(0)
     for (const w of waiters) w.resolve()
@@ -475,7 +471,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     // frame arrived, and that end may reach us before the probe's hello): wait for it; its hello or failure settles the loss.
     if (probe?.opened || (probe && reason === 'server_closed')) {
       this.#pendingLoss = { reason, detail, refused }
-      if (probe.opened) this.#awaitProbeHello(probe)
+      if (probe.opened) this.#probe?.awaitHello(probe)
       return
     }
     if (probe) this.#drop(probe)
@@ -485,7 +481,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   /** Schedule the next attempt with backoff. `failed`: this counts towards `maxAttempts` (everything but a drop). */
   #retry(reason: StatusReason, detail?: string, failed = true): void {
-    this.#clear('connect', 'headStart', 'healthy', 'probe')
+    this.#clear('connect', 'headStart', 'healthy')
+    this.#probe?.stop()
     for (const c of [...this.#conns]) this.#drop(c)
     this.#keepalive.stop()
     if (this.#status === 'closed') return
@@ -503,7 +500,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     if (this.#budget.authRefused(phase)) {
       for (const c of [...this.#conns]) this.#drop(c)
       this.#keepalive.stop()
-      this.#clear('connect', 'headStart', 'probe')
+      this.#clear('connect', 'headStart')
+      this.#probe?.stop()
       void this.#startAttempt('auth_retry')
       return
     }
@@ -518,7 +516,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   #shutdown(reason: StatusReason, error: Error, bye = false): void {
-    this.#clear('retry', 'connect', 'headStart', 'healthy', 'probe')
+    this.#clear('retry', 'connect', 'headStart', 'healthy')
+    this.#probe?.stop()
     this.#keepalive.stop()
     for (const c of [...this.#conns]) this.#drop(c, bye && c.role === 'active')
     this.#attemptId++
@@ -537,51 +536,19 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   // ------------------------------------------------------------------ background probe back to WebSocket
 
   #scheduleProbe(): void {
-    const ms = this.#o.wsProbeIntervalMs
-    if (!ms || !this.#o.transports.includes('websocket') || !this.#WebSocket()) return
-    this.#timer('probe', ms, () => void this.#startProbe())
-  }
-
-  async #startProbe(): Promise<void> {
-    const id = this.#attemptId
-    const probeId = ++this.#probeId
-    let c: Conn | undefined
-    // One timer for the token phase and the handshake: a provider that never settles only delays the next probe.
-    this.#timer('probe', this.#o.connectTimeoutMs, () => {
-      this.#probeId++
-      if (c) this.#drop(c)
-      this.#probeFailed()
+    if (!this.#o.wsProbeIntervalMs || !this.#o.transports.includes('websocket') || !this.#WebSocket()) return
+    this.#probe ??= new BackgroundProbe<Conn>(this.#o, {
+      token: () => this.#token(),
+      onSse: () => this.#active()?.kind === 'sse',
+      open: (token) => (this.stats.attempts++, this.#open('websocket', 'probe', token)),
+      drop: (c) => this.#drop(c),
+      failed: () => this.#probeFailed(),
     })
-    let token: string | undefined
-    try {
-      token = await this.#token()
-    } catch {
-      if (probeId === this.#probeId) this.#probeFailed()
-      return
-    }
-    if (id !== this.#attemptId || probeId !== this.#probeId || this.#active()?.kind !== 'sse') return
-    this.stats.attempts++
-    this.#probeStart = now()
-    c = this.#open('websocket', 'probe', token)
-  }
-
-  /**
-   * The old stream ended while the opened probe has not said hello. On a working path the hello
-   * was sent before the server could end the old stream (contract C3), so it is due within about a
-   * handshake: wait that long, not the whole connectTimeoutMs (a path that passes the upgrade but no
-   * frames would otherwise cost that much delivery), then give the probe up and reconnect.
-   */
-  #awaitProbeHello(probe: Conn): void {
-    const graceMs = Math.min(this.#o.connectTimeoutMs, PROBE_HELLO_GRACE_MS + 2 * this.#probeHandshakeMs)
-    this.#timer('probe', graceMs, () => {
-      this.#probeId++
-      this.#drop(probe)
-      this.#probeFailed()
-    })
+    this.#probe.schedule()
   }
 
   #probeHello(c: Conn, hello: HelloFrame): void {
-    this.#clear('probe')
+    this.#probe?.done()
     if (hello.sid !== this.#sid || (!this.#active() && !this.#pendingLoss)) {
       // The server no longer has our session on this path; stay where we are (and end the stray new session).
       this.#drop(c, true)
@@ -592,7 +559,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   #probeFailed(): void {
-    this.#clear('probe')
+    this.#probe?.stop()
     const loss = this.#pendingLoss
     this.#pendingLoss = undefined
     if (loss) return this.#lost(loss.reason, loss.detail, loss.refused)
