@@ -332,7 +332,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       const fetchFn = (this.#o.fetch ?? (globalThis.fetch as FetchLike)).bind(globalThis)
       const maxFrameBytes = () => this.#serverMaxFrame
       c.t = this.#o.protocol
-        ? this.#o.protocol.open(kind, { WebSocket: this.#WebSocket()!, fetch: fetchFn, endpoints: fromHrefs(this.#endpoints), maxFrameBytes }, params, c)
+        ? this.#o.protocol.open(kind, { WebSocket: this.#WebSocket()!, fetch: fetchFn, endpoints: fromHrefs(this.#endpoints), maxFrameBytes, postTimeoutMs: this.#o.postTimeoutMs }, params, c)
         : kind === 'websocket'
           ? openWebSocket(this.#WebSocket()!, this.#endpoints.websocket, params, c)
           : openSse(fetchFn, this.#endpoints, params, maxFrameBytes, c)
