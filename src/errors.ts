@@ -14,6 +14,7 @@ export type SurewireErrorCode =
   | 'websocket_unavailable'
   | 'transport_error'
   | 'bad_frame'
+  | 'server_refused'
 
 export class SurewireError extends Error {
   override name = 'SurewireError'
@@ -67,6 +68,25 @@ export class AuthError extends SurewireError {
     readonly status: number,
   ) {
     super('auth_failed', message)
+  }
+}
+
+/**
+ * The server refused in the protocol's own words: an `error` frame, or a POST answered with an error
+ * body. `fatal` (the server said so, or the code means it, e.g. `origin_not_allowed`): the client has
+ * stopped (status `closed`, reason `fatal_error`). Otherwise it reconnects with backoff.
+ */
+export class ServerRefusalError extends SurewireError {
+  override name = 'ServerRefusalError'
+  constructor(
+    /** Protocol error code from the server, e.g. `origin_not_allowed`, `forbidden`. */
+    readonly serverCode: string,
+    message: string,
+    readonly fatal: boolean,
+    /** HTTP status of a refused POST or SSE request. */
+    readonly status?: number,
+  ) {
+    super('server_refused', message)
   }
 }
 

@@ -3,7 +3,7 @@ export { clientDefaults, browserLifecycle, type ClientOptions, type LifecycleSou
 export { fullJitterBackoff, backoffDefaults, type Backoff } from './client/backoff'
 export { clearFallbackMemory, type KeyValueStorage } from './client/memory'
 export type { Status, StatusEvent, StatusReason, ClientStats, ClientSnapshot } from './client/status'
-export type { TransportKind, TransportParams } from './client/transport'
+export type { TransportKind, TransportParams, TransportClose, TransportCloseCause } from './client/transport'
 export type { Codec, Protocol, Encoded, PostAnswer, WireRequest } from './client/codec'
 export { compat, compatDefaults, type CompatOptions } from './client/compat'
 export type { EndpointPaths } from './client/url'
@@ -15,6 +15,7 @@ export {
   ConfigError,
   AuthError,
   RejectedError,
+  ServerRefusalError,
   FrameError,
   isSurewireError,
   type SurewireErrorCode,

@@ -129,6 +129,12 @@ export const CloseCode = {
   idleTimeout: 4408,
 } as const
 
+/**
+ * Heartbeat interval (`hello.hb`, ms) a server uses unless configured otherwise, and what a client
+ * assumes before the first hello: SSE heartbeats at least this often, WebSocket pings at least this often.
+ */
+export const DEFAULT_HEARTBEAT_MS = 15_000
+
 /** Close codes after which a client must not reconnect. */
 export function isFatalCloseCode(code: number): boolean {
   return code === CloseCode.unauthorized || code === CloseCode.forbidden

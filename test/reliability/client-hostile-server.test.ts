@@ -354,7 +354,7 @@ describe('a POST that never answers closes the transport; queued sends go out af
     const started = performance.now()
     await c.send({ type: 'count', n: 1 })
     expect(performance.now() - started).toBeGreaterThanOrEqual(490)
-    expect(statuses.find((e) => e.status === 'reconnecting')).toMatchObject({ reason: 'post_failed', detail: 'POST got no answer within postTimeoutMs=500' })
+    expect(statuses.find((e) => e.status === 'reconnecting')).toMatchObject({ reason: 'post_timeout', detail: 'POST got no answer within postTimeoutMs=500' })
     expect(peer.seen.posts.length).toBe(2)
     expect(JSON.parse(peer.seen.posts[1]!)).toEqual([{ t: 'msg', seq: 1, d: { type: 'count', n: 1 } }])
   })
