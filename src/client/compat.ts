@@ -20,7 +20,7 @@
  * `sse_buffered` diagnosis (the hello is synthesized when the response headers arrive).
  */
 import { FrameError } from '../errors'
-import type { ClientFrame, HelloFrame, ServerFrame } from '../protocol'
+import { DEFAULT_HEARTBEAT_MS, type ClientFrame, type HelloFrame, type ServerFrame } from '../protocol'
 import type { Codec, Encoded } from './codec'
 import { parseErrorBody } from './http-body'
 import type { TransportKind } from './transport'
@@ -54,7 +54,7 @@ export interface CompatOptions {
   tokenParam?: string | null
 }
 
-export const compatDefaults = { postBody: 'single', heartbeatMs: 15_000, tokenParam: 'access_token' } as const
+export const compatDefaults = { postBody: 'single', heartbeatMs: DEFAULT_HEARTBEAT_MS, tokenParam: 'access_token' } as const
 
 type Resolved = CompatOptions & { postBody: 'single' | 'array'; heartbeatMs: number; tokenParam: string | null }
 

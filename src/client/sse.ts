@@ -53,7 +53,7 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
   const finish = (info: Omit<TransportClose, 'opened'>) => {
     if (r.done) return
     abort.abort()
-    r.close({ opened, ...info })
+    r.finish({ opened, ...info })
   }
 
   const req = codec.eventsRequest(o.endpoints, params)
@@ -65,7 +65,7 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
       isDone: () => r.done,
       onOpen() {
         opened = true
-        r.open()
+        r.reportOpen()
         const first = codec.opened?.('sse')
         if (first) onFrame(first)
       },
