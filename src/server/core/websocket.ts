@@ -78,8 +78,12 @@ class SocketConnection implements LiveConnection {
       kind: 'websocket',
       write: (text) => void this.#outbox.write(text),
       // Replaced: at once. Otherwise (session over) what is queued goes out first, then the close frame.
-      close: (code, reason) =>
-        code === CloseCode.replaced ? (this.#outbox.close(), this.close(code, reason)) : this.#outbox.finish(() => this.close(code, reason)),
+      // A client that does not read cannot hold the socket open: it is destroyed after the grace period either way.
+      close: (code, reason) => {
+        if (code === CloseCode.replaced) return this.#outbox.close(), this.close(code, reason)
+        this.#armGrace()
+        this.#outbox.finish(() => this.close(code, reason))
+      },
       bufferedBytes: () => this.#outbox.bufferedBytes(),
     }
   }
@@ -89,6 +93,11 @@ class SocketConnection implements LiveConnection {
     if (this.#closing) return
     this.#closing = true
     this.socket.close(code, reason)
+    this.#armGrace()
+  }
+
+  #armGrace(): void {
+    if (this.#grace || this.#gone) return
     this.#grace = setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS)
     ;(this.#grace as { unref?: () => void }).unref?.()
   }
