@@ -1,8 +1,6 @@
 import type { StandardSchemaV1 } from './schema'
 import { formatIssues } from './schema'
 
-export { FrameError } from './protocol'
-
 /** Every error surewire creates has a literal `code` you can switch on. */
 export type SurewireErrorCode =
   | 'invalid_message'
@@ -16,6 +14,7 @@ export type SurewireErrorCode =
   | 'websocket_unavailable'
   | 'transport_error'
   | 'server_refused'
+  | 'bad_frame'
 
 export class SurewireError extends Error {
   override name = 'SurewireError'
@@ -25,6 +24,19 @@ export class SurewireError extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options)
+  }
+}
+
+/** A frame that is not valid protocol (bad JSON, unknown `t`, a missing or mistyped field). The connection carries on. */
+export class FrameError extends SurewireError {
+  override name = 'FrameError'
+  declare readonly code: 'bad_frame'
+  constructor(
+    message: string,
+    /** The raw text, truncated to 200 characters. */
+    readonly raw: string,
+  ) {
+    super('bad_frame', message)
   }
 }
 

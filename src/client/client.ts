@@ -9,14 +9,16 @@ import { Keepalive } from './keepalive'
 import { FallbackMemory, defaultStorage } from './memory'
 import { browserLifecycle, defaultBackoff, resolveClientOptions, type ClientOptions, type LifecycleSource } from './options'
 import { Outbox } from './outbox'
-import { openSse, type FetchLike } from './sse'
+import { surewireCodec } from './codec'
+import { openTransport } from './open'
+import type { FetchLike } from './sse'
 import type { ClientSnapshot, ClientStats, Status, StatusEvent, StatusReason } from './status'
 import { BackgroundProbe } from './probe'
 import { MAX_TIMER_MS, timerMs } from './time'
 import type { Transport, TransportClose, TransportHandlers, TransportKind } from './transport'
 import { fromHrefs, resolveEndpoints, toHrefs, type EndpointHrefs } from './url'
 import { isFatalServerError, judgeClose } from './verdict'
-import { openWebSocket, type WebSocketConstructor } from './websocket'
+import type { WebSocketConstructor } from './websocket'
 
 export interface ClientEvents<M> {
   /** A server message that passed the `incoming` schema. */
@@ -331,11 +333,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     try {
       const fetchFn = (this.#o.fetch ?? (globalThis.fetch as FetchLike)).bind(globalThis)
       const maxFrameBytes = () => this.#serverMaxFrame
-      c.t = this.#o.protocol
-        ? this.#o.protocol.open(kind, { WebSocket: this.#WebSocket()!, fetch: fetchFn, endpoints: fromHrefs(this.#endpoints), maxFrameBytes, postTimeoutMs: this.#o.postTimeoutMs }, params, c)
-        : kind === 'websocket'
-          ? openWebSocket(this.#WebSocket()!, this.#endpoints.websocket, params, c)
-          : openSse(fetchFn, this.#endpoints, params, maxFrameBytes, c)
+      const ctx = { WebSocket: this.#WebSocket()!, fetch: fetchFn, endpoints: fromHrefs(this.#endpoints), maxFrameBytes, postTimeoutMs: this.#o.postTimeoutMs }
+      c.t = openTransport(this.#o.protocol ?? surewireCodec, kind, ctx, params, c)
     } catch (err) {
       c.t = { kind, send() {}, close() {} }
       queueMicrotask(() => c.onClose({ opened: false, cause: 'network', detail: `could not open ${kind}: ${errorText(err)}` }))

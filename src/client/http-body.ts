@@ -4,6 +4,8 @@ import type { ErrorCode } from '../protocol'
 export interface ServerReason {
   serverCode?: ErrorCode
   serverMessage?: string
+  /** The server marked its error fatal (`"fatal": true`). */
+  fatal?: boolean
 }
 
 /** Largest error body read from a refused request; the rest is discarded. */
@@ -42,7 +44,11 @@ export function parseErrorBody(text: string): ServerReason {
   }
   const f = Array.isArray(v) ? v[0] : v
   if (typeof f !== 'object' || f === null || (f as { t?: unknown }).t !== 'error') return {}
-  const { code, message } = f as { code?: unknown; message?: unknown }
+  const { code, message, fatal } = f as { code?: unknown; message?: unknown; fatal?: unknown }
   if (typeof code !== 'string') return {}
-  return { serverCode: code as ErrorCode, ...(typeof message === 'string' ? { serverMessage: message.slice(0, 500) } : {}) }
+  return {
+    serverCode: code as ErrorCode,
+    ...(typeof message === 'string' ? { serverMessage: message.slice(0, 500) } : {}),
+    ...(fatal === true ? { fatal } : {}),
+  }
 }

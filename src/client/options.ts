@@ -3,7 +3,8 @@ import { isStandardSchema, type StandardSchemaV1 } from '../schema'
 import { fullJitterBackoff, type Backoff } from './backoff'
 import type { KeyValueStorage } from './memory'
 import type { FetchLike } from './sse'
-import type { Protocol, TransportKind } from './transport'
+import type { Codec } from './codec'
+import type { TransportKind } from './transport'
 import type { EndpointPaths } from './url'
 import { MAX_TIMER_MS } from './time'
 import type { WebSocketConstructor } from './websocket'
@@ -74,7 +75,7 @@ export interface ClientOptions<In extends StandardSchemaV1, Out extends Standard
   /**
    * A POST (SSE transport) with no answer by then counts as a lost connection (reason `post_timeout`):
    * SSE heartbeats keep the stream looking healthy while a stalled POST would hold back every send.
-   * @default 15_000
+   * Queued sends go out again after the reconnect. @default 15_000
    */
   postTimeoutMs?: number
   /** Delay before reconnect attempt n. @default fullJitterBackoff(500, 30_000) */
@@ -98,7 +99,7 @@ export interface ClientOptions<In extends StandardSchemaV1, Out extends Standard
    * acks, exactly-once). `compat({ ping, isPong })` talks plain JSON to an existing
    * backend's WebSocket / SSE / POST endpoints, without those guarantees. @default surewire
    */
-  protocol?: Protocol
+  protocol?: Codec
 }
 
 /**

@@ -312,6 +312,49 @@ describe('fuzzing the client', () => {
       expect(c.listenerCount()).toBe(baseline)
     }))
 
+  it('SSE: 40 events at, under and over the line bound (4 × maxFrameBytes), randomly chunked: up to the bound delivered, over it that stream fails with a reason', () =>
+    withSeed(seed, 'fuzz sse bound', async () => {
+      const r = rng(seed).fork(14)
+      const maxFrameBytes = 1_024
+      const bound = 4 * maxFrameBytes
+      const deltas = Array.from({ length: 40 }, () => r.pick([-r.int(1, 100), -1, 0, 0, 1, r.int(2, 100), r.int(bound, 4 * bound)]))
+      /** Event data of exactly `bound + delta` characters: a chat with a sized text. */
+      const event = (id: number, delta: number) => {
+        const head = `{"t":"msg","id":${id},"d":{"type":"chat","from":"big","text":"`
+        return head + 'x'.repeat(bound + delta - head.length - 3) + '"}}'
+      }
+      let next = 0
+      fake.script = {
+        sse: async (res, req) => {
+          sseHead(res)
+          res.write(`data: ${JSON.stringify({ ...JSON.parse(hello(req)), maxFrameBytes })}\n\n`)
+          while (next < deltas.length) {
+            const i = next++
+            const text = event(i + 1, deltas[i]!)
+            expect(text.length).toBe(bound + deltas[i]!)
+            for (const piece of chop(r, enc.encode(`data: ${text}\n\n`), 512)) {
+              if (res.destroyed) return
+              res.write(piece)
+              await new Promise((r) => setImmediate(r))
+            }
+            if (deltas[i]! > 0) return // the client hangs up on this one; the next stream goes on
+          }
+          res.write(`data: ${JSON.stringify({ t: 'msg', id: deltas.length + 1, d: { type: 'chat', from: 'marker', text: 'bound done' } })}\n\n`)
+        },
+      }
+      const c = client(['sse'])
+      const o = observe(c)
+      await c.connect()
+      await until(() => o.markers.includes('bound done'), 30_000, 'the end marker')
+      const over = deltas.filter((d) => d > 0).length
+      expect(o.huge.length).toBe(deltas.length - over)
+      const lost = o.statuses.filter((s) => s.status === 'reconnecting')
+      expect(lost.length).toBe(over)
+      for (const l of lost) expect(l.detail).toMatch(/without finishing a line or an event; the client's bound is 4096/)
+      expect(o.otherErrors).toEqual([])
+      console.log(`fuzz sse bound seed ${seed}: ${deltas.length} events around the bound of ${bound} characters: ${deltas.length - over} delivered, ${over} streams failed with cause protocol`)
+    }))
+
   it('closes in every way: the right reason each time, retries unless told not to', () =>
     withSeed(seed, 'fuzz close', async () => {
       const r = rng(seed).fork(13)
