@@ -1,7 +1,8 @@
 import type { SurewireError } from '../errors'
 import type { ClientFrame, ErrorCode, FrameError, ServerFrame } from '../protocol'
 
-export type TransportKind = 'websocket' | 'sse'
+export type { TransportKind } from '../protocol'
+import type { TransportKind } from '../protocol'
 
 /**
  * Why a transport ended, as data: the state machine switches on this, never on `detail`.
