@@ -89,10 +89,12 @@ async function openStream(server: AnyServer, request: Request, req: IncomingMess
     write: (text, id) => {
       if (open) controller.enqueue(encoder.encode(id === undefined ? `data: ${text}\n\n` : `id: ${id}\ndata: ${text}\n\n`))
     },
-    close: () => {
+    close: (code) => {
       if (!open) return
       done()
-      controller.close()
+      // A replaced stream is destroyed (queued chunks dropped), not left to drain: its reader may have stopped reading.
+      if (code === 4409) controller.error(new Error('replaced by a newer connection'))
+      else controller.close()
     },
   }
   /** The stream ended (client gone, replaced, session over): detach once, which starts the resume window. */

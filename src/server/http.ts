@@ -87,10 +87,12 @@ async function openStream<In extends StandardSchemaV1, Out extends StandardSchem
       if (!pending) process.nextTick(flush)
       pending += id === undefined ? `data: ${text}\n\n` : `id: ${id}\ndata: ${text}\n\n`
     },
-    close: () => {
+    close: (code) => {
       flush()
       open = false
       res.end()
+      // A replaced stream is destroyed, not left to drain: its reader may have stopped reading.
+      if (code === 4409) res.destroy()
     },
   }
   server.sseSinks.add(sink)

@@ -30,6 +30,14 @@ export interface ServerOptions<In extends StandardSchemaV1, Out extends Standard
   sessionTtlMs?: number
   /** Messages kept per session for replay after a reconnect. @default 1_000 */
   replayWindow?: number
+  /**
+   * How many sequenced frames behind the last one a client may still resend after a lost reply:
+   * the server remembers its nacks that far back, so a resent frame whose nack was lost is nacked
+   * again, never acked. Keep it at least the clients' `maxQueuedMessages` (client default 1_000).
+   * A resend from further back is nacked `bad_frame` (outcome unknown), never acked.
+   * @default 1_000
+   */
+  resendWindow?: number
   /** Largest WebSocket frame / POST body accepted, in bytes (WebSocket: close 1009; POST: 413). @default 1_048_576 */
   maxFrameBytes?: number
   /**
@@ -48,6 +56,7 @@ export const serverDefaults = {
   heartbeatIntervalMs: 15_000,
   sessionTtlMs: 60_000,
   replayWindow: 1_000,
+  resendWindow: 1_000,
   maxFrameBytes: 1_048_576,
   maxInboundPerSecond: Infinity,
 } as const

@@ -51,6 +51,7 @@ export class RealtimeServer<In extends StandardSchemaV1, Out extends StandardSch
     const o = this.options
     this.host = {
       replayWindow: o.replayWindow,
+      resendWindow: o.resendWindow,
       maxInboundPerSecond: o.maxInboundPerSecond,
       validateOutgoing: (m) => this.#validateOutgoing(m),
       validateIncoming: (m) => o.incoming['~standard'].validate(m),
@@ -160,12 +161,20 @@ export class RealtimeServer<In extends StandardSchemaV1, Out extends StandardSch
       this.sessions.set(session.sid, session)
     }
     clearTimeout(session.expiry)
-    if (isNew) this.emit('connection', session.conn as Connection<In, Out>)
+    if (isNew) this.#announce(session)
     const hello = { hb: o.heartbeatIntervalMs, maxFrameBytes: o.maxFrameBytes }
     // A client that asked to resume a session we do not have is told so (hello.reset) and can refetch.
     const resume = req.sid === undefined ? 'none' : isNew ? 'unknown' : (req.last ?? 0)
     session.attach(sink, hello, resume)
     return session
+  }
+
+  /** `connection` listeners run; one that throws (or rejects) is reported on `error`, and the session carries on. */
+  #announce(session: Session): void {
+    const r = this.emitReporting('connection', session.conn as Connection<In, Out>)
+    const report = (errors: unknown[]) => errors.forEach((err) => this.emit('error', err))
+    if (Array.isArray(r)) report(r)
+    else void r.then(report)
   }
 
   /** @internal A transport connection ended; start the resume window. */

@@ -10,7 +10,11 @@ export interface Sink {
   readonly kind: TransportKind
   /** Write one serialized frame; `id` is set for app messages (SSE puts it in `id:`). */
   write(text: string, id?: number): void
-  /** End the underlying connection (WebSocket close code; SSE ends the response). */
+  /**
+   * End the underlying connection (WebSocket close code; SSE ends the response). With code 4409
+   * (replaced) the connection must also be destroyed, not only ended: a replaced connection whose
+   * peer stopped reading must not keep its unsent bytes in memory.
+   */
   close(code: number, reason: string): void
 }
 
@@ -26,6 +30,11 @@ export interface ConnectionEvents<M> {
 /** Hooks the session needs from its server. */
 export interface SessionHost {
   replayWindow: number
+  /**
+   * How far behind `lastSeq` a client may still resend a frame (the clients' `maxQueuedMessages`
+   * or more). Nacks are remembered that far back, so a resend whose nack was lost gets it again.
+   */
+  resendWindow: number
   /** Sequenced frames (msg/sub/unsub) per second a session may send; over it they are nacked `rate_limited`. Infinity: no limit. */
   maxInboundPerSecond?: number
   validateOutgoing(msg: unknown): unknown
@@ -36,6 +45,8 @@ export interface SessionHost {
 }
 
 const b64 = (n: number) => randomBytes(n).toString('base64url')
+
+const SERVER_ERROR = { code: 'server_error', message: 'the server failed to handle this message' } as const
 
 /**
  * What the application sees: one logical client that survives reconnects and
@@ -60,6 +71,12 @@ export class Connection<In extends StandardSchemaV1 = StandardSchemaV1, Out exte
   get topics(): ReadonlySet<string> {
     return this.session.topics
   }
+  /**
+   * The `seq` of the client frame being handled, set while `message`, `subscribe` and `unsubscribe`
+   * listeners run (read it synchronously at the start of a handler). `(conn.id, inboundSeq)` names
+   * one client message: a de-duplication key for handlers with side effects.
+   */
+  inboundSeq = 0
   /** Send a message (validated against `outgoing`); buffered for replay if the client is reconnecting. */
   send(message: InferIn<Out>): void {
     this.session.sendPayload(JSON.stringify(this.session.host.validateOutgoing(message)))
@@ -68,9 +85,12 @@ export class Connection<In extends StandardSchemaV1 = StandardSchemaV1, Out exte
   close(): void {
     this.session.end('server_closed')
   }
-  /** @internal */
-  fire<K extends keyof ConnectionEvents<Infer<In>>>(event: K, payload: ConnectionEvents<Infer<In>>[K]): void {
-    this.emit(event, payload)
+  /**
+   * @internal Run the listeners; what they threw (or their promises rejected with) is returned,
+   * never rethrown, so one handler's bug is answered `server_error` instead of ending the process.
+   */
+  fire<K extends keyof ConnectionEvents<Infer<In>>>(event: K, payload: ConnectionEvents<Infer<In>>[K]): unknown[] | Promise<unknown[]> {
+    return this.emitReporting(event, payload)
   }
 }
 
@@ -80,11 +100,22 @@ export class Session {
   readonly conn: Connection
   readonly topics = new Set<string>()
   sink: Sink | null = null
+  /**
+   * A WebSocket that attached while the live connection was SSE (the client's background probe).
+   * It gets hello, the replay and every new message, but the SSE stream stays live too until the
+   * probe's first client frame proves it works both ways; then it becomes `sink` (contract C3).
+   */
+  probe: Sink | null = null
   #nextId = 1
   #buffer: { id: number; text: string }[] = []
   #lastSeq = 0
-  /** Recent nacks by seq, repeated when the client resends a frame whose nack it never saw. */
+  /**
+   * Nacks by seq, in seq order, kept while the client may still resend that seq (within
+   * `resendWindow` of `lastSeq`), so a resend whose nack was lost is nacked again, never acked.
+   */
   #nacks = new Map<number, ServerFrame>()
+  /** The highest seq whose nack was forgotten: a duplicate at or below it has an unknown outcome. */
+  #forgottenNack = 0
   #chain: Promise<void> = Promise.resolve()
   /** Token bucket for maxInboundPerSecond: a burst of one second's worth, refilled continuously. */
   #tokens = NaN
@@ -103,11 +134,21 @@ export class Session {
     return this.#ended
   }
 
-  /** Attach a sink: hello, then every buffered message after `last`. Replaces (closes) the previous sink. */
+  /**
+   * Attach a sink: hello, then every buffered message after `last`. Replaces (closes) the previous
+   * sink at once, except a WebSocket joining a live SSE stream: that one is a probe until its first
+   * client frame (see {@link Session.probe}).
+   */
   attach(sink: Sink, hello: Omit<HelloFrame, 't' | 'sid' | 'resumed' | 'reset'>, resume: number | 'none' | 'unknown'): void {
-    const old = this.sink
-    this.sink = sink
-    if (old) old.close(4409, 'replaced by a newer connection')
+    const replaced = this.probe
+    this.probe = null
+    if (replaced) replaced.close(4409, 'replaced by a newer connection')
+    if (sink.kind === 'websocket' && this.sink?.kind === 'sse') this.probe = sink
+    else {
+      const old = this.sink
+      this.sink = sink
+      if (old) old.close(4409, 'replaced by a newer connection')
+    }
     const frame: HelloFrame = { t: 'hello', sid: this.sid, ...hello, resumed: typeof resume === 'number' }
     const from = typeof resume === 'number' ? resume : 0
     const oldest = this.#buffer[0]?.id ?? this.#nextId
@@ -120,10 +161,25 @@ export class Session {
     for (const m of this.#buffer) if (m.id > from) sink.write(m.text, m.id)
   }
 
+  /** A connection ended. True when it was the live one (the resume window starts). */
   detach(sink: Sink): boolean {
+    if (this.probe === sink) {
+      this.probe = null // the probe failed before proving itself: the SSE stream simply stays
+      return false
+    }
     if (this.sink !== sink) return false
-    this.sink = null
-    return true
+    this.sink = this.probe // the SSE stream ended while a probe was waiting: the probe is all there is
+    this.probe = null
+    return this.sink === null
+  }
+
+  /** A client frame arrived on `sink`: a probe has proved itself and takes over from the SSE stream. */
+  heardFrom(sink: Sink): void {
+    if (this.probe !== sink) return
+    const old = this.sink
+    this.sink = sink
+    this.probe = null
+    old?.close(4409, 'replaced by a newer connection')
   }
 
   /** `payload` is already-serialized JSON of a validated message. */
@@ -134,10 +190,15 @@ export class Session {
     this.#buffer.push({ id, text })
     if (this.#buffer.length > this.host.replayWindow) this.#buffer.shift()
     this.sink?.write(text, id)
+    this.probe?.write(text, id)
   }
 
-  /** Handle client frames in order; replies go to `reply`. Resolves when all are handled. */
-  process(frames: ClientFrame[], reply: (f: ServerFrame) => void): Promise<void> {
+  /**
+   * Handle client frames in order; replies go to `reply`. Resolves when all are handled.
+   * `via`: the connection they arrived on, when it is one (WebSocket), so a probe can take over.
+   */
+  process(frames: ClientFrame[], reply: (f: ServerFrame) => void, via?: Sink): Promise<void> {
+    if (via) this.heardFrom(via)
     const run = this.#chain.then(() => this.#processNow(frames, reply))
     this.#chain = run.catch(() => {})
     return run
@@ -163,7 +224,7 @@ export class Session {
       }
       if (f.seq <= this.#lastSeq) {
         // A resend after a reconnect: already handled. Repeat a nack whose reply may have been lost.
-        const nack = this.#nacks.get(f.seq)
+        const nack = this.#nacks.get(f.seq) ?? (f.seq <= this.#forgottenNack ? this.#unknownOutcome(f.seq) : undefined)
         if (nack) {
           flushAck()
           reply(nack)
@@ -176,16 +237,40 @@ export class Session {
         continue
       }
       this.#lastSeq = f.seq
+      this.#forgetOldNacks()
       const err = this.#overRate() ?? (await this.#accept(f))
       if (err) {
         flushAck()
         const nack: ServerFrame = { t: 'nack', seq: f.seq, code: err.code, message: err.message }
         this.#nacks.set(f.seq, nack)
-        if (this.#nacks.size > 256) this.#nacks.delete(this.#nacks.keys().next().value!)
         reply(nack)
       } else acked = f.seq
     }
     flushAck()
+  }
+
+  /** Drop nacks the client can no longer resend: more than `resendWindow` below `lastSeq`. */
+  #forgetOldNacks(): void {
+    const floor = this.#lastSeq - this.host.resendWindow
+    for (const seq of this.#nacks.keys()) {
+      if (seq > floor) break
+      this.#nacks.delete(seq)
+      this.#forgottenNack = seq
+    }
+  }
+
+  /**
+   * A resend from further back than `resendWindow` (a client whose queue is larger than the server
+   * allows): its nack may have been forgotten, so it is never acked (that could report a rejected
+   * message as accepted); it is nacked, and the client knows its outcome is unknown.
+   */
+  #unknownOutcome(seq: number): ServerFrame {
+    return {
+      t: 'nack',
+      seq,
+      code: 'bad_frame',
+      message: `seq ${seq} is more than resendWindow=${this.host.resendWindow} frames old; its outcome is no longer known (raise resendWindow to at least the client's maxQueuedMessages)`,
+    }
   }
 
   /** Take a token for one new sequenced frame; the nack reason when the session is over its rate. */
@@ -205,22 +290,32 @@ export class Session {
       if (f.t === 'msg') {
         const r = await this.host.validateIncoming(f.d)
         if (r.issues) return { code: 'invalid_message', message: formatIssues(r.issues) }
-        this.conn.fire('message', r.value)
-        return undefined
+        return await this.#handled(f.seq, 'message', r.value)
       }
       if (f.t === 'sub') {
         if (!(await this.host.authorizeSubscribe(this.conn, f.topic))) return { code: 'forbidden', message: `not allowed to subscribe to ${JSON.stringify(f.topic)}` }
         this.topics.add(f.topic)
-        this.conn.fire('subscribe', f.topic)
-        return undefined
+        const failed = await this.#handled(f.seq, 'subscribe', f.topic)
+        if (failed) this.topics.delete(f.topic) // nacked: the client is not subscribed, so neither is the session
+        return failed
       }
-      this.topics.delete(f.topic)
-      this.conn.fire('unsubscribe', f.topic)
-      return undefined
+      const had = this.topics.delete(f.topic)
+      const failed = await this.#handled(f.seq, 'unsubscribe', f.topic)
+      if (failed && had) this.topics.add(f.topic)
+      return failed
     } catch (err) {
       this.host.onError(err)
-      return { code: 'server_error', message: 'the server failed to handle this message' }
+      return SERVER_ERROR
     }
+  }
+
+  /** Run the app's listeners for one client frame; any failure (thrown or rejected) is reported and nacked. */
+  async #handled(seq: number, event: 'message' | 'subscribe' | 'unsubscribe', payload: unknown): Promise<{ code: ErrorCode; message: string } | undefined> {
+    this.conn.inboundSeq = seq
+    const r = this.conn.fire(event, payload as never)
+    const errors = Array.isArray(r) ? r : await r
+    for (const err of errors) this.host.onError(err)
+    return errors.length ? SERVER_ERROR : undefined
   }
 
   end(reason: ConnectionEvents<unknown>['close']['reason']): void {
@@ -228,10 +323,15 @@ export class Session {
     this.#ended = true
     clearTimeout(this.expiry)
     const sink = this.sink
-    this.sink = null
+    const probe = this.probe
+    this.sink = this.probe = null
     sink?.close(reason === 'server_closed' ? 1001 : 1000, reason)
+    probe?.close(reason === 'server_closed' ? 1001 : 1000, reason)
     this.#buffer = []
+    this.#nacks.clear()
     this.host.onEnd(this)
-    this.conn.fire('close', { reason })
+    const r = this.conn.fire('close', { reason })
+    if (Array.isArray(r)) for (const err of r) this.host.onError(err)
+    else void r.then((errors) => errors.forEach((err) => this.host.onError(err)))
   }
 }

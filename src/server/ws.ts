@@ -51,7 +51,15 @@ export async function handleWebSocket<In extends StandardSchemaV1, Out extends S
     return
   }
   const { sid, last } = server.parseOpen(req)
-  const sink: Sink = { kind: 'websocket', write, close: (code, reason) => ws.close(code, reason) }
+  const sink: Sink = {
+    kind: 'websocket',
+    write,
+    close: (code, reason) => {
+      ws.close(code, reason)
+      // A replaced WebSocket is destroyed, not left to drain: its peer may have stopped reading.
+      if (code === CloseCode.replaced) ws.terminate()
+    },
+  }
   server.wsLastSeen.set(ws, Date.now())
   const session = server.open(sink, { sid, last, user: auth.user })
   const reply = (f: ServerFrame) => (session.sink === sink ? send(f) : undefined)
@@ -64,7 +72,7 @@ export async function handleWebSocket<In extends StandardSchemaV1, Out extends S
     } catch (err) {
       return send({ t: 'error', code: 'bad_frame', message: (err as FrameError).message })
     }
-    session.process([frame], reply).catch((err) => server.reportError(err))
+    session.process([frame], reply, sink).catch((err) => server.reportError(err))
   }
   ws.off('message', onEarly)
   ws.on('message', onMessage)
