@@ -28,8 +28,27 @@ export interface ServerOptions<In extends StandardSchemaV1, Out extends Standard
   heartbeatIntervalMs?: number
   /** A disconnected session can be resumed for this long; after that the client gets a fresh session. @default 60_000 */
   sessionTtlMs?: number
-  /** Messages kept per session for replay after a reconnect. @default 1_000 */
+  /**
+   * Most messages kept per session for replay after a reconnect (a count bound on top of the
+   * byte and age bounds below, which are what normally applies). @default Infinity
+   */
   replayWindow?: number
+  /**
+   * Most characters of serialized messages (≈ bytes for ASCII JSON) kept per session for replay.
+   * A client that missed more than this gets `reset: 'replay_window_exceeded'`. A burst of 5,000
+   * small messages (~80 characters each) fits several times over. @default 1_048_576
+   */
+  replayWindowBytes?: number
+  /**
+   * How long a message stays in the replay log. Keep it ≥ `sessionTtlMs`, so a client that drops
+   * and comes back within the resume window finds everything it missed. @default 2 × sessionTtlMs
+   */
+  replayWindowMs?: number
+  /**
+   * Bound on the replay logs of all sessions of this process together, in characters. Past it,
+   * the session that is sending trims its own oldest messages first. @default 268_435_456 (256 MiB)
+   */
+  maxReplayBytes?: number
   /**
    * How many sequenced frames behind the last one a client may still resend after a lost reply:
    * the server remembers its nacks that far back, so a resent frame whose nack was lost is nacked
@@ -55,7 +74,9 @@ export const serverDefaults = {
   allowedOrigins: 'same-origin' as OriginPolicy,
   heartbeatIntervalMs: 15_000,
   sessionTtlMs: 60_000,
-  replayWindow: 1_000,
+  replayWindow: Infinity,
+  replayWindowBytes: 1_048_576,
+  maxReplayBytes: 268_435_456,
   resendWindow: 1_000,
   maxFrameBytes: 1_048_576,
   maxInboundPerSecond: Infinity,

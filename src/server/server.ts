@@ -29,8 +29,8 @@ export interface OpenRequest {
  * server, with the same semantics on every transport.
  */
 export class RealtimeServer<In extends StandardSchemaV1, Out extends StandardSchemaV1> extends Emitter<ServerEvents<In, Out>> {
-  readonly options: Required<Omit<ServerOptions<In, Out>, 'authenticate' | 'authorizeSubscribe' | 'identify'>> &
-    Pick<ServerOptions<In, Out>, 'authenticate' | 'authorizeSubscribe'> & { identify: (u: unknown) => string }
+  readonly options: Required<Omit<ServerOptions<In, Out>, 'authenticate' | 'authorizeSubscribe' | 'identify' | 'replayWindowMs'>> &
+    Pick<ServerOptions<In, Out>, 'authenticate' | 'authorizeSubscribe' | 'replayWindowMs'> & { identify: (u: unknown) => string }
   /** @internal */ readonly sessions = new Map<string, Session>()
   /** @internal */ readonly wss: WebSocketServer
   /** @internal */ readonly host: SessionHost
@@ -50,7 +50,13 @@ export class RealtimeServer<In extends StandardSchemaV1, Out extends StandardSch
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.options.maxFrameBytes, perMessageDeflate: false })
     const o = this.options
     this.host = {
-      replayWindow: o.replayWindow,
+      replay: {
+        maxMessages: o.replayWindow,
+        maxBytes: o.replayWindowBytes,
+        maxAgeMs: o.replayWindowMs ?? 2 * o.sessionTtlMs,
+        maxTotalBytes: o.maxReplayBytes,
+        used: { bytes: 0 },
+      },
       resendWindow: o.resendWindow,
       maxInboundPerSecond: o.maxInboundPerSecond,
       validateOutgoing: (m) => this.#validateOutgoing(m),

@@ -4,6 +4,7 @@ import type { TransportKind } from '../client/transport'
 import type { ClientFrame, ErrorCode, HelloFrame, ServerFrame } from '../protocol'
 import type { Infer, InferIn, StandardSchemaV1 } from '../schema'
 import { formatIssues } from '../schema'
+import { ReplayLog, type ReplayBounds } from './replay-log'
 
 /** Where a session's frames are written: one WebSocket or one SSE response. */
 export interface Sink {
@@ -29,7 +30,8 @@ export interface ConnectionEvents<M> {
 
 /** Hooks the session needs from its server. */
 export interface SessionHost {
-  replayWindow: number
+  /** Bounds of every session's replay log (age, bytes, count, process total). */
+  replay: ReplayBounds
   /**
    * How far behind `lastSeq` a client may still resend a frame (the clients' `maxQueuedMessages`
    * or more). Nacks are remembered that far back, so a resend whose nack was lost gets it again.
@@ -107,7 +109,7 @@ export class Session {
    */
   probe: Sink | null = null
   #nextId = 1
-  #buffer: { id: number; text: string }[] = []
+  #log: ReplayLog
   #lastSeq = 0
   /**
    * Nacks by seq, in seq order, kept while the client may still resend that seq (within
@@ -128,6 +130,7 @@ export class Session {
     readonly user: unknown,
   ) {
     this.conn = new Connection(this, user)
+    this.#log = new ReplayLog(host.replay)
   }
 
   get ended(): boolean {
@@ -151,14 +154,15 @@ export class Session {
     }
     const frame: HelloFrame = { t: 'hello', sid: this.sid, ...hello, resumed: typeof resume === 'number' }
     const from = typeof resume === 'number' ? resume : 0
-    const oldest = this.#buffer[0]?.id ?? this.#nextId
+    this.#log.trim() // age out what is past replayWindowMs before deciding
+    const oldest = this.#log.oldest ?? this.#nextId
     if (resume === 'unknown') frame.reset = 'session_unknown'
     else if (typeof resume === 'number' && from + 1 < oldest && from + 1 < this.#nextId) {
       frame.resumed = false
       frame.reset = 'replay_window_exceeded'
     }
     sink.write(JSON.stringify(frame))
-    for (const m of this.#buffer) if (m.id > from) sink.write(m.text, m.id)
+    for (const m of this.#log.after(from)) sink.write(m.text, m.id)
   }
 
   /** A connection ended. True when it was the live one (the resume window starts). */
@@ -187,8 +191,7 @@ export class Session {
     if (this.#ended) return
     const id = this.#nextId++
     const text = `{"t":"msg","id":${id},"d":${payload}}`
-    this.#buffer.push({ id, text })
-    if (this.#buffer.length > this.host.replayWindow) this.#buffer.shift()
+    this.#log.push(id, text)
     this.sink?.write(text, id)
     this.probe?.write(text, id)
   }
@@ -327,7 +330,7 @@ export class Session {
     this.sink = this.probe = null
     sink?.close(reason === 'server_closed' ? 1001 : 1000, reason)
     probe?.close(reason === 'server_closed' ? 1001 : 1000, reason)
-    this.#buffer = []
+    this.#log.clear()
     this.#nacks.clear()
     this.host.onEnd(this)
     const r = this.conn.fire('close', { reason })
