@@ -1,32 +1,13 @@
-import { randomBytes } from 'node:crypto'
 import { Emitter } from '../emitter'
-import type { TransportKind } from '../client/transport'
-import type { ClientFrame, ErrorCode, HelloFrame, ServerFrame } from '../protocol'
+import { CloseCode, type ClientFrame, type ErrorCode, type HelloFrame, type ServerFrame, type TransportKind } from '../protocol'
 import type { Infer, InferIn, StandardSchemaV1 } from '../schema'
 import { formatIssues } from '../schema'
+import type { ConnectionEvents } from './connection'
 import { ReplayLog, type ReplayBounds } from './replay-log'
+import type { Sink } from './sink'
 
-/** Where a session's frames are written: one WebSocket or one SSE response. */
-export interface Sink {
-  readonly kind: TransportKind
-  /** Write one serialized frame; `id` is set for app messages (SSE puts it in `id:`). */
-  write(text: string, id?: number): void
-  /**
-   * End the underlying connection (WebSocket close code; SSE ends the response). With code 4409
-   * (replaced) the connection must also be destroyed, not only ended: a replaced connection whose
-   * peer stopped reading must not keep its unsent bytes in memory.
-   */
-  close(code: number, reason: string): void
-}
-
-export interface ConnectionEvents<M> {
-  /** A client message that passed the `incoming` schema. */
-  message: M
-  subscribe: string
-  unsubscribe: string
-  /** The session ended: client said bye, it expired after a disconnect, or the server closed. */
-  close: { reason: 'client_closed' | 'expired' | 'server_closed' }
-}
+export type { Sink } from './sink'
+export type { ConnectionEvents } from './connection'
 
 /** Hooks the session needs from its server. */
 export interface SessionHost {
@@ -46,7 +27,17 @@ export interface SessionHost {
   onError(err: unknown): void
 }
 
-const b64 = (n: number) => randomBytes(n).toString('base64url')
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+/** `n` random bytes (Web Crypto: Node ≥ 20, Bun, Deno, browsers), base64url without padding. `n` is a multiple of 3. */
+function b64(n: number): string {
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(n))
+  let out = ''
+  for (let i = 0; i < n; i += 3) {
+    const v = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!
+    out += B64URL[v >> 18]! + B64URL[(v >> 12) & 63]! + B64URL[(v >> 6) & 63]! + B64URL[v & 63]!
+  }
+  return out
+}
 
 const SERVER_ERROR = { code: 'server_error', message: 'the server failed to handle this message' } as const
 
@@ -123,7 +114,7 @@ export class Session {
   #tokens = NaN
   #refilledAt = 0
   #ended = false
-  expiry: ReturnType<typeof setTimeout> | undefined
+  #expiry: ReturnType<typeof setTimeout> | undefined
 
   constructor(
     readonly host: SessionHost,
@@ -131,6 +122,11 @@ export class Session {
   ) {
     this.conn = new Connection(this, user)
     this.#log = new ReplayLog(host.replay)
+  }
+
+  /** Whether the session is waiting for a resume (no live connection, expiry armed). */
+  get expiring(): boolean {
+    return this.#expiry !== undefined
   }
 
   get ended(): boolean {
@@ -143,14 +139,15 @@ export class Session {
    * client frame (see {@link Session.probe}).
    */
   attach(sink: Sink, hello: Omit<HelloFrame, 't' | 'sid' | 'resumed' | 'reset'>, resume: number | 'none' | 'unknown'): void {
+    this.#stopExpiry()
     const replaced = this.probe
     this.probe = null
-    if (replaced) replaced.close(4409, 'replaced by a newer connection')
+    if (replaced) replaced.close(CloseCode.replaced, 'replaced by a newer connection')
     if (sink.kind === 'websocket' && this.sink?.kind === 'sse') this.probe = sink
     else {
       const old = this.sink
       this.sink = sink
-      if (old) old.close(4409, 'replaced by a newer connection')
+      if (old) old.close(CloseCode.replaced, 'replaced by a newer connection')
     }
     const frame: HelloFrame = { t: 'hello', sid: this.sid, ...hello, resumed: typeof resume === 'number' }
     const from = typeof resume === 'number' ? resume : 0
@@ -165,8 +162,8 @@ export class Session {
     for (const m of this.#log.after(from)) sink.write(m.text, m.id)
   }
 
-  /** A connection ended. True when it was the live one (the resume window starts). */
-  detach(sink: Sink): boolean {
+  /** `sink` ended. If it was the live one, the session waits `ttlMs` for a resume, then ends as `expired`. */
+  detach(sink: Sink, ttlMs: number): boolean {
     if (this.probe === sink) {
       this.probe = null // the probe failed before proving itself: the SSE stream simply stays
       return false
@@ -174,7 +171,17 @@ export class Session {
     if (this.sink !== sink) return false
     this.sink = this.probe // the SSE stream ended while a probe was waiting: the probe is all there is
     this.probe = null
-    return this.sink === null
+    if (this.sink) return false
+    if (this.#ended) return true
+    this.#stopExpiry()
+    this.#expiry = setTimeout(() => this.end('expired'), ttlMs)
+    ;(this.#expiry as { unref?: () => void }).unref?.()
+    return true
+  }
+
+  #stopExpiry(): void {
+    clearTimeout(this.#expiry)
+    this.#expiry = undefined
   }
 
   /** A client frame arrived on `sink`: a probe has proved itself and takes over from the SSE stream. */
@@ -183,7 +190,7 @@ export class Session {
     const old = this.sink
     this.sink = sink
     this.probe = null
-    old?.close(4409, 'replaced by a newer connection')
+    old?.close(CloseCode.replaced, 'replaced by a newer connection')
   }
 
   /** `payload` is already-serialized JSON of a validated message. */
@@ -324,12 +331,13 @@ export class Session {
   end(reason: ConnectionEvents<unknown>['close']['reason']): void {
     if (this.#ended) return
     this.#ended = true
-    clearTimeout(this.expiry)
+    this.#stopExpiry()
     const sink = this.sink
     const probe = this.probe
     this.sink = this.probe = null
-    sink?.close(reason === 'server_closed' ? 1001 : 1000, reason)
-    probe?.close(reason === 'server_closed' ? 1001 : 1000, reason)
+    const code = reason === 'server_closed' ? CloseCode.goingAway : CloseCode.normal
+    sink?.close(code, reason)
+    probe?.close(code, reason)
     this.#log.clear()
     this.#nacks.clear()
     this.host.onEnd(this)

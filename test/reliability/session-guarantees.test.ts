@@ -17,6 +17,7 @@ import { createParser } from 'eventsource-parser'
 import { RejectedError } from '../../src'
 import { parseServerFrame, type ServerFrame } from '../../src/protocol'
 import type { StandardSchemaV1 } from '../../src/schema'
+import { coreOf } from '../../src/server/core/core'
 import { startProxy } from '../support/proxy'
 import { ClientMessage } from '../support/schemas'
 import { closeClients, makeClient, startServer, until, waitFor, type TestServer } from '../support/servers'
@@ -233,8 +234,9 @@ describe('a WebSocket joining a live SSE session (contract C3)', () => {
     await until(() => probe.frames.some((f) => f.t === 'hello'))
     probe.sock.close()
     await until(() => probe.closed() !== undefined)
-    await until(() => s.realtime.sessions.get(sid)?.probe === null, 15_000, 'the probe to detach')
-    expect(s.realtime.sessions.get(sid)?.expiry).toBeUndefined() // no resume window: the session is live
+    const session = () => coreOf(s.realtime).sessions.sessions.get(sid)
+    await until(() => session()?.probe === null, 15_000, 'the probe to detach')
+    expect(session()?.expiring).toBe(false) // no resume window: the session is live
     conn.send({ type: 'tick', n: 2 })
     await until(() => stream.ids().includes(2))
     expect(stream.ended()).toBe(false)
