@@ -28,7 +28,8 @@ interface Entry {
 }
 
 export class ReplayLog {
-  #entries: Entry[] = []
+  /** Live entries are `#entries[#head..]`; slots before `#head` are emptied so dropped texts can be collected. */
+  #entries: (Entry | undefined)[] = []
   #head = 0
   #bytes = 0
 
@@ -66,7 +67,7 @@ export class ReplayLog {
       if (!over) break
       this.#drop()
     }
-    if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
+    if (this.#head > 64 && this.#head * 2 > this.#entries.length) {
       this.#entries = this.#entries.slice(this.#head)
       this.#head = 0
     }
@@ -88,7 +89,8 @@ export class ReplayLog {
   }
 
   #drop(): void {
-    const e = this.#entries[this.#head++]!
+    const e = this.#entries[this.#head]!
+    this.#entries[this.#head++] = undefined
     this.#bytes -= e.text.length
     this.bounds.used.bytes -= e.text.length
   }
