@@ -102,7 +102,7 @@ export function openedSocket(core: ServerCore, socket: SocketLike, req: Realtime
       return badFrame((err as FrameError).message)
     }
     badInARow = 0
-    session!.process([frame], reply).catch((err) => core.reportError(err))
+    session!.process([frame], reply, sink).catch((err) => core.reportError(err))
   }
   const live = {
     beat: (t: number) => {
