@@ -10,7 +10,7 @@
 
 import { MAX_TIMER_MS } from '../protocol'
 
-/** The longest delay `setTimeout` honours (a wire constant: `hello.hb` is clamped to it too). */
+/** The longest delay `setTimeout` honours: 2^31 − 1 ms (about 24.8 days); defined with the wire constants. */
 export { MAX_TIMER_MS }
 
 /** Monotonic milliseconds (performance.now, or Date.now where a runtime lacks it). */

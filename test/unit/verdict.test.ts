@@ -1,6 +1,6 @@
 /** Specification of what a transport's end means (src/client/verdict.ts): decided from C1 data only. */
 import { describe, expect, it } from 'vitest'
-import type { TransportClose } from '../../src'
+import type { TransportClose } from '../../src/client/transport'
 import { isFatalServerError, judgeClose } from '../../src/client/verdict'
 
 const close = (c: Partial<TransportClose> & Pick<TransportClose, 'cause'>): TransportClose => ({ opened: true, detail: 'text nobody reads', ...c })
