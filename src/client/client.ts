@@ -491,6 +491,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     const n = this.#budget.attempt
     const delayMs = timerMs(this.#o.backoff?.(n) ?? defaultBackoff(n))
     this.#setStatus('reconnecting', reason, { delayMs, ...(detail ? { detail } : {}) })
+    // A `status` listener may have called close() (or connect()) from inside that event.
+    if (this.#status !== 'reconnecting') return
     this.#timer('retry', delayMs, () => void this.#startAttempt('retry'))
   }
 
