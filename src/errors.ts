@@ -1,8 +1,6 @@
 import type { StandardSchemaV1 } from './schema'
 import { formatIssues } from './schema'
 
-export { FrameError } from './protocol'
-
 /** Every error surewire creates has a literal `code` you can switch on. */
 export type SurewireErrorCode =
   | 'invalid_message'
@@ -17,6 +15,7 @@ export type SurewireErrorCode =
   | 'transport_error'
   /** Browser tabs without a shared connection, on SSE over HTTP/1.1: more than about five exhaust the browser's 6 connections per host. */
   | 'connection_limit'
+  | 'bad_frame'
   | 'server_refused'
 
 export class SurewireError extends Error {
@@ -27,6 +26,19 @@ export class SurewireError extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options)
+  }
+}
+
+/** A frame that is not valid protocol (bad JSON, unknown `t`, a missing or mistyped field). The connection carries on. */
+export class FrameError extends SurewireError {
+  override name = 'FrameError'
+  declare readonly code: 'bad_frame'
+  constructor(
+    message: string,
+    /** The raw text, truncated to 200 characters. */
+    readonly raw: string,
+  ) {
+    super('bad_frame', message)
   }
 }
 

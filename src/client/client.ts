@@ -2,19 +2,23 @@ import { Emitter } from '../emitter'
 import { AuthError, ConfigError, RejectedError, ServerRefusalError, SurewireError, ValidationError, errorText } from '../errors'
 import { CloseCode, DEFAULT_HEARTBEAT_MS, utf8Length, type ErrorFrame, type HelloFrame, type ServerFrame } from '../protocol'
 import { type Infer, type InferIn, type StandardSchemaV1 } from '../schema'
+import { RetryBudget } from './budget'
 import { WsFallback } from './fallback'
 import { Inbox } from './inbox'
 import { Keepalive } from './keepalive'
 import { FallbackMemory, defaultStorage } from './memory'
 import { browserLifecycle, defaultBackoff, resolveClientOptions, type ClientOptions, type LifecycleSource } from './options'
 import { Outbox } from './outbox'
-import { openSse, type FetchLike } from './sse'
+import { surewireCodec } from './codec'
+import { openTransport } from './open'
+import type { FetchLike } from './sse'
 import type { ClientSnapshot, ClientStats, Status, StatusEvent, StatusReason } from './status'
+import { BackgroundProbe } from './probe'
 import { MAX_TIMER_MS, timerMs } from './time'
 import type { Transport, TransportClose, TransportHandlers, TransportKind } from './transport'
 import { fromHrefs, resolveEndpoints, toHrefs, type EndpointHrefs } from './url'
 import { isFatalServerError, judgeClose } from './verdict'
-import { openWebSocket, type WebSocketConstructor } from './websocket'
+import type { WebSocketConstructor } from './websocket'
 import { engineTap, joinTabs, type EngineTap, type LinkEvent, type TabLink } from './share'
 import { warnHttp1 } from './share/http1'
 
@@ -39,7 +43,7 @@ interface Conn extends TransportHandlers {
   role: Role
 }
 type Timer = ReturnType<typeof setTimeout>
-type TimerName = 'retry' | 'connect' | 'headStart' | 'healthy' | 'probe'
+type TimerName = 'retry' | 'connect' | 'headStart' | 'healthy'
 
 type TypeOf<M> = M extends { type: infer T extends string } ? T : never
 
@@ -58,25 +62,17 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #outbox: Outbox | undefined
   readonly #inbox: Inbox<Infer<In>>
   #conns: Conn[] = []
-  #timers: Record<TimerName, Timer | undefined> = { retry: undefined, connect: undefined, headStart: undefined, healthy: undefined, probe: undefined }
+  #timers: Record<TimerName, Timer | undefined> = { retry: undefined, connect: undefined, headStart: undefined, healthy: undefined }
   #waiters: { resolve: () => void; reject: (e: Error) => void }[] = []
   #sid: string | undefined
   #lastId = 0
   #hb = DEFAULT_HEARTBEAT_MS
   #serverMaxFrame = Infinity
-  /** Reconnects since the last healthy connection: the backoff step and the `attempt` of status events. */
-  #attempt = 0
-  /**
-   * Failed attempts in a row, for `maxAttempts`: attempts that never opened, and open connections the
-   * server refused (a refused POST). A drop of an open connection is not one. Like `#authFailures`,
-   * reset only once a connection stayed healthy (`healthyAfterMs`), never by a hello alone: a refusal
-   * the client has seen is not forgotten because a different request of the session succeeded.
-   */
-  #failed = 0
+  /** Reconnect count, failed attempts in a row, auth refusals, the refusal that stands (budget.ts). */
+  readonly #budget: RetryBudget
   #attemptId = 0
-  /** Bumped per background probe, so a late token for an abandoned probe opens nothing. */
-  #probeId = 0
-  #authFailures = 0
+  /** The background probe back to WebSocket; created the first time the client settles on SSE. */
+  #probe: BackgroundProbe<Conn> | undefined
   #pendingLoss: { reason: StatusReason; detail: string; refused: boolean } | undefined
   /** Created on the first subscribe(). */
   #topics: Set<string> | undefined
@@ -95,6 +91,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   constructor(options: ClientOptions<In, Out>) {
     super()
     this.#o = resolveClientOptions(options)
+    this.#budget = new RetryBudget(this.#o.maxAttempts, this.#o.authRetries)
     const endpoints = resolveEndpoints(options.url, options.paths)
     this.#endpoints = toHrefs(endpoints)
     const storage = options.storage === undefined ? defaultStorage() : options.storage
@@ -140,7 +137,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     if (this.#status === 'open') return Promise.resolve()
     const p = handled(new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject })))
     if (this.#status === 'idle' || this.#status === 'closed') {
-      this.#attempt = this.#failed = this.#authFailures = 0
+      this.#budget.reset()
       if (this.#link) return this.#link.connect(), p
       this.#lifecycle = this.#o.lifecycle === undefined ? browserLifecycle() : this.#o.lifecycle
       this.#lifecycleOff = this.#lifecycle?.subscribe((e) => this.#onLifecycle(e))
@@ -222,7 +219,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     const previous = this.#status
     this.#status = status
     this.#transport = status === 'open' ? (this.#active()?.kind ?? null) : null
-    const event: StatusEvent = { status, previous, transport: this.#transport, reason, attempt: this.#attempt, ...extra }
+    const event: StatusEvent = { status, previous, transport: this.#transport, reason, attempt: this.#budget.attempt, ...extra }
     const { previous: _, ...snapshot } = event
     this.#snapshot = Object.freeze(snapshot)
     this.emit('status', event)
@@ -333,7 +330,10 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       onOpen: () => {
         c.opened = true
         // Contract C3: the server keeps the SSE stream until the probe's first frame, so send one at once.
-        if (c.role === 'probe') c.t.send([{ t: 'ping' }])
+        if (c.role !== 'probe') return
+        c.t.send([{ t: 'ping' }])
+        this.#probe?.opened()
+        if (this.#pendingLoss) this.#probe?.awaitHello(c)
       },
       onFrame: (f, viaPost) => this.#onFrame(c, f, viaPost),
       onBadFrame: (err) => this.#conns.includes(c) && this.emit('error', err),
@@ -349,11 +349,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     try {
       const fetchFn = (this.#o.fetch ?? (globalThis.fetch as FetchLike)).bind(globalThis)
       const maxFrameBytes = () => this.#serverMaxFrame
-      c.t = this.#o.protocol
-        ? this.#o.protocol.open(kind, { WebSocket: this.#WebSocket()!, fetch: fetchFn, endpoints: fromHrefs(this.#endpoints), maxFrameBytes }, params, c)
-        : kind === 'websocket'
-          ? openWebSocket(this.#WebSocket()!, this.#endpoints.websocket, params, c)
-          : openSse(fetchFn, this.#endpoints, params, maxFrameBytes, c)
+      const ctx = { WebSocket: this.#WebSocket()!, fetch: fetchFn, endpoints: fromHrefs(this.#endpoints), maxFrameBytes, postTimeoutMs: this.#o.postTimeoutMs }
+      c.t = openTransport(this.#o.protocol ?? surewireCodec, kind, ctx, params, c)
     } catch (err) {
       c.t = { kind, send() {}, close() {} }
       queueMicrotask(() => c.onClose({ opened: false, cause: 'network', detail: `could not open ${kind}: ${errorText(err)}` }))
@@ -369,16 +366,16 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #onFrame(c: Conn, f: ServerFrame, viaPost = false): void {
     if (!this.#conns.includes(c)) return // a ghost: a transport already replaced
     // A probe's refusal ends the probe only: the active SSE connection is unaffected.
-    if (f.t === 'error' && c.role !== 'probe' && this.#serverError(f)) return
+    if (f.t === 'error' && c.role !== 'probe' && this.#serverError(c, f)) return
     if (c.role === 'active') return this.#handleFrame(c, f, viaPost)
     if (f.t === 'hello') return c.role === 'probe' ? this.#probeHello(c, f) : this.#won(c, f)
     if (f.t === 'error') this.emit('error', new SurewireError('transport_error', `server error before hello: ${f.code}: ${f.message}`))
   }
 
   /** An error frame that ends the connection: the auth signal, or `fatal` (contract C2). Returns true when handled. */
-  #serverError(f: ErrorFrame): boolean {
+  #serverError(c: Conn, f: ErrorFrame): boolean {
     if (f.code === 'unauthorized') {
-      this.#authFailed(CloseCode.unauthorized)
+      this.#authFailed(CloseCode.unauthorized, c.role === 'active' ? 'open' : 'handshake')
       return true
     }
     if (!isFatalServerError(f.code, f.fatal)) return false
@@ -392,10 +389,14 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     if (c.role === 'probe') return this.#probeFailed()
     const v = judgeClose(c.kind, c.role === 'active' ? 'active' : 'candidate', info)
     const detail = describeClose(info)
-    if (v.do === 'auth') return this.#authFailed(v.status)
+    const phase = c.role === 'active' ? 'open' : 'handshake'
+    if (v.do === 'auth') return this.#authFailed(v.status, phase)
     if (v.do === 'stop') return this.#fatal(v.serverCode, v.message || detail, v.status)
     if (v.do === 'retry' && c.role === 'active') {
-      if (v.refused) this.emit('error', new ServerRefusalError(info.serverCode ?? 'refused', `the server refused a request: ${detail}`, false, info.status))
+      if (v.refused) this.#budget.refusal('open')
+      else this.#budget.proved('open') // it was open and ended for another reason: no refusal stands
+      // The server said why in the protocol's words: surface its code and message (the status detail has them too).
+      if (v.refused && info.serverCode) this.emit('error', new ServerRefusalError(info.serverCode, `the server refused a request: ${detail}`, false, info.status))
       return this.#lost(v.reason, detail, v.refused)
     }
     // A candidate failed before hello.
@@ -442,11 +443,12 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     const limit = Math.min(this.#o.maxMessageBytes, this.#serverMaxFrame - 2)
     this.#outbox?.rejectLarger(limit, (bytes) => new SurewireError('too_large', `message is ${bytes} bytes; the server accepts at most ${limit}`))
     this.#keepalive.start(c.kind, this.#hb, c.t, this.#lifecycle)
-    this.#timer('healthy', this.#o.healthyAfterMs, () => void (this.#attempt = this.#failed = this.#authFailures = 0))
+    this.#budget.proved('handshake')
+    this.#timer('healthy', this.#o.healthyAfterMs, () => this.#budget.healthy())
     this.#setStatus('open', reason)
     if (c.kind === 'sse' && !this.#tap) warnHttp1(this.#endpoints.sse, (e) => this.emit('error', e))
     if (c.kind === 'sse') this.#scheduleProbe()
-    else this.#clear('probe')
+    else this.#probe?.stop()
     this.#flush()
     const waiters = this.#waiters.splice(0)
     for (const w of waiters) w.resolve()
@@ -454,6 +456,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   #handleFrame(c: Conn, f: ServerFrame, viaPost: boolean): void {
     if (!viaPost) this.#keepalive.alive()
+    else if (this.#budget.refused === 'open' && (f.t === 'ack' || f.t === 'nack')) this.#budget.proved('open')
     switch (f.t) {
       case 'msg':
         if (f.id <= this.#lastId) {
@@ -485,6 +488,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     // frame arrived, and that end may reach us before the probe's hello): wait for it; its hello or failure settles the loss.
     if (probe?.opened || (probe && reason === 'server_closed')) {
       this.#pendingLoss = { reason, detail, refused }
+      if (probe.opened) this.#probe?.awaitHello(probe)
       return
     }
     if (probe) this.#drop(probe)
@@ -494,26 +498,29 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   /** Schedule the next attempt with backoff. `failed`: this counts towards `maxAttempts` (everything but a drop). */
   #retry(reason: StatusReason, detail?: string, failed = true): void {
-    this.#clear('connect', 'headStart', 'healthy', 'probe')
+    this.#clear('connect', 'headStart', 'healthy')
+    this.#probe?.stop()
     for (const c of [...this.#conns]) this.#drop(c)
     this.#keepalive.stop()
     if (this.#status === 'closed') return
-    this.#attempt++
-    if (failed && ++this.#failed >= this.#o.maxAttempts) {
+    if (!this.#budget.next(failed)) {
       return this.#shutdown('gave_up', new SurewireError('gave_up', `gave up after ${this.#o.maxAttempts} failed attempts in a row (last: ${reason}${detail ? `: ${detail}` : ''})`))
     }
-    const delayMs = timerMs(this.#o.backoff?.(this.#attempt) ?? defaultBackoff(this.#attempt))
+    const n = this.#budget.attempt
+    const delayMs = timerMs(this.#o.backoff?.(n) ?? defaultBackoff(n))
     this.#setStatus('reconnecting', reason, { delayMs, ...(detail ? { detail } : {}) })
+    // A `status` listener may have called close() (or connect()) from inside that event.
+    if (this.#status !== 'reconnecting') return
     this.#timer('retry', delayMs, () => void this.#startAttempt('retry'))
   }
 
   /** The protocol's auth signal (`status`: HTTP status or close code): one refresh-and-retry per healthy connection, then stop. */
-  #authFailed(status: number): void {
-    if (this.#authFailures < this.#o.authRetries) {
-      this.#authFailures++
+  #authFailed(status: number, phase: 'handshake' | 'open'): void {
+    if (this.#budget.authRefused(phase)) {
       for (const c of [...this.#conns]) this.#drop(c)
       this.#keepalive.stop()
-      this.#clear('connect', 'headStart', 'probe')
+      this.#clear('connect', 'headStart')
+      this.#probe?.stop()
       void this.#startAttempt('auth_retry')
       return
     }
@@ -528,7 +535,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   #shutdown(reason: StatusReason, error: Error, bye = false): void {
-    this.#clear('retry', 'connect', 'headStart', 'healthy', 'probe')
+    this.#clear('retry', 'connect', 'headStart', 'healthy')
+    this.#probe?.stop()
     this.#keepalive.stop()
     for (const c of [...this.#conns]) this.#drop(c, bye && c.role === 'active')
     this.#attemptId++
@@ -547,35 +555,19 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   // ------------------------------------------------------------------ background probe back to WebSocket
 
   #scheduleProbe(): void {
-    const ms = this.#o.wsProbeIntervalMs
-    if (!ms || !this.#o.transports.includes('websocket') || !this.#WebSocket()) return
-    this.#timer('probe', ms, () => void this.#startProbe())
-  }
-
-  async #startProbe(): Promise<void> {
-    const id = this.#attemptId
-    const probeId = ++this.#probeId
-    let c: Conn | undefined
-    // One timer for the token phase and the handshake: a provider that never settles only delays the next probe.
-    this.#timer('probe', this.#o.connectTimeoutMs, () => {
-      this.#probeId++
-      if (c) this.#drop(c)
-      this.#probeFailed()
+    if (!this.#o.wsProbeIntervalMs || !this.#o.transports.includes('websocket') || !this.#WebSocket()) return
+    this.#probe ??= new BackgroundProbe<Conn>(this.#o, {
+      token: () => this.#token(),
+      onSse: () => this.#active()?.kind === 'sse',
+      open: (token) => (this.stats.attempts++, this.#open('websocket', 'probe', token)),
+      drop: (c) => this.#drop(c),
+      failed: () => this.#probeFailed(),
     })
-    let token: string | undefined
-    try {
-      token = await this.#token()
-    } catch {
-      if (probeId === this.#probeId) this.#probeFailed()
-      return
-    }
-    if (id !== this.#attemptId || probeId !== this.#probeId || this.#active()?.kind !== 'sse') return
-    this.stats.attempts++
-    c = this.#open('websocket', 'probe', token)
+    this.#probe.schedule()
   }
 
   #probeHello(c: Conn, hello: HelloFrame): void {
-    this.#clear('probe')
+    this.#probe?.done()
     if (hello.sid !== this.#sid || (!this.#active() && !this.#pendingLoss)) {
       // The server no longer has our session on this path; stay where we are (and end the stray new session).
       this.#drop(c, true)
@@ -586,7 +578,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   #probeFailed(): void {
-    this.#clear('probe')
+    this.#probe?.stop()
     const loss = this.#pendingLoss
     this.#pendingLoss = undefined
     if (loss) return this.#lost(loss.reason, loss.detail, loss.refused)
@@ -603,7 +595,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
         if (status === 'closed') return this.#status === 'closed' || this.#shutdown(reason!, error ?? new SurewireError('client_closed', 'closed'))
         // While the leader is open, this tab's frames go to it (a connection of the state machine's kind).
         this.#conns = status === 'open' ? [{ ...noHandlers, kind: transport!, role: 'active', opened: true, t: { kind: transport!, send: (f) => this.#link!.send(f as never), close() {} } }] : []
-        this.#attempt = attempt
+        this.#budget.attempt = attempt
         this.#serverMaxFrame = e.maxFrameBytes ?? Infinity
         const was = this.#snapshot // the same status again (a tab joining, a new leader): no event
         if (status !== was.status || reason !== was.reason || transport !== was.transport || attempt !== was.attempt) this.#setStatus(status, reason!, extra)

@@ -3,8 +3,9 @@ import { isStandardSchema, type StandardSchemaV1 } from '../schema'
 import { fullJitterBackoff, type Backoff } from './backoff'
 import type { KeyValueStorage } from './memory'
 import type { FetchLike } from './sse'
+import type { Codec } from './codec'
 import type { ShareTabsOptions } from './share/types'
-import type { Protocol, TransportKind } from './transport'
+import type { TransportKind } from './transport'
 import type { EndpointPaths } from './url'
 import { MAX_TIMER_MS } from './time'
 import type { WebSocketConstructor } from './websocket'
@@ -75,16 +76,28 @@ export interface ClientOptions<In extends StandardSchemaV1, Out extends Standard
   /**
    * A POST (SSE transport) with no answer by then counts as a lost connection (reason `post_timeout`):
    * SSE heartbeats keep the stream looking healthy while a stalled POST would hold back every send.
-   * @default 15_000
+   * Queued sends go out again after the reconnect. @default 15_000
    */
   postTimeoutMs?: number
   /** Delay before reconnect attempt n. @default fullJitterBackoff(500, 30_000) */
   backoff?: Backoff
-  /** A connection that stayed open this long resets the backoff attempt counter. @default 5_000 */
+  /**
+   * A connection that stayed open this long resets the backoff attempt counter and clears a refusal
+   * that still stands (a refused POST or credentials refused on an open connection; a hello alone does
+   * not, so an open → refused → open loop keeps backing off). @default 5_000
+   */
   healthyAfterMs?: number
-  /** Give up after this many failed attempts in a row (status `closed`, reason `gave_up`). @default Infinity */
+  /**
+   * Give up after this many failed attempts in a row (status `closed`, reason `gave_up`). An attempt that
+   * never opened, or an open connection the server refused, is a failed attempt; a drop of an open
+   * connection is not (with `maxAttempts: 1` a dropped connection still gets one reconnect attempt). @default Infinity
+   */
   maxAttempts?: number
-  /** After an auth failure, retry this many times with a fresh token before stopping. @default 1 */
+  /**
+   * After an auth failure (close 4401, error code `unauthorized`, HTTP 401 on SSE / POST — never an HTTP
+   * status on the WebSocket upgrade, which falls back to SSE), retry this many times with a fresh token
+   * before stopping with `auth_failed`. @default 1
+   */
   authRetries?: number
   /** Bound on messages waiting for the server's ack. @default 1_000 */
   maxQueuedMessages?: number
@@ -99,7 +112,7 @@ export interface ClientOptions<In extends StandardSchemaV1, Out extends Standard
    * acks, exactly-once). `compat({ ping, isPong })` talks plain JSON to an existing
    * backend's WebSocket / SSE / POST endpoints, without those guarantees. @default surewire
    */
-  protocol?: Protocol
+  protocol?: Codec
   /**
    * Browser tabs of one profile that create a client with the same share key (URL, transports,
    * token or `key`: see `ShareTabsOptions.key`) share one connection: one leader tab holds it, the

@@ -8,8 +8,10 @@
  * function or the server's hello.
  */
 
-/** The longest delay `setTimeout` honours: 2^31 − 1 ms (about 24.8 days). */
-export const MAX_TIMER_MS = 2 ** 31 - 1
+import { MAX_TIMER_MS } from '../protocol'
+
+/** The longest delay `setTimeout` honours: 2^31 − 1 ms (about 24.8 days); defined with the wire constants. */
+export { MAX_TIMER_MS }
 
 /** Monotonic milliseconds (performance.now, or Date.now where a runtime lacks it). */
 export const now: () => number =

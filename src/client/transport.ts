@@ -1,8 +1,5 @@
 import type { SurewireError } from '../errors'
 import type { ClientFrame, ErrorCode, FrameError, ServerFrame } from '../protocol'
-import type { FetchLike } from './sse'
-import type { Endpoints } from './url'
-import type { WebSocketConstructor } from './websocket'
 
 export type { TransportKind } from '../protocol'
 import type { TransportKind } from '../protocol'
@@ -35,6 +32,8 @@ export interface TransportClose {
   /** The server said why: the last `error` frame before the close, or a POST / GET error body. */
   serverCode?: ErrorCode
   serverMessage?: string
+  /** The server marked that error fatal (`"fatal": true`); whether to stop is the state machine's decision. */
+  fatal?: boolean
   /** Human-readable detail for logs only (close reason, error message); no control flow reads it. Never contains the token. */
   detail: string
 }
@@ -50,7 +49,8 @@ export interface TransportHandlers {
    * The sequenced frame `seq` was never written: serialised, it is larger than the server accepts
    * (`error.code` is `too_large`). The transport also dropped every frame after it that it had not
    * written yet (the server refuses sequence gaps), so the state machine rejects `seq`, closes the
-   * gap and sends the rest again. Reported from a microtask, never from inside `send()`.
+   * gap and sends the rest again. Reported synchronously, possibly from inside `send()`, before the
+   * transport writes anything else; the handler may call `send()` again.
    */
   onUnsendable(seq: number, error: SurewireError): void
   onClose(info: TransportClose): void
@@ -72,26 +72,4 @@ export interface TransportParams {
   token: string | undefined
   sid: string | undefined
   lastId: number
-}
-
-/** What the state machine lends a protocol to open a transport with. */
-export interface TransportContext {
-  /** The WebSocket constructor (present whenever `kind` is `websocket`). */
-  WebSocket: WebSocketConstructor
-  fetch: FetchLike
-  endpoints: Endpoints
-  /** The server's frame limit from its hello (Infinity before one arrived). */
-  maxFrameBytes: () => number
-  /** A POST with no answer within this closes the transport with cause `post_timeout`. */
-  postTimeoutMs?: number
-}
-
-/**
- * How frames map onto the wire. The default is the surewire protocol (docs/PROTOCOL.md);
- * `compat()` speaks plain JSON to an existing backend. A protocol only builds transports:
- * the state machine above it is the same either way.
- */
-export interface Protocol {
-  readonly name: string
-  open(kind: TransportKind, ctx: TransportContext, params: TransportParams, h: TransportHandlers): Transport
 }

@@ -37,7 +37,7 @@ export function judgeClose(kind: TransportKind, phase: 'candidate' | 'active', i
   // A refused WebSocket upgrade is evidence about the path (a proxy, a server without that route), never about credentials.
   if (kind === 'websocket' && cause === 'refused') return phase === 'active' ? lost('connection_lost') : { do: 'ws_failed', opened: false }
   if (code === 'unauthorized' || info.code === CloseCode.unauthorized || info.status === 401) return { do: 'auth', status: info.status ?? info.code ?? 0 }
-  if (code !== undefined && isFatalServerError(code, undefined)) return { do: 'stop', serverCode: code, message: info.serverMessage ?? '', ...(info.status ? { status: info.status } : {}) }
+  if (code !== undefined && isFatalServerError(code, info.fatal)) return { do: 'stop', serverCode: code, message: info.serverMessage ?? '', ...(info.status ? { status: info.status } : {}) }
   if (info.code === CloseCode.forbidden) return { do: 'stop', serverCode: code ?? 'forbidden', message: info.serverMessage ?? info.detail }
   if (phase === 'candidate') {
     if (kind === 'websocket') return { do: 'ws_failed', opened: info.opened }

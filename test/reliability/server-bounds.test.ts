@@ -195,6 +195,7 @@ describe('slow consumers, floods and replaced connections', () => {
     for (let i = 0; i < 200; i++) s.realtime.broadcast({ type: 'chat', from: 'app', text: 'y'.repeat(16 * 1024) })
     const newer = peer(s.url, {}, `&sid=${sid}&last=0`)
     await newer.hello()
+    newer.send({ t: 'ping' }) // a WebSocket joining an SSE session replaces it on its first frame (contract C3)
     sock.resume() // only to observe the end: the server must have cut it within its grace period
     await until(() => gone, 15_000, 'the replaced socket to close')
   })

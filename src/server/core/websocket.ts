@@ -158,7 +158,7 @@ class SocketConnection implements LiveConnection {
     this.#badInARow = 0
     const session = this.#session!
     const reply = (f: ServerFrame) => (session.sink === this.#sink ? this.#sink.write(JSON.stringify(f)) : undefined)
-    session.process([frame], reply).catch((err) => this.core.reportError(err))
+    session.process([frame], reply, this.#sink).catch((err) => this.core.reportError(err))
   }
 
   #badFrame(message: string): void {
