@@ -237,7 +237,6 @@ describe('isFatalCloseCode', () => {
     expect(CloseCode).toEqual({
       normal: 1000,
       goingAway: 1001,
-      abnormal: 1006, // from client-state: reserved, never sent
       tooLarge: 1009,
       badFrame: 4400,
       unauthorized: 4401,
