@@ -82,7 +82,7 @@ export async function clientOutcome(url: string, o: ClientRunOptions = {}): Prom
   let openReason: StatusReason | null = null
   let openMs: number | null = null
   let errorCode: string | undefined
-  c.on('error', (e) => (errorCode ??= (e as { code?: string }).code))
+  c.on('error', (e) => (errorCode ??= (e as { serverCode?: string }).serverCode ?? (e as { code?: string }).code))
   const done = new Promise<ClientOutcome['closed'] | 'echo' | 'bound'>((resolve) => {
     const timer = setTimeout(() => resolve('bound'), o.boundMs ?? 15_000)
     c.on('status', (e) => {
@@ -91,7 +91,7 @@ export async function clientOutcome(url: string, o: ClientRunOptions = {}): Prom
         openMs = Math.round(performance.now() - t0)
         openReason = e.reason
       }
-      if (e.status === 'closed') (clearTimeout(timer), resolve({ reason: e.reason, code: errorCode ?? (e.error as { code?: string } | undefined)?.code }))
+      if (e.status === 'closed') (clearTimeout(timer), resolve({ reason: e.reason, code: errorCode ?? (e.error as { serverCode?: string } | undefined)?.serverCode ?? (e.error as { code?: string } | undefined)?.code }))
     })
     c.on('message', (m) => {
       if (m.type === 'echo' && m.text === 'agree') (clearTimeout(timer), resolve('echo'))
