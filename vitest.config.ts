@@ -15,6 +15,7 @@ export default defineConfig({
       { extends: true, test: { name: 'apache', include: ['test/apache/**/*.test.ts'] } },
       { extends: true, test: { name: 'haproxy', include: ['test/haproxy/**/*.test.ts'] } },
       { extends: true, test: { name: 'deployments', include: ['test/deployments/**/*.test.ts'] } },
+      { extends: true, test: { name: 'nextjs-rewrites', include: ['test/nextjs-rewrites/**/*.test.ts'] } },
       { extends: true, test: { name: 'fastapi', include: ['test/fastapi/**/*.test.ts'] } },
       { extends: true, test: { name: 'reliability', include: ['test/reliability/**/*.test.ts'] } },
     ],

@@ -15,14 +15,14 @@
 import { resolveEndpoints } from '../client/url'
 import { probeCors } from './probes/cors'
 import { createDialer } from './probes/dial'
-import { probePlainHttp } from './probes/http'
+import { probePlainHttp, request } from './probes/http'
 import { probeIdle } from './probes/idle'
 import { probeNetwork } from './probes/network'
 import { checkOrigin } from './probes/origin'
 import { endSession, probePost } from './probes/post'
 import { probeSse } from './probes/sse'
 import { attemptWebSocket, closeWebSocket, probeWebSocket } from './probes/ws'
-import { recogniseProxy } from './proxies'
+import { recogniseProxy, type ProxyGuess } from './proxies'
 import type { DoctorOptions, DoctorReport, Run } from './types'
 import { buildReport, diagnose, needsWsControl } from './verdict'
 
@@ -62,6 +62,18 @@ function createRun(target: string, options: DoctorOptions): Run {
   }
 }
 
+/**
+ * The proxy in front, from the realtime path's responses; when they name none, from the site
+ * root's (Next.js rewrites pass the backend's headers through, but its own pages say X-Powered-By).
+ */
+async function recognise(run: Run): Promise<ProxyGuess> {
+  const guess = recogniseProxy(run.seen)
+  if (guess.kind !== 'unknown' && guess.kind !== 'haproxy') return guess
+  const root = await request(run.dial, new URL('/', run.ep.sse).href, {}, run.timeoutMs)
+  const fromRoot = root.status === undefined ? undefined : recogniseProxy([root])
+  return fromRoot && fromRoot.kind !== 'unknown' && fromRoot.kind !== 'haproxy' ? { kind: fromRoot.kind, evidence: `the site root answered with ${fromRoot.evidence}` } : guess
+}
+
 /** Probe a deployment. Never throws for network trouble: that is what the report is for. */
 export async function runDoctor(target: string, options: DoctorOptions = {}): Promise<DoctorReport> {
   const run = createRun(target, options)
@@ -73,7 +85,7 @@ export async function runDoctor(target: string, options: DoctorOptions = {}): Pr
   if (wsControl) closeWebSocket(wsControl)
   const sse = await probeSse(run)
   const post = await probePost(run, sse.outcome === 'live' ? sse.sid : undefined)
-  run.proxy = recogniseProxy(run.seen)
+  run.proxy = await recognise(run)
   await probeCors(run, ws.status)
   const transport = diagnose(run, { plain, ws, wsControl, sse, post })
   await probeIdle(run, ws, sse)
