@@ -3,12 +3,11 @@
  * tokens that never leak into errors or logs, session tokens that are unguessable
  * and bound to the identity that created them, and Origin / CORS checks.
  */
-import type { IncomingMessage } from 'node:http'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { WebSocket } from 'ws'
 import type { StatusEvent, TransportKind } from '../../src'
 import type { ServerFrame } from '../../src/protocol'
-import { bearerToken } from '../../src/server'
+import { bearerToken, type RealtimeRequest } from '../../src/server'
 import { startProxy, type TestProxy } from '../support/proxy'
 import { closeClients, makeClient, startServer, until, waitFor, type TestServer } from '../support/servers'
 
@@ -41,7 +40,7 @@ const statusOf = (c: ReturnType<typeof makeClient>) => (fn: (e: StatusEvent) => 
 /** Users by token; every authenticate() call is recorded with the token it saw. */
 function users(valid: Record<string, string>) {
   const seen: { token: string | undefined; kind: string }[] = []
-  const authenticate = (req: IncomingMessage) => {
+  const authenticate = (req: RealtimeRequest) => {
     const token = bearerToken(req)
     seen.push({ token, kind: req.headers.upgrade ? 'websocket' : req.method === 'POST' ? 'post' : 'sse' })
     const id = token === undefined ? undefined : valid[token]
@@ -308,8 +307,9 @@ describe('Origin and CORS', () => {
     })
     const hijack = rawWs(s.url, '', { Origin: 'https://evil.example', Cookie: 'session=alice' })
     await until(() => hijack.state.error !== '' || hijack.state.closeCode !== 0)
-    expect(hijack.state.error).toMatch(/403/)
-    expect(hijack.frames).toEqual([])
+    // Contract C2: accept, one fatal origin_not_allowed error frame (no hello, no session), close 4403.
+    expect(hijack.state.closeCode).toBe(4403)
+    expect(hijack.frames).toEqual([expect.objectContaining({ t: 'error', code: 'origin_not_allowed', fatal: true })])
     expect(authCalls).toBe(0)
     // The same request from the site itself (Origin = Host) and from a non-browser (no Origin) is served.
     const host = new URL(s.url).host
@@ -341,7 +341,8 @@ describe('Origin and CORS', () => {
     for (const origin of ['https://evil.example', 'https://app.example.evil.example', 'http://app.example', 'null']) {
       const ws = rawWs(s.url, '', { Origin: origin })
       await until(() => ws.state.error !== '' || ws.state.closeCode !== 0)
-      expect(ws.state.error, origin).toMatch(/403/)
+      expect(ws.state.closeCode, origin).toBe(4403)
+      expect(ws.frames.map((f) => f.t === 'error' && f.code), origin).toEqual(['origin_not_allowed'])
       const res = await fetch(`${s.url}?v=1`, { headers: { Origin: origin, Accept: 'text/event-stream' } })
       expect(res.status, origin).toBe(403)
     }
