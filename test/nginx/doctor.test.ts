@@ -63,7 +63,7 @@ describe('surewire doctor behind nginx', () => {
     expect(f.message).toMatch(/reached the surewire server without its Upgrade header \(it answered 426( upgrade_headers_dropped)?\): a proxy in front \(nginx\) does not forward/)
     expect(f.fixes.map((x) => x.where).join(' | ')).toMatch(/^nginx \| Nginx Proxy Manager.*Advanced tab/)
     expect(f.fixes[0]!.snippet).toContain('proxy_set_header Upgrade $http_upgrade;')
-    expect(probe(r, 'websocket').detail).toMatch(/426 Upgrade Required \(Server: nginx\/[\d.]+\) instead of 101/)
+    expect(probe(r, 'websocket').detail).toMatch(/426 Upgrade Required (\(upgrade_headers_dropped\) )?\(Server: nginx\/[\d.]+\) instead of 101/)
   })
 
   it('case 3 (buffered SSE, no upgrade): no transport, cause sse_buffered, exit 1', async () => {
