@@ -107,7 +107,7 @@ export async function clientOutcome(url: string, o: ClientRunOptions = {}): Prom
 }
 
 export interface IdleCount {
-  /** connect() plus every `reconnecting` in the window. */
+  /** Attempts started in the window: every `connecting` status (connect(), each retry, each auth retry). */
   attempts: number
   /** The client's own count (fallbacks and probes included). */
   statsAttempts: number
@@ -122,8 +122,10 @@ export async function idleAttempts(url: string, o: ClientRunOptions = {}, window
   c.on('error', () => {})
   c.connect().catch(() => {})
   await new Promise((r) => setTimeout(r, windowMs))
-  const reconnecting = statuses.filter((e) => e.status === 'reconnecting')
-  const result = { attempts: 1 + reconnecting.length, statsAttempts: c.stats.attempts, reasons: [...new Set(reconnecting.map((e) => e.reason))].join(', ') || '-' }
+  // Every attempt starts with `connecting` (a storm of open → refused → open never says `reconnecting`).
+  const started = statuses.filter((e) => e.status === 'connecting')
+  const retries = started.slice(1)
+  const result = { attempts: Math.max(1, started.length), statsAttempts: c.stats.attempts, reasons: [...new Set(retries.map((e) => e.reason))].join(', ') || '-' }
   c.close()
   return result
 }
