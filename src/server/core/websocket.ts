@@ -64,7 +64,11 @@ export function openedSocket(core: ServerCore, socket: SocketLike, req: Realtime
   const outbox = new Outbox(
     { writeFrames: (fs) => socket.sendAll(fs.map((f) => f.text)), buffered: () => socket.buffered(), onDrain: (cb) => socket.onDrain(cb) },
     o.maxBufferedBytes,
-    () => close(CloseCode.slowConsumer, 'slow consumer'),
+    () => {
+      // Detach at once (the session can be resumed from its replay log); the socket follows within the grace period.
+      close(CloseCode.slowConsumer, 'slow consumer: too many bytes queued')
+      if (session) core.sessions.detach(session, sink)
+    },
   )
   const sink: Sink = {
     kind: 'websocket',
@@ -98,7 +102,7 @@ export function openedSocket(core: ServerCore, socket: SocketLike, req: Realtime
       return badFrame((err as FrameError).message)
     }
     badInARow = 0
-    session!.process([frame], reply).catch((err) => core.reportError(err))
+    session!.process([frame], reply, sink).catch((err) => core.reportError(err))
   }
   const live = {
     beat: (t: number) => {
