@@ -73,7 +73,7 @@ export function openSse(
   })
 
   // ------------------------------------------------------------------ POST side
-  let batch: ClientFrame[] = []
+  const batch: ClientFrame[] = []
   let scheduled = false
   let inFlight = false
 

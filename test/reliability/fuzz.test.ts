@@ -18,7 +18,7 @@ import { FrameError, RejectedError, SurewireError, type StatusEvent, type Transp
 import { type ServerFrame } from '../../src/protocol'
 import { closeClients, makeClient, startServer, until, type TestServer } from '../support/servers'
 import { chop, clientCase, serverCase, sseCase, type ClientModel, type ClientOutcome, type ServerModel, type ServerReply } from './fuzz-frames'
-import { rng, seedFromEnv, withSeed, type Rng } from './support'
+import { rng, seedFromEnv, withSeed } from './support'
 
 const seed = seedFromEnv()
 const enc = new TextEncoder()
@@ -354,7 +354,6 @@ describe('fuzzing the client', () => {
       const run = async (transport: TransportKind, actions: Action[]) => {
         const queue = [...actions]
         let idle = false // the connection after the last case was served
-        let c!: ReturnType<typeof makeClient>
         let o!: ReturnType<typeof observe>
         const opened = () => o.statuses.filter((s) => s.status === 'open').length
         fake.script = {
@@ -391,7 +390,7 @@ describe('fuzzing the client', () => {
             else res.socket?.destroy()
           },
         }
-        c = client([transport])
+        const c = client([transport])
         o = observe(c)
         const baseline = c.listenerCount()
         await c.connect()
