@@ -3,6 +3,7 @@
 // misused promises) catch the bug class this library cares about most: a send or a close
 // whose promise nobody handles. `reportUnusedDisableDirectives` makes every disable comment
 // prove that it still suppresses something.
+import comments from '@eslint-community/eslint-plugin-eslint-comments/configs'
 import js from '@eslint/js'
 import globals from 'globals'
 import tseslint from 'typescript-eslint'
@@ -12,6 +13,9 @@ export default tseslint.config(
   { linterOptions: { reportUnusedDisableDirectives: 'error' } },
   js.configs.recommended,
   ...tseslint.configs.recommended,
+  comments.recommended,
+  // Every disable comment names its rule and says why (`-- reason`).
+  { rules: { '@eslint-community/eslint-comments/require-description': ['error', { ignore: ['eslint-enable'] }] } },
   {
     files: ['**/*.ts', '**/*.tsx', '**/*.mts'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

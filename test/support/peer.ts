@@ -57,6 +57,13 @@ export interface Inbox {
   bad: string[]
   /** The `n`th frame of type `t` matching `pred`; rejects after a generous bound or on a bad frame. */
   wait<T extends ServerFrame['t']>(t: T, pred?: (f: Frame<T>) => boolean, n?: number): Promise<Frame<T>>
+  /**
+   * For a frame-by-frame dialogue: the earliest frame of type `t` matching `pred` that no
+   * earlier `next()` took; takes it. Same bound and protocol check as `wait`.
+   */
+  next<T extends ServerFrame['t']>(t: T, pred?: (f: Frame<T>) => boolean): Promise<Frame<T>>
+  /** The frames no `next()` took, in order. */
+  rest(): ServerFrame[]
   push(text: string): void
 }
 
@@ -68,6 +75,7 @@ function inbox(): Inbox {
   const frames: ServerFrame[] = []
   const bad: string[] = []
   const waiters = new Set<() => void>()
+  const taken = new Set<ServerFrame>()
   const box: Inbox = {
     frames,
     bad,
@@ -96,6 +104,12 @@ function inbox(): Inbox {
         check()
       })
     },
+    async next(t, pred = () => true) {
+      const f = await box.wait(t, (x) => !taken.has(x) && pred(x))
+      taken.add(f)
+      return f
+    },
+    rest: () => frames.filter((f) => !taken.has(f)),
   }
   inboxes.push(box)
   return box
