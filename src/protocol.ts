@@ -10,6 +10,23 @@
 /** Protocol version, sent by the client as the `v` query parameter. */
 export const PROTOCOL_VERSION = 1
 
+/** The two transports a session can be attached over. */
+export type TransportKind = 'websocket' | 'sse'
+
+/** Heartbeat interval (ms) the reference server announces in `hello.hb` unless configured otherwise. */
+export const DEFAULT_HEARTBEAT_MS = 15_000
+
+/** Largest delay a timer can take (setTimeout overflows past 2^31 − 1 ms and fires at once). Time options and `hello.hb` stay within it. */
+export const MAX_TIMER_MS = 2_147_483_647
+
+/** Bounds on client frames: anything deeper or longer is `bad_frame` (checked before it reaches a handler). */
+export const CLIENT_FRAME_LIMITS = {
+  /** Nesting depth of `d` (objects and arrays); a schema validator or a handler recursing into it stays safe. */
+  maxDepth: 64,
+  /** Length of a `sub` / `unsub` topic, in UTF-16 code units. */
+  maxTopicLength: 256,
+} as const
+
 /** Query parameter names used by the client when opening a transport. */
 export const QUERY = {
   version: 'v',
@@ -107,12 +124,22 @@ export type ErrorCode =
   | 'session_unknown'
   | 'rate_limited'
   | 'server_error'
+  /** A browser `Origin` the server does not accept (WebSocket: error frame + close 4403; SSE/POST: HTTP 403). Fatal. */
+  | 'origin_not_allowed'
+  /** A WebSocket handshake reached the server without `Upgrade` (a proxy dropped it): HTTP 426. Fall back to SSE. */
+  | 'upgrade_headers_dropped'
+  /** A WebSocket handshake reached an endpoint that cannot upgrade (the Fetch handler): HTTP 426. Fall back to SSE. */
+  | 'websocket_unsupported'
+  /** The client read too slowly: more than the server's per-connection bound was queued. Reconnect and resume. */
+  | 'slow_consumer'
 
 /** WebSocket close codes used by the protocol. */
 export const CloseCode = {
   normal: 1000,
   goingAway: 1001,
   tooLarge: 1009,
+  /** The server failed (e.g. `authenticate()` threw); retry with backoff. */
+  internalError: 1011,
   badFrame: 4400,
   unauthorized: 4401,
   forbidden: 4403,
@@ -120,6 +147,8 @@ export const CloseCode = {
   replaced: 4409,
   /** No ping from the client within 3 × hb. */
   idleTimeout: 4408,
+  /** More outgoing bytes were queued for this connection than the server allows (the client stopped reading). Reconnect and resume. */
+  slowConsumer: 4429,
 } as const
 
 /** Close codes after which a client must not reconnect. */
@@ -188,21 +217,41 @@ export function checkServerFrame(f: unknown, raw = ''): ServerFrame {
   }
 }
 
-/** Check one parsed client frame. Throws FrameError. */
+/** Is `v` nested (objects/arrays) deeper than `max` levels? Iterative, so a hostile depth cannot overflow the stack. */
+function deeperThan(v: unknown, max: number): boolean {
+  if (typeof v !== 'object' || v === null) return false
+  const stack: [unknown, number][] = [[v, 1]]
+  while (stack.length > 0) {
+    const [x, depth] = stack.pop()!
+    if (depth > max) return true
+    for (const c of Array.isArray(x) ? x : Object.values(x as object)) if (typeof c === 'object' && c !== null) stack.push([c, depth + 1])
+  }
+  return false
+}
+
+/**
+ * Check one parsed client frame. Throws FrameError. Every field the server stores or echoes is
+ * type- and size-checked here (see CLIENT_FRAME_LIMITS), so hostile input is `bad_frame`, never
+ * a server error.
+ */
 export function checkClientFrame(f: unknown, raw = ''): ClientFrame {
   const bad = (why: string) => new FrameError(why, raw.slice(0, 200))
   if (!isObj(f) || typeof f.t !== 'string') throw bad('frame is not an object with a string `t`')
   switch (f.t) {
     case 'msg':
       if (!isSeq(f.seq) || f.seq < 1 || !('d' in f)) throw bad('msg frame needs an integer `seq` ≥ 1 and `d`')
+      if (deeperThan(f.d, CLIENT_FRAME_LIMITS.maxDepth)) throw bad(`msg \`d\` is nested deeper than ${CLIENT_FRAME_LIMITS.maxDepth} levels`)
       return f as unknown as ClientMessageFrame
     case 'sub':
     case 'unsub':
       if (!isSeq(f.seq) || f.seq < 1 || typeof f.topic !== 'string') throw bad(`${f.t} frame needs \`seq\` and a string \`topic\``)
+      if (f.topic.length > CLIENT_FRAME_LIMITS.maxTopicLength) throw bad(`${f.t} \`topic\` is longer than ${CLIENT_FRAME_LIMITS.maxTopicLength} characters`)
       return f as unknown as SubscribeFrame
     case 'ping':
+      if (f.n !== undefined && !Number.isFinite(f.n)) throw bad('ping `n` must be a number when present')
+      return f as unknown as PingFrame
     case 'bye':
-      return f as unknown as PingFrame | ByeFrame
+      return f as unknown as ByeFrame
     default:
       throw bad(`unknown frame type ${JSON.stringify(f.t).slice(0, 40)}`)
   }

@@ -6,6 +6,8 @@ import type { ServerMessage as ServerMsg } from './support/schemas'
 import { ClientMessage, ServerMessage } from './support/schemas'
 import { serveFetch } from './support/fetch-node'
 import { closeClients, makeClient, startServer, until, waitFor } from './support/servers'
+import { coreOf } from '../src/server/core/core'
+const sessionsOf = (r: object) => coreOf(r).sessions.sessions
 
 type Opts = Partial<ServerOptions<typeof ClientMessage, typeof ServerMessage>>
 const cleanups: (() => unknown)[] = []
@@ -99,9 +101,9 @@ describe('createFetchHandler', () => {
     const res = await fetch(`${url}?v=1`, { headers: { Accept: 'text/event-stream' }, signal: abort.signal })
     const hello = await readUntil(res, (t) => t.includes('\n\n'))
     const sid = JSON.parse(hello.slice('data: '.length)).sid as string
-    expect(realtime.sessions.get(sid)?.sink).not.toBeNull()
+    expect(sessionsOf(realtime).get(sid)?.sink).not.toBeNull()
     abort.abort()
-    await until(() => realtime.sessions.get(sid)?.sink === null, 15_000, 'detach after abort')
+    await until(() => sessionsOf(realtime).get(sid)?.sink === null, 15_000, 'detach after abort')
   })
 
   it('answers misuse with the same status codes as the Node server', async () => {

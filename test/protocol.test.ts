@@ -243,6 +243,8 @@ describe('isFatalCloseCode', () => {
       forbidden: 4403,
       replaced: 4409,
       idleTimeout: 4408,
+      internalError: 1011,
+      slowConsumer: 4429,
     })
   })
 })

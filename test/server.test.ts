@@ -1,13 +1,15 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { createServer, request, type IncomingMessage } from 'node:http'
+import { createServer, request } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { WebSocket, type ClientOptions } from 'ws'
-import { bearerToken, createRealtimeServer, ValidationError, type Connection, type ServerOptions } from '../src/server'
+import { bearerToken, createRealtimeServer, ValidationError, type Connection, type ServerOptions, type RealtimeRequest } from '../src/server'
 import type { ServerFrame } from '../src/protocol'
 import { matching, postFrames, ssePeer, wsPeer } from './support/peer'
 import { startServer, until } from './support/servers'
 import { ClientMessage, ServerMessage } from './support/schemas'
+import { coreOf } from '../src/server/core/core'
+const sessionsOf = (r: object) => coreOf(r).sessions.sessions
 
 type Conn = Connection<typeof ClientMessage, typeof ServerMessage>
 type Opts = Partial<ServerOptions<typeof ClientMessage, typeof ServerMessage>>
@@ -129,7 +131,7 @@ describe('WebSocket', () => {
     const p = await s.ready()
     expect(await p.closed()).toEqual({ code: 4408, reason: expect.any(String) })
     await until(() => s.conns[0]!.transport === null, 15_000, 'server to detach the idle socket')
-    expect(s.srv.realtime.sessions.has(p.hello.sid)).toBe(true) // the session survives for a resume
+    expect(sessionsOf(s.srv.realtime).has(p.hello.sid)).toBe(true) // the session survives for a resume
   })
 })
 
@@ -175,7 +177,7 @@ describe('resume', () => {
     const { hello } = await s.ready('sid=nosuchsession&last=4')
     expect(hello).toMatchObject({ resumed: false, reset: 'session_unknown' })
     expect(hello.sid).not.toBe('nosuchsession')
-    expect(s.srv.realtime.sessions.has(hello.sid)).toBe(true)
+    expect(sessionsOf(s.srv.realtime).has(hello.sid)).toBe(true)
   })
 
   it('a second WebSocket with the same sid replaces the first (close 4409)', async () => {
@@ -287,7 +289,7 @@ describe('HTTP routing', () => {
 })
 
 describe('auth', () => {
-  const authenticate = (req: IncomingMessage) => {
+  const authenticate = (req: RealtimeRequest) => {
     const token = bearerToken(req)
     return token === 'good' ? { id: 'alice' } : token === 'bob' ? { id: 'bob' } : null
   }
@@ -336,7 +338,10 @@ describe('auth', () => {
 describe('origin', () => {
   it('same-origin by default: refuses a foreign Origin, allows its own and none', async () => {
     const s = await serve()
-    expect((await s.ws('', { origin: 'http://evil.example' }).error()).message).toBe('Unexpected server response: 403')
+    // Contract C2: accepted, then an origin_not_allowed error frame and close 4403 (was: HTTP 403 on the upgrade).
+    const evil = s.ws('', { origin: 'http://evil.example' })
+    expect(await evil.wait('error')).toMatchObject({ code: 'origin_not_allowed', fatal: true })
+    expect((await evil.closed()).code).toBe(4403)
     expect((await s.sse('', { Origin: 'http://evil.example' })).res.status).toBe(403)
     await s.ready('', { origin: `http://127.0.0.1:${s.srv.port}` })
     await s.ready()
@@ -347,7 +352,7 @@ describe('origin', () => {
     const s = await serve({ allowedOrigins: ['http://app.example'] })
     const Origin = 'http://app.example'
     await s.ready('', { origin: Origin })
-    expect((await s.ws('', { origin: 'http://evil.example' }).error()).message).toMatch(/403/)
+    expect((await s.ws('', { origin: 'http://evil.example' }).closed()).code).toBe(4403)
     const st = await s.sse('', { Origin })
     expect(st.res.status).toBe(200)
     expect(st.res.headers.get('access-control-allow-origin')).toBe(Origin)
@@ -425,7 +430,7 @@ describe('close()', () => {
     expect((await ws.closed()).code).toBe(1001)
     await st.ended
     expect(ended).toEqual(['server_closed', 'server_closed', 'server_closed'])
-    expect(s.srv.realtime.sessions.size).toBe(0)
+    expect(sessionsOf(s.srv.realtime).size).toBe(0)
     expect(timers.live.size).toBe(0)
   })
 })

@@ -4,7 +4,8 @@ import type { FetchLike } from './sse'
 import type { Endpoints } from './url'
 import type { WebSocketConstructor } from './websocket'
 
-export type TransportKind = 'websocket' | 'sse'
+export type { TransportKind } from '../protocol'
+import type { TransportKind } from '../protocol'
 
 /** How a transport ended. Reported exactly once, and never after `close()` was called on it. */
 export interface TransportClose {

@@ -1,6 +1,11 @@
-export { createRealtimeServer, RealtimeServer, type ServerEvents } from './server'
-export { createFetchHandler, type FetchHandler } from './fetch'
-export { serverDefaults, bearerToken, type ServerOptions, type OriginPolicy } from './options'
-export { Connection, type ConnectionEvents } from './session'
-export { CloseCode, PROTOCOL_VERSION } from '../protocol'
-export { ValidationError, ConfigError } from '../errors'
+/**
+ * `surewire/server`: the reference server on Node (node:http + WebSocket via `ws`) and, through
+ * `createFetchHandler`, on any Fetch runtime. This entry loads `ws`; `surewire/server/fetch` is
+ * the same API without it.
+ */
+import { setNodeUpgrader } from './node/http'
+import { wsUpgrader } from './node/ws'
+
+setNodeUpgrader(wsUpgrader)
+
+export * from './web'

@@ -1,6 +1,8 @@
-import type { IncomingMessage } from 'node:http'
-import type { StandardSchemaV1 } from '../schema'
-import type { Connection } from './session'
+import { ConfigError } from '../errors'
+import { DEFAULT_HEARTBEAT_MS, MAX_TIMER_MS } from '../protocol'
+import { isStandardSchema, type StandardSchemaV1 } from '../schema'
+import type { Connection } from './connection'
+import type { RealtimeRequest } from './request'
 
 /** Which browser origins may connect (WebSocket `Origin` check and CORS for SSE/POST). */
 export type OriginPolicy = 'same-origin' | '*' | readonly string[] | ((origin: string) => boolean)
@@ -14,24 +16,49 @@ export interface ServerOptions<In extends StandardSchemaV1, Out extends Standard
   outgoing: Out
   /**
    * Decide who the client is, on every connection and POST. Return the user (any value) or
-   * null/undefined to refuse (WebSocket: close 4401; SSE/POST: HTTP 401). Use
-   * {@link bearerToken} to read the token the client sent. Omit to allow everyone.
+   * null/undefined/false to refuse (WebSocket: error frame + close 4401; SSE/POST: HTTP 401).
+   * It receives a {@link RealtimeRequest} on every adapter (node:http and Fetch); use
+   * {@link bearerToken} to read the token the client sent. A throwing authenticate counts as
+   * "auth unavailable" (retryable 500 / close 1011), not as a refusal. Omit to allow everyone.
    */
-  authenticate?: (req: IncomingMessage) => unknown | Promise<unknown>
+  authenticate?: (req: RealtimeRequest) => unknown | Promise<unknown>
   /** Key that identifies a user, to bind sessions to identities. @default user.id when present, else JSON */
   identify?: (user: unknown) => string
   /** May this connection subscribe to `topic`? @default allow */
   authorizeSubscribe?: (conn: Connection<In, Out>, topic: string) => boolean | Promise<boolean>
   /** Browser origins allowed to connect. Requests without an Origin header (non-browsers) are always allowed. @default 'same-origin' */
   allowedOrigins?: OriginPolicy
-  /** SSE heartbeat interval and the ping interval clients must keep on WebSocket. Keep under proxy idle timeouts (nginx: 60 s). @default 15_000 */
+  /**
+   * Let the same-origin check compare the browser's `Origin` with the host a proxy reports in
+   * `X-Forwarded-Host` (first value) or `Forwarded: host=` instead of `Host`. Turn it on only
+   * when every request reaches this server through a proxy that sets (or strips) that header
+   * itself, e.g. Next.js `rewrites()`, Apache without `ProxyPreserveHost`: a client that can
+   * reach the server directly can send any `X-Forwarded-Host`, and the check would then admit
+   * any origin it names. (Origin only protects browsers' ambient credentials, and a browser
+   * cannot set `X-Forwarded-Host` on a WebSocket or a cross-site request, so the risk is a
+   * direct client forging it, which it could do without a browser anyway; still, keep it off
+   * unless a proxy rewrites `Host`.) It changes only the Origin check, nothing else.
+   * @default false
+   */
+  trustForwardedHost?: boolean
+  /** SSE heartbeat interval and the ping interval clients must keep on WebSocket. Keep under proxy idle timeouts (nginx: 60 s). 1 ms … 2^31−1 ms. @default 15_000 */
   heartbeatIntervalMs?: number
-  /** A disconnected session can be resumed for this long; after that the client gets a fresh session. @default 60_000 */
+  /** A disconnected session can be resumed for this long; after that the client gets a fresh session. 1 ms … 2^31−1 ms (about 24.8 days). @default 60_000 */
   sessionTtlMs?: number
-  /** Messages kept per session for replay after a reconnect. @default 1_000 */
+  /** Messages kept per session for replay after a reconnect. Integer ≥ 0. @default 1_000 */
   replayWindow?: number
-  /** Largest WebSocket frame / POST body accepted, in bytes (WebSocket: close 1009; POST: 413). @default 1_048_576 */
+  /** Largest WebSocket frame / POST body accepted, in bytes (WebSocket: close 1009; POST: 413). Integer ≥ 64. @default 1_048_576 */
   maxFrameBytes?: number
+  /**
+   * Outgoing bytes one connection may have queued (written by the server, not yet taken by the
+   * network: WebSocket `bufferedAmount`, the SSE response's buffer, the Fetch stream's queue).
+   * A client that stops reading while the server keeps sending is closed as a slow consumer
+   * past it (WebSocket close 4429; SSE: an `error` frame `slow_consumer`, then the stream is
+   * cut) and resumes from the replay log when it reconnects. The replay written on (re)connect
+   * is paced by the network and does not count. Integer ≥ 1024.
+   * @default 4_194_304 (4 MiB)
+   */
+  maxBufferedBytes?: number
   /**
    * Messages (and subscription changes) one client session may send per second, with a burst of
    * the same size. Frames over the rate are consumed and answered with a `nack` coded
@@ -45,20 +72,20 @@ export interface ServerOptions<In extends StandardSchemaV1, Out extends Standard
 export const serverDefaults = {
   path: '/realtime',
   allowedOrigins: 'same-origin' as OriginPolicy,
-  heartbeatIntervalMs: 15_000,
+  trustForwardedHost: false,
+  heartbeatIntervalMs: DEFAULT_HEARTBEAT_MS,
   sessionTtlMs: 60_000,
   replayWindow: 1_000,
   maxFrameBytes: 1_048_576,
+  maxBufferedBytes: 4_194_304,
   maxInboundPerSecond: Infinity,
 } as const
 
-/** The token a surewire client sent: `Authorization: Bearer …`, else the `access_token` query parameter (WebSocket from browsers). */
-export function bearerToken(req: IncomingMessage): string | undefined {
-  const h = req.headers.authorization
-  if (typeof h === 'string' && /^Bearer /i.test(h)) return h.slice(7).trim()
-  const q = new URL(req.url ?? '/', 'http://x').searchParams.get('access_token')
-  return q ?? undefined
-}
+/** Server options after validation, with every default applied. */
+export type ResolvedServerOptions<In extends StandardSchemaV1 = StandardSchemaV1, Out extends StandardSchemaV1 = StandardSchemaV1> = Required<
+  Omit<ServerOptions<In, Out>, 'authenticate' | 'authorizeSubscribe'>
+> &
+  Pick<ServerOptions<In, Out>, 'authenticate' | 'authorizeSubscribe'>
 
 export function defaultIdentify(user: unknown): string {
   const id = (user as { id?: unknown } | null)?.id
@@ -66,15 +93,50 @@ export function defaultIdentify(user: unknown): string {
   return JSON.stringify(user) ?? 'null'
 }
 
-/** Is a browser request from `origin` allowed to reach a server at `host`? */
-export function originAllowed(policy: OriginPolicy, origin: string | undefined, host: string | undefined): boolean {
-  if (!origin) return true
-  if (policy === '*') return true
-  if (typeof policy === 'function') return policy(origin)
-  try {
-    if (new URL(origin).host === host) return true
-  } catch {
-    return false
-  }
-  return policy !== 'same-origin' && policy.includes(origin)
+type Check = (v: unknown) => string | undefined
+const intIn =
+  (min: number, max: number, unit = ''): Check =>
+  (v) =>
+    Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max ? undefined : `an integer from ${min} to ${max}${unit}`
+const timeMs = intIn(1, MAX_TIMER_MS, ' ms (setTimeout cannot wait longer than 2^31−1 ms)')
+const fn: Check = (v) => (typeof v === 'function' ? undefined : 'a function')
+
+const checks: Record<string, Check> = {
+  path: (v) => (typeof v === 'string' && v.startsWith('/') ? undefined : "a path starting with '/'"),
+  authenticate: fn,
+  identify: fn,
+  authorizeSubscribe: fn,
+  allowedOrigins: (v) =>
+    v === 'same-origin' || v === '*' || typeof v === 'function' || (Array.isArray(v) && v.every((o) => typeof o === 'string'))
+      ? undefined
+      : "'same-origin', '*', an array of origins or a function",
+  trustForwardedHost: (v) => (typeof v === 'boolean' ? undefined : 'true or false'),
+  heartbeatIntervalMs: timeMs,
+  sessionTtlMs: timeMs,
+  replayWindow: intIn(0, 10_000_000),
+  maxFrameBytes: intIn(64, 2 ** 30, ' bytes'),
+  maxBufferedBytes: intIn(1024, 2 ** 40, ' bytes'),
+  maxInboundPerSecond: (v) => (v === Infinity || (typeof v === 'number' && v > 0 && Number.isFinite(v)) ? undefined : 'a number > 0, or Infinity (off)'),
 }
+
+/**
+ * The one place server options are checked and defaulted. Throws a ConfigError naming the
+ * option and its allowed range; `undefined` means "use the default".
+ */
+export function resolveServerOptions<In extends StandardSchemaV1, Out extends StandardSchemaV1>(
+  options: ServerOptions<In, Out>,
+): ResolvedServerOptions<In, Out> {
+  for (const k of ['incoming', 'outgoing'] as const) {
+    if (!isStandardSchema(options?.[k])) throw new ConfigError(`createRealtimeServer: \`${k}\` must be a Standard Schema (zod ≥ 3.24, valibot, arktype)`)
+  }
+  const defined: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(options)) {
+    if (v === undefined || k === 'incoming' || k === 'outgoing') continue
+    const why = checks[k]?.(v)
+    if (why) throw new ConfigError(`createRealtimeServer: \`${k}\` must be ${why}; got ${describe(v)}`)
+    defined[k] = v
+  }
+  return { ...serverDefaults, identify: defaultIdentify, ...defined, incoming: options.incoming, outgoing: options.outgoing } as ResolvedServerOptions<In, Out>
+}
+
+const describe = (v: unknown) => (typeof v === 'function' ? 'a function' : (JSON.stringify(v) ?? String(v)).slice(0, 60).replace(/^null$/, String(v)))

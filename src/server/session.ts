@@ -1,27 +1,12 @@
-import { randomBytes } from 'node:crypto'
 import { Emitter } from '../emitter'
-import type { TransportKind } from '../client/transport'
-import type { ClientFrame, ErrorCode, HelloFrame, ServerFrame } from '../protocol'
+import { CloseCode, type ClientFrame, type ErrorCode, type HelloFrame, type ServerFrame, type TransportKind } from '../protocol'
 import type { Infer, InferIn, StandardSchemaV1 } from '../schema'
 import { formatIssues } from '../schema'
+import type { ConnectionEvents } from './connection'
+import type { Sink } from './sink'
 
-/** Where a session's frames are written: one WebSocket or one SSE response. */
-export interface Sink {
-  readonly kind: TransportKind
-  /** Write one serialized frame; `id` is set for app messages (SSE puts it in `id:`). */
-  write(text: string, id?: number): void
-  /** End the underlying connection (WebSocket close code; SSE ends the response). */
-  close(code: number, reason: string): void
-}
-
-export interface ConnectionEvents<M> {
-  /** A client message that passed the `incoming` schema. */
-  message: M
-  subscribe: string
-  unsubscribe: string
-  /** The session ended: client said bye, it expired after a disconnect, or the server closed. */
-  close: { reason: 'client_closed' | 'expired' | 'server_closed' }
-}
+export type { Sink } from './sink'
+export type { ConnectionEvents } from './connection'
 
 /** Hooks the session needs from its server. */
 export interface SessionHost {
@@ -35,7 +20,17 @@ export interface SessionHost {
   onError(err: unknown): void
 }
 
-const b64 = (n: number) => randomBytes(n).toString('base64url')
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+/** `n` random bytes (Web Crypto: Node ≥ 20, Bun, Deno, browsers), base64url without padding. `n` is a multiple of 3. */
+function b64(n: number): string {
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(n))
+  let out = ''
+  for (let i = 0; i < n; i += 3) {
+    const v = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!
+    out += B64URL[v >> 18]! + B64URL[(v >> 12) & 63]! + B64URL[(v >> 6) & 63]! + B64URL[v & 63]!
+  }
+  return out
+}
 
 /**
  * What the application sees: one logical client that survives reconnects and
@@ -90,7 +85,7 @@ export class Session {
   #tokens = NaN
   #refilledAt = 0
   #ended = false
-  expiry: ReturnType<typeof setTimeout> | undefined
+  #expiry: ReturnType<typeof setTimeout> | undefined
 
   constructor(
     readonly host: SessionHost,
@@ -105,9 +100,10 @@ export class Session {
 
   /** Attach a sink: hello, then every buffered message after `last`. Replaces (closes) the previous sink. */
   attach(sink: Sink, hello: Omit<HelloFrame, 't' | 'sid' | 'resumed' | 'reset'>, resume: number | 'none' | 'unknown'): void {
+    clearTimeout(this.#expiry)
     const old = this.sink
     this.sink = sink
-    if (old) old.close(4409, 'replaced by a newer connection')
+    if (old) old.close(CloseCode.replaced, 'replaced by a newer connection')
     const frame: HelloFrame = { t: 'hello', sid: this.sid, ...hello, resumed: typeof resume === 'number' }
     const from = typeof resume === 'number' ? resume : 0
     const oldest = this.#buffer[0]?.id ?? this.#nextId
@@ -120,9 +116,14 @@ export class Session {
     for (const m of this.#buffer) if (m.id > from) sink.write(m.text, m.id)
   }
 
-  detach(sink: Sink): boolean {
+  /** `sink` ended. If it was the live one, the session waits `ttlMs` for a resume, then ends as `expired`. */
+  detach(sink: Sink, ttlMs: number): boolean {
     if (this.sink !== sink) return false
     this.sink = null
+    if (this.#ended) return true
+    clearTimeout(this.#expiry)
+    this.#expiry = setTimeout(() => this.end('expired'), ttlMs)
+    ;(this.#expiry as { unref?: () => void }).unref?.()
     return true
   }
 
@@ -226,10 +227,10 @@ export class Session {
   end(reason: ConnectionEvents<unknown>['close']['reason']): void {
     if (this.#ended) return
     this.#ended = true
-    clearTimeout(this.expiry)
+    clearTimeout(this.#expiry)
     const sink = this.sink
     this.sink = null
-    sink?.close(reason === 'server_closed' ? 1001 : 1000, reason)
+    sink?.close(reason === 'server_closed' ? CloseCode.goingAway : CloseCode.normal, reason)
     this.#buffer = []
     this.host.onEnd(this)
     this.conn.fire('close', { reason })

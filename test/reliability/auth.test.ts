@@ -3,11 +3,10 @@
  * tokens that never leak into errors or logs, session tokens that are unguessable
  * and bound to the identity that created them, and Origin / CORS checks.
  */
-import type { IncomingMessage } from 'node:http'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { StatusEvent, TransportKind } from '../../src'
 import type { ServerFrame } from '../../src/protocol'
-import { bearerToken } from '../../src/server'
+import { bearerToken, type RealtimeRequest } from '../../src/server'
 import { ssePeer, wsPeer, type WsPeer } from '../support/peer'
 import { startProxy, type TestProxy } from '../support/proxy'
 import { closeClients, makeClient, startServer, until, waitFor, type TestServer } from '../support/servers'
@@ -37,7 +36,7 @@ const statusOf = (c: ReturnType<typeof makeClient>) => (fn: (e: StatusEvent) => 
 /** Users by token; every authenticate() call is recorded with the token it saw. */
 function users(valid: Record<string, string>) {
   const seen: { token: string | undefined; kind: string }[] = []
-  const authenticate = (req: IncomingMessage) => {
+  const authenticate = (req: RealtimeRequest) => {
     const token = bearerToken(req)
     seen.push({ token, kind: req.headers.upgrade ? 'websocket' : req.method === 'POST' ? 'post' : 'sse' })
     const id = token === undefined ? undefined : valid[token]
@@ -269,8 +268,9 @@ describe('Origin and CORS', () => {
     })
     const hijack = rawWs(s.url, '', { Origin: 'https://evil.example', Cookie: 'session=alice' })
     await until(() => wsError(hijack) !== '' || closeCode(hijack) !== 0)
-    expect(wsError(hijack)).toMatch(/403/)
-    expect(hijack.frames).toEqual([])
+    // Contract C2: accept, one fatal origin_not_allowed error frame (no hello, no session), close 4403.
+    expect(closeCode(hijack)).toBe(4403)
+    expect(hijack.frames).toEqual([expect.objectContaining({ t: 'error', code: 'origin_not_allowed', fatal: true })])
     expect(authCalls).toBe(0)
     // The same request from the site itself (Origin = Host) and from a non-browser (no Origin) is served.
     const host = new URL(s.url).host
@@ -302,7 +302,8 @@ describe('Origin and CORS', () => {
     for (const origin of ['https://evil.example', 'https://app.example.evil.example', 'http://app.example', 'null']) {
       const ws = rawWs(s.url, '', { Origin: origin })
       await until(() => wsError(ws) !== '' || closeCode(ws) !== 0)
-      expect(wsError(ws), origin).toMatch(/403/)
+      expect(closeCode(ws), origin).toBe(4403)
+      expect(ws.frames.map((f) => f.t === 'error' && f.code), origin).toEqual(['origin_not_allowed'])
       const res = await fetch(`${s.url}?v=1`, { headers: { Origin: origin, Accept: 'text/event-stream' } })
       expect(res.status, origin).toBe(403)
     }

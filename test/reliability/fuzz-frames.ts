@@ -292,7 +292,8 @@ export function clientCase(r: Rng, m: ServerModel): ClientCase {
   }
   if (roll < 0.47) {
     const f = r.chance(0.5) ? { t: 'ping' } : { t: 'ping', n: r.pick<unknown>([1, 'x', null, [1]]) }
-    return { data: json(f), expect: { t: 'pong' }, what: 'ping' }
+    // `n` is echoed back, so it must be a number (PROTOCOL.md); anything else is bad_frame.
+    return { data: json(f), expect: 'n' in f && typeof f.n !== 'number' ? { t: 'error' } : { t: 'pong' }, what: 'ping' }
   }
   if (roll < 0.52) {
     return { data: new Uint8Array(r.int(0, 64)).map(() => r.int(0, 255)), expect: { t: 'error' }, what: 'binary frame' }

@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { fullJitterBackoff } from '../../src'
 import { closeClients, makeClient, startServer, until, type TestServer } from '../support/servers'
+import { coreOf } from '../../src/server/core/core'
+const sessionsOf = (r: object) => coreOf(r).sessions.sessions
 
 let servers: TestServer[] = []
 afterEach(async () => {
@@ -98,10 +100,10 @@ describe('leaks', () => {
     // said bye, also through the child's proxy), then let the child close the proxy.
     let sessionsLeft = -1
     child.on('message', () => {
-      void until(() => s.realtime.sessions.size === 0, 10_000)
+      void until(() => sessionsOf(s.realtime).size === 0, 10_000)
         .catch(() => {})
         .then(() => {
-          sessionsLeft = s.realtime.sessions.size
+          sessionsLeft = sessionsOf(s.realtime).size
           child.send('drained')
         })
     })

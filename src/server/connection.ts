@@ -1,0 +1,35 @@
+import type { Listener } from '../emitter'
+import type { TransportKind } from '../protocol'
+import type { Infer, InferIn, StandardSchemaV1 } from '../schema'
+
+export interface ConnectionEvents<M> {
+  /** A client message that passed the `incoming` schema. */
+  message: M
+  subscribe: string
+  unsubscribe: string
+  /** The session ended: client said bye, it expired after a disconnect, or the server closed. */
+  close: { reason: 'client_closed' | 'expired' | 'server_closed' }
+}
+
+/**
+ * What the application sees: one logical client that survives reconnects and transport
+ * switches. `transport` is the only thing that tells them apart.
+ */
+export interface Connection<In extends StandardSchemaV1 = StandardSchemaV1, Out extends StandardSchemaV1 = StandardSchemaV1> {
+  /** Public id, safe to log and share (unlike the session token). */
+  readonly id: string
+  /** What `authenticate` returned for this client. */
+  readonly user: unknown
+  /** The transport currently attached, or null while the client is reconnecting. */
+  readonly transport: TransportKind | null
+  readonly topics: ReadonlySet<string>
+  /** Send a message (validated against `outgoing`); buffered for replay if the client is reconnecting. */
+  send(message: InferIn<Out>): void
+  /** End the session; the client sees `server_closed` and reconnects into a new session. */
+  close(): void
+  /** Add a listener; returns a function that removes it. */
+  on<K extends keyof ConnectionEvents<Infer<In>>>(event: K, listener: Listener<ConnectionEvents<Infer<In>>[K]>): () => void
+  once<K extends keyof ConnectionEvents<Infer<In>>>(event: K, listener: Listener<ConnectionEvents<Infer<In>>[K]>): () => void
+  off<K extends keyof ConnectionEvents<Infer<In>>>(event: K, listener: Listener<ConnectionEvents<Infer<In>>[K]>): void
+  listenerCount(event?: keyof ConnectionEvents<Infer<In>>): number
+}

@@ -1,0 +1,107 @@
+import type { Connection } from '../connection'
+import type { ResolvedServerOptions } from '../options'
+import type { RealtimeRequest } from '../request'
+import { SessionRegistry } from './registry'
+
+/** A live transport connection the sweep visits: SSE writes a heartbeat, WebSocket checks for silence. */
+export interface LiveConnection {
+  beat(now: number): void
+}
+
+/** Something the core must stop on close() (e.g. the node adapter's WebSocket server). */
+export type Closer = () => Promise<void>
+
+export type AuthResult = { ok: true; user: unknown } | { ok: false; failed?: boolean }
+
+export interface CoreEvents {
+  connection(conn: Connection): void
+  error(err: unknown): void
+}
+
+/** How long a closed connection may take to finish before it is destroyed. */
+export const CLOSE_GRACE_MS = 2_000
+
+/** Monotonic milliseconds: immune to wall-clock steps (NTP, suspend, manual changes). */
+export const now = (): number => performance.now()
+
+/**
+ * Everything the adapters share: options, the session layer, authentication, the sweep.
+ * One per RealtimeServer; the adapters reach it through `coreOf(server)`.
+ */
+export class ServerCore {
+  readonly sessions: SessionRegistry
+  readonly live = new Set<LiveConnection>()
+  readonly #closers: Closer[] = []
+  #sweep: ReturnType<typeof setInterval> | undefined
+  #closed = false
+
+  constructor(
+    readonly options: ResolvedServerOptions,
+    private readonly events: CoreEvents,
+  ) {
+    this.sessions = new SessionRegistry(options, events)
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  reportError(err: unknown): void {
+    this.events.error(err)
+  }
+
+  /** Is `url` (path + query) the realtime path? */
+  matches(url: string): boolean {
+    const q = url.indexOf('?')
+    const path = q < 0 ? url : url.slice(0, q)
+    return path === this.options.path || path === this.options.path + '/'
+  }
+
+  /** Runs authenticate(); refused unless it returns a user. A throwing authenticate is reported and is "unavailable" (retryable). */
+  async authenticate(req: RealtimeRequest): Promise<AuthResult> {
+    const auth = this.options.authenticate
+    if (!auth) return { ok: true, user: null }
+    try {
+      const user = await auth(req)
+      return user === null || user === undefined || user === false ? { ok: false } : { ok: true, user }
+    } catch (err) {
+      this.events.error(err)
+      return { ok: false, failed: true }
+    }
+  }
+
+  onClose(closer: Closer): void {
+    this.#closers.push(closer)
+  }
+
+  /** One timer for all connections: SSE heartbeats and WebSocket idle checks, on the monotonic clock. */
+  startSweep(): void {
+    if (this.#sweep || this.#closed) return
+    this.#sweep = setInterval(() => {
+      const t = now()
+      for (const c of [...this.live]) c.beat(t)
+    }, this.options.heartbeatIntervalMs)
+    ;(this.#sweep as { unref?: () => void }).unref?.()
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    clearInterval(this.#sweep)
+    this.sessions.endAll()
+    await Promise.all(this.#closers.splice(0).map((c) => c()))
+  }
+}
+
+const cores = new WeakMap<object, ServerCore>()
+
+export function bindCore(server: object, core: ServerCore): void {
+  cores.set(server, core)
+}
+
+/** The core behind a RealtimeServer (internal: not exported from any entry). */
+export function coreOf(server: object): ServerCore {
+  const core = cores.get(server)
+  if (!core) throw new TypeError('not a RealtimeServer (create it with createRealtimeServer)')
+  return core
+}

@@ -1,0 +1,93 @@
+import { ConfigError, ValidationError } from '../../errors'
+import type { Connection } from '../connection'
+import type { ResolvedServerOptions } from '../options'
+import { Session, type SessionHost } from '../session'
+import type { Sink } from '../sink'
+
+/** Parameters of a transport connection, read from its request. */
+export interface OpenRequest {
+  sid: string | undefined
+  last: number | undefined
+  user: unknown
+}
+
+/**
+ * The session layer as the edges see it (contract C4): every call is await-able, so a
+ * broker-backed implementation (Redis) can sit behind it. This one keeps sessions in memory.
+ */
+export interface SessionLayer {
+  /** Find or create the session for a new transport connection and attach `sink` (hello + replay are written to it). */
+  open(sink: Sink, req: OpenRequest): Promise<Session>
+  /** The session a POST names, if it exists. */
+  find(sid: string): Promise<Session | undefined>
+  /** A transport connection ended (fire-and-forget); the session starts its own resume window. */
+  detach(session: Session, sink: Sink): void
+}
+
+export interface RegistryEvents {
+  connection(conn: Connection): void
+  error(err: unknown): void
+}
+
+export class SessionRegistry implements SessionLayer {
+  readonly sessions = new Map<string, Session>()
+  readonly #host: SessionHost
+
+  constructor(
+    private readonly options: ResolvedServerOptions,
+    private readonly events: RegistryEvents,
+  ) {
+    const o = options
+    this.#host = {
+      replayWindow: o.replayWindow,
+      maxInboundPerSecond: o.maxInboundPerSecond,
+      validateOutgoing: (m) => this.validateOutgoing(m),
+      validateIncoming: (m) => o.incoming['~standard'].validate(m),
+      authorizeSubscribe: (conn, topic) => (o.authorizeSubscribe ? o.authorizeSubscribe(conn as Connection, topic) : true),
+      onEnd: (s) => this.sessions.delete(s.sid),
+      onError: (err) => this.events.error(err),
+    }
+  }
+
+  async open(sink: Sink, req: OpenRequest): Promise<Session> {
+    const o = this.options
+    let session = req.sid ? this.sessions.get(req.sid) : undefined
+    if (session && o.identify(session.user) !== o.identify(req.user)) session = undefined
+    const isNew = !session
+    if (!session) {
+      session = new Session(this.#host, req.user)
+      this.sessions.set(session.sid, session)
+    }
+    if (isNew) this.events.connection(session.conn as unknown as Connection)
+    const hello = { hb: o.heartbeatIntervalMs, maxFrameBytes: o.maxFrameBytes }
+    // A client that asked to resume a session we do not have is told so (hello.reset) and can refetch.
+    const resume = req.sid === undefined ? 'none' : isNew ? 'unknown' : (req.last ?? 0)
+    session.attach(sink, hello, resume)
+    return session
+  }
+
+  async find(sid: string): Promise<Session | undefined> {
+    return this.sessions.get(sid)
+  }
+
+  detach(session: Session, sink: Sink): void {
+    session.detach(sink, this.options.sessionTtlMs)
+  }
+
+  /** Send to every session, or to those subscribed to `topic`. */
+  deliver(message: unknown, topic?: string): void {
+    const payload = JSON.stringify(this.validateOutgoing(message))
+    for (const s of this.sessions.values()) if (topic === undefined || s.topics.has(topic)) s.sendPayload(payload)
+  }
+
+  endAll(): void {
+    for (const s of [...this.sessions.values()]) s.end('server_closed')
+  }
+
+  validateOutgoing(message: unknown): unknown {
+    const r = this.options.outgoing['~standard'].validate(message)
+    if (r instanceof Promise) throw new ConfigError('the `outgoing` schema validates asynchronously; the server needs a synchronous schema for send()')
+    if (r.issues) throw new ValidationError(r.issues, 'outgoing')
+    return r.value
+  }
+}

@@ -1,0 +1,108 @@
+import { CloseCode } from '../../protocol'
+import type { Session } from '../session'
+import type { Sink } from '../sink'
+import { CLOSE_GRACE_MS, type ServerCore } from './core'
+import { Outbox, type OutFrame } from './outbox'
+import type { OpenRequest } from './registry'
+import { errorFrame } from './replies'
+
+/** The byte stream under one SSE response, as an adapter provides it (node `res`, Fetch ReadableStream). */
+export interface StreamPipe {
+  write(chunk: string): void
+  /** Bytes written and not yet taken by the network. */
+  buffered(): number
+  /** Call `cb` once when the stream can take more. */
+  onDrain(cb: () => void): void
+  /** End after what was written. */
+  end(): void
+  /** Cut at once. */
+  destroy(): void
+}
+
+export const SSE_HEADERS: Record<string, string> = {
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache, no-transform',
+  'X-Accel-Buffering': 'no',
+}
+
+const HEARTBEAT = '{"t":"hb"}'
+const event = (f: OutFrame) => (f.id === undefined ? `data: ${f.text}\n\n` : `id: ${f.id}\ndata: ${f.text}\n\n`)
+
+/**
+ * One SSE stream attached to a session: framing, per-tick batching, backpressure, heartbeats.
+ * The adapter calls `gone()` once when the stream is over (client left, ended, destroyed).
+ */
+export class SseStream {
+  readonly #outbox: Outbox
+  readonly #sink: Sink
+  #session: Session | undefined
+  #gone = false
+  #ended = false
+  #grace: ReturnType<typeof setTimeout> | undefined
+
+  constructor(
+    private readonly core: ServerCore,
+    private readonly pipe: StreamPipe,
+  ) {
+    this.#outbox = new Outbox(
+      { writeFrames: (fs) => pipe.write(fs.length === 1 ? event(fs[0]!) : fs.map(event).join('')), buffered: () => pipe.buffered(), onDrain: (cb) => pipe.onDrain(cb) },
+      core.options.maxBufferedBytes,
+      () => this.#slow(),
+    )
+    this.#sink = {
+      kind: 'sse',
+      write: (text, id) => void this.#outbox.write(text, id),
+      close: (code) => this.#end(code === CloseCode.replaced),
+      bufferedBytes: () => this.#outbox.bufferedBytes(),
+    }
+  }
+
+  /** Attach to the session (hello + replay); resolves once attached. */
+  async open(req: OpenRequest): Promise<void> {
+    const live = { beat: () => this.#outbox.idle && this.#outbox.write(HEARTBEAT) }
+    this.core.live.add(live)
+    this.#stopBeat = () => this.core.live.delete(live)
+    const session = await this.core.sessions.open(this.#sink, req)
+    this.#session = session
+    this.#outbox.live = true
+    if (this.#gone) this.core.sessions.detach(session, this.#sink)
+  }
+
+  #stopBeat = () => {}
+
+  /** The stream is over: detach once, which starts the session's resume window. */
+  gone(): void {
+    if (this.#gone) return
+    this.#gone = true
+    this.#ended = true
+    clearTimeout(this.#grace)
+    this.#stopBeat()
+    this.#outbox.close()
+    if (this.#session) this.core.sessions.detach(this.#session, this.#sink)
+  }
+
+  /**
+   * End the stream. Session over: what is queued goes out first. Replaced: the queue is dropped
+   * (the newer connection replays it). Either way the response ends cleanly (the client reads the
+   * end as `server_closed`) and is destroyed CLOSE_GRACE_MS later if the client has not finished
+   * reading: a replaced or ended stream never holds memory for longer.
+   */
+  #end(replaced: boolean): void {
+    if (this.#ended) return
+    this.#ended = true
+    this.#stopBeat()
+    if (replaced) this.#outbox.close()
+    this.#grace = setTimeout(() => this.pipe.destroy(), CLOSE_GRACE_MS)
+    ;(this.#grace as { unref?: () => void }).unref?.()
+    if (this.#outbox.closed) this.pipe.end()
+    else this.#outbox.finish(() => this.pipe.end())
+  }
+
+  /** Over maxBufferedBytes: say why (the frame waits behind the backlog), end, destroy after the grace period. */
+  #slow(): void {
+    const f = errorFrame('slow_consumer', `more than maxBufferedBytes=${this.core.options.maxBufferedBytes} bytes queued for this stream; reconnect to resume`)
+    this.pipe.write(event({ text: JSON.stringify(f), id: undefined }))
+    this.#end(false) // the outbox is already closed: the stream ends now
+    if (this.#session) this.core.sessions.detach(this.#session, this.#sink)
+  }
+}

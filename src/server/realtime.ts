@@ -1,0 +1,109 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { Emitter } from '../emitter'
+import type { InferIn, StandardSchemaV1 } from '../schema'
+import type { Connection } from './connection'
+import { bindCore, ServerCore } from './core/core'
+import { serveNodeRequest, serveNodeUpgrade } from './node/http'
+import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './options'
+
+export interface ServerEvents<In extends StandardSchemaV1, Out extends StandardSchemaV1> {
+  /** A new client session (not fired again when the same client reconnects or switches transport). */
+  connection: Connection<In, Out>
+  /** An error the server survived: a throwing handler, a failing authenticate(). Never fired for a misbehaving client. */
+  error: unknown
+}
+
+/**
+ * The reference server: WebSocket, SSE and POST under one path, with the same semantics on every
+ * transport. Serve it on node:http with `attach()` (or `handleRequest` / `handleUpgrade`), and on
+ * any Fetch runtime with `createFetchHandler(realtime)`.
+ */
+export class RealtimeServer<In extends StandardSchemaV1, Out extends StandardSchemaV1> extends Emitter<ServerEvents<In, Out>> {
+  /** The options in effect: validated, with every default applied. */
+  readonly options: ResolvedServerOptions<In, Out>
+  readonly #core: ServerCore
+  #detachers: (() => void)[] = []
+
+  constructor(options: ServerOptions<In, Out>) {
+    super()
+    this.options = resolveServerOptions(options)
+    this.#core = new ServerCore(this.options as ResolvedServerOptions, {
+      connection: (conn) => this.emit('connection', conn as unknown as Connection<In, Out>),
+      error: (err) => this.emit('error', err),
+    })
+    bindCore(this, this.#core)
+  }
+
+  /** Serve the realtime path on `server` (upgrade + requests). Other paths reach the server's own handlers. */
+  attach(server: Server): this {
+    const previous = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[]
+    server.removeAllListeners('request')
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      if (this.handleRequest(req, res)) return
+      if (previous.length === 0) {
+        res.writeHead(404).end()
+        return
+      }
+      for (const l of previous) l.call(server, req, res)
+    }
+    const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (this.handleUpgrade(req, socket, head)) return
+      if (server.listenerCount('upgrade') === 1) socket.destroy()
+    }
+    server.on('request', onRequest)
+    server.on('upgrade', onUpgrade)
+    this.#detachers.push(() => {
+      server.off('request', onRequest)
+      server.off('upgrade', onUpgrade)
+      for (const l of previous) server.on('request', l)
+    })
+    this.#core.startSweep()
+    return this
+  }
+
+  /** For frameworks: handle SSE/POST if `req` is for the realtime path; returns false otherwise. */
+  handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
+    if (!this.#core.matches(req.url ?? '/')) return false
+    void serveNodeRequest(this.#core, req, res).catch((err) => {
+      this.emit('error', err)
+      if (!res.headersSent) res.writeHead(500).end()
+      else res.end()
+    })
+    return true
+  }
+
+  /** For frameworks: handle a WebSocket upgrade if `req` is for the realtime path; returns false otherwise. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    if (!this.#core.matches(req.url ?? '/')) return false
+    serveNodeUpgrade(this.#core, req, socket, head)
+    return true
+  }
+
+  /** Send to every connected (or resumable) session. */
+  broadcast(message: InferIn<Out>): void {
+    this.#core.sessions.deliver(message)
+  }
+
+  /** Send to sessions subscribed to `topic`. */
+  publish(topic: string, message: InferIn<Out>): void {
+    this.#core.sessions.deliver(message, topic)
+  }
+
+  get connections(): Connection<In, Out>[] {
+    return [...this.#core.sessions.sessions.values()].map((s) => s.conn as unknown as Connection<In, Out>)
+  }
+
+  /** Close every connection (clients see "going away" and reconnect elsewhere) and detach from the http server. */
+  async close(): Promise<void> {
+    for (const d of this.#detachers.splice(0)) d()
+    await this.#core.close()
+  }
+}
+
+/** Create the reference server. Call `attach(httpServer)` to serve it, or pass it to `createFetchHandler`. */
+export function createRealtimeServer<In extends StandardSchemaV1, Out extends StandardSchemaV1>(
+  options: ServerOptions<In, Out>,
+): RealtimeServer<In, Out> {
+  return new RealtimeServer(options)
+}
