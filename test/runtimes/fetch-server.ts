@@ -4,7 +4,7 @@
  * Prints one JSON line `{"port":N,"runtime":"bun"|"deno"}` once listening; each stdin line is a
  * JSON server message to broadcast. Echoes every `echo` message back to its sender.
  */
-import { createFetchHandler, createRealtimeServer } from '../../src/server/index'
+import { createFetchHandler, createRealtimeServer } from '../../src/server/web'
 import { ClientMessage, ServerMessage } from '../support/schemas'
 
 declare const Bun: { serve(o: { port: number; hostname: string; idleTimeout: number; fetch: (r: Request) => Promise<Response> | Response }): { port: number } } | undefined
