@@ -18,6 +18,8 @@ export const unit = [
   { name: 'client', include: ['test/client/**/*.test.ts'] },
   { name: 'server', include: ['test/*.test.ts'] },
   { name: 'reliability', include: ['test/reliability/**/*.test.ts'] },
+  // Pure-module specifications (CLIENT-STATE: fallback decisions, outbox, keepalive, inbox).
+  { name: 'unit', include: ['test/unit/**/*.test.ts'] },
 ]
 
 /** @type {Project[]} */
