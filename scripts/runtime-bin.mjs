@@ -2,7 +2,7 @@
 // `deno` ship their binaries as npm packages. Each is installed into .cache/<name>/ on first use
 // rather than as a devDependency, because their bins (`node`, `bun`, `deno`) would shadow the
 // system Node inside every npm script.
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -31,5 +31,11 @@ export function runtimeBinary(name) {
     execFileSync('npm', ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--prefix', prefix, rt.spec], { stdio: ['ignore', 'ignore', 'inherit'] })
   }
   if (!existsSync(bin)) throw new Error(`${rt.spec} installed into ${prefix} but ${bin} is missing`)
+  // bun and deno put the real binary in place from their postinstall script: a placeholder that
+  // does not run means npm skipped it.
+  const probe = spawnSync(bin, ['--version'], { encoding: 'utf8' })
+  if (probe.status !== 0) {
+    throw new Error(`${bin} does not run (${(probe.stderr || String(probe.error)).trim().slice(0, 200)}): did npm skip ${rt.spec}'s install script? Remove ${prefix} and retry with scripts allowed.`)
+  }
   return bin
 }
