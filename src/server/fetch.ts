@@ -32,6 +32,7 @@ export type FetchHandler = (request: Request) => Promise<Response>
  * export { handler as GET, handler as POST, handler as OPTIONS }
  * ```
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a server of any schemas: the handler only routes frames to it
 export function createFetchHandler(realtime: RealtimeServer<any, any>): FetchHandler {
   const core = coreOf(realtime)
   return async (request) => {

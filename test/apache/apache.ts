@@ -21,10 +21,10 @@ export function renderConfig(name: ApacheConfig, vars: { listen: string; upstrea
 }
 
 export function apacheBinary(): string {
-  for (const c of [process.env.APACHE, 'apache2', '/usr/sbin/apache2', 'httpd'].filter((c): c is string => !!c)) {
+  for (const c of [process.env.APACHE2, process.env.APACHE, 'apache2', '/usr/sbin/apache2', 'httpd'].filter((c): c is string => !!c)) {
     if (spawnSync(c, ['-v'], { stdio: 'ignore' }).status === 0) return c
   }
-  throw new Error('Apache httpd not found: install it (Debian: apt-get install -y apache2; .ci/run does) or set APACHE=/path/to/apache2')
+  throw new Error('Apache httpd not found: install it (Debian: apt-get install -y apache2; .ci/run does) or set APACHE2=/path/to/apache2')
 }
 
 export interface Apache {
