@@ -3,8 +3,7 @@
  * reference server behind a small edge that answers the WebSocket handshake itself, with a
  * protocol error body whose message is reworded, or with a status and no protocol body.
  */
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { Server } from 'node:http'
 import { afterEach, expect, it } from 'vitest'
 import { runDoctor } from '../src/cli/doctor'
 import { startServer, type TestServer } from './support/servers'
