@@ -13,8 +13,8 @@ export type SurewireErrorCode =
   | 'bad_config'
   | 'websocket_unavailable'
   | 'transport_error'
-  | 'server_refused'
   | 'bad_frame'
+  | 'server_refused'
 
 export class SurewireError extends Error {
   override name = 'SurewireError'

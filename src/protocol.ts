@@ -20,7 +20,10 @@ export const DEFAULT_MAX_FRAME_BYTES = 1_048_576
 /** The two transports a session can be attached over. */
 export type TransportKind = 'websocket' | 'sse'
 
-/** Heartbeat interval (ms) the reference server announces in `hello.hb` unless configured otherwise. */
+/**
+ * Heartbeat interval (`hello.hb`, ms) a server uses unless configured otherwise, and what a client
+ * assumes before the first hello: SSE heartbeats at least this often, WebSocket pings at least this often.
+ */
 export const DEFAULT_HEARTBEAT_MS = 15_000
 
 /** Largest delay a timer can take (setTimeout overflows past 2^31 − 1 ms and fires at once). Time options and `hello.hb` stay within it. */
@@ -57,11 +60,19 @@ export interface HelloFrame {
   reset?: 'session_unknown' | 'replay_window_exceeded'
   /** Largest frame (bytes of UTF-8 JSON) the server accepts. */
   maxFrameBytes: number
+  /**
+   * The highest client `seq` this session has consumed (accepted or nacked); 0 for a new session.
+   * Lets a client that did not send every frame itself (a tab taking over a shared connection)
+   * know which of its frames the server has seen. Optional: older servers omit it.
+   */
+  seq?: number
 }
 /** An application message. `id` increases by one per message within a session. */
 export interface MessageFrame {
   t: 'msg'
   id: number
+  /** The topic it was published to (`publish(topic, m)`); absent for messages to the session itself (`broadcast()`, `conn.send()`). */
+  topic?: string
   d: unknown
 }
 /** Cumulative acknowledgement: every client frame with `seq` ≤ this was accepted. */
@@ -190,11 +201,12 @@ const RESETS: readonly unknown[] = ['session_unknown', 'replay_window_exceeded']
 function serverFrameProblem(f: Record<string, unknown>): string | undefined {
   switch (f.t) {
     case 'msg':
-      // (C6: an optional `topic` is checked here as a string.)
-      return isSeq(f.id) && 'd' in f ? undefined : 'msg frame needs an integer `id` and `d`'
+      if (!isSeq(f.id) || !('d' in f)) return 'msg frame needs an integer `id` and `d`'
+      return f.topic === undefined || isStr(f.topic) ? undefined : 'msg frame `topic` must be a string' // C6
     case 'hello':
       if (!isStr(f.sid) || !isSeq(f.hb) || typeof f.resumed !== 'boolean') return 'hello frame needs a string `sid`, an integer `hb` and a boolean `resumed`'
       if (!isSeq(f.maxFrameBytes)) return 'hello frame needs an integer `maxFrameBytes`'
+      if (f.seq !== undefined && !isSeq(f.seq)) return 'hello `seq` must be an integer'
       return f.reset === undefined || RESETS.includes(f.reset) ? undefined : 'hello `reset` must be "session_unknown" or "replay_window_exceeded"'
     case 'ack':
       return isSeq(f.seq) ? undefined : 'ack frame needs an integer `seq`'

@@ -2,11 +2,13 @@
  * Compatibility mode: talk to an existing backend that speaks plain JSON messages
  * (`{"type": "ping"}` → `{"type": "pong"}`) on its own WebSocket / SSE / POST endpoints.
  *
- * It is a protocol adapter, not a second client: it wraps the raw transports so the
- * state machine sees what it always sees — a `hello` when the socket or stream opens,
- * every incoming message as `{t:'msg', id, d}`, a `pong` for the backend's pong, an
- * `ack` once an outgoing message was written. Fallback, backoff, keepalive, the
- * bounded queue, typed messages and status reasons all work unchanged.
+ * It is a codec (codec.ts), not a second client nor a second pair of transports: the same
+ * WebSocket and SSE + POST transports carry it, and it only says which URLs and headers they
+ * request and how frames are written and read, so the state machine sees what it always
+ * sees — a `hello` when the socket or stream opens, every incoming message as
+ * `{t:'msg', id, d}`, a `pong` for the backend's pong, an `ack` once an outgoing message was
+ * written (WebSocket) or its POST answered 2xx. Fallback, backoff, keepalive, the bounded
+ * queue, the size and POST-timeout checks, typed messages and status reasons all work unchanged.
  *
  * What needs the surewire protocol and is lost here: resume after a reconnect (every
  * connection is a new session, so the client emits `reset` on each reconnect — refetch
@@ -20,7 +22,7 @@
  * `sse_buffered` diagnosis (the hello is synthesized when the response headers arrive).
  */
 import { FrameError } from '../errors'
-import type { ClientFrame, HelloFrame, ServerFrame } from '../protocol'
+import { DEFAULT_HEARTBEAT_MS, type ClientFrame, type HelloFrame, type ServerFrame } from '../protocol'
 import type { Codec, Encoded } from './codec'
 import { parseErrorBody } from './http-body'
 import type { TransportKind } from './transport'
@@ -54,7 +56,7 @@ export interface CompatOptions {
   tokenParam?: string | null
 }
 
-export const compatDefaults = { postBody: 'single', heartbeatMs: 15_000, tokenParam: 'access_token' } as const
+export const compatDefaults = { postBody: 'single', heartbeatMs: DEFAULT_HEARTBEAT_MS, tokenParam: 'access_token' } as const
 
 type Resolved = CompatOptions & { postBody: 'single' | 'array'; heartbeatMs: number; tokenParam: string | null }
 

@@ -1,4 +1,5 @@
-import type { ErrorCode } from '../protocol'
+import { FrameError } from '../errors'
+import { toServerFrame, type ErrorCode } from '../protocol'
 
 /** What a server said in a protocol error body (`[{"t":"error","code":…,"message":…}]`). */
 export interface ServerReason {
@@ -9,7 +10,7 @@ export interface ServerReason {
 }
 
 /** Largest error body read from a refused request; the rest is discarded. */
-export const ERROR_BODY_BYTES = 4096
+const ERROR_BODY_BYTES = 4096
 
 /** Read at most `max` bytes of a response body as text, then cancel the rest. Never throws. */
 export async function readBounded(res: Response, max = ERROR_BODY_BYTES): Promise<string> {
@@ -18,13 +19,14 @@ export async function readBounded(res: Response, max = ERROR_BODY_BYTES): Promis
   const reader = body.getReader()
   const decoder = new TextDecoder()
   let text = ''
-  let bytes = 0
+  let room = max
   try {
-    while (bytes < max) {
+    while (room > 0) {
       const { value, done } = await reader.read()
       if (done) break
-      bytes += value.byteLength
-      text += decoder.decode(value.byteLength + bytes > max ? value.subarray(0, Math.max(0, max - (bytes - value.byteLength))) : value, { stream: true })
+      const take = value.byteLength > room ? value.subarray(0, room) : value
+      room -= take.byteLength
+      text += decoder.decode(take, { stream: true })
     }
   } catch {
     /* a broken body says nothing more */
@@ -34,7 +36,7 @@ export async function readBounded(res: Response, max = ERROR_BODY_BYTES): Promis
   return text
 }
 
-/** The code and message of a protocol error array, when `text` is one; every field type-checked. */
+/** The code and message of a protocol error array (`[{"t":"error",…}]`), when `text` is one; checked like any server frame. */
 export function parseErrorBody(text: string): ServerReason {
   let v: unknown
   try {
@@ -42,13 +44,7 @@ export function parseErrorBody(text: string): ServerReason {
   } catch {
     return {}
   }
-  const f = Array.isArray(v) ? v[0] : v
-  if (typeof f !== 'object' || f === null || (f as { t?: unknown }).t !== 'error') return {}
-  const { code, message, fatal } = f as { code?: unknown; message?: unknown; fatal?: unknown }
-  if (typeof code !== 'string') return {}
-  return {
-    serverCode: code as ErrorCode,
-    ...(typeof message === 'string' ? { serverMessage: message.slice(0, 500) } : {}),
-    ...(fatal === true ? { fatal } : {}),
-  }
+  const f = toServerFrame(Array.isArray(v) ? v[0] : v)
+  if (f instanceof FrameError || f.t !== 'error') return {}
+  return { serverCode: f.code, serverMessage: f.message.slice(0, 500), ...(f.fatal ? { fatal: true } : {}) }
 }

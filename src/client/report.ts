@@ -6,12 +6,13 @@ import type { TransportClose, TransportHandlers } from './transport'
  * How a transport talks to the state machine: nothing after the end (a `close()` call or the
  * one reported close), and nothing thrown back into the runtime's dispatch (`ws`'s socket
  * handler, a fetch reader): whatever a server sends, handling it can fail only into `error`.
+ * A base class, so a transport object is its own reporter (one object per connection).
  */
 export class Reporter {
   done = false
   constructor(private readonly h: TransportHandlers) {}
 
-  open(): void {
+  reportOpen(): void {
     if (!this.done) this.#call(() => this.h.onOpen())
   }
 
@@ -50,7 +51,7 @@ export class Reporter {
   }
 
   /** Report how the transport ended (once). */
-  close(info: TransportClose): void {
+  finish(info: TransportClose): void {
     if (this.done) return
     this.done = true
     try {

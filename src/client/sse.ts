@@ -12,7 +12,7 @@ import { tooLarge } from './websocket'
  * which a frame of N UTF-8 bytes never exceeds): room for server messages larger than what the
  * server accepts, and a stop for a stream that never ends a line.
  */
-export const SSE_EVENT_BOUND_FACTOR = 4
+const SSE_EVENT_BOUND_FACTOR = 4
 
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>
 
@@ -53,7 +53,7 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
   const finish = (info: Omit<TransportClose, 'opened'>) => {
     if (r.done) return
     abort.abort()
-    r.close({ opened, ...info })
+    r.finish({ opened, ...info })
   }
 
   const req = codec.eventsRequest(o.endpoints, params)
@@ -65,7 +65,7 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
       isDone: () => r.done,
       onOpen() {
         opened = true
-        r.open()
+        r.reportOpen()
         const first = codec.opened?.('sse')
         if (first) onFrame(first)
       },

@@ -42,12 +42,11 @@ export function openWebSocket(WS: WebSocketConstructor, url: string, codec: Code
 }
 
 /** A class rather than an object of closures: one connection's state in one object (it adds up over many clients). */
-class WebSocketTransport implements Transport {
+class WebSocketTransport extends Reporter implements Transport {
   readonly kind = 'websocket'
   readonly #ws: WebSocketLike
   readonly #codec: Codec
   readonly #maxFrameBytes: () => number
-  readonly #r: Reporter
   #opened = false
   #status: number | undefined
   #lastError = ''
@@ -55,10 +54,11 @@ class WebSocketTransport implements Transport {
   #serverError: ErrorFrame | undefined
 
   constructor(ws: WebSocketLike, codec: Codec, maxFrameBytes: () => number, h: TransportHandlers) {
+    super(h)
     this.#ws = ws
     this.#codec = codec
     this.#maxFrameBytes = maxFrameBytes
-    const r = (this.#r = new Reporter(h))
+    const r = this as Reporter
     ws.binaryType = 'arraybuffer'
     // Taking `ws`'s event means `ws` leaves the refused handshake to us: abort it, which reports
     // error + close (1006) as usual, now with the status known.
@@ -73,7 +73,7 @@ class WebSocketTransport implements Transport {
       ws.onopen = null // fires once; dropping it frees the handler (and the wrapper `ws` keeps for it)
       if (r.done) return
       this.#opened = true
-      r.open()
+      r.reportOpen()
       const first = codec.opened?.('websocket')
       if (first) r.frame(first)
     }
@@ -93,7 +93,7 @@ class WebSocketTransport implements Transport {
       const code = typeof ev.code === 'number' ? ev.code : ABNORMAL_CLOSURE
       const reason = typeof ev.reason === 'string' ? ev.reason.slice(0, 200) : ''
       const e = this.#serverError
-      r.close({
+      r.finish({
         opened: this.#opened,
         cause: this.#status !== undefined ? 'refused' : code === ABNORMAL_CLOSURE ? 'network' : 'closed',
         code,
@@ -105,7 +105,7 @@ class WebSocketTransport implements Transport {
   }
 
   send(frames: ClientFrame[]): void {
-    const r = this.#r
+    const r = this as Reporter
     if (r.done || this.#ws.readyState !== 1) return
     const limit = this.#maxFrameBytes()
     const replies: ServerFrame[] = []
@@ -133,8 +133,8 @@ class WebSocketTransport implements Transport {
   }
 
   close(bye = false): void {
-    if (this.#r.done) return
-    this.#r.end()
+    if (this.done) return
+    this.end()
     const ws = this.#ws
     ws.onopen = ws.onmessage = ws.onclose = null
     ws.onerror = () => {} // a close during CONNECTING fires error in some runtimes

