@@ -50,6 +50,33 @@ export class Emitter<Events extends object> {
     return true
   }
 
+  /**
+   * Like `emit`, but listener failures go to the caller instead of being rethrown: a listener that
+   * throws, or returns a promise that rejects, is reported in the result (other listeners still run).
+   * Returns the errors at once when every listener returned synchronously, else a promise of them
+   * that settles when every returned promise has settled. The server uses it to answer a client's
+   * frame with `server_error` when the application's handler fails.
+   */
+  protected emitReporting<K extends keyof Events>(event: K, payload: Events[K]): unknown[] | Promise<unknown[]> {
+    const set = this.#listeners.get(event)
+    const errors: unknown[] = []
+    if (!set) return errors
+    let pending: PromiseLike<unknown>[] | undefined
+    for (const l of [...set]) {
+      try {
+        const r = (l as (p: Events[K]) => unknown)(payload)
+        if (r && typeof (r as PromiseLike<unknown>).then === 'function') (pending ??= []).push(r as PromiseLike<unknown>)
+      } catch (err) {
+        errors.push(err)
+      }
+    }
+    if (!pending) return errors
+    return Promise.allSettled(pending).then((all) => {
+      for (const r of all) if (r.status === 'rejected') errors.push(r.reason)
+      return errors
+    })
+  }
+
   /** A listener threw. Rethrown asynchronously by default so it is visible but cannot corrupt state. */
   protected onListenerError(err: unknown, _event: string): void {
     queueMicrotask(() => {

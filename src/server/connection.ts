@@ -23,6 +23,12 @@ export interface Connection<In extends StandardSchemaV1 = StandardSchemaV1, Out 
   /** The transport currently attached, or null while the client is reconnecting. */
   readonly transport: TransportKind | null
   readonly topics: ReadonlySet<string>
+  /**
+   * The `seq` of the client frame being handled, set while `message`, `subscribe` and `unsubscribe`
+   * listeners run (read it synchronously at the start of a handler). `(conn.id, inboundSeq)` names
+   * one client message: a de-duplication key for handlers with side effects.
+   */
+  readonly inboundSeq: number
   /** Send a message (validated against `outgoing`); buffered for replay if the client is reconnecting. */
   send(message: InferIn<Out>): void
   /** End the session; the client sees `server_closed` and reconnects into a new session. */

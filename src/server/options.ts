@@ -45,8 +45,35 @@ export interface ServerOptions<In extends StandardSchemaV1, Out extends Standard
   heartbeatIntervalMs?: number
   /** A disconnected session can be resumed for this long; after that the client gets a fresh session. 1 ms … 2^31−1 ms (about 24.8 days). @default 60_000 */
   sessionTtlMs?: number
-  /** Messages kept per session for replay after a reconnect. Integer ≥ 0. @default 1_000 */
+  /**
+   * Most messages kept per session for replay after a reconnect: a count bound on top of the
+   * byte and age bounds below, which are what normally applies. Integer ≥ 0, or Infinity. @default Infinity
+   */
   replayWindow?: number
+  /**
+   * Most characters of serialized messages (≈ bytes for ASCII JSON) kept per session for replay.
+   * A client that missed more than this gets `reset: 'replay_window_exceeded'`. A burst of 5,000
+   * small messages (~80 characters each) fits several times over. Integer ≥ 0. @default 1_048_576
+   */
+  replayWindowBytes?: number
+  /**
+   * How long a message stays in the replay log. Keep it ≥ `sessionTtlMs`, so a client that drops
+   * and comes back within the resume window finds everything it missed. @default 2 × sessionTtlMs
+   */
+  replayWindowMs?: number
+  /**
+   * Bound on the replay logs of all sessions of this process together, in characters. Past it,
+   * the session that is sending trims its own oldest messages first. @default 268_435_456 (256 MiB)
+   */
+  maxReplayBytes?: number
+  /**
+   * How many sequenced frames behind the newest a client may still resend after a lost reply:
+   * the server remembers its nacks that far back, so a resent frame whose nack was lost is nacked
+   * again, never acked. Keep it ≥ the clients' `maxQueuedMessages` (client default 1_000). A
+   * resend from further back is nacked `bad_frame` (outcome unknown), never acked. Integer ≥ 1.
+   * @default 1_000
+   */
+  resendWindow?: number
   /** Largest WebSocket frame / POST body accepted, in bytes (WebSocket: close 1009; POST: 413). Integer ≥ 64. @default 1_048_576 */
   maxFrameBytes?: number
   /**
@@ -75,7 +102,10 @@ export const serverDefaults = {
   trustForwardedHost: false,
   heartbeatIntervalMs: DEFAULT_HEARTBEAT_MS,
   sessionTtlMs: 60_000,
-  replayWindow: 1_000,
+  replayWindow: Infinity,
+  replayWindowBytes: 1_048_576,
+  maxReplayBytes: 268_435_456,
+  resendWindow: 1_000,
   maxFrameBytes: 1_048_576,
   maxBufferedBytes: 4_194_304,
   maxInboundPerSecond: Infinity,
@@ -83,9 +113,9 @@ export const serverDefaults = {
 
 /** Server options after validation, with every default applied. */
 export type ResolvedServerOptions<In extends StandardSchemaV1 = StandardSchemaV1, Out extends StandardSchemaV1 = StandardSchemaV1> = Required<
-  Omit<ServerOptions<In, Out>, 'authenticate' | 'authorizeSubscribe'>
+  Omit<ServerOptions<In, Out>, 'authenticate' | 'authorizeSubscribe' | 'replayWindowMs'>
 > &
-  Pick<ServerOptions<In, Out>, 'authenticate' | 'authorizeSubscribe'>
+  Pick<ServerOptions<In, Out>, 'authenticate' | 'authorizeSubscribe' | 'replayWindowMs'>
 
 export function defaultIdentify(user: unknown): string {
   const id = (user as { id?: unknown } | null)?.id
@@ -113,7 +143,11 @@ const checks: Record<string, Check> = {
   trustForwardedHost: (v) => (typeof v === 'boolean' ? undefined : 'true or false'),
   heartbeatIntervalMs: timeMs,
   sessionTtlMs: timeMs,
-  replayWindow: intIn(0, 10_000_000),
+  replayWindow: (v) => (v === Infinity ? undefined : intIn(0, 10_000_000)(v)),
+  replayWindowBytes: intIn(0, 2 ** 40, ' characters'),
+  replayWindowMs: timeMs,
+  maxReplayBytes: intIn(0, 2 ** 50, ' characters'),
+  resendWindow: intIn(1, 10_000_000, ' frames'),
   maxFrameBytes: intIn(64, 2 ** 30, ' bytes'),
   maxBufferedBytes: intIn(1024, 2 ** 40, ' bytes'),
   maxInboundPerSecond: (v) => (v === Infinity || (typeof v === 'number' && v > 0 && Number.isFinite(v)) ? undefined : 'a number > 0, or Infinity (off)'),

@@ -29,10 +29,18 @@ export class RealtimeServer<In extends StandardSchemaV1, Out extends StandardSch
     super()
     this.options = resolveServerOptions(options)
     this.#core = new ServerCore(this.options as ResolvedServerOptions, {
-      connection: (conn) => this.emit('connection', conn as unknown as Connection<In, Out>),
+      connection: (conn) => this.#announce(conn as unknown as Connection<In, Out>),
       error: (err) => this.emit('error', err),
     })
     bindCore(this, this.#core)
+  }
+
+  /** `connection` listeners run; one that throws (or rejects) is reported on `error`, and the session carries on. */
+  #announce(conn: Connection<In, Out>): void {
+    const r = this.emitReporting('connection', conn)
+    const report = (errors: unknown[]) => errors.forEach((err) => this.emit('error', err))
+    if (Array.isArray(r)) report(r)
+    else void r.then(report)
   }
 
   /** Serve the realtime path on `server` (upgrade + requests). Other paths reach the server's own handlers. */

@@ -3,6 +3,7 @@ import { CloseCode, type ClientFrame, type ErrorCode, type HelloFrame, type Serv
 import type { Infer, InferIn, StandardSchemaV1 } from '../schema'
 import { formatIssues } from '../schema'
 import type { ConnectionEvents } from './connection'
+import { ReplayLog, type ReplayBounds } from './replay-log'
 import type { Sink } from './sink'
 
 export type { Sink } from './sink'
@@ -10,7 +11,13 @@ export type { ConnectionEvents } from './connection'
 
 /** Hooks the session needs from its server. */
 export interface SessionHost {
-  replayWindow: number
+  /** Bounds of every session's replay log (age, bytes, count, process total). */
+  replay: ReplayBounds
+  /**
+   * How far behind `lastSeq` a client may still resend a frame (the clients' `maxQueuedMessages`
+   * or more). Nacks are remembered that far back, so a resend whose nack was lost gets it again.
+   */
+  resendWindow: number
   /** Sequenced frames (msg/sub/unsub) per second a session may send; over it they are nacked `rate_limited`. Infinity: no limit. */
   maxInboundPerSecond?: number
   validateOutgoing(msg: unknown): unknown
@@ -31,6 +38,8 @@ function b64(n: number): string {
   }
   return out
 }
+
+const SERVER_ERROR = { code: 'server_error', message: 'the server failed to handle this message' } as const
 
 /**
  * What the application sees: one logical client that survives reconnects and
@@ -55,6 +64,12 @@ export class Connection<In extends StandardSchemaV1 = StandardSchemaV1, Out exte
   get topics(): ReadonlySet<string> {
     return this.session.topics
   }
+  /**
+   * The `seq` of the client frame being handled, set while `message`, `subscribe` and `unsubscribe`
+   * listeners run (read it synchronously at the start of a handler). `(conn.id, inboundSeq)` names
+   * one client message: a de-duplication key for handlers with side effects.
+   */
+  inboundSeq = 0
   /** Send a message (validated against `outgoing`); buffered for replay if the client is reconnecting. */
   send(message: InferIn<Out>): void {
     this.session.sendPayload(JSON.stringify(this.session.host.validateOutgoing(message)))
@@ -63,9 +78,12 @@ export class Connection<In extends StandardSchemaV1 = StandardSchemaV1, Out exte
   close(): void {
     this.session.end('server_closed')
   }
-  /** @internal */
-  fire<K extends keyof ConnectionEvents<Infer<In>>>(event: K, payload: ConnectionEvents<Infer<In>>[K]): void {
-    this.emit(event, payload)
+  /**
+   * @internal Run the listeners; what they threw (or their promises rejected with) is returned,
+   * never rethrown, so one handler's bug is answered `server_error` instead of ending the process.
+   */
+  fire<K extends keyof ConnectionEvents<Infer<In>>>(event: K, payload: ConnectionEvents<Infer<In>>[K]): unknown[] | Promise<unknown[]> {
+    return this.emitReporting(event, payload)
   }
 }
 
@@ -75,11 +93,22 @@ export class Session {
   readonly conn: Connection
   readonly topics = new Set<string>()
   sink: Sink | null = null
+  /**
+   * A WebSocket that attached while the live connection was SSE (the client's background probe).
+   * It gets hello, the replay and every new message, but the SSE stream stays live too until the
+   * probe's first client frame proves it works both ways; then it becomes `sink` (contract C3).
+   */
+  probe: Sink | null = null
   #nextId = 1
-  #buffer: { id: number; text: string }[] = []
+  #log: ReplayLog
   #lastSeq = 0
-  /** Recent nacks by seq, repeated when the client resends a frame whose nack it never saw. */
+  /**
+   * Nacks by seq, in seq order, kept while the client may still resend that seq (within
+   * `resendWindow` of `lastSeq`), so a resend whose nack was lost is nacked again, never acked.
+   */
   #nacks = new Map<number, ServerFrame>()
+  /** The highest seq whose nack was forgotten: a duplicate at or below it has an unknown outcome. */
+  #forgottenNack = 0
   #chain: Promise<void> = Promise.resolve()
   /** Token bucket for maxInboundPerSecond: a burst of one second's worth, refilled continuously. */
   #tokens = NaN
@@ -92,39 +121,76 @@ export class Session {
     readonly user: unknown,
   ) {
     this.conn = new Connection(this, user)
+    this.#log = new ReplayLog(host.replay)
+  }
+
+  /** Whether the session is waiting for a resume (no live connection, expiry armed). */
+  get expiring(): boolean {
+    return this.#expiry !== undefined
   }
 
   get ended(): boolean {
     return this.#ended
   }
 
-  /** Attach a sink: hello, then every buffered message after `last`. Replaces (closes) the previous sink. */
+  /**
+   * Attach a sink: hello, then every buffered message after `last`. Replaces (closes) the previous
+   * sink at once, except a WebSocket joining a live SSE stream: that one is a probe until its first
+   * client frame (see {@link Session.probe}).
+   */
   attach(sink: Sink, hello: Omit<HelloFrame, 't' | 'sid' | 'resumed' | 'reset'>, resume: number | 'none' | 'unknown'): void {
-    clearTimeout(this.#expiry)
-    const old = this.sink
-    this.sink = sink
-    if (old) old.close(CloseCode.replaced, 'replaced by a newer connection')
+    this.#stopExpiry()
+    const replaced = this.probe
+    this.probe = null
+    if (replaced) replaced.close(CloseCode.replaced, 'replaced by a newer connection')
+    if (sink.kind === 'websocket' && this.sink?.kind === 'sse') this.probe = sink
+    else {
+      const old = this.sink
+      this.sink = sink
+      if (old) old.close(CloseCode.replaced, 'replaced by a newer connection')
+    }
     const frame: HelloFrame = { t: 'hello', sid: this.sid, ...hello, resumed: typeof resume === 'number' }
     const from = typeof resume === 'number' ? resume : 0
-    const oldest = this.#buffer[0]?.id ?? this.#nextId
+    this.#log.trim() // age out what is past replayWindowMs before deciding
+    const oldest = this.#log.oldest ?? this.#nextId
     if (resume === 'unknown') frame.reset = 'session_unknown'
     else if (typeof resume === 'number' && from + 1 < oldest && from + 1 < this.#nextId) {
       frame.resumed = false
       frame.reset = 'replay_window_exceeded'
     }
     sink.write(JSON.stringify(frame))
-    for (const m of this.#buffer) if (m.id > from) sink.write(m.text, m.id)
+    for (const m of this.#log.after(from)) sink.write(m.text, m.id)
   }
 
   /** `sink` ended. If it was the live one, the session waits `ttlMs` for a resume, then ends as `expired`. */
   detach(sink: Sink, ttlMs: number): boolean {
+    if (this.probe === sink) {
+      this.probe = null // the probe failed before proving itself: the SSE stream simply stays
+      return false
+    }
     if (this.sink !== sink) return false
-    this.sink = null
+    this.sink = this.probe // the SSE stream ended while a probe was waiting: the probe is all there is
+    this.probe = null
+    if (this.sink) return false
     if (this.#ended) return true
-    clearTimeout(this.#expiry)
+    this.#stopExpiry()
     this.#expiry = setTimeout(() => this.end('expired'), ttlMs)
     ;(this.#expiry as { unref?: () => void }).unref?.()
     return true
+  }
+
+  #stopExpiry(): void {
+    clearTimeout(this.#expiry)
+    this.#expiry = undefined
+  }
+
+  /** A client frame arrived on `sink`: a probe has proved itself and takes over from the SSE stream. */
+  heardFrom(sink: Sink): void {
+    if (this.probe !== sink) return
+    const old = this.sink
+    this.sink = sink
+    this.probe = null
+    old?.close(CloseCode.replaced, 'replaced by a newer connection')
   }
 
   /** `payload` is already-serialized JSON of a validated message. */
@@ -132,13 +198,17 @@ export class Session {
     if (this.#ended) return
     const id = this.#nextId++
     const text = `{"t":"msg","id":${id},"d":${payload}}`
-    this.#buffer.push({ id, text })
-    if (this.#buffer.length > this.host.replayWindow) this.#buffer.shift()
+    this.#log.push(id, text)
     this.sink?.write(text, id)
+    this.probe?.write(text, id)
   }
 
-  /** Handle client frames in order; replies go to `reply`. Resolves when all are handled. */
-  process(frames: ClientFrame[], reply: (f: ServerFrame) => void): Promise<void> {
+  /**
+   * Handle client frames in order; replies go to `reply`. Resolves when all are handled.
+   * `via`: the connection they arrived on, when it is one (WebSocket), so a probe can take over.
+   */
+  process(frames: ClientFrame[], reply: (f: ServerFrame) => void, via?: Sink): Promise<void> {
+    if (via) this.heardFrom(via)
     const run = this.#chain.then(() => this.#processNow(frames, reply))
     this.#chain = run.catch(() => {})
     return run
@@ -164,7 +234,7 @@ export class Session {
       }
       if (f.seq <= this.#lastSeq) {
         // A resend after a reconnect: already handled. Repeat a nack whose reply may have been lost.
-        const nack = this.#nacks.get(f.seq)
+        const nack = this.#nacks.get(f.seq) ?? (f.seq <= this.#forgottenNack ? this.#unknownOutcome(f.seq) : undefined)
         if (nack) {
           flushAck()
           reply(nack)
@@ -177,16 +247,40 @@ export class Session {
         continue
       }
       this.#lastSeq = f.seq
+      this.#forgetOldNacks()
       const err = this.#overRate() ?? (await this.#accept(f))
       if (err) {
         flushAck()
         const nack: ServerFrame = { t: 'nack', seq: f.seq, code: err.code, message: err.message }
         this.#nacks.set(f.seq, nack)
-        if (this.#nacks.size > 256) this.#nacks.delete(this.#nacks.keys().next().value!)
         reply(nack)
       } else acked = f.seq
     }
     flushAck()
+  }
+
+  /** Drop nacks the client can no longer resend: more than `resendWindow` below `lastSeq`. */
+  #forgetOldNacks(): void {
+    const floor = this.#lastSeq - this.host.resendWindow
+    for (const seq of this.#nacks.keys()) {
+      if (seq > floor) break
+      this.#nacks.delete(seq)
+      this.#forgottenNack = seq
+    }
+  }
+
+  /**
+   * A resend from further back than `resendWindow` (a client whose queue is larger than the server
+   * allows): its nack may have been forgotten, so it is never acked (that could report a rejected
+   * message as accepted); it is nacked, and the client knows its outcome is unknown.
+   */
+  #unknownOutcome(seq: number): ServerFrame {
+    return {
+      t: 'nack',
+      seq,
+      code: 'bad_frame',
+      message: `seq ${seq} is more than resendWindow=${this.host.resendWindow} frames old; its outcome is no longer known (raise resendWindow to at least the client's maxQueuedMessages)`,
+    }
   }
 
   /** Take a token for one new sequenced frame; the nack reason when the session is over its rate. */
@@ -206,33 +300,49 @@ export class Session {
       if (f.t === 'msg') {
         const r = await this.host.validateIncoming(f.d)
         if (r.issues) return { code: 'invalid_message', message: formatIssues(r.issues) }
-        this.conn.fire('message', r.value)
-        return undefined
+        return await this.#handled(f.seq, 'message', r.value)
       }
       if (f.t === 'sub') {
         if (!(await this.host.authorizeSubscribe(this.conn, f.topic))) return { code: 'forbidden', message: `not allowed to subscribe to ${JSON.stringify(f.topic)}` }
         this.topics.add(f.topic)
-        this.conn.fire('subscribe', f.topic)
-        return undefined
+        const failed = await this.#handled(f.seq, 'subscribe', f.topic)
+        if (failed) this.topics.delete(f.topic) // nacked: the client is not subscribed, so neither is the session
+        return failed
       }
-      this.topics.delete(f.topic)
-      this.conn.fire('unsubscribe', f.topic)
-      return undefined
+      const had = this.topics.delete(f.topic)
+      const failed = await this.#handled(f.seq, 'unsubscribe', f.topic)
+      if (failed && had) this.topics.add(f.topic)
+      return failed
     } catch (err) {
       this.host.onError(err)
-      return { code: 'server_error', message: 'the server failed to handle this message' }
+      return SERVER_ERROR
     }
+  }
+
+  /** Run the app's listeners for one client frame; any failure (thrown or rejected) is reported and nacked. */
+  async #handled(seq: number, event: 'message' | 'subscribe' | 'unsubscribe', payload: unknown): Promise<{ code: ErrorCode; message: string } | undefined> {
+    this.conn.inboundSeq = seq
+    const r = this.conn.fire(event, payload as never)
+    const errors = Array.isArray(r) ? r : await r
+    for (const err of errors) this.host.onError(err)
+    return errors.length ? SERVER_ERROR : undefined
   }
 
   end(reason: ConnectionEvents<unknown>['close']['reason']): void {
     if (this.#ended) return
     this.#ended = true
-    clearTimeout(this.#expiry)
+    this.#stopExpiry()
     const sink = this.sink
-    this.sink = null
-    sink?.close(reason === 'server_closed' ? CloseCode.goingAway : CloseCode.normal, reason)
-    this.#buffer = []
+    const probe = this.probe
+    this.sink = this.probe = null
+    const code = reason === 'server_closed' ? CloseCode.goingAway : CloseCode.normal
+    sink?.close(code, reason)
+    probe?.close(code, reason)
+    this.#log.clear()
+    this.#nacks.clear()
     this.host.onEnd(this)
-    this.conn.fire('close', { reason })
+    const r = this.conn.fire('close', { reason })
+    if (Array.isArray(r)) for (const err of r) this.host.onError(err)
+    else void r.then((errors) => errors.forEach((err) => this.host.onError(err)))
   }
 }

@@ -157,13 +157,16 @@ describe('connections per session', () => {
     conn.send({ type: 'tick', n: 1 })
     await until(() => live.frames.some((f) => f.t === 'msg'))
     expect(s.realtime.connections).toHaveLength(1)
-    // A WebSocket with the session's token takes over from SSE the same way.
+    // A WebSocket with the session's token takes over from SSE once it has sent a frame (contract C3:
+    // until then it is a probe, and the SSE stream stays live).
     const ws = new WebSocket(`${s.url.replace(/^http/, 'ws')}?v=1&sid=${sid}&last=1`)
     sockets.push(ws)
     const wsFrames: ServerFrame[] = []
     ws.on('message', (d) => wsFrames.push(JSON.parse(String(d))))
-    await until(() => live.ended(), 10_000, 'the SSE stream to be replaced')
     await until(() => wsFrames.some((f) => f.t === 'hello' && f.resumed))
+    expect(live.ended()).toBe(false)
+    ws.send(JSON.stringify({ t: 'ping' }))
+    await until(() => live.ended(), 10_000, 'the SSE stream to be replaced')
     expect(conn.transport).toBe('websocket')
   })
 })

@@ -39,7 +39,14 @@ export class SessionRegistry implements SessionLayer {
   ) {
     const o = options
     this.#host = {
-      replayWindow: o.replayWindow,
+      replay: {
+        maxMessages: o.replayWindow,
+        maxBytes: o.replayWindowBytes,
+        maxAgeMs: o.replayWindowMs ?? 2 * o.sessionTtlMs,
+        maxTotalBytes: o.maxReplayBytes,
+        used: { bytes: 0 },
+      },
+      resendWindow: o.resendWindow,
       maxInboundPerSecond: o.maxInboundPerSecond,
       validateOutgoing: (m) => this.validateOutgoing(m),
       validateIncoming: (m) => o.incoming['~standard'].validate(m),
