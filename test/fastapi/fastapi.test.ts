@@ -8,6 +8,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
+import { WebSocket } from 'ws'
 import { RejectedError, type StatusEvent, type TransportKind } from '../../src'
 import { runDoctor } from '../../src/cli/doctor'
 import { freePort } from '../support/daemon'

@@ -73,4 +73,4 @@ export interface EngineTap {
 
 export const engineTap: unique symbol = Symbol('surewire.engineTap')
 
-export type StatusLike = ClientSnapshot & { reason: StatusReason }
+type StatusLike = ClientSnapshot & { reason: StatusReason }
