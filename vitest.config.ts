@@ -14,6 +14,8 @@ export default defineConfig({
       { extends: true, test: { name: 'caddy', include: ['test/caddy/**/*.test.ts'] } },
       { extends: true, test: { name: 'fastapi', include: ['test/fastapi/**/*.test.ts'] } },
       { extends: true, test: { name: 'reliability', include: ['test/reliability/**/*.test.ts'] } },
+      // Needs redis-server (Debian's); each test starts its own on a free port. Part of test:e2e.
+      { extends: true, test: { name: 'redis', include: ['test/redis/**/*.test.ts'] } },
     ],
   },
 })
