@@ -1,8 +1,10 @@
 // Checks the published types (run after `npm run build`):
 //  - no dist/*.d.ts / *.d.cts carries an @internal member or a known internal name;
+//  - src/ has no runtime import cycle (server.ts ↔ http.ts / ws.ts was one);
 //  - surewire/server and surewire/server/fetch export exactly the names in scripts/api-report.json
 //    (a change to the public server API is a deliberate edit of that file, reviewed with the code).
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { build } from 'esbuild'
 
 const INTERNAL = [
   /@internal/,
@@ -47,6 +49,57 @@ function exportsOf(file, seen = new Set()) {
     for (const n of exportsOf(target, seen)) names.add(n)
   }
   return names
+}
+
+// Runtime import cycles in the sources of every entry (type-only imports are erased and do not count).
+for (const entry of ['src/index.ts', 'src/server/index.ts', 'src/server/web.ts', 'src/react/index.ts', 'src/cli/index.ts']) {
+  if (!existsSync(entry)) continue
+  const { metafile } = await build({ entryPoints: [entry], bundle: true, write: false, platform: 'node', format: 'esm', metafile: true, logLevel: 'silent', packages: 'external' })
+  const graph = new Map(Object.entries(metafile.inputs).map(([file, i]) => [file, i.imports.map((x) => x.path).filter((p) => p in metafile.inputs)]))
+  const state = new Map()
+  const stack = []
+  const visit = (f) => {
+    state.set(f, 'open')
+    stack.push(f)
+    for (const d of graph.get(f) ?? []) {
+      if (state.get(d) === 'open') failures.push(`import cycle: ${[...stack.slice(stack.indexOf(d)), d].join(' → ')}`)
+      else if (!state.has(d)) visit(d)
+    }
+    stack.pop()
+    state.set(f, 'done')
+  }
+  for (const f of graph.keys()) if (!state.has(f)) visit(f)
+}
+
+// In src/server, type-only imports count too: the server's modules form a tree (core ← adapters ← entries).
+{
+  const { readdirSync: ls, statSync } = await import('node:fs')
+  const { dirname, join, resolve } = await import('node:path')
+  const files = []
+  const walk = (d) => ls(d).forEach((n) => (statSync(join(d, n)).isDirectory() ? walk(join(d, n)) : n.endsWith('.ts') && files.push(resolve(d, n))))
+  walk('src/server')
+  const graph = new Map()
+  for (const f of files) {
+    const deps = [...readFileSync(f, 'utf8').matchAll(/^\s*(?:import|export)\b[^'"]*?from\s*['"](\.[^'"]+)['"]/gm)]
+      .map((m) => resolve(dirname(f), m[1]))
+      .map((p) => (files.includes(p + '.ts') ? p + '.ts' : files.includes(join(p, 'index.ts')) ? join(p, 'index.ts') : null))
+      .filter(Boolean)
+    graph.set(f, deps)
+  }
+  const state = new Map()
+  const stack = []
+  const rel = (f) => f.slice(resolve('.').length + 1)
+  const visit = (f) => {
+    state.set(f, 'open')
+    stack.push(f)
+    for (const d of graph.get(f) ?? []) {
+      if (state.get(d) === 'open') failures.push(`import cycle (types included): ${[...stack.slice(stack.indexOf(d)), d].map(rel).join(' → ')}`)
+      else if (!state.has(d)) visit(d)
+    }
+    stack.pop()
+    state.set(f, 'done')
+  }
+  for (const f of graph.keys()) if (!state.has(f)) visit(f)
 }
 
 const report = JSON.parse(readFileSync(new URL('./api-report.json', import.meta.url), 'utf8'))

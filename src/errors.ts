@@ -1,8 +1,6 @@
 import type { StandardSchemaV1 } from './schema'
 import { formatIssues } from './schema'
 
-export { FrameError } from './protocol'
-
 /** Every error surewire creates has a literal `code` you can switch on. */
 export type SurewireErrorCode =
   | 'invalid_message'
@@ -15,6 +13,8 @@ export type SurewireErrorCode =
   | 'bad_config'
   | 'websocket_unavailable'
   | 'transport_error'
+  | 'bad_frame'
+  | 'server_refused'
 
 export class SurewireError extends Error {
   override name = 'SurewireError'
@@ -24,6 +24,19 @@ export class SurewireError extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options)
+  }
+}
+
+/** A frame that is not valid protocol (bad JSON, unknown `t`, a missing or mistyped field). The connection carries on. */
+export class FrameError extends SurewireError {
+  override name = 'FrameError'
+  declare readonly code: 'bad_frame'
+  constructor(
+    message: string,
+    /** The raw text, truncated to 200 characters. */
+    readonly raw: string,
+  ) {
+    super('bad_frame', message)
   }
 }
 
@@ -58,6 +71,25 @@ export class AuthError extends SurewireError {
   }
 }
 
+/**
+ * The server refused in the protocol's own words: an `error` frame, or a POST answered with an error
+ * body. `fatal` (the server said so, or the code means it, e.g. `origin_not_allowed`): the client has
+ * stopped (status `closed`, reason `fatal_error`). Otherwise it reconnects with backoff.
+ */
+export class ServerRefusalError extends SurewireError {
+  override name = 'ServerRefusalError'
+  constructor(
+    /** Protocol error code from the server, e.g. `origin_not_allowed`, `forbidden`. */
+    readonly serverCode: string,
+    message: string,
+    readonly fatal: boolean,
+    /** HTTP status of a refused POST or SSE request. */
+    readonly status?: number,
+  ) {
+    super('server_refused', message)
+  }
+}
+
 /** The server consumed a sent message but did not accept it (a `nack` frame). */
 export class RejectedError extends SurewireError {
   override name = 'RejectedError'
@@ -71,3 +103,17 @@ export class RejectedError extends SurewireError {
 }
 
 export const isSurewireError = (e: unknown): e is SurewireError => e instanceof SurewireError
+
+/**
+ * A short description of anything thrown, for logs and error messages. Never throws (a hostile
+ * value's getters or a 10,000-deep array cannot get out of here) and never exceeds `max` characters.
+ */
+export function errorText(err: unknown, max = 200): string {
+  try {
+    const m = (err as { message?: unknown } | null)?.message
+    const s = typeof m === 'string' ? m : typeof err === 'string' ? err : Object.prototype.toString.call(err)
+    return s.length > max ? `${s.slice(0, max)}…` : s
+  } catch {
+    return 'unknown error'
+  }
+}

@@ -3,7 +3,9 @@ export { clientDefaults, browserLifecycle, type ClientOptions, type LifecycleSou
 export { fullJitterBackoff, backoffDefaults, type Backoff } from './client/backoff'
 export { clearFallbackMemory, type KeyValueStorage } from './client/memory'
 export type { Status, StatusEvent, StatusReason, ClientStats, ClientSnapshot } from './client/status'
-export type { TransportKind, Protocol, Transport, TransportContext, TransportHandlers, TransportParams, TransportClose } from './client/transport'
+export type { TransportKind, TransportParams, TransportClose, TransportCloseCause } from './client/transport'
+export type { Codec, Protocol, Encoded, PostAnswer, WireRequest } from './client/codec'
+export type { ClientFrame, ServerFrame } from './protocol'
 export { compat, compatDefaults, type CompatOptions } from './client/compat'
 export type { EndpointPaths } from './client/url'
 export type { WebSocketConstructor, WebSocketLike } from './client/websocket'
@@ -14,6 +16,7 @@ export {
   ConfigError,
   AuthError,
   RejectedError,
+  ServerRefusalError,
   FrameError,
   isSurewireError,
   type SurewireErrorCode,

@@ -7,14 +7,24 @@
  * array in a POST body / POST response.
  */
 
+import { FrameError } from './errors'
+
+export { FrameError }
+
 /** Protocol version, sent by the client as the `v` query parameter. */
 export const PROTOCOL_VERSION = 1
+
+/** The reference server's `maxFrameBytes`; the client assumes it until a hello says otherwise. */
+export const DEFAULT_MAX_FRAME_BYTES = 1_048_576
 
 /** The two transports a session can be attached over. */
 export type TransportKind = 'websocket' | 'sse'
 export const TRANSPORT_KINDS: readonly TransportKind[] = ['websocket', 'sse']
 
-/** Heartbeat interval (ms) the reference server announces in `hello.hb` unless configured otherwise. */
+/**
+ * Heartbeat interval (`hello.hb`, ms) a server uses unless configured otherwise, and what a client
+ * assumes before the first hello: SSE heartbeats at least this often, WebSocket pings at least this often.
+ */
 export const DEFAULT_HEARTBEAT_MS = 15_000
 
 /** Largest delay a timer can take (setTimeout overflows past 2^31 − 1 ms and fires at once). Time options and `hello.hb` stay within it. */
@@ -51,11 +61,19 @@ export interface HelloFrame {
   reset?: 'session_unknown' | 'replay_window_exceeded'
   /** Largest frame (bytes of UTF-8 JSON) the server accepts. */
   maxFrameBytes: number
+  /**
+   * The highest client `seq` this session has consumed (accepted or nacked); 0 for a new session.
+   * Lets a client that did not send every frame itself (a tab taking over a shared connection)
+   * know which of its frames the server has seen. Optional: older servers omit it.
+   */
+  seq?: number
 }
 /** An application message. `id` increases by one per message within a session. */
 export interface MessageFrame {
   t: 'msg'
   id: number
+  /** The topic it was published to (`publish(topic, m)`); absent for messages to the session itself (`broadcast()`, `conn.send()`). */
+  topic?: string
   d: unknown
 }
 /** Cumulative acknowledgement: every client frame with `seq` ≤ this was accepted. */
@@ -159,19 +177,6 @@ export function isFatalCloseCode(code: number): boolean {
 
 // ---------------------------------------------------------------- parsing
 
-/** Thrown/returned for a frame that is not valid protocol. */
-export class FrameError extends Error {
-  override readonly name = 'FrameError'
-  readonly code = 'bad_frame' as const
-  constructor(
-    message: string,
-    /** The raw text, truncated to 200 characters. */
-    readonly raw: string,
-  ) {
-    super(message)
-  }
-}
-
 function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
@@ -190,32 +195,46 @@ export function parseServerFrame(text: string): ServerFrame {
   return checkServerFrame(parseJson(text), text)
 }
 
-/** Check an already-parsed server frame (POST responses are arrays of these). */
-export function checkServerFrame(f: unknown, raw = ''): ServerFrame {
-  const bad = (why: string) => new FrameError(why, raw.slice(0, 200))
-  if (!isObj(f) || typeof f.t !== 'string') throw bad('frame is not an object with a string `t`')
+const isStr = (v: unknown): v is string => typeof v === 'string'
+const RESETS: readonly unknown[] = ['session_unknown', 'replay_window_exceeded']
+
+/** Why a parsed value is not a server frame, or undefined when it is one. Every field a frame defines is type-checked. */
+function serverFrameProblem(f: Record<string, unknown>): string | undefined {
   switch (f.t) {
     case 'msg':
-      if (!isSeq(f.id) || !('d' in f)) throw bad('msg frame needs an integer `id` and `d`')
-      return f as unknown as MessageFrame
+      if (!isSeq(f.id) || !('d' in f)) return 'msg frame needs an integer `id` and `d`'
+      return f.topic === undefined || isStr(f.topic) ? undefined : 'msg frame `topic` must be a string' // C6
     case 'hello':
-      if (typeof f.sid !== 'string' || !isSeq(f.hb) || typeof f.resumed !== 'boolean') throw bad('hello frame needs `sid`, `hb`, `resumed`')
-      return f as unknown as HelloFrame
+      if (!isStr(f.sid) || !isSeq(f.hb) || typeof f.resumed !== 'boolean') return 'hello frame needs a string `sid`, an integer `hb` and a boolean `resumed`'
+      if (!isSeq(f.maxFrameBytes)) return 'hello frame needs an integer `maxFrameBytes`'
+      if (f.seq !== undefined && !isSeq(f.seq)) return 'hello `seq` must be an integer'
+      return f.reset === undefined || RESETS.includes(f.reset) ? undefined : 'hello `reset` must be "session_unknown" or "replay_window_exceeded"'
     case 'ack':
-      if (!isSeq(f.seq)) throw bad('ack frame needs an integer `seq`')
-      return f as unknown as AckFrame
+      return isSeq(f.seq) ? undefined : 'ack frame needs an integer `seq`'
     case 'nack':
-      if (!isSeq(f.seq) || typeof f.code !== 'string') throw bad('nack frame needs `seq` and `code`')
-      return f as unknown as NackFrame
+      return isSeq(f.seq) && isStr(f.code) && isStr(f.message) ? undefined : 'nack frame needs an integer `seq`, a string `code` and a string `message`'
     case 'pong':
     case 'hb':
-      return f as unknown as PongFrame | HeartbeatFrame
+      return undefined // `n` is the client's own value echoed back, never read
     case 'error':
-      if (typeof f.code !== 'string') throw bad('error frame needs a `code`')
-      return f as unknown as ErrorFrame
+      if (!isStr(f.code) || !isStr(f.message)) return 'error frame needs a string `code` and a string `message`'
+      return f.fatal === undefined || typeof f.fatal === 'boolean' ? undefined : 'error `fatal` must be a boolean'
     default:
-      throw bad(`unknown frame type ${JSON.stringify(f.t).slice(0, 40)}`)
+      return `unknown frame type ${JSON.stringify((f.t as string).slice(0, 40))}`
   }
+}
+
+/** Check an already-parsed server frame (POST responses are arrays of these). Throws FrameError. */
+export function checkServerFrame(f: unknown, raw = ''): ServerFrame {
+  const why = isObj(f) && typeof f.t === 'string' ? serverFrameProblem(f) : 'frame is not an object with a string `t`'
+  if (why !== undefined) throw new FrameError(why, raw.slice(0, 200))
+  return f as unknown as ServerFrame
+}
+
+/** Like checkServerFrame, but returns the FrameError instead of throwing it. */
+export function toServerFrame(f: unknown, raw = ''): ServerFrame | FrameError {
+  const why = isObj(f) && typeof f.t === 'string' ? serverFrameProblem(f) : 'frame is not an object with a string `t`'
+  return why === undefined ? (f as unknown as ServerFrame) : new FrameError(why, raw.slice(0, 200))
 }
 
 /** Is `v` nested (objects/arrays) deeper than `max` levels? Iterative, so a hostile depth cannot overflow the stack. */

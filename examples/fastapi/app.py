@@ -32,7 +32,7 @@ from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from fastapi import FastAPI, Request, WebSocket
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
 PATH = os.environ.get("SUREWIRE_PATH", "/realtime")
@@ -66,6 +66,23 @@ def is_seq(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_SAFE
 
 
+MAX_DEPTH = 64  # PROTOCOL.md: `d` nested deeper than this is a bad frame
+MAX_TOPIC_LENGTH = 256
+
+
+def deeper_than(v: Any, limit: int) -> bool:
+    """Is `v` nested (dicts/lists) deeper than `limit`? Iterative, so hostile depth cannot overflow."""
+    stack = [(v, 1)] if isinstance(v, (dict, list)) else []
+    while stack:
+        x, depth = stack.pop()
+        if depth > limit:
+            return True
+        for c in x.values() if isinstance(x, dict) else x:
+            if isinstance(c, (dict, list)):
+                stack.append((c, depth + 1))
+    return False
+
+
 def check_client_frame(f: Any) -> dict:
     """PROTOCOL.md, client → server frames. Raises BadFrame."""
     if not isinstance(f, dict) or not isinstance(f.get("t"), str):
@@ -74,10 +91,18 @@ def check_client_frame(f: Any) -> dict:
     if t == "msg":
         if not is_seq(f.get("seq")) or f["seq"] < 1 or "d" not in f:
             raise BadFrame("msg frame needs an integer `seq` >= 1 and `d`")
+        if deeper_than(f["d"], MAX_DEPTH):
+            raise BadFrame(f"msg `d` is nested deeper than {MAX_DEPTH} levels")
     elif t in ("sub", "unsub"):
         if not is_seq(f.get("seq")) or f["seq"] < 1 or not isinstance(f.get("topic"), str):
             raise BadFrame(f"{t} frame needs `seq` and a string `topic`")
-    elif t not in ("ping", "bye"):
+        if len(f["topic"]) > MAX_TOPIC_LENGTH:
+            raise BadFrame(f"{t} `topic` is longer than {MAX_TOPIC_LENGTH} characters")
+    elif t == "ping":
+        n = f.get("n")
+        if "n" in f and (isinstance(n, bool) or not isinstance(n, (int, float)) or n != n or n in (float("inf"), float("-inf"))):
+            raise BadFrame("ping `n` must be a number when present")
+    elif t != "bye":
         raise BadFrame(f"unknown frame type {json.dumps(t)[:40]}")
     return f
 
@@ -321,7 +346,14 @@ def cors_headers(request: Request) -> Optional[Dict[str, str]]:
 
 
 def error_body(code: str, message: str) -> list:
-    return [{"t": "error", "code": code, "message": message, "fatal": code in ("unauthorized", "forbidden")}]
+    return [{"t": "error", "code": code, "message": message, "fatal": code in ("unauthorized", "forbidden", "origin_not_allowed")}]
+
+
+def origin_refusal(origin: Optional[str], host: Optional[str]) -> str:
+    return (
+        f"Origin {origin} does not match Host {host or '(none)'} that this server saw. If a proxy in front rewrites Host, "
+        "make it preserve Host (nginx: proxy_set_header Host $http_host; Apache: ProxyPreserveHost On), or list the origin in SUREWIRE_ORIGINS."
+    )
 
 
 def json_response(status: int, body: Any, headers: Dict[str, str]) -> Response:
@@ -334,7 +366,7 @@ def json_response(status: int, body: Any, headers: Dict[str, str]) -> Response:
 async def realtime_http(request: Request) -> Response:
     allow = cors_headers(request)
     if allow is None:
-        return json_response(403, error_body("forbidden", "origin not allowed"), {})
+        return json_response(403, error_body("origin_not_allowed", origin_refusal(request.headers.get("origin"), request.headers.get("host"))), {})
     method = request.method
     if method == "OPTIONS":
         return Response(
@@ -347,11 +379,14 @@ async def realtime_http(request: Request) -> Response:
             },
         )
     if method == "GET" and request.headers.get("sec-websocket-key") and "websocket" not in request.headers.get("upgrade", "").lower():
-        return PlainTextResponse(
-            "WebSocket handshake arrived without the Upgrade header: a proxy in front of this server dropped it "
-            '(nginx: proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade"). Clients fall back to SSE + POST.\n',
-            status_code=426,
-            headers={**allow, "Upgrade": "websocket", "Connection": "Upgrade"},
+        return json_response(
+            426,
+            error_body(
+                "upgrade_headers_dropped",
+                "WebSocket handshake arrived without the Upgrade header: a proxy in front of this server dropped it "
+                '(nginx: proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade"). Clients fall back to SSE + POST.',
+            ),
+            {**allow, "Upgrade": "websocket", "Connection": "Upgrade"},
         )
     if method == "GET":
         return await open_stream(request, allow)
@@ -441,10 +476,13 @@ for route_path in (PATH, PATH + "/"):
 
 
 async def realtime_ws(websocket: WebSocket) -> None:
-    if not origin_allowed(websocket.headers.get("origin"), websocket.headers.get("host")):
-        await websocket.close(code=1008)  # before accept: uvicorn answers HTTP 403
-        return
     await websocket.accept()
+    origin, host = websocket.headers.get("origin"), websocket.headers.get("host")
+    if not origin_allowed(origin, host):
+        # Accept-then-close (PROTOCOL.md): no session, no frame read, a reason browsers can see.
+        await websocket.send_text(dumps({"t": "error", "code": "origin_not_allowed", "message": origin_refusal(origin, host), "fatal": True}))
+        await websocket.close(code=4403, reason="origin not allowed")
+        return
     identity = authenticate(websocket.headers, websocket.query_params)
     if identity is None:
         # Accept-then-close, so browsers (which never see an HTTP status) get a reason.

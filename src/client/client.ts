@@ -1,18 +1,24 @@
 import { Emitter } from '../emitter'
-import { AuthError, ConfigError, RejectedError, SurewireError, ValidationError } from '../errors'
-import { CloseCode, isFatalCloseCode, utf8Length, type HelloFrame, type ServerFrame } from '../protocol'
+import { AuthError, ConfigError, RejectedError, ServerRefusalError, SurewireError, ValidationError, errorText } from '../errors'
+import { CloseCode, DEFAULT_HEARTBEAT_MS, utf8Length, type ErrorFrame, type HelloFrame, type ServerFrame } from '../protocol'
 import { type Infer, type InferIn, type StandardSchemaV1 } from '../schema'
+import { RetryBudget } from './budget'
 import { WsFallback } from './fallback'
 import { Inbox } from './inbox'
 import { Keepalive } from './keepalive'
 import { FallbackMemory, defaultStorage } from './memory'
 import { browserLifecycle, defaultBackoff, resolveClientOptions, type ClientOptions, type LifecycleSource } from './options'
 import { Outbox } from './outbox'
-import { openSse, type FetchLike } from './sse'
+import { surewireCodec } from './codec'
+import { openTransport } from './open'
+import type { FetchLike } from './sse'
 import type { ClientSnapshot, ClientStats, Status, StatusEvent, StatusReason } from './status'
+import { BackgroundProbe } from './probe'
+import { MAX_TIMER_MS, timerMs } from './time'
 import type { Transport, TransportClose, TransportHandlers, TransportKind } from './transport'
 import { fromHrefs, resolveEndpoints, toHrefs, type EndpointHrefs } from './url'
-import { openWebSocket, type WebSocketConstructor } from './websocket'
+import { isFatalServerError, judgeClose } from './verdict'
+import type { WebSocketConstructor } from './websocket'
 
 export interface ClientEvents<M> {
   /** A server message that passed the `incoming` schema. */
@@ -35,9 +41,8 @@ interface Conn extends TransportHandlers {
   role: Role
 }
 type Timer = ReturnType<typeof setTimeout>
-type TimerName = 'retry' | 'connect' | 'headStart' | 'healthy' | 'probe'
+type TimerName = 'retry' | 'connect' | 'headStart' | 'healthy'
 
-const isAuthClose = (i: TransportClose) => i.status === 401 || i.status === 403 || (i.code !== undefined && isFatalCloseCode(i.code))
 type TypeOf<M> = M extends { type: infer T extends string } ? T : never
 
 /**
@@ -55,16 +60,18 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #outbox: Outbox | undefined
   readonly #inbox: Inbox<Infer<In>>
   #conns: Conn[] = []
-  #timers: Record<TimerName, Timer | undefined> = { retry: undefined, connect: undefined, headStart: undefined, healthy: undefined, probe: undefined }
+  #timers: Record<TimerName, Timer | undefined> = { retry: undefined, connect: undefined, headStart: undefined, healthy: undefined }
   #waiters: { resolve: () => void; reject: (e: Error) => void }[] = []
   #sid: string | undefined
   #lastId = 0
-  #hb = 15_000
+  #hb = DEFAULT_HEARTBEAT_MS
   #serverMaxFrame = Infinity
-  #attempt = 0
+  /** Reconnect count, failed attempts in a row, auth refusals, the refusal that stands (budget.ts). */
+  readonly #budget: RetryBudget
   #attemptId = 0
-  #authFailures = 0
-  #pendingLoss: { reason: StatusReason; detail: string } | undefined
+  /** The background probe back to WebSocket; created the first time the client settles on SSE. */
+  #probe: BackgroundProbe<Conn> | undefined
+  #pendingLoss: { reason: StatusReason; detail: string; refused: boolean } | undefined
   /** Created on the first subscribe(). */
   #topics: Set<string> | undefined
   #lifecycleOff: (() => void) | undefined
@@ -78,6 +85,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   constructor(options: ClientOptions<In, Out>) {
     super()
     this.#o = resolveClientOptions(options)
+    this.#budget = new RetryBudget(this.#o.maxAttempts, this.#o.authRetries)
     const endpoints = resolveEndpoints(options.url, options.paths)
     this.#endpoints = toHrefs(endpoints)
     const storage = options.storage === undefined ? defaultStorage() : options.storage
@@ -115,8 +123,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     if (this.#status === 'open') return Promise.resolve()
     const p = handled(new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject })))
     if (this.#status === 'idle' || this.#status === 'closed') {
-      this.#attempt = 0
-      this.#authFailures = 0
+      this.#budget.reset()
       this.#lifecycle = this.#o.lifecycle === undefined ? browserLifecycle() : this.#o.lifecycle
       this.#lifecycleOff = this.#lifecycle?.subscribe((e) => this.#onLifecycle(e))
       void this.#startAttempt('connect_called')
@@ -196,7 +203,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     const previous = this.#status
     this.#status = status
     this.#transport = status === 'open' ? (this.#active()?.kind ?? null) : null
-    const event: StatusEvent = { status, previous, transport: this.#transport, reason, attempt: this.#attempt, ...extra }
+    const event: StatusEvent = { status, previous, transport: this.#transport, reason, attempt: this.#budget.attempt, ...extra }
     const { previous: _, ...snapshot } = event
     this.#snapshot = Object.freeze(snapshot)
     this.emit('status', event)
@@ -204,7 +211,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   #timer(name: TimerName, ms: number, fn: () => void): void {
     this.#clear(name)
-    this.#timers[name] = setTimeout(fn, ms)
+    this.#timers[name] = setTimeout(fn, timerMs(ms))
   }
   #clear(...names: TimerName[]): void {
     for (const n of names) {
@@ -226,10 +233,18 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     this.#clear('retry')
     this.#setStatus('connecting', reason)
     const id = ++this.#attemptId
+    // connectTimeoutMs covers the token phase: a provider that never settles is a failed attempt.
+    this.#timer('connect', this.#o.connectTimeoutMs, () => {
+      if (id !== this.#attemptId) return
+      const detail = `the token provider did not settle within connectTimeoutMs=${this.#o.connectTimeoutMs}; retrying`
+      this.emit('error', new SurewireError('auth_failed', detail))
+      this.#retry('token_timeout', detail)
+    })
     let token: string | undefined
     try {
       token = await this.#token()
     } catch (err) {
+      if (id !== this.#attemptId || this.#status !== 'connecting') return
       this.emit('error', new SurewireError('auth_failed', 'the token provider threw; retrying', { cause: err }))
       return this.#retry('token_failed')
     }
@@ -262,6 +277,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       this.#open('sse', 'candidate', token)
     }
     this.#timer('connect', this.#o.connectTimeoutMs, () => {
+      if (id !== this.#attemptId) return
       const pending = this.#candidates()
       const sse = pending.find((c) => c.kind === 'sse')
       // The server answered (SSE headers, or a refused WebSocket handshake) but the stream stays mute: a proxy buffers it.
@@ -295,9 +311,21 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       role,
       opened: false,
       t: undefined as never, // set below
-      onOpen: () => void (c.opened = true),
+      onOpen: () => {
+        c.opened = true
+        // Contract C3: the server keeps the SSE stream until the probe's first frame, so send one at once.
+        if (c.role !== 'probe') return
+        c.t.send([{ t: 'ping' }])
+        this.#probe?.opened()
+        if (this.#pendingLoss) this.#probe?.awaitHello(c)
+      },
       onFrame: (f, viaPost) => this.#onFrame(c, f, viaPost),
       onBadFrame: (err) => this.#conns.includes(c) && this.emit('error', err),
+      onUnsendable: (seq, err) => {
+        if (!this.#conns.includes(c)) return
+        this.#outbox?.refuse(seq, err)
+        this.#flush()
+      },
       onClose: (info) => this.#onClose(c, info),
     }
     this.#conns = this.#conns.concat(c) // exact size: push() onto [] reserves 17 slots, kept while connected
@@ -305,14 +333,11 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     try {
       const fetchFn = (this.#o.fetch ?? (globalThis.fetch as FetchLike)).bind(globalThis)
       const maxFrameBytes = () => this.#serverMaxFrame
-      c.t = this.#o.protocol
-        ? this.#o.protocol.open(kind, { WebSocket: this.#WebSocket()!, fetch: fetchFn, endpoints: fromHrefs(this.#endpoints), maxFrameBytes }, params, c)
-        : kind === 'websocket'
-          ? openWebSocket(this.#WebSocket()!, this.#endpoints.websocket, params, c)
-          : openSse(fetchFn, this.#endpoints, params, maxFrameBytes, c)
+      const ctx = { WebSocket: this.#WebSocket()!, fetch: fetchFn, endpoints: fromHrefs(this.#endpoints), maxFrameBytes, postTimeoutMs: this.#o.postTimeoutMs }
+      c.t = openTransport(this.#o.protocol ?? surewireCodec, kind, ctx, params, c)
     } catch (err) {
       c.t = { kind, send() {}, close() {} }
-      queueMicrotask(() => c.onClose({ opened: false, detail: `could not open ${kind}: ${(err as Error)?.message}` }))
+      queueMicrotask(() => c.onClose({ opened: false, cause: 'network', detail: `could not open ${kind}: ${errorText(err)}` }))
     }
     return c
   }
@@ -324,25 +349,46 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   #onFrame(c: Conn, f: ServerFrame, viaPost = false): void {
     if (!this.#conns.includes(c)) return // a ghost: a transport already replaced
+    // A probe's refusal ends the probe only: the active SSE connection is unaffected.
+    if (f.t === 'error' && c.role !== 'probe' && this.#serverError(c, f)) return
     if (c.role === 'active') return this.#handleFrame(c, f, viaPost)
     if (f.t === 'hello') return c.role === 'probe' ? this.#probeHello(c, f) : this.#won(c, f)
     if (f.t === 'error') this.emit('error', new SurewireError('transport_error', `server error before hello: ${f.code}: ${f.message}`))
+  }
+
+  /** An error frame that ends the connection: the auth signal, or `fatal` (contract C2). Returns true when handled. */
+  #serverError(c: Conn, f: ErrorFrame): boolean {
+    if (f.code === 'unauthorized') {
+      this.#authFailed(CloseCode.unauthorized, c.role === 'active' ? 'open' : 'handshake')
+      return true
+    }
+    if (!isFatalServerError(f.code, f.fatal)) return false
+    this.#fatal(f.code, f.message)
+    return true
   }
 
   #onClose(c: Conn, info: TransportClose): void {
     if (!this.#conns.includes(c)) return
     this.#conns = this.#conns.filter((x) => x !== c)
     if (c.role === 'probe') return this.#probeFailed()
-    if (isAuthClose(info)) return this.#authFailed(info)
-    if (c.role === 'active') return this.#lost(lossReason(c.kind, info), info.detail)
+    const v = judgeClose(c.kind, c.role === 'active' ? 'active' : 'candidate', info)
+    const detail = describeClose(info)
+    const phase = c.role === 'active' ? 'open' : 'handshake'
+    if (v.do === 'auth') return this.#authFailed(v.status, phase)
+    if (v.do === 'stop') return this.#fatal(v.serverCode, v.message || detail, v.status)
+    if (v.do === 'retry' && c.role === 'active') {
+      if (v.refused) this.#budget.refusal('open')
+      else this.#budget.proved('open') // it was open and ended for another reason: no refusal stands
+      // The server said why in the protocol's words: surface its code and message (the status detail has them too).
+      if (v.refused && info.serverCode) this.emit('error', new ServerRefusalError(info.serverCode, `the server refused a request: ${detail}`, false, info.status))
+      return this.#lost(v.reason, detail, v.refused)
+    }
     // A candidate failed before hello.
-    if (c.kind === 'websocket') {
-      const fallNow = this.#fallback.failed(c.opened ? 'ws_silent' : 'ws_refused')
+    if (v.do === 'ws_failed') {
+      const fallNow = this.#fallback.failed(v.opened ? 'ws_silent' : 'ws_refused')
       if (fallNow && this.#o.transports.includes('sse')) return this.#startSseCandidate(this.#attemptToken)
     } else this.#fallback.serverDown()
-    if (this.#candidates().length === 0) {
-      this.#retry(c.kind === 'sse' ? (info.status ? 'sse_refused' : 'connect_failed') : (this.#fallback.reason ?? 'connect_failed'), info.detail)
-    }
+    if (this.#candidates().length === 0) this.#retry(v.do === 'retry' ? v.reason : (this.#fallback.reason ?? 'connect_failed'), detail)
   }
 
 
@@ -361,8 +407,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     c.role = 'active'
     if (previous && previous !== c) this.#drop(previous)
     this.#pendingLoss = undefined
-    this.#authFailures = 0
-    this.#hb = hello.hb > 0 ? hello.hb : this.#hb
+    this.#hb = hello.hb > 0 ? Math.min(hello.hb, MAX_TIMER_MS) : this.#hb
     this.#serverMaxFrame = hello.maxFrameBytes > 0 ? hello.maxFrameBytes : Infinity
     const prevSid = this.#sid
     this.#sid = hello.sid
@@ -381,10 +426,11 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     const limit = Math.min(this.#o.maxMessageBytes, this.#serverMaxFrame - 2)
     this.#outbox?.rejectLarger(limit, (bytes) => new SurewireError('too_large', `message is ${bytes} bytes; the server accepts at most ${limit}`))
     this.#keepalive.start(c.kind, this.#hb, c.t, this.#lifecycle)
-    this.#timer('healthy', this.#o.healthyAfterMs, () => (this.#attempt = 0))
+    this.#budget.proved('handshake')
+    this.#timer('healthy', this.#o.healthyAfterMs, () => this.#budget.healthy())
     this.#setStatus('open', reason)
     if (c.kind === 'sse') this.#scheduleProbe()
-    else this.#clear('probe')
+    else this.#probe?.stop()
     this.#flush()
     const waiters = this.#waiters.splice(0)
     for (const w of waiters) w.resolve()
@@ -392,6 +438,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   #handleFrame(c: Conn, f: ServerFrame, viaPost: boolean): void {
     if (!viaPost) this.#keepalive.alive()
+    else if (this.#budget.refused === 'open' && (f.t === 'ack' || f.t === 'nack')) this.#budget.proved('open')
     switch (f.t) {
       case 'msg':
         if (f.id <= this.#lastId) {
@@ -404,8 +451,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
         return this.#outbox?.ack(f.seq)
       case 'nack':
         return this.#outbox?.nack(f.seq, new RejectedError(f.code, f.message))
-      case 'error':
-        if (f.code === 'unauthorized' || f.code === 'forbidden') return this.#authFailed({ opened: true, detail: f.message, code: CloseCode.unauthorized })
+      case 'error': // not fatal (those were handled in #onFrame): the connection carries on
         this.emit('error', new SurewireError('transport_error', `server error ${f.code}: ${f.message}`))
         return
       default:
@@ -417,48 +463,62 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     this.emit('message', m)
   }
 
-  #lost(reason: StatusReason, detail: string): void {
+  /** The active connection is gone. `refused`: the server refused a request on it (a failed attempt, not a drop). */
+  #lost(reason: StatusReason, detail: string, refused = false): void {
     const probe = this.#conns.find((c) => c.role === 'probe')
-    // A background probe is about to take over (the server ends the old stream when it does, and that end
-    // may reach us before the probe's own `open`): wait for it; its hello or failure settles the loss.
+    // A background probe is about to take over (the server ends the old stream once the probe's first
+    // frame arrived, and that end may reach us before the probe's hello): wait for it; its hello or failure settles the loss.
     if (probe?.opened || (probe && reason === 'server_closed')) {
-      this.#pendingLoss = { reason, detail }
+      this.#pendingLoss = { reason, detail, refused }
+      if (probe.opened) this.#probe?.awaitHello(probe)
       return
     }
     if (probe) this.#drop(probe)
     this.#keepalive.stop()
-    this.#retry(reason, detail)
+    this.#retry(reason, detail, refused)
   }
 
-  #retry(reason: StatusReason, detail?: string): void {
-    this.#clear('connect', 'headStart', 'healthy', 'probe')
+  /** Schedule the next attempt with backoff. `failed`: this counts towards `maxAttempts` (everything but a drop). */
+  #retry(reason: StatusReason, detail?: string, failed = true): void {
+    this.#clear('connect', 'headStart', 'healthy')
+    this.#probe?.stop()
     for (const c of [...this.#conns]) this.#drop(c)
     this.#keepalive.stop()
     if (this.#status === 'closed') return
-    this.#attempt++
-    if (this.#attempt >= this.#o.maxAttempts) {
-      return this.#shutdown('gave_up', new SurewireError('gave_up', `gave up after ${this.#o.maxAttempts} failed attempts (last: ${reason})`))
+    if (!this.#budget.next(failed)) {
+      return this.#shutdown('gave_up', new SurewireError('gave_up', `gave up after ${this.#o.maxAttempts} failed attempts in a row (last: ${reason}${detail ? `: ${detail}` : ''})`))
     }
-    const delayMs = Math.max(0, this.#o.backoff?.(this.#attempt) ?? defaultBackoff(this.#attempt))
+    const n = this.#budget.attempt
+    const delayMs = timerMs(this.#o.backoff?.(n) ?? defaultBackoff(n))
     this.#setStatus('reconnecting', reason, { delayMs, ...(detail ? { detail } : {}) })
+    // A `status` listener may have called close() (or connect()) from inside that event.
+    if (this.#status !== 'reconnecting') return
     this.#timer('retry', delayMs, () => void this.#startAttempt('retry'))
   }
 
-  #authFailed(info: TransportClose): void {
-    if (this.#authFailures < this.#o.authRetries) {
-      this.#authFailures++
+  /** The protocol's auth signal (`status`: HTTP status or close code): one refresh-and-retry per healthy connection, then stop. */
+  #authFailed(status: number, phase: 'handshake' | 'open'): void {
+    if (this.#budget.authRefused(phase)) {
       for (const c of [...this.#conns]) this.#drop(c)
       this.#keepalive.stop()
-      this.#clear('connect', 'headStart', 'probe')
+      this.#clear('connect', 'headStart')
+      this.#probe?.stop()
       void this.#startAttempt('auth_retry')
       return
     }
-    const status = info.status ?? info.code ?? 0
-    this.#shutdown('auth_failed', new AuthError(`the server refused the credentials (${info.status ? `HTTP ${info.status}` : `close code ${info.code}`}); not retrying`, status))
+    const what = status >= 1000 ? `close code ${status}` : status ? `HTTP ${status}` : 'error code unauthorized'
+    this.#shutdown('auth_failed', new AuthError(`the server refused the credentials (${what}); not retrying`, status))
+  }
+
+  /** The server said retrying cannot help (contract C2): stop, with its code and message on `error`. */
+  #fatal(serverCode: string, message: string, status?: number): void {
+    const hint = serverCode === 'origin_not_allowed' ? ' (a proxy in front of the server must preserve Host, or configure the server: `trustForwardedHost` / `allowedOrigins`)' : ''
+    this.#shutdown('fatal_error', new ServerRefusalError(serverCode, `the server refused the connection for good (${serverCode}): ${message}${hint}; not retrying`, true, status))
   }
 
   #shutdown(reason: StatusReason, error: Error, bye = false): void {
-    this.#clear('retry', 'connect', 'headStart', 'healthy', 'probe')
+    this.#clear('retry', 'connect', 'headStart', 'healthy')
+    this.#probe?.stop()
     this.#keepalive.stop()
     for (const c of [...this.#conns]) this.#drop(c, bye && c.role === 'active')
     this.#attemptId++
@@ -477,30 +537,19 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   // ------------------------------------------------------------------ background probe back to WebSocket
 
   #scheduleProbe(): void {
-    const ms = this.#o.wsProbeIntervalMs
-    if (!ms || !this.#o.transports.includes('websocket') || !this.#WebSocket()) return
-    this.#timer('probe', ms, () => void this.#startProbe())
-  }
-
-  async #startProbe(): Promise<void> {
-    const id = this.#attemptId
-    let token: string | undefined
-    try {
-      token = await this.#token()
-    } catch {
-      return this.#scheduleProbe()
-    }
-    if (id !== this.#attemptId || this.#active()?.kind !== 'sse') return
-    this.stats.attempts++
-    const c = this.#open('websocket', 'probe', token)
-    this.#timer('probe', this.#o.connectTimeoutMs, () => {
-      this.#drop(c)
-      this.#probeFailed()
+    if (!this.#o.wsProbeIntervalMs || !this.#o.transports.includes('websocket') || !this.#WebSocket()) return
+    this.#probe ??= new BackgroundProbe<Conn>(this.#o, {
+      token: () => this.#token(),
+      onSse: () => this.#active()?.kind === 'sse',
+      open: (token) => (this.stats.attempts++, this.#open('websocket', 'probe', token)),
+      drop: (c) => this.#drop(c),
+      failed: () => this.#probeFailed(),
     })
+    this.#probe.schedule()
   }
 
   #probeHello(c: Conn, hello: HelloFrame): void {
-    this.#clear('probe')
+    this.#probe?.done()
     if (hello.sid !== this.#sid || (!this.#active() && !this.#pendingLoss)) {
       // The server no longer has our session on this path; stay where we are (and end the stray new session).
       this.#drop(c, true)
@@ -511,10 +560,10 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   #probeFailed(): void {
-    this.#clear('probe')
+    this.#probe?.stop()
     const loss = this.#pendingLoss
     this.#pendingLoss = undefined
-    if (loss) return this.#lost(loss.reason, loss.detail)
+    if (loss) return this.#lost(loss.reason, loss.detail, loss.refused)
     if (this.#active()?.kind === 'sse') this.#scheduleProbe()
   }
 
@@ -534,11 +583,10 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 }
 
-function lossReason(kind: TransportKind, info: TransportClose): StatusReason {
-  if (kind === 'sse' && info.detail.startsWith('POST')) return 'post_failed'
-  if (info.code === CloseCode.normal || info.code === CloseCode.goingAway || info.code === CloseCode.replaced) return 'server_closed'
-  if (kind === 'sse' && info.detail === 'SSE stream ended') return 'server_closed'
-  return 'connection_lost'
+/** The status `detail` of a close: the server's own code and message when it said why, else the transport's text. */
+function describeClose(info: TransportClose): string {
+  if (info.serverCode === undefined) return info.detail
+  return `${info.status ? `HTTP ${info.status} ` : info.code ? `close ${info.code} ` : ''}${info.serverCode}: ${info.serverMessage ?? ''}`.trim()
 }
 
 /**

@@ -2,11 +2,13 @@
  * Compatibility mode: talk to an existing backend that speaks plain JSON messages
  * (`{"type": "ping"}` → `{"type": "pong"}`) on its own WebSocket / SSE / POST endpoints.
  *
- * It is a protocol adapter, not a second client: it wraps the raw transports so the
- * state machine sees what it always sees — a `hello` when the socket or stream opens,
- * every incoming message as `{t:'msg', id, d}`, a `pong` for the backend's pong, an
- * `ack` once an outgoing message was written. Fallback, backoff, keepalive, the
- * bounded queue, typed messages and status reasons all work unchanged.
+ * It is a codec (codec.ts), not a second client nor a second pair of transports: the same
+ * WebSocket and SSE + POST transports carry it, and it only says which URLs and headers they
+ * request and how frames are written and read, so the state machine sees what it always
+ * sees — a `hello` when the socket or stream opens, every incoming message as
+ * `{t:'msg', id, d}`, a `pong` for the backend's pong, an `ack` once an outgoing message was
+ * written (WebSocket) or its POST answered 2xx. Fallback, backoff, keepalive, the bounded
+ * queue, the size and POST-timeout checks, typed messages and status reasons all work unchanged.
  *
  * What needs the surewire protocol and is lost here: resume after a reconnect (every
  * connection is a new session, so the client emits `reset` on each reconnect — refetch
@@ -19,12 +21,12 @@
  * `wsProbeIntervalMs: 0`; WebSocket is tried again on the next reconnect), and the
  * `sse_buffered` diagnosis (the hello is synthesized when the response headers arrive).
  */
-import { FrameError, type ClientFrame, type HelloFrame, type ServerFrame } from '../protocol'
-import type { FetchLike } from './sse'
-import { readEventStream } from './sse-stream'
-import type { Protocol, Transport, TransportContext, TransportHandlers, TransportKind, TransportParams } from './transport'
+import { FrameError } from '../errors'
+import { DEFAULT_HEARTBEAT_MS, type ClientFrame, type HelloFrame, type ServerFrame } from '../protocol'
+import type { Codec, Encoded } from './codec'
+import { parseErrorBody } from './http-body'
+import type { TransportKind } from './transport'
 import { withQuery } from './url'
-import type { WebSocketConstructor } from './websocket'
 
 export interface CompatOptions {
   /**
@@ -47,217 +49,97 @@ export interface CompatOptions {
    * It also caps the WebSocket ping interval. @default 15_000
    */
   heartbeatMs?: number
-  /** Query parameter that carries the token on WebSocket (browsers cannot set headers); `null` sends none. SSE and POST use `Authorization: Bearer`. @default 'access_token' */
+  /**
+   * Query parameter that carries the token on WebSocket (browsers cannot set headers); `null` sends
+   * none (undefined means the default). SSE and POST use `Authorization: Bearer`. @default 'access_token'
+   */
   tokenParam?: string | null
 }
 
-export const compatDefaults = { postBody: 'single', heartbeatMs: 15_000, tokenParam: 'access_token' } as const
+export const compatDefaults = { postBody: 'single', heartbeatMs: DEFAULT_HEARTBEAT_MS, tokenParam: 'access_token' } as const
 
 type Resolved = CompatOptions & { postBody: 'single' | 'array'; heartbeatMs: number; tokenParam: string | null }
 
-/** A protocol for a backend that speaks plain JSON; pass it as `protocol` to `RealtimeClient`. */
-export function compat(options: CompatOptions = {}): Protocol {
-  const o: Resolved = { ...compatDefaults, ...options }
-  // Ids are per protocol instance and only ever increase, so no connection's messages look like duplicates.
+/** The defaults for every option that is unset or `undefined` (the one way options get defaults). */
+function resolve(options: CompatOptions): Resolved {
+  const o: Record<string, unknown> = { ...compatDefaults }
+  for (const [k, v] of Object.entries(options)) if (v !== undefined) o[k] = v
+  return o as unknown as Resolved
+}
+
+/** A codec for a backend that speaks plain JSON; pass it as `protocol` to `RealtimeClient`. */
+export function compat(options: CompatOptions = {}): Codec {
+  const o = resolve(options)
+  // Ids are per codec instance and only ever increase, so no connection's messages look like duplicates.
   let lastId = 0
-  const nextId = () => ++lastId
+  const bearer = (token: string | undefined): Record<string, string> => (token ? { Authorization: `Bearer ${token}` } : {})
   return {
     name: 'compat',
-    open(kind: TransportKind, ctx: TransportContext, params: TransportParams, h: TransportHandlers): Transport {
-      return kind === 'websocket' ? openWs(ctx.WebSocket, ctx.endpoints.websocket, params, h, o, nextId) : openSse(ctx.fetch, ctx.endpoints, params, h, o, nextId)
+    postBody: o.postBody,
+    websocketUrl: (endpoints, p) => withQuery(endpoints.websocket, o.tokenParam ? { [o.tokenParam]: p.token } : {}),
+    eventsRequest: (endpoints, p) => ({ url: endpoints.sse.href, headers: { Accept: 'text/event-stream', ...bearer(p.token) } }),
+    postRequest: (endpoints, p) => ({ url: endpoints.post.href, headers: { 'Content-Type': 'application/json', ...bearer(p.token) } }),
+    // A fresh sid every time: the state machine treats each connection as a new session (no resume).
+    opened: () => hello(o),
+    encode: (frame, kind) => encode(frame, kind, o),
+    decode(text) {
+      let d: unknown
+      try {
+        d = JSON.parse(text)
+      } catch {
+        return new FrameError('message is not valid JSON', text.slice(0, 200))
+      }
+      try {
+        if (o.isPong?.(d)) return { t: 'pong' }
+      } catch (err) {
+        return new FrameError(`compat mode: isPong() threw: ${(err as Error)?.message}`, text.slice(0, 200))
+      }
+      return { t: 'msg', id: ++lastId, d }
+    },
+    comment: () => ({ t: 'hb' }), // `: keepalive` lines keep the stream alive
+    postAnswer(status, text, seqs) {
+      // A message counts as sent once its POST got a 2xx (a plain backend sends no acks).
+      if (status >= 200 && status < 300) return { frames: seqs.length ? [{ t: 'ack', seq: Math.max(...seqs) }] : [] }
+      // The backend refused these messages: reject them rather than re-sending forever.
+      if ((status === 400 || status === 422) && seqs.length) {
+        return { frames: seqs.map((seq) => ({ t: 'nack', seq, code: 'invalid_message', message: `POST answered ${status}: ${text.slice(0, 200)}` })) }
+      }
+      return { refused: true, ...parseErrorBody(text) }
     },
   }
 }
 
 function hello(o: Resolved): HelloFrame {
   const sid = `compat-${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`
-  // A fresh sid every time: the state machine treats each connection as a new session (no resume).
   return { t: 'hello', sid, hb: Math.min(Math.max(1, o.heartbeatMs), 2 ** 30), resumed: false, maxFrameBytes: 0 }
 }
 
-/** Parse one raw message into the frame the state machine expects. */
-function incoming(text: string, o: Resolved, nextId: () => number): ServerFrame | FrameError {
-  let d: unknown
-  try {
-    d = JSON.parse(text)
-  } catch {
-    return new FrameError('message is not valid JSON', text.slice(0, 200))
-  }
-  if (o.isPong?.(d)) return { t: 'pong' }
-  return { t: 'msg', id: nextId(), d }
-}
+const nack = (seq: number, message: string): Encoded => ({ reply: { t: 'nack', seq, code: 'bad_frame', message } })
 
-/**
- * Translate the state machine's frames into backend messages. `write` sends one message;
- * the returned frames (acks, nacks, local pongs) are reported once the writes are done.
- */
-function translate(frames: ClientFrame[], o: Resolved, local: ServerFrame[]): { seq: number | undefined; message: unknown }[] {
-  const out: { seq: number | undefined; message: unknown }[] = []
-  for (const f of frames) {
-    if (f.t === 'msg') out.push({ seq: f.seq, message: f.d })
-    else if (f.t === 'sub' || f.t === 'unsub') {
-      const map = f.t === 'sub' ? o.subscribe : o.unsubscribe
-      if (map) out.push({ seq: f.seq, message: map(f.topic) })
-      else {
-        const fn = f.t === 'sub' ? 'subscribe' : 'unsubscribe'
-        local.push({ t: 'nack', seq: f.seq, code: 'bad_frame', message: `compat mode: pass \`${fn}: (topic) => ({ … })\` to compat() to map ${fn}() to a message` })
-      }
-    } else if (f.t === 'ping') {
-      if (o.ping === undefined) local.push({ t: 'pong' })
-      else out.push({ seq: undefined, message: o.ping })
-    }
-    // `bye`: a plain backend has no session to end; closing the connection says it all.
-  }
-  return out
-}
-
-function openWs(WS: WebSocketConstructor, url: URL, params: TransportParams, h: TransportHandlers, o: Resolved, nextId: () => number): Transport {
-  const ws = new WS(withQuery(url, o.tokenParam ? { [o.tokenParam]: params.token } : {}))
-  let done = false
-  let opened = false
-  let lastError = ''
-  ws.binaryType = 'arraybuffer'
-  const finish = (code: number | undefined, detail: string) => {
-    if (done) return
-    done = true
-    ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null
-    const m = /Unexpected server response: (\d{3})/.exec(lastError)
-    h.onClose({ opened, code, status: m ? Number(m[1]) : undefined, detail })
-  }
-  ws.onopen = () => {
-    if (done) return
-    opened = true
-    h.onOpen()
-    h.onFrame(hello(o))
-  }
-  ws.onmessage = (ev) => {
-    if (done) return
-    if (typeof ev.data !== 'string') return h.onBadFrame(new FrameError('binary messages are not supported in compat mode', ''))
-    const f = incoming(ev.data, o, nextId)
-    if (f instanceof FrameError) h.onBadFrame(f)
-    else h.onFrame(f)
-  }
-  ws.onerror = (ev) => {
-    const msg = (ev as { message?: unknown })?.message ?? (ev as { error?: { message?: unknown } })?.error?.message
-    if (typeof msg === 'string') lastError = msg
-  }
-  ws.onclose = (ev) => finish(ev.code, ev.reason || lastError || `closed with code ${ev.code}`)
-  return {
-    kind: 'websocket',
-    send(frames) {
-      if (done || ws.readyState !== 1) return
-      const replies: ServerFrame[] = []
-      for (const { seq, message } of translate(frames, o, replies)) {
-        ws.send(JSON.stringify(message))
-        if (seq !== undefined) replies.push({ t: 'ack', seq })
-      }
-      // Reported after send() returns, never from inside it (the state machine arms its pong timer after sending a ping).
-      if (replies.length) queueMicrotask(() => replies.forEach((r) => !done && h.onFrame(r)))
-    },
-    close() {
-      if (done) return
-      done = true
-      ws.onopen = ws.onmessage = ws.onclose = null
-      ws.onerror = () => {}
+/** One state-machine frame as a backend message (or the answer the codec gives itself). */
+function encode(f: ClientFrame, kind: TransportKind, o: Resolved): Encoded {
+  switch (f.t) {
+    case 'msg':
+      return { wire: JSON.stringify(f.d), ackWhenWritten: kind === 'websocket' }
+    case 'sub':
+    case 'unsub': {
+      const fn = f.t === 'sub' ? 'subscribe' : 'unsubscribe'
+      const map = o[fn]
+      if (!map) return nack(f.seq, `compat mode: pass \`${fn}: (topic) => ({ … })\` to compat() to map ${fn}() to a message`)
+      let wire: string | undefined
       try {
-        ws.close(1000, 'client closed')
-      } catch {
-        /* already closing */
+        wire = JSON.stringify(map(f.topic))
+      } catch (err) {
+        return nack(f.seq, `compat mode: ${fn}() threw or returned a value that is not JSON: ${(err as Error)?.message}`)
       }
-    },
-  }
-}
-
-function openSse(
-  fetchFn: FetchLike,
-  urls: { sse: URL; post: URL },
-  params: TransportParams,
-  h: TransportHandlers,
-  o: Resolved,
-  nextId: () => number,
-): Transport {
-  const abort = new AbortController()
-  let done = false
-  let opened = false
-  const auth: Record<string, string> = params.token ? { Authorization: `Bearer ${params.token}` } : {}
-  const finish = (info: { status?: number; detail: string }) => {
-    if (done) return
-    done = true
-    abort.abort()
-    h.onClose({ opened, ...info })
-  }
-
-  void readEventStream(() => fetchFn(urls.sse.href, { headers: { Accept: 'text/event-stream', ...auth }, signal: abort.signal, cache: 'no-store' }), urls.sse.pathname, {
-    isDone: () => done,
-    onOpen() {
-      opened = true
-      h.onOpen()
-      h.onFrame(hello(o))
-    },
-    onEvent(data) {
-      const f = incoming(data, o, nextId)
-      if (f instanceof FrameError) h.onBadFrame(f)
-      else h.onFrame(f)
-    },
-    onComment: () => h.onFrame({ t: 'hb' }), // `: keepalive` lines keep the stream alive
-    onBadFrame: (err) => h.onBadFrame(err),
-    finish,
-  })
-
-  // POSTs go out one at a time, in order; a message counts as sent once its POST got a 2xx.
-  let queue: { seq: number | undefined; message: unknown }[] = []
-  let running = false
-  const post = async (body: unknown): Promise<Response> =>
-    fetchFn(urls.post.href, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', ...auth },
-      body: JSON.stringify(body),
-      signal: abort.signal,
-      cache: 'no-store',
-    })
-  const drain = async () => {
-    if (running) return
-    running = true
-    try {
-      while (queue.length && !done) {
-        const batch = o.postBody === 'array' ? queue.splice(0) : queue.splice(0, 1)
-        const res = await post(o.postBody === 'array' ? batch.map((b) => b.message) : batch[0]!.message)
-        const text = await res.text().catch(() => '')
-        if (done) return
-        const seqs = batch.map((b) => b.seq).filter((s): s is number => s !== undefined)
-        if (res.status >= 200 && res.status < 300) {
-          if (seqs.length) h.onFrame({ t: 'ack', seq: Math.max(...seqs) })
-        } else if ((res.status === 400 || res.status === 422) && seqs.length) {
-          // The backend refused these messages; reject them rather than re-sending forever.
-          for (const seq of seqs) h.onFrame({ t: 'nack', seq, code: 'invalid_message', message: `POST answered ${res.status}: ${text.slice(0, 200)}` })
-        } else {
-          return finish({ status: res.status, detail: `POST answered ${res.status}: ${text.slice(0, 200)}` })
-        }
-      }
-    } catch (err) {
-      finish({ detail: `POST failed: ${(err as Error)?.message ?? String(err)}` })
-    } finally {
-      running = false
+      if (typeof wire !== 'string') return nack(f.seq, `compat mode: ${fn}() returned a value that is not JSON`)
+      return { wire, ackWhenWritten: kind === 'websocket' }
     }
-  }
-
-  return {
-    kind: 'sse',
-    send(frames) {
-      if (done) return
-      const local: ServerFrame[] = []
-      for (const m of translate(frames, o, local)) {
-        if (m.seq === undefined) local.push({ t: 'pong' }) // pings are a WebSocket matter; SSE liveness is the stream's
-        else queue.push(m)
-      }
-      if (local.length) queueMicrotask(() => local.forEach((r) => !done && h.onFrame(r)))
-      queueMicrotask(() => void drain())
-    },
-    close() {
-      if (done) return
-      done = true
-      queue = []
-      abort.abort()
-    },
+    case 'ping':
+      // Pings are a WebSocket matter (SSE liveness is the stream's); without a ping message every ping is answered here.
+      if (kind === 'sse' || o.ping === undefined) return { reply: { t: 'pong' } }
+      return { wire: JSON.stringify(o.ping) }
+    default:
+      return null // `bye`: a plain backend has no session to end; closing the connection says it all.
   }
 }

@@ -1,4 +1,4 @@
-import { ValidationError } from '../errors'
+import { ValidationError, errorText } from '../errors'
 import type { StandardSchemaV1 } from '../schema'
 
 /**
@@ -21,12 +21,17 @@ export class Inbox<M> {
       ;(this.#queue ??= []).push(data)
       return
     }
-    const r = this.schema['~standard'].validate(data)
+    let r: StandardSchemaV1.Result<unknown> | Promise<StandardSchemaV1.Result<unknown>>
+    try {
+      r = this.schema['~standard'].validate(data)
+    } catch (err) {
+      r = { issues: [{ message: `validator threw: ${errorText(err)}` }] } // an app's schema bug never throws into a transport
+    }
     if (r instanceof Promise) {
       this.#busy = true
       void r.then(
         (res) => this.#settle(res, data),
-        (err) => this.#settle({ issues: [{ message: `validator threw: ${(err as Error)?.message ?? err}` }] }, data),
+        (err) => this.#settle({ issues: [{ message: `validator threw: ${errorText(err)}` }] }, data),
       ).finally(() => this.#drain())
       return
     }
@@ -44,7 +49,7 @@ export class Inbox<M> {
       try {
         this.#settle(await this.schema['~standard'].validate(data), data)
       } catch (err) {
-        this.#settle({ issues: [{ message: `validator threw: ${(err as Error)?.message ?? err}` }] }, data)
+        this.#settle({ issues: [{ message: `validator threw: ${errorText(err)}` }] }, data)
       }
     }
     this.#busy = false

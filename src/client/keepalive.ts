@@ -1,4 +1,6 @@
+import { DEFAULT_HEARTBEAT_MS } from '../protocol'
 import type { LifecycleSource } from './options'
+import { now, timerMs } from './time'
 import type { Transport, TransportKind } from './transport'
 
 type Timer = ReturnType<typeof setTimeout>
@@ -13,13 +15,15 @@ export interface KeepaliveOptions {
  * Liveness of the active connection. WebSocket: ping every interval; no frame back
  * within `pongTimeoutMs` means half-open. SSE: the server sends heartbeats; silence
  * beyond the timeout means a dead stream. It only reports; the state machine decides.
+ * Times are read from the monotonic clock (a wall clock set back would delay the verdict), and
+ * every delay is clamped (`hb` comes from the server: 2^31 would make `setTimeout` fire every ms).
  */
 export class Keepalive {
   #ping: Timer | undefined
   #pong: Timer | undefined
   #silence: Timer | undefined
   #kind: TransportKind = 'websocket'
-  #hb = 15_000
+  #hb = DEFAULT_HEARTBEAT_MS
   #transport: Pick<Transport, 'send'> | undefined
   /** Says whether the page is hidden (timers throttled). */
   #lifecycle: LifecycleSource | null = null
@@ -40,7 +44,7 @@ export class Keepalive {
     this.#lifecycle = lifecycle
     if (kind === 'sse') return this.alive()
     if (this.o.pingIntervalMs <= 0) return // pinging turned off
-    const every = Math.max(10, Math.min(this.o.pingIntervalMs, hb))
+    const every = timerMs(Math.max(10, Math.min(this.o.pingIntervalMs, hb)))
     const tick = () => {
       this.ping()
       this.#ping = setTimeout(tick, every)
@@ -53,13 +57,13 @@ export class Keepalive {
     if (this.#kind !== 'websocket') return
     this.#transport?.send([{ t: 'ping' }])
     if (this.#pong !== undefined) return
-    const ms = this.o.pongTimeoutMs
-    const due = Date.now() + ms
+    const ms = timerMs(this.o.pongTimeoutMs)
+    const due = now() + ms
     this.#pong = setTimeout(() => {
       this.#pong = undefined
       // Hidden tabs throttle timers and suspended machines fire them late: no evidence of a dead
       // connection, so ask again (a visible tab checks at once, see the client's lifecycle handler).
-      if (this.#lifecycle?.hidden?.() || Date.now() - due > ms) return this.ping()
+      if (this.#lifecycle?.hidden?.() || now() - due > ms) return this.ping()
       this.onDead('pong_timeout', `no pong within pongTimeoutMs=${ms}`)
     }, ms)
   }
@@ -73,7 +77,7 @@ export class Keepalive {
     }
     // Runs for every SSE frame: re-arming a timer per frame costs more than parsing the frame,
     // so note the time and let one timer compare it when it fires.
-    this.#lastFrameAt = Date.now()
+    this.#lastFrameAt = now()
     if (this.#silence === undefined) this.#watchSilence(this.#silenceMs())
   }
 
@@ -83,15 +87,15 @@ export class Keepalive {
   }
 
   #silenceMs(): number {
-    return this.o.sseSilenceTimeoutMs ?? Math.round(this.#hb * 2.5)
+    return timerMs(this.o.sseSilenceTimeoutMs ?? Math.round(this.#hb * 2.5))
   }
 
   #watchSilence(ms: number): void {
     this.#silence = setTimeout(() => {
       this.#silence = undefined
       const limit = this.#silenceMs()
-      const quiet = Date.now() - this.#lastFrameAt
-      if (quiet < limit) return this.#watchSilence(Math.min(limit, limit - quiet)) // min: a clock set back
+      const quiet = now() - this.#lastFrameAt
+      if (quiet < limit) return this.#watchSilence(limit - quiet)
       this.onDead('sse_silent', `no frame or heartbeat for ${limit} ms`)
     }, ms)
   }

@@ -3,8 +3,10 @@ import { isStandardSchema, type StandardSchemaV1 } from '../schema'
 import { fullJitterBackoff, type Backoff } from './backoff'
 import type { KeyValueStorage } from './memory'
 import type { FetchLike } from './sse'
-import type { Protocol, TransportKind } from './transport'
+import type { Codec } from './codec'
+import type { TransportKind } from './transport'
 import type { EndpointPaths } from './url'
+import { MAX_TIMER_MS } from './time'
 import type { WebSocketConstructor } from './websocket'
 
 /** Where the client hears `online`, `offline` and "tab became visible". */
@@ -42,7 +44,12 @@ export interface ClientOptions<In extends StandardSchemaV1, Out extends Standard
   transports?: TransportKind[]
   /** Per-transport endpoint overrides, resolved against `url`. */
   paths?: EndpointPaths
-  /** An attempt that has not received the server's hello by then fails. @default 10_000 */
+  /**
+   * An attempt that has not received the server's hello by then fails; the time covers the `token()`
+   * provider too, so a provider that never settles is a failed attempt (reported on `error`, retried).
+   * `Infinity` means never (every time option is clamped to 2^31 − 1 ms, the most `setTimeout` honours).
+   * @default 10_000
+   */
   connectTimeoutMs?: number
   /** If WebSocket has not opened after this long, SSE starts alongside it; the first ready wins. @default 1_500 */
   sseHeadStartMs?: number
@@ -65,13 +72,31 @@ export interface ClientOptions<In extends StandardSchemaV1, Out extends Standard
   pongTimeoutMs?: number
   /** SSE silence (no frame, no heartbeat) beyond this means the stream is dead. @default 2.5 × server heartbeat interval */
   sseSilenceTimeoutMs?: number
+  /**
+   * A POST (SSE transport) with no answer by then counts as a lost connection (reason `post_timeout`):
+   * SSE heartbeats keep the stream looking healthy while a stalled POST would hold back every send.
+   * Queued sends go out again after the reconnect. @default 15_000
+   */
+  postTimeoutMs?: number
   /** Delay before reconnect attempt n. @default fullJitterBackoff(500, 30_000) */
   backoff?: Backoff
-  /** A connection that stayed open this long resets the backoff attempt counter. @default 5_000 */
+  /**
+   * A connection that stayed open this long resets the backoff attempt counter and clears a refusal
+   * that still stands (a refused POST or credentials refused on an open connection; a hello alone does
+   * not, so an open → refused → open loop keeps backing off). @default 5_000
+   */
   healthyAfterMs?: number
-  /** Give up after this many failed attempts in a row (status `closed`, reason `gave_up`). @default Infinity */
+  /**
+   * Give up after this many failed attempts in a row (status `closed`, reason `gave_up`). An attempt that
+   * never opened, or an open connection the server refused, is a failed attempt; a drop of an open
+   * connection is not (with `maxAttempts: 1` a dropped connection still gets one reconnect attempt). @default Infinity
+   */
   maxAttempts?: number
-  /** After an auth failure, retry this many times with a fresh token before stopping. @default 1 */
+  /**
+   * After an auth failure (close 4401, error code `unauthorized`, HTTP 401 on SSE / POST — never an HTTP
+   * status on the WebSocket upgrade, which falls back to SSE), retry this many times with a fresh token
+   * before stopping with `auth_failed`. @default 1
+   */
   authRetries?: number
   /** Bound on messages waiting for the server's ack. @default 1_000 */
   maxQueuedMessages?: number
@@ -86,10 +111,13 @@ export interface ClientOptions<In extends StandardSchemaV1, Out extends Standard
    * acks, exactly-once). `compat({ ping, isPong })` talks plain JSON to an existing
    * backend's WebSocket / SSE / POST endpoints, without those guarantees. @default surewire
    */
-  protocol?: Protocol
+  protocol?: Codec
 }
 
-/** Default values of every numeric option, in one place. */
+/**
+ * Default values of every numeric option, in one place. `sseSilenceTimeoutMs` has none: it follows the
+ * server's heartbeat (2.5 × `hello.hb`, `DEFAULT_HEARTBEAT_MS` from protocol.ts before the first hello).
+ */
 export const clientDefaults = {
   transports: ['websocket', 'sse'] as readonly TransportKind[],
   connectTimeoutMs: 10_000,
@@ -100,6 +128,7 @@ export const clientDefaults = {
   pingIntervalMs: 20_000,
   pongTimeoutMs: 10_000,
   healthyAfterMs: 5_000,
+  postTimeoutMs: 15_000,
   maxAttempts: Infinity,
   authRetries: 1,
   maxQueuedMessages: 1_000,
@@ -136,7 +165,10 @@ export function browserLifecycle(): LifecycleSource | null {
 
 export const defaultBackoff: Backoff = fullJitterBackoff()
 
-/** Check the options (a ConfigError that says what to do) and apply the defaults. */
+/**
+ * The one place options are checked (a ConfigError that says what to do, naming the range of numeric
+ * options) and defaulted (from {@link clientDefaults}); timer delays are clamped here too.
+ */
 export function resolveClientOptions<O extends ClientOptions<StandardSchemaV1, StandardSchemaV1>>(options: O) {
   if (!options || typeof options !== 'object') throw new ConfigError('new RealtimeClient(options): options object is required')
   for (const k of ['incoming', 'outgoing'] as const) {
@@ -149,11 +181,50 @@ export function resolveClientOptions<O extends ClientOptions<StandardSchemaV1, S
   if (options.token !== undefined && typeof options.token !== 'function') {
     throw new ConfigError('`token` must be a function that returns the token (called before every connect), e.g. token: () => getAccessToken()')
   }
+  checkNumbers(options as unknown as Record<string, unknown>)
+  for (const k of ['backoff', 'fetch', 'WebSocket'] as const) {
+    if (options[k] !== undefined && typeof options[k] !== 'function') throw new ConfigError(`\`${k}\` must be a function; got ${typeof options[k]}`)
+  }
   const transports = options.transports
   if (transports !== undefined && (!Array.isArray(transports) || !transports.length || transports.some((t) => t !== 'websocket' && t !== 'sse'))) {
     throw new ConfigError(`\`transports\` lists 'websocket' and/or 'sse', e.g. ['websocket', 'sse'] (the default) or ['sse']; got ${JSON.stringify(transports)}`)
   }
   return withDefaults(options)
+}
+
+/**
+ * The range of every numeric option: smallest value, whether it must be an integer, and whether it is
+ * a timer delay (clamped to 2^31 − 1 ms, so `Infinity` means "never" rather than `setTimeout`'s 1 ms).
+ */
+const numeric: Record<string, { min: number; int?: true; timer?: true }> = {
+  connectTimeoutMs: { min: 1, timer: true },
+  sseHeadStartMs: { min: 0, timer: true },
+  wsFailuresBeforeFallback: { min: 1, int: true },
+  rememberFallbackMs: { min: 0 },
+  wsProbeIntervalMs: { min: 0, timer: true },
+  pingIntervalMs: { min: 0, timer: true },
+  pongTimeoutMs: { min: 1, timer: true },
+  sseSilenceTimeoutMs: { min: 1, timer: true },
+  postTimeoutMs: { min: 1, timer: true },
+  healthyAfterMs: { min: 0, timer: true },
+  maxAttempts: { min: 1, int: true },
+  authRetries: { min: 0, int: true },
+  maxQueuedMessages: { min: 1, int: true },
+  maxQueuedBytes: { min: 1 },
+  maxMessageBytes: { min: 1 },
+}
+
+/** Throw a ConfigError naming the range for a numeric option outside it (`undefined` means the default). */
+function checkNumbers(options: Record<string, unknown>): void {
+  for (const [k, r] of Object.entries(numeric)) {
+    const v = options[k]
+    if (v === undefined) continue
+    const ok = typeof v === 'number' && v >= r.min && (v === Infinity || !r.int || Number.isInteger(v))
+    if (ok) continue
+    const kind = r.int ? 'an integer' : r.timer ? 'a number of milliseconds' : 'a number'
+    const inf = r.timer ? ' (Infinity: never; delays above 2^31 − 1 ms are clamped to it)' : ''
+    throw new ConfigError(`\`${k}\` must be ${kind} in [${r.min}, Infinity]${inf}; got ${typeof v === 'number' ? v : JSON.stringify(v) ?? typeof v}`)
+  }
 }
 
 /** Options the constructor consumes (endpoints, inbox, fallback memory) and no one reads again. */
@@ -168,7 +239,7 @@ function withDefaults<T extends object>(options: T): Omit<T, ConstructorOnly> & 
   const out = Object.create(clientDefaults) as Record<string, unknown>
   for (const k of Object.keys(options)) {
     const v = (options as Record<string, unknown>)[k]
-    if (v !== undefined && !(constructorOnly as readonly string[]).includes(k)) out[k] = v
+    if (v !== undefined && !(constructorOnly as readonly string[]).includes(k)) out[k] = numeric[k]?.timer ? Math.min(v as number, MAX_TIMER_MS) : v
   }
   return out as never
 }

@@ -116,6 +116,24 @@ export class Outbox {
     this.#nextSeq = next
   }
 
+  /**
+   * The transport refused to write `seq` (too large once serialised) and dropped what followed it
+   * unwritten: reject that one entry and renumber the rest down over the gap, to be sent again.
+   */
+  refuse(seq: number, err: Error): void {
+    const i = this.#entries.findIndex((e) => e.seq === seq)
+    if (i < 0) return
+    const [e] = this.#entries.splice(i, 1)
+    this.#bytes -= e!.bytes
+    let next = seq
+    for (const x of this.#entries.slice(i)) {
+      x.seq = next++
+      x.sent = false
+    }
+    this.#nextSeq = next
+    e!.reject(err)
+  }
+
   ack(seq: number): void {
     let i = 0
     while (i < this.#entries.length && this.#entries[i]!.seq <= seq) i++

@@ -1,135 +1,162 @@
-import {
-  FrameError,
-  PROTOCOL_VERSION,
-  QUERY,
-  checkServerFrame,
-  parseServerFrame,
-  utf8Length,
-  type ClientFrame,
-} from '../protocol'
+import { SurewireError, errorText } from '../errors'
+import { DEFAULT_MAX_FRAME_BYTES, utf8Length, type ClientFrame, type ServerFrame } from '../protocol'
+import { postBody, type Codec } from './codec'
+import { Reporter } from './report'
 import { readEventStream } from './sse-stream'
-import type { Transport, TransportHandlers, TransportParams } from './transport'
-import { withQuery } from './url'
+import type { Transport, TransportClose, TransportHandlers, TransportParams } from './transport'
+import type { Endpoints } from './url'
+import { tooLarge } from './websocket'
+
+/**
+ * One SSE line or event may hold this many times the server's `maxFrameBytes` (UTF-16 code units,
+ * which a frame of N UTF-8 bytes never exceeds): room for server messages larger than what the
+ * server accepts, and a stop for a stream that never ends a line.
+ */
+const SSE_EVENT_BOUND_FACTOR = 4
 
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>
 
-export interface SseEndpoints {
-  sse: URL | string
-  post: URL | string
+/** What the SSE transport needs besides the codec. */
+export interface SseOptions {
+  fetch: FetchLike
+  endpoints: Endpoints
+  /** The server's frame limit from the last hello (Infinity before one arrived). */
+  maxFrameBytes: () => number
+  /** A POST with no answer within this closes the transport with cause `post_timeout`. */
+  postTimeoutMs: number
+}
+
+/** One encoded frame waiting for its POST. */
+interface Pending {
+  wire: string
+  seq: number | undefined
 }
 
 /**
- * SSE for server → client (fetch + eventsource-parser, so headers and abort work
- * in every runtime) and batched HTTP POST for client → server. Frames sent in the
- * same tick go in one POST; POSTs are serialised so the server sees them in order.
+ * SSE for server → client (fetch + a bounded event-stream parser, so headers and abort work in
+ * every runtime) and HTTP POST for client → server. Frames sent in the same tick go in one POST
+ * (codec `postBody: 'array'`); POSTs are serialised so the server sees them in order.
  */
-export function openSse(
-  fetchFn: FetchLike,
-  urls: SseEndpoints,
-  params: TransportParams,
-  maxBodyBytes: () => number,
-  h: TransportHandlers,
-): Transport {
+export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h: TransportHandlers): Transport {
+  const r = new Reporter(h)
   const abort = new AbortController()
-  let done = false
+  /** The session from this stream's hello: POSTs wait for it. */
+  let sid: string | undefined
+  /** The limit the stream's own hello announced (0: none yet, or a codec that knows none). */
+  let helloMax = 0
   let opened = false
-  let sid = params.sid
-  const auth: Record<string, string> = params.token ? { Authorization: `Bearer ${params.token}` } : {}
-
-  const finish = (info: { status?: number; detail: string }) => {
-    if (done) return
-    done = true
+  const serverMax = () => {
+    if (helloMax > 0) return helloMax
+    const known = o.maxFrameBytes()
+    return Number.isFinite(known) && known > 0 ? known : DEFAULT_MAX_FRAME_BYTES
+  }
+  const finish = (info: Omit<TransportClose, 'opened'>) => {
+    if (r.done) return
     abort.abort()
-    h.onClose({ opened, ...info })
+    r.finish({ opened, ...info })
   }
 
-  const headers: Record<string, string> = { Accept: 'text/event-stream', ...auth }
-  if (params.sid) headers['Last-Event-ID'] = String(params.lastId)
-  const href = withQuery(urls.sse, { [QUERY.version]: PROTOCOL_VERSION, [QUERY.session]: params.sid })
-
-  void readEventStream(() => fetchFn(href, { headers, signal: abort.signal, cache: 'no-store' }), new URL(urls.sse).pathname, {
-    isDone: () => done,
-    onOpen() {
-      opened = true
-      h.onOpen()
+  const req = codec.eventsRequest(o.endpoints, params)
+  void readEventStream(
+    () => o.fetch(req.url, { headers: req.headers, signal: abort.signal, cache: 'no-store' }),
+    o.endpoints.sse.pathname,
+    () => SSE_EVENT_BOUND_FACTOR * serverMax(),
+    {
+      isDone: () => r.done,
+      onOpen() {
+        opened = true
+        r.reportOpen()
+        const first = codec.opened?.('sse')
+        if (first) onFrame(first)
+      },
+      onEvent(data) {
+        const f = codec.decode(data)
+        if (f instanceof SurewireError) return r.bad(f)
+        onFrame(f)
+      },
+      onComment: codec.comment && (() => {
+        const f = codec.comment!()
+        if (f) r.frame(f)
+      }),
+      onBadLine: (why) => r.bad(why),
+      finish,
+      refusalHint(res) {
+        const server = res.headers.get('server')
+        const hint = res.status === 404 ? ": nothing serves this path — check the proxy's location blocks and the client's `url` / `paths`" : ''
+        return `${server ? ` (Server: ${server})` : ''}${hint}`
+      },
     },
-    onEvent(data) {
-      let frame
-      try {
-        frame = parseServerFrame(data)
-      } catch (err) {
-        return h.onBadFrame(err as FrameError)
-      }
-      if (frame.t === 'hello') sid = frame.sid
-      h.onFrame(frame)
-    },
-    onBadFrame: (err) => h.onBadFrame(err),
-    finish,
-    refusalHint(res) {
-      const server = res.headers.get('server')
-      const hint = res.status === 404 ? ": nothing serves this path — check the proxy's location blocks and the client's `url` / `paths`" : ''
-      return `${server ? ` (Server: ${server})` : ''}${hint}`
-    },
-  })
+  )
+  function onFrame(f: ServerFrame): void {
+    if (f.t === 'hello' && sid === undefined) {
+      // The stream's first hello; a stray one later changes nothing here (nor in the state machine).
+      sid = f.sid
+      helloMax = f.maxFrameBytes
+      queueMicrotask(() => void flush()) // frames may have been written before the session was known
+    }
+    r.frame(f)
+  }
 
   // ------------------------------------------------------------------ POST side
-  let batch: ClientFrame[] = []
+  let batch: Pending[] = []
   let scheduled = false
   let inFlight = false
 
-  const post = async (frames: ClientFrame[], keepalive = false): Promise<void> => {
+  /** One POST; resolves once its answer was reported, or the transport has ended. */
+  const post = async (items: Pending[]): Promise<void> => {
     // One controller per POST, tied to the transport's: fetch (undici) keeps its abort listener on a
     // signal until the request is garbage-collected, so sharing one signal across thousands of POSTs
     // piles up listeners (MaxListenersExceededWarning in Node).
     const postAbort = new AbortController()
     const onAbort = () => postAbort.abort()
-    if (abort.signal.aborted) postAbort.abort()
-    else if (!keepalive) abort.signal.addEventListener('abort', onAbort)
-    let text: string
+    abort.signal.addEventListener('abort', onAbort)
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      postAbort.abort()
+    }, o.postTimeoutMs)
+    const { url, headers } = codec.postRequest(o.endpoints, params, sid!)
     let res: Response
+    let text: string
     try {
-      res = await fetchFn(withQuery(urls.post, { [QUERY.version]: PROTOCOL_VERSION, [QUERY.session]: sid }), {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', ...auth },
-        body: JSON.stringify(frames),
-        signal: keepalive ? undefined : postAbort.signal,
-        keepalive,
-        cache: 'no-store',
-      })
-      if (keepalive) return
+      res = await o.fetch(url, { method: 'POST', headers, body: postBody(codec, items.map((i) => i.wire)), signal: postAbort.signal, cache: 'no-store' })
       text = await res.text()
+    } catch (err) {
+      if (timedOut) return finish({ cause: 'post_timeout', detail: `POST got no answer within postTimeoutMs=${o.postTimeoutMs}` })
+      return finish({ cause: 'post_failed', detail: `POST failed: ${errorText(err)}` })
     } finally {
+      clearTimeout(timer)
       abort.signal.removeEventListener('abort', onAbort)
     }
-    if (res.status !== 200) {
-      finish({ status: res.status, detail: `POST answered ${res.status}: ${text.slice(0, 200)}` })
-      return
+    if (r.done) return
+    const seqs = items.flatMap((i) => (i.seq === undefined ? [] : [i.seq]))
+    const answer = codec.postAnswer(res.status, text, seqs)
+    if ('refused' in answer) {
+      const { refused: _, ...why } = answer
+      return finish({ cause: 'post_refused', status: res.status, ...why, detail: `POST answered ${res.status}: ${text.slice(0, 200)}` })
     }
-    let replies: unknown
-    try {
-      replies = JSON.parse(text)
-      if (!Array.isArray(replies)) throw new Error('not an array')
-    } catch {
-      return h.onBadFrame(new FrameError('POST response is not a JSON array of frames', text.slice(0, 200)))
-    }
-    for (const r of replies) {
-      if (done) return
-      try {
-        h.onFrame(checkServerFrame(r, text), true)
-      } catch (err) {
-        h.onBadFrame(err as FrameError)
-      }
-    }
+    for (const f of answer.frames) r.decoded(f, true)
   }
 
-  /** Take frames off the batch until the next one would push the body past the server's limit. */
-  const takeBatch = (): ClientFrame[] => {
-    const limit = maxBodyBytes()
-    let bytes = 2
+  /**
+   * Take items off the batch for one POST: as many as fit the server's limit (`array`), or one.
+   * An item that cannot fit even alone is never sent: it and everything after it leave the batch,
+   * and the state machine is told (no sequence gap reaches the server).
+   */
+  const takeBatch = (): Pending[] => {
+    const limit = o.maxFrameBytes()
+    const single = codec.postBody === 'single'
+    let bytes = single ? 0 : 2 // [ ]
     let n = 0
-    for (; n < batch.length; n++) {
-      const size = utf8Length(JSON.stringify(batch[n])) + 1
-      if (n > 0 && bytes + size > limit) break
+    for (; n < batch.length && !(single && n === 1); n++) {
+      const size = utf8Length(batch[n]!.wire) + (n > 0 ? 1 : 0)
+      if (bytes + size > limit) {
+        if (n > 0) break
+        const dropped = batch.splice(0)
+        const seq = dropped[0]!.seq
+        if (seq !== undefined) r.unsendable(seq, tooLarge(bytes + size, limit))
+        return []
+      }
       bytes += size
     }
     return batch.splice(0, n)
@@ -137,12 +164,13 @@ export function openSse(
 
   const flush = async () => {
     scheduled = false
-    if (inFlight || done || batch.length === 0 || !sid) return
+    if (inFlight || r.done || !sid) return
     inFlight = true
     try {
-      while (batch.length && !done) await post(takeBatch())
-    } catch (err) {
-      finish({ detail: `POST failed: ${(err as Error)?.message ?? String(err)}` })
+      while (batch.length && !r.done) {
+        const items = takeBatch()
+        if (items.length) await post(items)
+      }
     } finally {
       inFlight = false
     }
@@ -150,19 +178,31 @@ export function openSse(
 
   return {
     kind: 'sse',
-    send(frames) {
-      if (done) return
-      batch.push(...frames)
+    send(frames: ClientFrame[]) {
+      if (r.done) return
+      const replies: ServerFrame[] = []
+      for (const f of frames) {
+        const e = codec.encode(f, 'sse')
+        if (!e) continue
+        if ('reply' in e) replies.push(e.reply)
+        else batch.push({ wire: e.wire, seq: 'seq' in f ? f.seq : undefined })
+      }
+      if (replies.length) r.later(() => replies.forEach((x) => r.frame(x)))
       if (!scheduled) {
         scheduled = true
         queueMicrotask(() => void flush())
       }
     },
     close(bye = false) {
-      if (done) return
-      done = true
+      if (r.done) return
+      r.end()
       abort.abort()
-      if (bye && sid) post([{ t: 'bye' }], true).catch(() => {})
+      batch = []
+      const e = bye && sid ? codec.encode({ t: 'bye' }, 'sse') : null
+      if (e && 'wire' in e) {
+        const { url, headers } = codec.postRequest(o.endpoints, params, sid!)
+        o.fetch(url, { method: 'POST', headers, body: postBody(codec, [e.wire]), keepalive: true, cache: 'no-store' }).catch(() => {})
+      }
     },
   }
 }

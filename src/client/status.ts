@@ -10,11 +10,17 @@ export type Status = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed'
  * WebSocket was not used: `ws_refused`, `ws_timeout`, `ws_silent`, `ws_unavailable`,
  * `ws_remembered`; `ws_restored` when a background probe moved the session back to WebSocket.
  * Lost / failed: `pong_timeout`, `sse_silent`, `sse_refused`, `server_closed`,
- * `connection_lost`, `post_failed`, `network_offline`, `connect_timeout`,
- * `connect_failed` (no transport could reach the server), `token_failed`,
+ * `connection_lost`, `post_failed` (a POST failed on the network, or the server refused it: the
+ * `detail` then carries the server's code and message, also sent on `error` as a `ServerRefusalError`),
+ * `post_timeout` (a POST got no answer within `postTimeoutMs`), `protocol_error` (the stream broke the
+ * protocol beyond one bad frame, e.g. an SSE line over the bound), `network_offline`, `connect_timeout`,
+ * `connect_failed` (no transport could reach the server), `token_failed` (the token provider threw),
+ * `token_timeout` (it did not settle within `connectTimeoutMs`),
  * `sse_buffered` (the SSE stream gave no event before the connect timeout although the server
  * answered — response headers arrived, or it answered the WebSocket handshake: a proxy buffers it).
- * Closed: `closed_by_client`, `auth_failed`, `gave_up`, `fatal_error`.
+ * Closed: `closed_by_client`, `auth_failed`, `gave_up` (`maxAttempts` failed attempts in a row),
+ * `fatal_error` (no usable transport, or the server refused for good: an error frame with
+ * `fatal: true` or a code such as `origin_not_allowed`; `error` carries a `ServerRefusalError`).
  */
 export type StatusReason =
   | 'connect_called'
@@ -36,10 +42,13 @@ export type StatusReason =
   | 'server_closed'
   | 'connection_lost'
   | 'post_failed'
+  | 'post_timeout'
+  | 'protocol_error'
   | 'network_offline'
   | 'connect_timeout'
   | 'connect_failed'
   | 'token_failed'
+  | 'token_timeout'
   | 'closed_by_client'
   | 'auth_failed'
   | 'gave_up'

@@ -1,6 +1,8 @@
-import { FrameError, PROTOCOL_VERSION, QUERY, parseServerFrame, type ClientFrame } from '../protocol'
-import type { Transport, TransportHandlers, TransportParams } from './transport'
-import { withQuery } from './url'
+import { SurewireError, errorText } from '../errors'
+import { CloseCode, utf8Length, type ClientFrame, type ErrorFrame, type ServerFrame } from '../protocol'
+import type { Codec } from './codec'
+import { Reporter } from './report'
+import type { Transport, TransportHandlers } from './transport'
 
 /** A handler slot, checked bivariantly so `ws`'s and the DOM's narrower event types are accepted without a cast. */
 type HandlerSlot<E> = { bivarianceHack(ev: E): void }['bivarianceHack'] | null
@@ -18,95 +20,135 @@ export interface WebSocketLike {
 }
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike
 
-/** `ws` reports a refused upgrade as "Unexpected server response: 426"; browsers report nothing. */
-function statusFromError(ev: unknown): number | undefined {
-  const msg = (ev as { message?: unknown; error?: { message?: unknown } })?.message ?? (ev as { error?: { message?: unknown } })?.error?.message
-  const m = typeof msg === 'string' ? /Unexpected server response: (\d{3})/.exec(msg) : null
-  return m ? Number(m[1]) : undefined
-}
+/** RFC 6455's reserved 1006: never in a close frame; runtimes report a connection that dropped without one this way. */
+const ABNORMAL_CLOSURE = 1006
 
-function errorText(ev: unknown): string {
-  const msg = (ev as { message?: unknown })?.message ?? (ev as { error?: { message?: unknown } })?.error?.message
-  return typeof msg === 'string' ? msg : 'WebSocket error'
+/** The part of a Node `http.IncomingMessage` read from a refused `ws` handshake. */
+interface RefusalResponse {
+  statusCode?: number
 }
+/**
+ * `ws`'s WebSocket is also an EventEmitter and reports a refused handshake (an HTTP answer other
+ * than 101) with the response. WHATWG WebSockets (browsers, Node ≥ 22, Bun, Deno) show no status.
+ */
+interface NodeWebSocketEvents {
+  once(event: 'unexpected-response', listener: (req: unknown, res: RefusalResponse) => void): unknown
+}
+const hasNodeEvents = (ws: unknown): ws is NodeWebSocketEvents => typeof (ws as { once?: unknown }).once === 'function'
 
-/** Open a WebSocket transport. Frames are JSON text; a binary frame is a bad frame. */
-export function openWebSocket(
-  WS: WebSocketConstructor,
-  url: URL | string,
-  params: TransportParams,
-  h: TransportHandlers,
-): Transport {
-  const href = withQuery(url, {
-    [QUERY.version]: PROTOCOL_VERSION,
-    [QUERY.session]: params.sid,
-    [QUERY.lastId]: params.sid ? params.lastId : undefined,
-    [QUERY.token]: params.token,
-  })
-  return new WebSocketTransport(new WS(href), h)
+/** Open a WebSocket transport speaking `codec`. */
+export function openWebSocket(WS: WebSocketConstructor, url: string, codec: Codec, maxFrameBytes: () => number, h: TransportHandlers): Transport {
+  return new WebSocketTransport(new WS(url), codec, maxFrameBytes, h)
 }
 
 /** A class rather than an object of closures: one connection's state in one object (it adds up over many clients). */
-class WebSocketTransport implements Transport {
+class WebSocketTransport extends Reporter implements Transport {
   readonly kind = 'websocket'
   readonly #ws: WebSocketLike
-  #done = false
+  readonly #codec: Codec
+  readonly #maxFrameBytes: () => number
   #opened = false
   #status: number | undefined
   #lastError = ''
+  /** The last `error` frame: why the server is about to close. */
+  #serverError: ErrorFrame | undefined
 
-  constructor(ws: WebSocketLike, h: TransportHandlers) {
+  constructor(ws: WebSocketLike, codec: Codec, maxFrameBytes: () => number, h: TransportHandlers) {
+    super(h)
     this.#ws = ws
+    this.#codec = codec
+    this.#maxFrameBytes = maxFrameBytes
+    const r = this as Reporter
     ws.binaryType = 'arraybuffer'
+    // Taking `ws`'s event means `ws` leaves the refused handshake to us: abort it, which reports
+    // error + close (1006) as usual, now with the status known.
+    if (hasNodeEvents(ws)) {
+      ws.once('unexpected-response', (_req, res) => {
+        this.#status = typeof res?.statusCode === 'number' ? res.statusCode : 0
+        this.#lastError = `handshake answered HTTP ${this.#status}`
+        ws.close()
+      })
+    }
     ws.onopen = () => {
       ws.onopen = null // fires once; dropping it frees the handler (and the wrapper `ws` keeps for it)
-      if (this.#done) return
+      if (r.done) return
       this.#opened = true
-      h.onOpen()
+      r.reportOpen()
+      const first = codec.opened?.('websocket')
+      if (first) r.frame(first)
     }
     ws.onmessage = (ev) => {
-      if (this.#done) return
-      if (typeof ev.data !== 'string') {
-        h.onBadFrame(new FrameError('binary frames are not part of the protocol', ''))
-        return
-      }
-      let frame
-      try {
-        frame = parseServerFrame(ev.data)
-      } catch (err) {
-        h.onBadFrame(err as FrameError)
-        return
-      }
-      h.onFrame(frame)
+      if (r.done) return
+      if (typeof ev.data !== 'string') return r.bad('binary frames are not part of the protocol')
+      const f = codec.decode(ev.data)
+      if (!(f instanceof SurewireError) && f.t === 'error') this.#serverError = f
+      r.decoded(f)
     }
     ws.onerror = (ev) => {
-      this.#status ??= statusFromError(ev)
-      this.#lastError = errorText(ev)
+      if (this.#status === undefined) this.#lastError = errorText((ev as { error?: unknown })?.error ?? ev, 200)
     }
     ws.onclose = (ev) => {
-      if (this.#done) return
-      this.#done = true
+      if (r.done) return
       ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null
-      h.onClose({ opened: this.#opened, code: ev.code, status: this.#status, detail: ev.reason || this.#lastError || `closed with code ${ev.code}` })
+      const code = typeof ev.code === 'number' ? ev.code : ABNORMAL_CLOSURE
+      const reason = typeof ev.reason === 'string' ? ev.reason.slice(0, 200) : ''
+      const e = this.#serverError
+      r.finish({
+        opened: this.#opened,
+        cause: this.#status !== undefined ? 'refused' : code === ABNORMAL_CLOSURE ? 'network' : 'closed',
+        code,
+        ...(this.#status !== undefined ? { status: this.#status } : {}),
+        ...(e ? { serverCode: e.code, serverMessage: e.message, ...(e.fatal ? { fatal: true } : {}) } : {}),
+        detail: reason || this.#lastError || `closed with code ${code}`,
+      })
     }
   }
 
   send(frames: ClientFrame[]): void {
-    if (this.#done || this.#ws.readyState !== 1) return
-    for (const f of frames) this.#ws.send(JSON.stringify(f))
+    const r = this as Reporter
+    if (r.done || this.#ws.readyState !== 1) return
+    const limit = this.#maxFrameBytes()
+    const replies: ServerFrame[] = []
+    let refused: { seq: number; error: SurewireError } | undefined
+    for (const f of frames) {
+      const e = this.#codec.encode(f, 'websocket')
+      if (!e) continue
+      if ('reply' in e) {
+        replies.push(e.reply)
+        continue
+      }
+      const seq = 'seq' in f ? f.seq : undefined
+      if (seq !== undefined && utf8Length(e.wire) > limit) {
+        // Never written: the server would close with 1009 and the resend would loop. What follows is not written either (no gaps).
+        refused = { seq, error: tooLarge(utf8Length(e.wire), limit) }
+        break
+      }
+      this.#ws.send(e.wire)
+      if (e.ackWhenWritten && seq !== undefined) replies.push({ t: 'ack', seq })
+    }
+    // Reported after send() returns, never from inside it (the state machine arms its pong timer after sending a ping).
+    if (replies.length) r.later(() => replies.forEach((x) => r.frame(x)))
+    // Synchronously, so nothing else is written before the state machine closed the gap (it may call send() again from here).
+    if (refused) r.unsendable(refused.seq, refused.error)
   }
 
   close(bye = false): void {
-    if (this.#done) return
-    this.#done = true
+    if (this.done) return
+    this.end()
     const ws = this.#ws
     ws.onopen = ws.onmessage = ws.onclose = null
     ws.onerror = () => {} // a close during CONNECTING fires error in some runtimes
     try {
-      if (bye && ws.readyState === 1) ws.send(JSON.stringify({ t: 'bye' }))
-      ws.close(1000, bye ? 'client closed' : 'replaced')
+      const e = bye && ws.readyState === 1 ? this.#codec.encode({ t: 'bye' }, 'websocket') : null
+      if (e && 'wire' in e) ws.send(e.wire)
+      ws.close(CloseCode.normal, bye ? 'client closed' : 'replaced')
     } catch {
       /* already closing */
     }
   }
+}
+
+/** The error for one frame the transport would not write. */
+export function tooLarge(bytes: number, limit: number): SurewireError {
+  return new SurewireError('too_large', `the frame is ${bytes} bytes on the wire; the server accepts at most ${limit} (its maxFrameBytes)`)
 }

@@ -7,6 +7,7 @@ import { coreOf } from './core/core'
 import { handleHttp, type BodyReader } from './core/http'
 import type { StreamPipe } from './core/sse'
 import { PUMP_HIGH_WATER } from './core/outbox'
+import type { StandardSchemaV1 } from '../schema'
 import type { RealtimeServer } from './realtime'
 import { headerRecord, type RealtimeRequest } from './request'
 
@@ -32,7 +33,7 @@ export type FetchHandler = (request: Request) => Promise<Response>
  * export { handler as GET, handler as POST, handler as OPTIONS }
  * ```
  */
-export function createFetchHandler(realtime: RealtimeServer<any, any>): FetchHandler {
+export function createFetchHandler<In extends StandardSchemaV1, Out extends StandardSchemaV1>(realtime: RealtimeServer<In, Out>): FetchHandler {
   const core = coreOf(realtime)
   return async (request) => {
     const req = fetchRequest(request)

@@ -12,6 +12,7 @@ let servers: TestServer[] = []
 let proxies: TestProxy[] = []
 afterEach(async () => {
   vi.useRealTimers()
+  vi.restoreAllMocks()
   closeClients()
   await Promise.all(proxies.map((p) => p.close()))
   await Promise.all(servers.map((s) => s.close()))
@@ -80,13 +81,16 @@ describe('keepalive in a background tab', () => {
 
   it('asks again when the pong timer fires late (throttled or suspended), then gives up on time', async () => {
     const { c, tab, counter } = await stalledClient()
-    vi.useFakeTimers({ toFake: ['Date'] }) // only the wall clock: real timers, real sockets
+    // The keepalive reads the monotonic clock (performance.now): skew it, keep real timers and sockets.
+    const realNow = performance.now.bind(performance)
+    let skewMs = 0
+    vi.spyOn(performance, 'now').mockImplementation(() => realNow() + skewMs)
     tab.fire('visible')
     const base = counter.pings
-    vi.setSystemTime(Date.now() + 60_000) // the pong timer will fire a minute "late"
+    skewMs = 60_000 // the pong timer will fire a minute "late"
     await until(() => counter.pings > base, 15_000, 'a fresh ping after a late timer')
     expect(c.status).toBe('open')
-    // On time now (the frozen clock does not move): no pong means dead.
+    // On time now (the skew stays constant): no pong means dead.
     const lost = await waitFor<StatusEvent>((fn) => c.on('status', fn), (e) => e.status === 'reconnecting', 15_000, 'pong timeout')
     expect(lost.reason).toBe('pong_timeout')
   })

@@ -51,6 +51,23 @@ describe('fullJitterBackoff', () => {
 })
 
 describe('reconnect policy', () => {
+  it('close() from a reconnecting status listener stops the client: no retry timer is armed after it', async () => {
+    const port = await deadPort()
+    let attempts = 0
+    const c = makeClient(`http://127.0.0.1:${port}/realtime`, { backoff: () => 0 })
+    c.on('status', (e) => {
+      if (e.status === 'connecting') attempts++
+      if (e.status === 'reconnecting') c.close()
+    })
+    const err = await c.connect().catch((e: unknown) => e)
+    expect((err as { code?: string }).code).toBe('client_closed')
+    // A retry armed after close() would fire at once (backoff 0) and start a second attempt;
+    // give it a later turn of the event loop than any 0 ms timer to show up.
+    await new Promise<void>((r) => setTimeout(r, 20))
+    expect(c.status).toBe('closed')
+    expect(attempts).toBe(1)
+  })
+
   it('surfaces attempt and delay while reconnecting, and gives up after maxAttempts', async () => {
     const port = await deadPort()
     const delays = [5, 10, 20]

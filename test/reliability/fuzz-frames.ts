@@ -74,6 +74,8 @@ export interface ClientModel {
 export function serverCase(r: Rng, m: ClientModel, transport: 'websocket' | 'sse'): ServerCase {
   const nextId = () => (m.lastId += r.chance(0.1) ? r.int(2, 50) : 1) // a gap forward is legal
   const roll = r.next()
+  if (roll < 0.04) return deepCase(r, m, nextId)
+  if (roll < 0.07) return limitCase(r)
   if (roll < 0.2) {
     const n = ++m.ticks
     return { data: json({ t: 'msg', id: nextId(), d: { type: 'tick', n } }), expect: { kind: 'message', n }, what: 'valid tick' }
@@ -101,8 +103,10 @@ export function serverCase(r: Rng, m: ClientModel, transport: 'websocket' | 'sse
   if (roll < 0.8) {
     const code = r.pick(['bad_frame', 'server_error', 'rate_limited', 'too_large', 'invalid_message', 'no_such_code', ''])
     const f: Record<string, unknown> = { t: 'error', code }
+    // Without a string `message` it is a bad frame (every field of every server frame is type-checked).
     if (r.chance(0.7)) f.message = garbage(r, 30)
-    return { data: json(f), expect: { kind: 'server_error' }, what: `error frame ${code}` }
+    else if (r.chance(0.5)) f.message = r.pick(NOT_STRING)
+    return { data: json(f), expect: { kind: typeof f.message === 'string' ? 'server_error' : 'bad' }, what: `error frame ${code}` }
   }
   if (roll < 0.88) {
     const f = r.pick<Record<string, unknown>>([
@@ -134,6 +138,70 @@ export function serverCase(r: Rng, m: ClientModel, transport: 'websocket' | 'sse
     expect: { kind: 'message', n },
     what: 'valid tick with extras',
   }
+}
+
+/** JSON text of a value nested 1,000–10,000 levels deep: arrays or objects (built as text). */
+export function deepText(r: Rng): string {
+  const depth = r.int(1_000, 10_000)
+  return r.chance(0.5) ? '['.repeat(depth) + '0' + ']'.repeat(depth) : '{"a":'.repeat(depth) + '"x"' + '}'.repeat(depth)
+}
+
+/** A frame with one field (or an extra field) replaced by a deep value, as text. */
+function withDeep(f: Record<string, unknown>, field: string, r: Rng): string {
+  return json({ ...f, [field]: '@deep' }).replace('"@deep"', deepText(r))
+}
+
+/**
+ * Deep nesting in every field of every server frame. A field the protocol types (t, id, seq,
+ * topic, code, message, sid, hb, resumed, reset, maxFrameBytes, fatal) makes a bad frame; `d` is
+ * delivered to the schema (which refuses it); an unknown field or the echoed `n` changes nothing.
+ */
+function deepCase(r: Rng, m: ClientModel, nextId: () => number): ServerCase {
+  const kind = r.pick(['msg', 'hello', 'ack', 'nack', 'pong', 'hb', 'error', 't'] as const)
+  const extra = r.chance(0.25) ? `x${r.int(0, 9)}` : undefined
+  if (kind === 't') return { data: withDeep({ id: 1, d: 1 }, 't', r), expect: { kind: 'bad' }, what: 'deep t' }
+  if (kind === 'msg') {
+    if (extra) {
+      const n = ++m.ticks
+      return { data: withDeep({ t: 'msg', id: nextId(), d: { type: 'tick', n } }, extra, r), expect: { kind: 'message', n }, what: 'msg with a deep extra field' }
+    }
+    if (r.chance(0.5)) return { data: withDeep({ t: 'msg', id: nextId() }, 'd', r), expect: { kind: 'invalid' }, what: 'msg with a deep d' }
+    if (r.chance(0.3)) return { data: withDeep({ t: 'msg', id: 1, d: 1 }, 'topic', r), expect: { kind: 'bad' }, what: 'msg with a deep topic' }
+    return { data: withDeep({ t: 'msg', d: { type: 'tick', n: 1 } }, 'id', r), expect: { kind: 'bad' }, what: 'msg with a deep id' }
+  }
+  const frames: Record<string, Record<string, unknown>> = {
+    hello: { t: 'hello', sid: 's', hb: 1_000, resumed: false, maxFrameBytes: 1_000, reset: 'session_unknown', seq: 0 },
+    ack: { t: 'ack', seq: 1 },
+    nack: { t: 'nack', seq: 1, code: 'invalid_message', message: 'x' },
+    pong: { t: 'pong', n: 1 },
+    hb: { t: 'hb' },
+    error: { t: 'error', code: 'server_error', message: 'x', fatal: false },
+  }
+  const f = frames[kind]!
+  const field = extra ?? r.pick(Object.keys(f).filter((k) => k !== 't'))
+  if (field === undefined || extra || field === 'n') {
+    const to = extra ?? field ?? 'x'
+    return { data: withDeep(f, to, r), expect: { kind: kind === 'error' ? 'server_error' : 'ignored' }, what: `${kind} with a deep ${to}` }
+  }
+  return { data: withDeep(f, field, r), expect: { kind: 'bad' }, what: `${kind} with a deep ${field}` }
+}
+
+/** Numbers at and just past the protocol's limits (2^53 − 1 for ids and seqs; 2^31 and beyond for hb). */
+function limitCase(r: Rng): ServerCase {
+  const max = Number.MAX_SAFE_INTEGER
+  return r.pick<ServerCase>([
+    { data: json({ t: 'ack', seq: max }), expect: { kind: 'ignored' }, what: 'ack at 2^53 − 1' },
+    { data: `{"t":"ack","seq":${max + 1}}`, expect: { kind: 'bad' }, what: 'ack at 2^53' },
+    { data: json({ t: 'nack', seq: max, code: 'x', message: '' }), expect: { kind: 'ignored' }, what: 'nack at 2^53 − 1' },
+    { data: '{"t":"nack","seq":9007199254740993,"code":"x","message":""}', expect: { kind: 'bad' }, what: 'nack past 2^53' },
+    { data: json({ t: 'hello', sid: '', hb: 2 ** 31, resumed: true, maxFrameBytes: max }), expect: { kind: 'ignored' }, what: 'stray hello at the limits' },
+    { data: json({ t: 'hello', sid: 's', hb: 1, resumed: true, maxFrameBytes: 2 ** 53 }), expect: { kind: 'bad' }, what: 'hello maxFrameBytes 2^53' },
+    { data: json({ t: 'hello', sid: 's', hb: -1, resumed: true, maxFrameBytes: 1 }), expect: { kind: 'bad' }, what: 'hello hb −1' },
+    { data: `{"t":"msg","id":${max + 1},"d":1}`, expect: { kind: 'bad' }, what: 'msg id 2^53' },
+    { data: json({ t: 'error', code: '', message: '', fatal: false }), expect: { kind: 'server_error' }, what: 'error with empty strings' },
+    { data: json({ t: 'error', code: 'x', message: 'y', fatal: 0 }), expect: { kind: 'bad' }, what: 'error with a numeric fatal' },
+    { data: json({ t: 'hello', sid: 's', hb: 1, resumed: true, maxFrameBytes: 1, reset: 'nope' }), expect: { kind: 'bad' }, what: 'hello with an unknown reset' },
+  ])
 }
 
 function invalidJson(r: Rng): string {

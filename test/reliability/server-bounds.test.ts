@@ -166,6 +166,19 @@ describe('slow consumers, floods and replaced connections', () => {
     expect(p.frames.filter((f) => f.t === 'error')).toHaveLength(100)
   })
 
+  it('a WebSocket whose session the app ends is destroyed within the grace period, even if the client never reads its backlog', async () => {
+    const s = await server()
+    const p = peer(s.url)
+    await p.hello()
+    ;(p.ws as unknown as { pause(): void }).pause()
+    for (let i = 0; i < 100; i++) s.realtime.broadcast({ type: 'chat', from: 'app', text: 'z'.repeat(32 * 1024) }) // 3.2 MiB: under the bound
+    await new Promise((r) => setTimeout(r, 50))
+    s.realtime.connections[0]!.close()
+    const open = () => new Promise<number>((r) => s.http.getConnections((_, n) => r(n)))
+    let n = await open()
+    await until(() => (void open().then((x) => (n = x)), n === 0), 15_000, 'the server to drop the socket')
+  })
+
   it('a replaced SSE response is ended and its socket destroyed, even if the client never reads it', async () => {
     const s = await server()
     const first = await raw(s.port, { headers: { Accept: 'text/event-stream' } })

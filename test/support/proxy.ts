@@ -7,18 +7,20 @@
  *   refuse    - answer `refuseStatus` itself (like nginx without Upgrade support)
  *   hang      - accept, never answer, never contact upstream
  *   blackhole - relay the handshake and the 101 head, then drop every later byte
+ *   mute      - relay the handshake, the 101 head and every client → server byte, but drop every
+ *               later server → client byte (a path that delivers no frames to the client)
  * Plain HTTP is always piped through. `delayMs` adds per-chunk latency (order
  * preserved), `dropAll()` kills live connections, `stallAll()` freezes them.
  */
 import net from 'node:net'
 import type { AddressInfo, Socket } from 'node:net'
 
-export type ProxyMode = 'pass' | 'refuse' | 'hang' | 'blackhole'
+export type ProxyMode = 'pass' | 'refuse' | 'hang' | 'blackhole' | 'mute'
 
 export interface ProxyOptions {
   targetPort: number
   mode?: ProxyMode
-  refuseStatus?: 400 | 426 | 502
+  refuseStatus?: 400 | 403 | 426 | 502
   delayMs?: number
 }
 
@@ -44,7 +46,7 @@ export interface TestProxy {
 
 const HEAD_END = Buffer.from('\r\n\r\n')
 const MAX_HEAD = 64 * 1024
-const REASONS = { 400: 'Bad Request', 426: 'Upgrade Required', 502: 'Bad Gateway' } as const
+const REASONS = { 400: 'Bad Request', 403: 'Forbidden', 426: 'Upgrade Required', 502: 'Bad Gateway' } as const
 const noop = (): void => {}
 
 /** One direction of a connection: delivers chunks (and a final FIN) in order, optionally late. */
@@ -119,14 +121,14 @@ export async function startProxy(options: ProxyOptions): Promise<TestProxy> {
     pairs.delete(pair)
   }
 
-  const connectUpstream = (pair: Pair, initial: Buffer, blackholeHeadLen: number): void => {
+  const connectUpstream = (pair: Pair, initial: Buffer, blackholeHeadLen: number, upstreamOpen = false): void => {
     const { client } = pair
     const upstream = net.connect({ host: '127.0.0.1', port: options.targetPort, allowHalfOpen: true })
     const up = new Lane(upstream, () => proxy.delayMs)
     const down = new Lane(client, () => proxy.delayMs)
     Object.assign(pair, { upstream, up, down })
     upstream.on('error', noop)
-    if (blackholeHeadLen < 0) up.push(initial)
+    if (blackholeHeadLen < 0 || upstreamOpen) up.push(initial)
     else {
       up.push(initial.subarray(0, blackholeHeadLen))
       up.seal()
@@ -170,7 +172,7 @@ export async function startProxy(options: ProxyOptions): Promise<TestProxy> {
     } else if (mode === 'hang') {
       stats.hung++
     } else {
-      connectUpstream(pair, head, mode === 'blackhole' ? end + HEAD_END.length : -1)
+      connectUpstream(pair, head, mode === 'blackhole' || mode === 'mute' ? end + HEAD_END.length : -1, mode === 'mute')
     }
   }
 

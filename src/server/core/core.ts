@@ -94,15 +94,20 @@ export class ServerCore {
   }
 }
 
-const cores = new WeakMap<object, ServerCore>()
+/**
+ * Where a RealtimeServer keeps its core: a registered symbol, not a module variable, so a second
+ * copy of this module (a bundler that inlines surewire into one route, as Next.js does, while the
+ * custom server loads it from node_modules) still finds the core of an instance the other made.
+ */
+const CORE = Symbol.for('surewire.server.core')
 
 export function bindCore(server: object, core: ServerCore): void {
-  cores.set(server, core)
+  Object.defineProperty(server, CORE, { value: core, enumerable: false })
 }
 
 /** The core behind a RealtimeServer (internal: not exported from any entry). */
 export function coreOf(server: object): ServerCore {
-  const core = cores.get(server)
+  const core = (server as { [CORE]?: ServerCore })[CORE]
   if (!core) throw new TypeError('not a RealtimeServer (create it with createRealtimeServer)')
   return core
 }

@@ -2,7 +2,7 @@ import { CloseCode, FrameError, parseClientFrame, type ServerFrame } from '../..
 import { openParams, type RealtimeRequest } from '../request'
 import type { Session } from '../session'
 import type { Sink } from '../sink'
-import { CLOSE_GRACE_MS, now, type ServerCore } from './core'
+import { CLOSE_GRACE_MS, now, type LiveConnection, type ServerCore } from './core'
 import { checkOrigin } from './origin'
 import { Outbox } from './outbox'
 import { errorFrame } from './replies'
@@ -36,119 +36,142 @@ export const MAX_BAD_FRAMES_IN_A_ROW = 32
 
 /**
  * Serve one accepted WebSocket: Origin check, authentication, session attach, frames in and
- * out with backpressure, idle check, rate-limited error replies.
+ * out with backpressure, idle check, bounded error replies.
  */
 export function openedSocket(core: ServerCore, socket: SocketLike, req: RealtimeRequest): SocketHandlers {
   const o = core.options
-  let closing = false
-  let grace: ReturnType<typeof setTimeout> | undefined
-  /** Close with a code; the socket is destroyed if the close handshake does not finish in time. */
-  const close = (code: number, reason: string) => {
-    if (closing) return
-    closing = true
-    socket.close(code, reason)
-    grace = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS)
-    ;(grace as { unref?: () => void }).unref?.()
-  }
-  const sendNow = (f: ServerFrame) => socket.sendAll([JSON.stringify(f)])
-  const noop: SocketHandlers = { message: () => {}, closed: () => clearTimeout(grace) }
-
   const origin = checkOrigin(o.allowedOrigins, o.trustForwardedHost, req)
+  const conn = new SocketConnection(core, socket)
   if (!origin.ok) {
     // Accept-then-close (contract C2): browsers see the reason; no session, no frame read.
-    sendNow(errorFrame('origin_not_allowed', origin.message))
-    close(CloseCode.forbidden, 'origin not allowed')
-    return noop
+    conn.refuse(errorFrame('origin_not_allowed', origin.message), CloseCode.forbidden, 'origin not allowed')
+    return { message: () => {}, closed: () => conn.closed() }
   }
+  conn.start(req).catch((err) => {
+    core.reportError(err)
+    conn.close(CloseCode.internalError, 'server error')
+  })
+  return { message: (text) => conn.message(text), closed: () => conn.closed() }
+}
 
-  const outbox = new Outbox(
-    { writeFrames: (fs) => socket.sendAll(fs.map((f) => f.text)), buffered: () => socket.buffered(), onDrain: (cb) => socket.onDrain(cb) },
-    o.maxBufferedBytes,
-    () => {
-      // Detach at once (the session can be resumed from its replay log); the socket follows within the grace period.
-      close(CloseCode.slowConsumer, 'slow consumer: too many bytes queued')
-      if (session) core.sessions.detach(session, sink)
-    },
-  )
-  const sink: Sink = {
-    kind: 'websocket',
-    write: (text) => void outbox.write(text),
-    // Replaced: at once. Otherwise (session over) what is queued goes out first, then the close frame.
-    close: (code, reason) => (code === CloseCode.replaced ? (outbox.close(), close(code, reason)) : outbox.finish(() => close(code, reason))),
-    bufferedBytes: () => outbox.bufferedBytes(),
-  }
-  let session: Session | undefined
-  let gone = false
-  let lastSeen = now()
-  const early: (string | null)[] = []
-  let badInARow = 0
+class SocketConnection implements LiveConnection {
+  readonly #outbox: Outbox
+  readonly #sink: Sink
+  #session: Session | undefined
+  #closing = false
+  #gone = false
+  #grace: ReturnType<typeof setTimeout> | undefined
+  #lastSeen = now()
+  #early: (string | null)[] = []
+  #badInARow = 0
 
-  const badFrame = (message: string) => {
-    if (++badInARow > MAX_BAD_FRAMES_IN_A_ROW) {
-      sink.write(JSON.stringify(errorFrame('bad_frame', `more than ${MAX_BAD_FRAMES_IN_A_ROW} bad frames in a row; closing`)))
-      return sink.close(CloseCode.badFrame, 'too many bad frames')
+  constructor(
+    private readonly core: ServerCore,
+    private readonly socket: SocketLike,
+  ) {
+    this.#outbox = new Outbox(
+      { writeFrames: (fs) => socket.sendAll(fs.map((f) => f.text)), buffered: () => socket.buffered(), onDrain: (cb) => socket.onDrain(cb) },
+      core.options.maxBufferedBytes,
+      () => this.#slow(),
+    )
+    this.#sink = {
+      kind: 'websocket',
+      write: (text) => void this.#outbox.write(text),
+      // Replaced: at once. Otherwise (session over) what is queued goes out first, then the close frame.
+      // A client that does not read cannot hold the socket open: it is destroyed after the grace period either way.
+      close: (code, reason) => {
+        if (code === CloseCode.replaced) return this.#outbox.close(), this.close(code, reason)
+        this.#armGrace()
+        this.#outbox.finish(() => this.close(code, reason))
+      },
+      bufferedBytes: () => this.#outbox.bufferedBytes(),
     }
-    sink.write(JSON.stringify(errorFrame('bad_frame', message)))
   }
-  const reply = (f: ServerFrame) => (session?.sink === sink ? sink.write(JSON.stringify(f)) : undefined)
-  const handle = (text: string | null) => {
-    lastSeen = now()
-    if (closing) return
-    if (text === null) return badFrame('binary frames are not part of the protocol')
+
+  /** Close with a code; the socket is destroyed if the close handshake does not finish in time. */
+  close(code: number, reason: string): void {
+    if (this.#closing) return
+    this.#closing = true
+    this.socket.close(code, reason)
+    this.#armGrace()
+  }
+
+  #armGrace(): void {
+    if (this.#grace || this.#gone) return
+    this.#grace = setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS)
+    ;(this.#grace as { unref?: () => void }).unref?.()
+  }
+
+  /** One frame saying why, then close (before any session exists). */
+  refuse(frame: ServerFrame, code: number, reason: string): void {
+    this.socket.sendAll([JSON.stringify(frame)])
+    this.close(code, reason)
+  }
+
+  async start(req: RealtimeRequest): Promise<void> {
+    const auth = await this.core.authenticate(req)
+    if (this.#gone || this.#closing) return
+    if (!auth.ok && auth.failed) return this.refuse(errorFrame('server_error', 'authentication is unavailable; retry later'), CloseCode.internalError, 'authentication unavailable')
+    // Accept-then-close so browsers (which never see an HTTP status) get a reason they can show.
+    if (!auth.ok) return this.refuse(errorFrame('unauthorized', 'authentication failed'), CloseCode.unauthorized, 'unauthorized')
+    const { sid, last } = openParams(req)
+    this.#lastSeen = now()
+    this.core.live.add(this)
+    this.core.startSweep()
+    const session = await this.core.sessions.open(this.#sink, { sid, last, user: auth.user })
+    this.#session = session
+    this.#outbox.live = true
+    if (this.#gone) return this.core.sessions.detach(session, this.#sink)
+    for (const m of this.#early.splice(0)) this.#handle(m)
+  }
+
+  message(text: string | null): void {
+    if (this.#session) return this.#handle(text)
+    if (this.#closing) return
+    if (this.#early.push(text) > MAX_EARLY_FRAMES) this.close(CloseCode.badFrame, 'too many frames before authentication finished')
+  }
+
+  closed(): void {
+    if (this.#gone) return
+    this.#gone = true
+    clearTimeout(this.#grace)
+    this.#outbox.close()
+    this.core.live.delete(this)
+    if (this.#session) this.core.sessions.detach(this.#session, this.#sink)
+  }
+
+  /** The sweep: no client frame for 3 × hb is a dead connection. */
+  beat(t: number): void {
+    if (t - this.#lastSeen > 3 * this.core.options.heartbeatIntervalMs) this.close(CloseCode.idleTimeout, 'no ping from client')
+  }
+
+  #handle(text: string | null): void {
+    this.#lastSeen = now()
+    if (this.#closing) return
+    if (text === null) return this.#badFrame('binary frames are not part of the protocol')
     let frame
     try {
       frame = parseClientFrame(text)
     } catch (err) {
-      return badFrame((err as FrameError).message)
+      return this.#badFrame((err as FrameError).message)
     }
-    badInARow = 0
-    session!.process([frame], reply, sink).catch((err) => core.reportError(err))
-  }
-  const live = {
-    beat: (t: number) => {
-      if (t - lastSeen > 3 * o.heartbeatIntervalMs) close(CloseCode.idleTimeout, 'no ping from client')
-    },
+    this.#badInARow = 0
+    const session = this.#session!
+    const reply = (f: ServerFrame) => (session.sink === this.#sink ? this.#sink.write(JSON.stringify(f)) : undefined)
+    session.process([frame], reply, this.#sink).catch((err) => this.core.reportError(err))
   }
 
-  const start = async () => {
-    const auth = await core.authenticate(req)
-    if (gone || closing) return
-    if (!auth.ok && auth.failed) {
-      sendNow(errorFrame('server_error', 'authentication is unavailable; retry later'))
-      return close(CloseCode.internalError, 'authentication unavailable')
+  #badFrame(message: string): void {
+    if (++this.#badInARow > MAX_BAD_FRAMES_IN_A_ROW) {
+      this.#sink.write(JSON.stringify(errorFrame('bad_frame', `more than ${MAX_BAD_FRAMES_IN_A_ROW} bad frames in a row; closing`)))
+      return this.#sink.close(CloseCode.badFrame, 'too many bad frames')
     }
-    if (!auth.ok) {
-      // Accept-then-close so browsers (which never see an HTTP status) get a reason they can show.
-      sendNow(errorFrame('unauthorized', 'authentication failed'))
-      return close(CloseCode.unauthorized, 'unauthorized')
-    }
-    const { sid, last } = openParams(req)
-    lastSeen = now()
-    core.live.add(live)
-    core.startSweep()
-    session = await core.sessions.open(sink, { sid, last, user: auth.user })
-    outbox.live = true
-    if (gone) return core.sessions.detach(session, sink)
-    for (const m of early.splice(0)) handle(m)
+    this.#sink.write(JSON.stringify(errorFrame('bad_frame', message)))
   }
-  start().catch((err) => {
-    core.reportError(err)
-    close(CloseCode.internalError, 'server error')
-  })
 
-  return {
-    message(text) {
-      if (session) return handle(text)
-      if (closing) return
-      if (early.push(text) > MAX_EARLY_FRAMES) close(CloseCode.badFrame, 'too many frames before authentication finished')
-    },
-    closed() {
-      if (gone) return
-      gone = true
-      clearTimeout(grace)
-      outbox.close()
-      core.live.delete(live)
-      if (session) core.sessions.detach(session, sink)
-    },
+  /** Over maxBufferedBytes: detach at once (the session can be resumed from its replay log); the socket follows within the grace period. */
+  #slow(): void {
+    this.close(CloseCode.slowConsumer, 'slow consumer: too many bytes queued')
+    if (this.#session) this.core.sessions.detach(this.#session, this.#sink)
   }
 }
