@@ -111,7 +111,9 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Br
     await Promise.allSettled([reader.isOpen ? reader.disconnect() : undefined, own && main.isOpen ? main.disconnect() : undefined])
     throw err
   }
-  return new RedisBroker(o, main, reader, own, onError)
+  const broker = new RedisBroker(o, main, reader, own, onError)
+  await timeout(broker.init())
+  return broker
 }
 
 type Entry = [id: string, fields: string[]]
@@ -151,12 +153,15 @@ class RedisBroker implements Broker {
     await this.main.sendCommand(['EVAL', PUBLISH_LUA, '2', this.#stream, this.#epochKey, String(this.o.streamMaxEntries), m.topic === undefined ? '' : '#' + m.topic, m.payload, randomEpoch()])
   }
 
-  async start(handlers: BrokerHandlers): Promise<void> {
-    this.#handlers = handlers
-    // Start from the stream's current end: what is published from now on is delivered here.
+  /** Where this process starts reading: the stream's end when the broker is created, so everything published after `createRedisBroker` resolved is delivered here. */
+  async init(): Promise<void> {
     this.#epoch = String(await this.main.sendCommand(['EVAL', EPOCH_LUA, '1', this.#epochKey, randomEpoch()]))
     const tail = (await this.main.sendCommand(['XREVRANGE', this.#stream, '+', '-', 'COUNT', '1'])) as [string, string[]][]
     this.#last = tail[0]?.[0] ?? '0-0'
+  }
+
+  start(handlers: BrokerHandlers): void {
+    this.#handlers = handlers
     this.#loop = this.#run()
   }
 

@@ -55,7 +55,9 @@ describe('fan-out across server instances sharing one Redis', () => {
     const clients = await Promise.all([listener(a, 'websocket'), listener(b, 'sse'), listener(c, 'websocket'), listener(c, 'sse')])
     const N = 500
     for (let n = 1; n <= N; n++) await a.realtime.broadcast({ type: 'tick', n })
-    await until(() => clients.every((x) => x.got.length >= N), 30_000, 'every client to get every broadcast')
+    await until(() => clients.every((x) => x.got.length >= N), 30_000, 'every client to get every broadcast').catch((e: Error) => {
+      throw new Error(`${e.message}: got ${clients.map((x) => x.got.length).join(', ')}; errors ${[...a.errors, ...b.errors, ...c.errors].map(String).join('; ')}`)
+    })
     for (const x of clients) expect(x.got).toEqual(Array.from({ length: N }, (_, i) => i + 1))
     expect([...a.errors, ...b.errors, ...c.errors]).toEqual([])
   })
