@@ -13,6 +13,8 @@ export type SurewireErrorCode =
   | 'bad_config'
   | 'websocket_unavailable'
   | 'transport_error'
+  /** Browser tabs without a shared connection, on SSE over HTTP/1.1: more than about five exhaust the browser's 6 connections per host. */
+  | 'connection_limit'
   | 'bad_frame'
   | 'server_refused'
 

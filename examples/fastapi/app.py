@@ -169,7 +169,10 @@ class Session:
         if self.expiry is not None:
             self.expiry.cancel()
             self.expiry = None
-        hello: Dict[str, Any] = {"t": "hello", "sid": self.sid, "hb": HB_MS, "maxFrameBytes": MAX_FRAME, "resumed": isinstance(resume, int)}
+        hello: Dict[str, Any] = {
+            "t": "hello", "sid": self.sid, "hb": HB_MS, "maxFrameBytes": MAX_FRAME,
+            "resumed": isinstance(resume, int), "seq": self.last_seq,  # highest client seq consumed
+        }
         start = resume if isinstance(resume, int) else 0
         oldest = self.buffer[0][0] if self.buffer else self.next_id
         if resume == "unknown":
@@ -189,13 +192,17 @@ class Session:
         if not self.ended:
             self.expiry = asyncio.get_running_loop().call_later(TTL_MS / 1000, self.end, "expired")
 
-    def send(self, message: Any) -> None:
-        """An application message: next id, into the replay buffer, out to the attached sink."""
+    def send(self, message: Any, topic: Optional[str] = None) -> None:
+        """An application message: next id, into the replay buffer, out to the attached sink.
+        `topic` when it was published to one (the frame then carries it; see publish())."""
         if self.ended:
             return
         msg_id = self.next_id
         self.next_id += 1
-        text = dumps({"t": "msg", "id": msg_id, "d": message})
+        frame: Dict[str, Any] = {"t": "msg", "id": msg_id, "d": message}
+        if topic is not None:
+            frame = {"t": "msg", "id": msg_id, "topic": topic, "d": message}
+        text = dumps(frame)
         self.buffer.append((msg_id, text))
         while len(self.buffer) > REPLAY:
             self.buffer.popleft()
@@ -281,6 +288,13 @@ class Session:
 
 
 sessions: Dict[str, Session] = {}
+
+
+def publish(topic: str, message: Any) -> None:
+    """Send to the sessions subscribed to `topic`; the msg frame carries the topic."""
+    for session in list(sessions.values()):
+        if topic in session.topics:
+            session.send(message, topic)
 
 
 def open_session(sid: Optional[str], last: Optional[int], identity: str, sink: Sink) -> Session:
@@ -552,6 +566,12 @@ if TEST_HOOKS:
         for i in range(start, start + n):
             for session in list(sessions.values()):
                 session.send({"type": "tick", "n": i})
+        return {"sessions": len(sessions)}
+
+    @app.post("/_test/publish")
+    async def test_publish(topic: str, n: int = 1) -> dict:
+        """Publish {"type":"tick","n":n} to `topic`."""
+        publish(topic, {"type": "tick", "n": n})
         return {"sessions": len(sessions)}
 
     @app.get("/_test/received")

@@ -19,6 +19,8 @@ import type { Transport, TransportClose, TransportHandlers, TransportKind } from
 import { fromHrefs, resolveEndpoints, toHrefs, type EndpointHrefs } from './url'
 import { isFatalServerError, judgeClose } from './verdict'
 import type { WebSocketConstructor } from './websocket'
+import { engineTap, joinTabs, type EngineTap, type LinkEvent, type TabLink } from './share'
+import { warnHttp1 } from './share/http1'
 
 export interface ClientEvents<M> {
   /** A server message that passed the `incoming` schema. */
@@ -81,6 +83,10 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #wsWarned = false
   /** The token of the current attempt, so a fallback inside one attempt does not call the provider twice. */
   #attemptToken: string | undefined
+  /** This tab shares a connection another tab may hold (src/client/share): status and frames come from the leader. */
+  readonly #link: TabLink | undefined
+  /** This client is the connection a leader tab holds for every tab (src/client/share). */
+  readonly #tap: EngineTap | undefined
 
   constructor(options: ClientOptions<In, Out>) {
     super()
@@ -93,6 +99,14 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     this.#keepalive = new Keepalive(this.#o, (reason, detail) => this.#lost(reason, detail))
     this.#inbox = new Inbox<Infer<In>>(options.incoming, (error, data) => (error ? this.emit('invalid', { error, data }) : this.#dispatch(data as Infer<In>)))
     this.getSnapshot = () => this.#snapshot // here rather than as a field initializer, which would need a context of its own
+    const tap = (this.#tap = (options as { [engineTap]?: EngineTap })[engineTap])
+    if (tap) {
+      this.#sid = tap.sid
+      this.#lastId = tap.lastId ?? 0
+      this.#outbox = tap.outbox
+      tap.flush = () => this.#flush()
+      tap.detach = () => this.#shutdown('closed_by_client', new SurewireError('client_closed', 'handed over to another tab'))
+    } else this.#link = joinTabs(options as never, this.#endpoints, (e) => this.#fromLink(e), (o) => new RealtimeClient(o))
   }
 
   get status(): Status {
@@ -124,6 +138,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     const p = handled(new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject })))
     if (this.#status === 'idle' || this.#status === 'closed') {
       this.#budget.reset()
+      if (this.#link) return this.#link.connect(), p
       this.#lifecycle = this.#o.lifecycle === undefined ? browserLifecycle() : this.#o.lifecycle
       this.#lifecycleOff = this.#lifecycle?.subscribe((e) => this.#onLifecycle(e))
       void this.#startAttempt('connect_called')
@@ -159,6 +174,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   close(): void {
     if (this.#status === 'closed') return
     this.#shutdown('closed_by_client', new SurewireError('client_closed', 'client closed'), true)
+    this.#link?.close()
   }
 
   // ------------------------------------------------------------------ sending
@@ -409,6 +425,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     this.#pendingLoss = undefined
     this.#hb = hello.hb > 0 ? Math.min(hello.hb, MAX_TIMER_MS) : this.#hb
     this.#serverMaxFrame = hello.maxFrameBytes > 0 ? hello.maxFrameBytes : Infinity
+    this.#tap?.hello(hello)
     const prevSid = this.#sid
     this.#sid = hello.sid
     if (prevSid !== undefined && (prevSid !== hello.sid || !hello.resumed)) {
@@ -429,6 +446,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     this.#budget.proved('handshake')
     this.#timer('healthy', this.#o.healthyAfterMs, () => this.#budget.healthy())
     this.#setStatus('open', reason)
+    if (c.kind === 'sse' && !this.#tap) warnHttp1(this.#endpoints.sse, (e) => this.emit('error', e))
     if (c.kind === 'sse') this.#scheduleProbe()
     else this.#probe?.stop()
     this.#flush()
@@ -446,7 +464,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
           return
         }
         this.#lastId = f.id
-        return this.#inbox.push(f.d)
+        return this.#tap ? this.#tap.msg(f) : this.#inbox.push(f.d)
       case 'ack':
         return this.#outbox?.ack(f.seq)
       case 'nack':
@@ -567,6 +585,42 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     if (this.#active()?.kind === 'sse') this.#scheduleProbe()
   }
 
+  // ------------------------------------------------------------------ tabs sharing one connection
+
+  /** What the leader tab reports to this tab (src/client/share): this client mirrors its connection. */
+  #fromLink(e: LinkEvent): unknown {
+    switch (e.t) {
+      case 'status': {
+        const { status, transport, reason, attempt, error, ...extra } = e.s
+        if (status === 'closed') return this.#status === 'closed' || this.#shutdown(reason!, error ?? new SurewireError('client_closed', 'closed'))
+        // While the leader is open, this tab's frames go to it (a connection of the state machine's kind).
+        this.#conns = status === 'open' ? [{ ...noHandlers, kind: transport!, role: 'active', opened: true, t: { kind: transport!, send: (f) => this.#link!.send(f as never), close() {} } }] : []
+        this.#budget.attempt = attempt
+        this.#serverMaxFrame = e.maxFrameBytes ?? Infinity
+        const was = this.#snapshot // the same status again (a tab joining, a new leader): no event
+        if (status !== was.status || reason !== was.reason || transport !== was.transport || attempt !== was.attempt) this.#setStatus(status, reason!, extra)
+        if (status !== 'open') return
+        this.#outbox?.markAllUnsent() // a new leader learns our unanswered frames (it drops those it has)
+        this.#flush()
+        for (const w of this.#waiters.splice(0)) w.resolve()
+        return
+      }
+      case 'msg':
+        return (e.topic === undefined || this.#topics?.has(e.topic)) && this.#inbox.push(e.d)
+      case 'ack':
+        return this.#outbox?.ack(e.seq)
+      case 'nack':
+        return this.#outbox?.nack(e.seq, e.error)
+      case 'error':
+        return this.emit('error', e.error)
+      case 'reset':
+        this.stats.resets++
+        return this.emit('reset', { reason: e.reason })
+      case 'topics': // the subscriptions the server has confirmed (unconfirmed ones are resent)
+        return [...(this.#topics ?? [])].filter((t) => !this.#outbox?.hasSub(t))
+    }
+  }
+
   // ------------------------------------------------------------------ lifecycle
 
   #onLifecycle(event: 'online' | 'offline' | 'visible'): void {
@@ -597,6 +651,9 @@ function handled<T>(p: Promise<T>): Promise<T> {
   p.catch(() => {})
   return p
 }
+
+const noop = (): void => {}
+const noHandlers: TransportHandlers = { onOpen: noop, onFrame: noop, onBadFrame: noop, onUnsendable: noop, onClose: noop }
 
 /** Clients without storage share one memory that remembers nothing. */
 const noMemory = /* @__PURE__ */ new FallbackMemory(null, '', 0)

@@ -4,6 +4,7 @@ import { fullJitterBackoff, type Backoff } from './backoff'
 import type { KeyValueStorage } from './memory'
 import type { FetchLike } from './sse'
 import type { Codec } from './codec'
+import type { ShareTabsOptions } from './share/types'
 import type { TransportKind } from './transport'
 import type { EndpointPaths } from './url'
 import { MAX_TIMER_MS } from './time'
@@ -112,6 +113,18 @@ export interface ClientOptions<In extends StandardSchemaV1, Out extends Standard
    * backend's WebSocket / SSE / POST endpoints, without those guarantees. @default surewire
    */
   protocol?: Codec
+  /**
+   * Browser tabs of one profile that create a client with the same share key (URL, transports,
+   * token or `key`: see `ShareTabsOptions.key`) share one connection: one leader tab holds it, the
+   * others talk to it over a BroadcastChannel, and another tab takes over within about 2 s when the
+   * leader closes, crashes, navigates away or is frozen. Each tab's client behaves as if it had its
+   * own connection (docs/TABS.md). Without sharing, every tab holds a connection of its own, and on
+   * SSE over HTTP/1.1 the browser's limit of 6 connections per host freezes the sixth tab. `false`
+   * turns it off; it is off anyway where Web Locks or BroadcastChannel are missing (Node, workers)
+   * and with a custom `protocol`. An object sets the identity key or injects the platform APIs.
+   * @default true
+   */
+  shareTabs?: boolean | ShareTabsOptions
 }
 
 /**

@@ -35,8 +35,24 @@ export class Outbox {
     return this.#bytes
   }
 
-  /** Queue a frame. Rejects at once with `queue_full` when the bounds would be exceeded. */
-  push(payload: Payload, bytes: number): Promise<void> {
+  /** The seq the next frame pushed without one gets. */
+  get nextSeq(): number {
+    return this.#nextSeq
+  }
+
+  /**
+   * Continue a session whose earlier frames another client numbered (a tab taking over a shared
+   * connection, src/client/share): frames pushed from now on without a seq are numbered from `seq`.
+   */
+  continueAt(seq: number): void {
+    this.#nextSeq = seq
+  }
+
+  /**
+   * Queue a frame. Rejects at once with `queue_full` when the bounds would be exceeded. `seq`: a
+   * number an earlier client of the session gave it (sorted in; the server answers it from its record).
+   */
+  push(payload: Payload, bytes: number, seq?: number): Promise<void> {
     if (this.#entries.length >= this.maxMessages || this.#bytes + bytes > this.maxBytes) {
       return Promise.reject(
         new SurewireError(
@@ -47,7 +63,10 @@ export class Outbox {
       )
     }
     return new Promise((resolve, reject) => {
-      this.#entries.push({ seq: this.#nextSeq++, payload, bytes, sent: false, resolve, reject })
+      const e: Entry = { seq: seq ?? this.#nextSeq++, payload, bytes, sent: false, resolve, reject }
+      const at = seq === undefined ? -1 : this.#entries.findIndex((x) => x.seq > seq)
+      if (at < 0) this.#entries.push(e)
+      else this.#entries.splice(at, 0, e)
       this.#bytes += bytes
     })
   }

@@ -149,7 +149,7 @@ export class Session {
       this.sink = sink
       if (old) old.close(CloseCode.replaced, 'replaced by a newer connection')
     }
-    const frame: HelloFrame = { t: 'hello', sid: this.sid, ...hello, resumed: typeof resume === 'number' }
+    const frame: HelloFrame = { t: 'hello', sid: this.sid, ...hello, resumed: typeof resume === 'number', seq: this.#lastSeq }
     const from = typeof resume === 'number' ? resume : 0
     this.#log.trim() // age out what is past replayWindowMs before deciding
     const oldest = this.#log.oldest ?? this.#nextId
@@ -193,11 +193,11 @@ export class Session {
     old?.close(CloseCode.replaced, 'replaced by a newer connection')
   }
 
-  /** `payload` is already-serialized JSON of a validated message. */
-  sendPayload(payload: string): void {
+  /** `payload` is already-serialized JSON of a validated message; `topic` when it was published to one (C6). */
+  sendPayload(payload: string, topic?: string): void {
     if (this.#ended) return
     const id = this.#nextId++
-    const text = `{"t":"msg","id":${id},"d":${payload}}`
+    const text = `{"t":"msg","id":${id},${topic === undefined ? '' : `"topic":${JSON.stringify(topic)},`}"d":${payload}}`
     this.#log.push(id, text)
     this.sink?.write(text, id)
     this.probe?.write(text, id)

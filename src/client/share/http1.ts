@@ -1,0 +1,46 @@
+import { SurewireError } from '../../errors'
+
+type Entry = { name: string; nextHopProtocol?: string }
+interface PerformanceLike {
+  getEntriesByType(type: string): Entry[]
+}
+type ObserverConstructor = new (cb: (list: { getEntries(): Entry[] }) => void) => { observe(o: { type: string; buffered?: boolean }): void; disconnect(): void }
+
+/** Once per page: the warning is about the page, not about one client. */
+let warned = false
+
+/**
+ * A page whose client does not share its connection (sharing off or unavailable) and streams SSE
+ * over HTTP/1.1: say once, as an `error` with code `connection_limit`, that more than about five
+ * such tabs exhaust the browser's 6 connections per host. The protocol comes from Resource Timing
+ * (`nextHopProtocol` of a finished request to the same origin: a POST, or the page itself; the
+ * stream never finishes, so it has no entry of its own). Nothing happens outside browsers.
+ */
+export function warnHttp1(sseUrl: string, emit: (e: Error) => void): void {
+  const g = globalThis as { document?: unknown; performance?: PerformanceLike; PerformanceObserver?: ObserverConstructor }
+  if (warned || !g.document || !g.performance?.getEntriesByType) return
+  const origin = new URL(sseUrl).origin
+  const check = (entries: Entry[]): boolean | undefined => {
+    for (const e of entries) {
+      if (!e.nextHopProtocol || !e.name.startsWith(origin)) continue
+      if (e.nextHopProtocol === 'http/1.1' && !warned) {
+        warned = true
+        emit(
+          new SurewireError(
+            'connection_limit',
+            `SSE over HTTP/1.1 to ${origin} without a connection shared between tabs: browsers allow 6 connections per host, ` +
+              'so more than about five tabs open at once exhaust them (sends and the page\'s own requests hang). ' +
+              'Serve the endpoint over HTTP/2 (https), or keep `shareTabs` on where the browser supports it.',
+          ),
+        )
+      }
+      return true
+    }
+    return undefined
+  }
+  const p = g.performance
+  if (check([...p.getEntriesByType('navigation'), ...p.getEntriesByType('resource')])) return
+  if (!g.PerformanceObserver) return
+  const obs = new g.PerformanceObserver((list) => check(list.getEntries()) && obs.disconnect())
+  obs.observe({ type: 'resource', buffered: true })
+}

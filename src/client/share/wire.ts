@@ -1,0 +1,55 @@
+/**
+ * The messages tabs exchange over the BroadcastChannel (docs/TABS.md has the prose). Every message
+ * from the leader carries its epoch `e`: a tab ignores messages from an older leader.
+ */
+import { AuthError, ConfigError, RejectedError, ServerRefusalError, SurewireError, ValidationError } from '../../errors'
+import type { ClientSnapshot } from '../status'
+
+export type Payload = { t: 'msg'; d: unknown } | { t: 'sub' | 'unsub'; topic: string }
+
+/** A frame a tab hands the leader: its own number `l` and the frame `x`. */
+export interface TabFrame {
+  l: number
+  x: Payload
+}
+
+/** A frame the leader numbered, as every tab keeps it until it is answered: the owner tab `p` ('' for the leader's own), its number `l`, the frame. */
+export interface Numbered {
+  p: string
+  l: number
+  x: Payload
+}
+
+export type WireError = Record<string, unknown> & { name: string; message: string }
+export type WireStatus = Omit<ClientSnapshot, 'error'> & { error?: WireError }
+
+export type Bus =
+  // a tab → the leader
+  | { t: 'j'; p: string; topics: string[] }
+  /** `e`: the leader the tab sends to; another leader drops them (the tab resends once it hears from it). */
+  | { t: 'f'; p: string; e: number; f: TabFrame[] }
+  | { t: 'b'; p: string }
+  // the leader → tabs
+  | { t: 'L'; e: number }
+  | { t: 'S'; e: number; to?: string; s: WireStatus; sid?: string; mf?: number }
+  | { t: 'm'; e: number; id: number; tp?: string; d: unknown }
+  /** Frame `l` of tab `to` has session seq `s` (sent before the frame can reach the wire; every tab keeps it until answered). */
+  | { t: 's'; e: number; to: string; l: number; s: number; x: Payload }
+  | { t: 'a'; e: number; to: string; l: number; x?: WireError }
+  | { t: 'E'; e: number; x: WireError }
+  | { t: 'R'; e: number; r: 'session_unknown' | 'replay_window_exceeded' }
+
+/** An error as plain data (structured clone keeps only name and message of an Error). */
+export function toWire(err: Error): WireError {
+  return { ...err, name: err.name, message: err.message }
+}
+
+const classes: Record<string, { prototype: Error }> = { RejectedError, AuthError, ServerRefusalError, ConfigError, ValidationError }
+
+/** The error again, of its class (`instanceof RejectedError` holds in every tab). */
+export function fromWire(x: WireError): Error {
+  return Object.assign(Object.create((classes[x.name] ?? SurewireError).prototype) as Error, x)
+}
+
+/** What the leader posts (each stamped with its epoch). */
+export type LeaderMessage = Extract<Bus, { e: number }>

@@ -1,0 +1,174 @@
+/**
+ * The tab-sharing layer (src/client/share) without a browser: several clients in one process
+ * stand in for tabs, with Node's own BroadcastChannel and an in-memory Web Locks manager
+ * injected through `shareTabs`, against the reference server. The real-browser suite
+ * (test/browser/tabs.test.ts) covers crashes, freezing and the HTTP/1.1 connection limit.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { RejectedError, SurewireError } from '../../src'
+import { Outbox } from '../../src/client/outbox'
+import { shareKey } from '../../src/client/share'
+import type { LockManagerLike } from '../../src/client/share/types'
+import { fromWire, toWire } from '../../src/client/share/wire'
+import { closeClients, makeClient, startServer, until, waitFor, type TestServer } from '../support/servers'
+
+/** Node's own BroadcastChannel (its event types differ from the DOM's in name only). */
+const BroadcastChannel = globalThis.BroadcastChannel as never
+
+/** Web Locks, exclusive mode only: FIFO per name, abortable while queued, released when the callback's promise settles. */
+class MemoryLocks implements LockManagerLike {
+  readonly #held = new Set<string>()
+  readonly #queues = new Map<string, (() => void)[]>()
+  request(name: string, options: { signal?: AbortSignal }, callback: (lock: unknown) => Promise<void>): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const grant = () => {
+        this.#held.add(name)
+        Promise.resolve()
+          .then(() => callback({ name }))
+          .then(resolve, reject)
+          .finally(() => {
+            this.#held.delete(name)
+            this.#next(name)
+          })
+      }
+      const q = this.#queues.get(name) ?? []
+      this.#queues.set(name, q)
+      q.push(grant)
+      options.signal?.addEventListener('abort', () => {
+        const i = q.indexOf(grant)
+        if (i >= 0) q.splice(i, 1), reject(new Error('AbortError'))
+      })
+      this.#next(name)
+    })
+  }
+  #next(name: string): void {
+    if (this.#held.has(name)) return
+    this.#queues.get(name)?.shift()?.()
+  }
+  query() {
+    return Promise.resolve({ held: [...this.#held].map((name) => ({ name })) })
+  }
+}
+
+let server: TestServer
+afterEach(async () => {
+  closeClients()
+  await server?.close()
+})
+
+function tabs(n: number, locks = new MemoryLocks(), extra: Parameters<typeof makeClient>[1] = {}) {
+  return Array.from({ length: n }, () => makeClient(server.url, { shareTabs: { locks, BroadcastChannel }, ...extra }))
+}
+
+describe('tabs sharing one connection (Node stand-ins)', () => {
+  it('one session for every tab; sends resolve in the tab that sent them; status is mirrored', async () => {
+    server = await startServer()
+    const got: string[] = []
+    server.realtime.on('connection', (c) => c.on('message', (m) => m.type === 'echo' && got.push(m.text)))
+    const all = tabs(3)
+    await Promise.all(all.map((c) => c.connect()))
+    for (const c of all) expect(c.getSnapshot()).toMatchObject({ status: 'open', transport: 'websocket' })
+    expect(server.realtime.connections).toHaveLength(1)
+    await Promise.all(all.flatMap((c, i) => [0, 1, 2].map((k) => c.send({ type: 'echo', text: `${i}-${k}` }))))
+    expect(got.sort()).toEqual(['0-0', '0-1', '0-2', '1-0', '1-1', '1-2', '2-0', '2-1', '2-2'])
+    for (const c of all) expect(c.queued).toBe(0)
+  })
+
+  it('a nack rejects in the sending tab only, as a RejectedError', async () => {
+    server = await startServer({ authorizeSubscribe: (_c, t) => t !== 'secret' })
+    const [a, b] = tabs(2)
+    await Promise.all([a!.connect(), b!.connect()])
+    const refused = a!.subscribe('secret')
+    await expect(refused).rejects.toBeInstanceOf(RejectedError)
+    await expect(b!.subscribe('fine')).resolves.toBeUndefined()
+  })
+
+  it('topics: the server holds the union; each tab gets only its own topics plus messages to the session', async () => {
+    server = await startServer()
+    const [a, b] = tabs(2)
+    await Promise.all([a!.connect(), b!.connect(), a!.subscribe('x'), b!.subscribe('y')])
+    const conn = server.realtime.connections[0]!
+    expect([...conn.topics].sort()).toEqual(['x', 'y'])
+    const seen = { a: [] as number[], b: [] as number[] }
+    a!.on('message', (m) => m.type === 'tick' && seen.a.push(m.n))
+    b!.on('message', (m) => m.type === 'tick' && seen.b.push(m.n))
+    server.realtime.publish('x', { type: 'tick', n: 1 })
+    server.realtime.publish('y', { type: 'tick', n: 2 })
+    server.realtime.broadcast({ type: 'tick', n: 3 })
+    await until(() => seen.a.length === 2 && seen.b.length === 2, 5_000, 'the messages')
+    expect(seen).toEqual({ a: [1, 3], b: [2, 3] })
+    await a!.unsubscribe('x')
+    await until(() => !conn.topics.has('x'), 5_000, 'x dropped')
+    await b!.unsubscribe('y')
+    expect(conn.topics.size).toBe(0)
+  })
+
+  it("the leader's close() hands the session to the next tab; the last close() ends it", async () => {
+    server = await startServer()
+    const [a, b, c] = tabs(3)
+    await Promise.all([a!.connect(), b!.connect(), c!.connect()])
+    const sid = server.realtime.connections[0]!.id
+    a!.close() // the leader: it asked for the lock first
+    expect(a!.status).toBe('closed')
+    await b!.send({ type: 'echo', text: 'after handoff' })
+    expect(server.realtime.connections.map((x) => x.id)).toEqual([sid])
+    b!.close()
+    await c!.send({ type: 'echo', text: 'c leads now' })
+    const ended = waitFor<{ reason: string }>((fn) => server.realtime.connections[0]!.on('close', fn))
+    c!.close()
+    expect((await ended).reason).toBe('client_closed')
+  })
+
+  it('different tokens never share a session; the same `key` does', async () => {
+    server = await startServer()
+    const locks = new MemoryLocks()
+    const [a] = tabs(1, locks, { token: () => 'alice' })
+    const [b] = tabs(1, locks, { token: () => 'bob' })
+    await Promise.all([a!.connect(), b!.connect()])
+    expect(server.realtime.connections).toHaveLength(2)
+    const [c, d] = [0, 1].map((i) => makeClient(server.url, { token: () => `jwt-${i}`, shareTabs: { locks, BroadcastChannel, key: 'user-7' } }))
+    await Promise.all([c!.connect(), d!.connect()])
+    expect(server.realtime.connections).toHaveLength(3)
+  })
+
+  it('shareTabs: false, and Node without injected APIs: a connection per client, as before', async () => {
+    server = await startServer()
+    const clients = [makeClient(server.url, { shareTabs: false }), makeClient(server.url)]
+    await Promise.all(clients.map((c) => c.connect()))
+    expect(server.realtime.connections).toHaveLength(2)
+  })
+})
+
+describe('share layer pieces', () => {
+  it('the share key covers endpoints, transports and identity', async () => {
+    const base = { url: 'http://x/realtime' } as Parameters<typeof shareKey>[0]
+    const ep = { websocket: 'ws://x/realtime', sse: 'http://x/realtime', post: 'http://x/realtime' }
+    const k = (o: object) => shareKey({ ...base, ...o } as typeof base, ep)
+    expect(await k({ token: () => 'a' })).not.toBe(await k({ token: () => 'b' }))
+    expect(await k({ token: () => 'a' })).toBe(await k({ token: async () => 'a' }))
+    expect(await k({ token: () => 'a', shareTabs: { key: 'u1' } })).toBe(await k({ token: () => 'b', shareTabs: { key: 'u1' } }))
+    expect(await k({ transports: ['sse'] })).not.toBe(await k({}))
+    expect(await shareKey(base, { ...ep, sse: 'http://x/other' })).not.toBe(await k({}))
+    expect(await k({ token: () => 'secret-token' })).not.toContain('secret-token')
+  })
+
+  it('errors cross the channel with their class and fields', () => {
+    const e = fromWire(structuredClone(toWire(new RejectedError('forbidden', 'no'))))
+    expect(e).toBeInstanceOf(RejectedError)
+    expect(e).toMatchObject({ code: 'rejected', serverCode: 'forbidden', message: 'server rejected the message (forbidden): no' })
+    expect(fromWire(toWire(new SurewireError('too_large', 'big')))).toMatchObject({ code: 'too_large', message: 'big' })
+  })
+
+  it('outbox: a taken-over session continues the numbering; earlier numbers are sorted in', async () => {
+    const o = new Outbox(10, 1_000)
+    o.continueAt(8)
+    const done: number[] = []
+    void o.push({ t: 'msg', d: 'new' }, 1).then(() => done.push(8))
+    void o.push({ t: 'msg', d: 'old' }, 1, 5).then(() => done.push(5))
+    expect(o.takeUnsent().map((f) => f.seq)).toEqual([5, 8])
+    expect(o.nextSeq).toBe(9)
+    o.ack(8)
+    await Promise.resolve()
+    expect(done).toEqual([5, 8])
+  })
+})
