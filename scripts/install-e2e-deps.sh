@@ -14,7 +14,7 @@ if ! command -v apt-get >/dev/null; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends \
+apt-get install -y -qq \
   nginx apache2 haproxy caddy redis-server chromium \
-  python3-fastapi python3-uvicorn python3-websockets python3-httpx openssl >/dev/null
-echo "install-e2e-deps: installed nginx apache2 haproxy caddy redis-server chromium python3-fastapi python3-uvicorn python3-websockets python3-httpx openssl"
+  python3-fastapi python3-starlette python3-uvicorn python3-websockets python3-httpx openssl >/dev/null
+echo "install-e2e-deps: installed nginx apache2 haproxy caddy redis-server chromium python3-fastapi python3-starlette python3-uvicorn python3-websockets python3-httpx openssl"

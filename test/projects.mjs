@@ -35,5 +35,5 @@ export const e2e = [
   // Installs examples/nextjs's dependencies from the npm registry on first run, then `next build`.
   { name: 'nextjs-rewrites', include: ['test/nextjs-rewrites/**/*.test.ts'] },
   // surewire/redis against Debian's redis-server (each test file starts its own on a free port).
-  { name: 'redis', include: ['test/redis/**/*.test.ts'] },
+  { name: 'redis', include: ['test/redis/**/*.test.ts'], needs: ['redis-server'] },
 ]

@@ -66,7 +66,7 @@ export type Cause =
   | 'host_rewritten'
   /** Something that is not a surewire server refused the upgrade with an HTTP status (e.g. uvicorn's 403). */
   | 'ws_refused'
-  /** A POST for the session the SSE probe had just opened: 404 session_unknown (several processes, no shared broker). */
+  /** A POST for the session the SSE probe had just opened: 404 session_unknown (several processes without client affinity). */
   | 'session_unknown'
   /** The forward proxy could not be reached, or refused the tunnel. */
   | 'proxy_failed'

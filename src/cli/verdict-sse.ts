@@ -73,7 +73,7 @@ export function postFinding(run: Run, ev: Evidence, wsOk: boolean): Finding | un
       severity,
       message:
         `SSE + POST will fail: POST number ${post.sent} for the session the SSE probe had just opened was answered 404 session_unknown. ` +
-        `The requests of one session reach different server processes that do not share sessions (a load balancer over several processes, no shared broker).` +
+        `The requests of one session reach different server processes that do not share sessions (a load balancer over several processes without client affinity).` +
         (wsOk ? ' WebSocket works (one connection carries both directions), but clients that fall back to SSE cannot send.' : ''),
       fixes: stickyFixes(run.proxy.kind),
     }

@@ -89,7 +89,7 @@ describe('two server processes behind round-robin, no shared broker (issue #9 it
     expect(f.message).toMatch(/^SSE \+ POST will fail/)
     const fixes = f.fixes.map((x) => x.snippet).join('\n')
     expect(fixes).toContain("from 'surewire/redis'")
-    expect(fixes).toContain('hash $arg_sid consistent;')
+    expect(fixes).toContain('ip_hash;')
     // The fallback really fails: a client on SSE + POST never gets an echo through.
     const sse = await clientOutcome(url, { transports: ['sse'], boundMs: 8_000 })
     expect(sse.transport).toBeNull()
