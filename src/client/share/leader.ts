@@ -57,6 +57,8 @@ export class Leader {
   #stopped = false
   /** Numbered frames waiting until their numbers have left this tab; only then may they reach the wire. */
   #held: { p: string; item: Item; x: Payload; seq: number | undefined }[] = []
+  /** A marker is on its way (see #mark). */
+  #marking = false
 
   constructor(
     private readonly host: LeaderHost,
@@ -191,12 +193,25 @@ export class Leader {
     seq = this.outbox.nextSeq
     this.outbox.continueAt(seq + 1) // reserved
     this.#post({ t: 's', e: 0, to: p, l, s: seq, x })
-    if (this.#held.push({ p, item, x, seq }) === 1) this.host.delivered(() => this.#release())
+    this.#held.push({ p, item, x, seq })
+    if (!this.#marking) this.#mark()
   }
 
-  #release(): void {
-    for (const h of this.#held.splice(0)) this.#push(h.p, h.item, h.x, h.seq)
-    this.#tap.flush?.()
+  /**
+   * Release the held frames once their numbers have left this tab. One marker covers only the
+   * numbers posted before it: a frame numbered while a marker is on its way waits for the next one
+   * (released with the earlier batch, its number could still be inside this tab when the frame
+   * reaches the wire, and a crash then would send it again under a new number).
+   */
+  #mark(): void {
+    const covered = this.#held.length
+    this.#marking = true
+    this.host.delivered(() => {
+      this.#marking = false
+      for (const h of this.#held.splice(0, covered)) this.#push(h.p, h.item, h.x, h.seq)
+      this.#tap.flush?.()
+      if (this.#held.length && !this.#stopped) this.#mark()
+    })
   }
 
   #push(p: string, item: Item, x: Payload, seq: number | undefined): void {
