@@ -9,7 +9,7 @@ import { RejectedError, SurewireError } from '../../src'
 import { Outbox } from '../../src/client/outbox'
 import { shareKey } from '../../src/client/share'
 import { Leader } from '../../src/client/share/leader'
-import type { LockManagerLike } from '../../src/client/share/types'
+import type { EngineTap, LockManagerLike } from '../../src/client/share/types'
 import { fromWire, toWire } from '../../src/client/share/wire'
 import { closeClients, makeClient, startServer, until, waitFor, type TestServer } from '../support/servers'
 
@@ -194,5 +194,20 @@ describe('share layer pieces', () => {
     markers[1]!()
     expect(wire()).toEqual([2, 3])
     expect(markers).toHaveLength(2)
+  })
+
+  it('leader taking over: new frames are numbered only after the hello, past its seq and every number heard of', () => {
+    const posted: { t: string; s?: number; l?: number }[] = []
+    const host = { epoch: 9, post: (m: { t: string }) => posted.push(m), ended() {}, delivered: (fn: () => void) => fn() }
+    const engine = { status: 'idle', on() {}, connect: async () => {}, close() {} }
+    let tap: EngineTap | undefined
+    const frames = new Map([[4, { p: 'A', l: 3, x: { t: 'msg' as const, d: 'a3' } }]])
+    const leader = new Leader(host, { sid: 's1', lastId: 0, frames }, (t) => ((tap = t), engine))
+    leader.onTab({ t: 'f', p: 'B', e: 9, f: [{ l: 1, x: { t: 'msg', d: 'b1' } }] })
+    leader.adopt(6, { p: 'A', l: 4, x: { t: 'msg', d: 'a4' } }) // the dead leader's number, heard late
+    expect(posted.filter((m) => m.t === 's')).toEqual([]) // not numbered yet: more such numbers may come
+    tap!.hello({ t: 'hello', sid: 's1', resumed: true, seq: 5, hb: 0, maxFrameBytes: 0 } as never)
+    expect(posted.filter((m) => m.t === 's').map((m) => [m.l, m.s])).toEqual([[1, 7]])
+    expect(leader.outbox.takeUnsent().map((f) => f.seq)).toEqual([4, 6, 7])
   })
 })

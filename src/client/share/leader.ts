@@ -57,6 +57,8 @@ export class Leader {
   #stopped = false
   /** Numbered frames waiting until their numbers have left this tab; only then may they reach the wire. */
   #held: { p: string; item: Item; x: Payload; seq: number | undefined }[] = []
+  /** Taking over: new frames that came before the resumed session's hello; numbered once it is here. */
+  #early: { p: string; item: Item; x: Payload }[] = []
   /** A marker is on its way (see #mark). */
   #marking = false
 
@@ -190,9 +192,16 @@ export class Leader {
     // under a new number: hold it until the number has left the tab (a BroadcastChannel post is sent
     // asynchronously, a WebSocket write may be faster).
     if (seq !== undefined) return this.#push(p, item, x, seq)
-    seq = this.outbox.nextSeq
+    // Taking over: numbers of the dead leader may still be on their way to this tab; new numbers wait
+    // for the session's hello (`seq`: what the server consumed), nothing reaches the wire before it anyway.
+    if (this.#resuming !== undefined) return void this.#early.push({ p, item, x })
+    this.#number(p, item, x)
+  }
+
+  #number(p: string, item: Item, x: Payload): void {
+    const seq = this.outbox.nextSeq
     this.outbox.continueAt(seq + 1) // reserved
-    this.#post({ t: 's', e: 0, to: p, l, s: seq, x })
+    this.#post({ t: 's', e: 0, to: p, l: item.l, s: seq, x })
     this.#held.push({ p, item, x, seq })
     if (!this.#marking) this.#mark()
   }
@@ -246,10 +255,12 @@ export class Leader {
     if (resuming !== undefined && h.sid === resuming) {
       // Taking over: new frames are numbered after everything the server (or the previous leader) numbered.
       this.outbox.continueAt(Math.max(h.seq ?? 0, this.outbox.nextSeq - 1) + 1)
+      for (const f of this.#early.splice(0)) this.#number(f.p, f.item, f.x)
     } else if (this.#sid !== undefined && h.sid !== this.#sid) {
       // A new session knows none of the tabs' topics (the engine renumbers the outbox next).
       this.#inherited = false
       for (const h of this.#held) h.seq = undefined // numbered afresh in the new session
+      for (const f of this.#early.splice(0)) this.#push(f.p, f.item, f.x, undefined)
       const union = new Set<string>()
       for (const tab of this.#tabs.values()) for (const t of tab.topics) union.add(t)
       for (const t of union) this.#internal({ t: 'sub', topic: t })
