@@ -2,9 +2,9 @@ import { defineConfig } from 'tsup'
 
 export default defineConfig({
   // surewire/react imports only types from the client, so react.js holds just the hooks.
-  entry: { index: 'src/index.ts', server: 'src/server/index.ts', 'server-fetch': 'src/server/web.ts', react: 'src/react/index.ts', cli: 'src/cli/index.ts' },
+  entry: { index: 'src/index.ts', server: 'src/server/index.ts', 'server-fetch': 'src/server/web.ts', redis: 'src/redis/index.ts', react: 'src/react/index.ts', cli: 'src/cli/index.ts' },
   format: ['esm', 'cjs'],
-  external: ['react'],
+  external: ['react', 'redis'],
   dts: true,
   clean: true,
   sourcemap: true,

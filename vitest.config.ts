@@ -1,20 +1,13 @@
 import { defineConfig } from 'vitest/config'
+import { e2e, unit } from './test/projects.mjs'
 
-// Two projects: `client` is the behavioural suite that also runs on Node 24's
-// built-in WebSocket (scripts/node24.mjs); `server` holds everything else.
+// The projects live in test/projects.mjs: `unit` ones run in `npm test` (Node and npm only),
+// `e2e` ones in `npm run test:e2e` (system software). `client` is the behavioural suite that
+// also runs on Node 24's built-in WebSocket, Bun and Deno (scripts/runtimes.mjs).
 export default defineConfig({
   test: {
     testTimeout: 60_000,
     hookTimeout: 30_000,
-    projects: [
-      { extends: true, test: { name: 'client', include: ['test/client/**/*.test.ts'] } },
-      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
-      { extends: true, test: { name: 'server', include: ['test/*.test.ts'] } },
-      { extends: true, test: { name: 'browser', include: ['test/browser/**/*.test.ts'] } },
-      { extends: true, test: { name: 'nginx', include: ['test/nginx/**/*.test.ts'] } },
-      { extends: true, test: { name: 'caddy', include: ['test/caddy/**/*.test.ts'] } },
-      { extends: true, test: { name: 'fastapi', include: ['test/fastapi/**/*.test.ts'] } },
-      { extends: true, test: { name: 'reliability', include: ['test/reliability/**/*.test.ts'] } },
-    ],
+    projects: [...unit, ...e2e].map(({ name, include }) => ({ extends: true, test: { name, include } })),
   },
 })

@@ -1,5 +1,6 @@
 export { RealtimeClient, type ClientEvents } from './client/client'
 export { clientDefaults, browserLifecycle, type ClientOptions, type LifecycleSource } from './client/options'
+export type { ShareTabsOptions } from './client/share/types'
 export { fullJitterBackoff, backoffDefaults, type Backoff } from './client/backoff'
 export { clearFallbackMemory, type KeyValueStorage } from './client/memory'
 export type { Status, StatusEvent, StatusReason, ClientStats, ClientSnapshot } from './client/status'

@@ -19,7 +19,6 @@ export const DEFAULT_MAX_FRAME_BYTES = 1_048_576
 
 /** The two transports a session can be attached over. */
 export type TransportKind = 'websocket' | 'sse'
-export const TRANSPORT_KINDS: readonly TransportKind[] = ['websocket', 'sse']
 
 /**
  * Heartbeat interval (`hello.hb`, ms) a server uses unless configured otherwise, and what a client

@@ -3,16 +3,15 @@ import { createServer, request } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { WebSocket, type ClientOptions } from 'ws'
-import { createParser } from 'eventsource-parser'
 import { bearerToken, createRealtimeServer, ValidationError, type Connection, type ServerOptions, type RealtimeRequest } from '../src/server'
-import { parseServerFrame, type ServerFrame } from '../src/protocol'
+import type { ServerFrame } from '../src/protocol'
+import { matching, postFrames, ssePeer, wsPeer } from './support/peer'
 import { startServer, until } from './support/servers'
 import { ClientMessage, ServerMessage } from './support/schemas'
 import { coreOf } from '../src/server/core/core'
 const sessionsOf = (r: object) => coreOf(r).sessions.sessions
 
 type Conn = Connection<typeof ClientMessage, typeof ServerMessage>
-type Frame<T extends ServerFrame['t'] = ServerFrame['t']> = Extract<ServerFrame, { t: T }>
 type Opts = Partial<ServerOptions<typeof ClientMessage, typeof ServerMessage>>
 
 const cleanups: (() => unknown)[] = []
@@ -33,8 +32,7 @@ async function serve(opts: Opts = {}) {
     conns.push(c)
     c.on('message', (m) => received.push(m))
   })
-  const q = (query: string) => `?v=1${query ? '&' + query : ''}`
-  const ws = (query = '', o?: ClientOptions) => peer(srv.url.replace(/^http/, 'ws') + q(query), o)
+  const ws = (query = '', o?: ClientOptions) => wsPeer(srv.url, query, o)
   return {
     srv,
     conns,
@@ -45,66 +43,9 @@ async function serve(opts: Opts = {}) {
       const p = ws(query, o)
       return { ...p, hello: await p.wait('hello') }
     },
-    sse: (query = '', headers: Record<string, string> = {}) => stream(srv.url + q(query), headers),
-    async post(sid: string | undefined, body: string, headers: Record<string, string> = {}) {
-      const res = await fetch(srv.url + q(sid ? `sid=${sid}` : ''), { method: 'POST', body, headers: { 'Content-Type': 'application/json', ...headers } })
-      return { status: res.status, body: (await res.json()) as ServerFrame[] }
-    },
+    sse: (query = '', headers: Record<string, string> = {}) => ssePeer(srv.url, query, headers),
+    post: (sid: string | undefined, body: string, headers: Record<string, string> = {}) => postFrames(srv.url, sid, body, headers),
   }
-}
-
-function matching<T extends ServerFrame['t']>(frames: ServerFrame[], t: T, pred: (f: Frame<T>) => boolean = () => true): Frame<T>[] {
-  return frames.filter((f): f is Frame<T> => f.t === t && pred(f as Frame<T>))
-}
-
-/** Received frames (each must parse as a server frame) and `wait`: the `n`th of type `t` matching `pred`. */
-function inbox() {
-  const frames: ServerFrame[] = []
-  async function wait<T extends ServerFrame['t']>(t: T, pred?: (f: Frame<T>) => boolean, n = 1): Promise<Frame<T>> {
-    await until(() => matching(frames, t, pred).length >= n, 15_000, `${n}× ${t} frame`)
-    return matching(frames, t, pred)[n - 1]!
-  }
-  return { frames, wait, push: (text: string) => frames.push(parseServerFrame(text)) }
-}
-
-/** `p`, or a rejection after a generous bound. */
-async function within<T>(p: Promise<T>, what: string, ms = 15_000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)))
-  return Promise.race([p, late]).finally(() => clearTimeout(timer))
-}
-
-/** A WebSocket peer speaking the protocol by hand. */
-function peer(url: string, opts?: ClientOptions) {
-  const ws = new WebSocket(url, opts)
-  const { frames, wait, push } = inbox()
-  ws.on('message', (data) => push(String(data)))
-  const errored = new Promise<Error>((r) => ws.on('error', r))
-  const closing = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: String(reason) })))
-  const error = () => within(errored, 'a WebSocket error')
-  const closed = () => within(closing, 'the WebSocket to close')
-  cleanups.push(() => ws.terminate())
-  const send = (f: unknown) => ws.send(typeof f === 'string' ? f : JSON.stringify(f))
-  return { ws, frames, wait, error, closed, send }
-}
-
-/** An SSE reader over fetch + eventsource-parser; the body is only read for 200 responses. */
-async function stream(url: string, headers: Record<string, string>) {
-  const ac = new AbortController()
-  cleanups.push(() => ac.abort())
-  const res = await fetch(url, { headers: { Accept: 'text/event-stream', ...headers }, signal: ac.signal })
-  const { frames, wait, push } = inbox()
-  const ids: (string | undefined)[] = []
-  const parser = createParser({ onEvent: (e) => (ids.push(e.id), push(e.data)) })
-  const ended = (async () => {
-    if (res.status !== 200 || !res.body) return
-    const reader = res.body.getReader()
-    const dec = new TextDecoder()
-    try {
-      for (let r = await reader.read(); !r.done; r = await reader.read()) parser.feed(dec.decode(r.value, { stream: true }))
-    } catch {} // aborted by the test
-  })()
-  return { res, frames, ids, wait, ended, abort: () => ac.abort() }
 }
 
 /** A raw HTTP request (fetch cannot send Sec-WebSocket-Key or a chunked body on cue). */

@@ -191,7 +191,7 @@ async function c2s(t: Extract<Task, { kind: 'c2s' }>): Promise<TaskResult> {
       }
       await sent[n - 1]
     } else {
-      for (let i = 1; i <= n; i++) peer.send({ type: 'count', n: i, of: n })
+      for (let i = 1; i <= n; i++) void peer.send({ type: 'count', n: i, of: n })
     }
     await done.promise
   }

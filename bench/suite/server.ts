@@ -168,7 +168,7 @@ process.on('disconnect', () => process.exit(0)) // the runner went away
 async function shutdown(): Promise<void> {
   for (const t of Object.values(proxies)) for (const p of Object.values(t)) await p.close()
   await realtime.close()
-  io.close()
+  void io.close()
   for (const c of wss.clients) c.terminate()
   for (const s of [surewireHttp, ioHttp, wsHttp, sseHttp]) s.closeAllConnections()
 }

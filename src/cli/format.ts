@@ -19,6 +19,9 @@ export function formatReport(r: DoctorReport, c: Style): string {
   out.push(c.dim(`  websocket ${r.endpoints.websocket}`))
   out.push(c.dim(`  sse       ${r.endpoints.sse}`))
   out.push(c.dim(`  post      ${r.endpoints.post}`))
+  if (r.via) out.push(c.dim(`  via       forward proxy ${r.via}`))
+  out.push(c.dim(`  in front  ${r.proxy.kind === 'unknown' ? 'not recognised' : r.proxy.kind} (${r.proxy.evidence})`))
+  if (r.alpn) out.push(c.dim(`  protocol  ${r.alpn === 'h2' ? 'HTTP/2 (ALPN h2)' : 'HTTP/1.1'}${r.sseEncoding ? `; SSE ${r.sseEncoding}-compressed` : ''}`))
   out.push('')
   const width = Math.max(...r.probes.map((p) => p.name.length))
   for (const p of r.probes) {

@@ -2,11 +2,13 @@
 /**
  * The `surewire` command. One subcommand for now:
  *
- *   surewire doctor <url> [--origin <page origin>] [--token <t>] [--json] [--timeout <ms>]
- *                         [--idle <ms>] [--ws-path <p>] [--sse-path <p>] [--post-path <p>] [--no-color]
+ *   surewire doctor <url> [--origin <page origin> | --no-origin] [--token <t>] [--json] [--timeout <ms>]
+ *                         [--idle <ms>] [--proxy <url> | --no-proxy] [--cacert <file>]
+ *                         [--ws-path <p>] [--sse-path <p>] [--post-path <p>] [--no-color]
  *
  * Exit code: 0 when clients get a working transport, 1 when not, 2 on a usage error.
  */
+import { readFileSync } from 'node:fs'
 import { runDoctor, type DoctorOptions } from './doctor'
 import { colours, formatReport, plain } from './format'
 
@@ -17,7 +19,14 @@ handshake + hello + ping, SSE stream, POST, CORS) and says which transport clien
 will get, and for every failure the most likely cause and its fix.
 
   <url>               the URL clients use, e.g. https://example.com/realtime
-  --origin <origin>   the page origin browsers connect from (CORS, ws:// vs https)
+  --origin <origin>   the page origin browsers connect from (default: the URL's own origin).
+                      Sent as browsers send it, so a proxy that rewrites Host is caught;
+                      a different origin also checks CORS and ws:// vs https
+  --no-origin         send no Origin (probe as a non-browser client)
+  --proxy <url>       probe through this forward proxy (http://host:port); default: HTTPS_PROXY /
+                      HTTP_PROXY, honouring NO_PROXY
+  --no-proxy          connect directly, whatever the environment says
+  --cacert <file>     also trust the CA certificate(s) in this PEM file
   --token <token>     a token, sent like the client sends it
   --ws-path <path>    WebSocket path, if not the URL's   (client option paths.websocket)
   --sse-path <path>   SSE path, if not the URL's         (paths.sse)
@@ -62,6 +71,10 @@ function parse(argv: string[]): Parsed | string {
     else if (a === '--no-color') color = false
     else if (a === '--color') color = true
     else if (a === '--origin') options.origin = value()
+    else if (a === '--no-origin') options.origin = false
+    else if (a === '--proxy') options.proxy = value()
+    else if (a === '--no-proxy') options.proxy = false
+    else if (a === '--cacert') options.ca = readFileSync(value(), 'utf8')
     else if (a === '--token') options.token = value()
     else if (a === '--timeout') options.timeoutMs = ms()
     else if (a === '--idle') options.idleMs = ms()

@@ -1,10 +1,25 @@
 /** The doctor's vocabulary: options, probes, named causes, findings and the report. */
 import type { Endpoints, EndpointPaths } from '../client/url'
 import type { Fix } from './fixes'
+import type { Dialer } from './probes/dial'
+import type { ProxyGuess, SeenResponse } from './proxies'
 
 export interface DoctorOptions {
-  /** The page origin browsers connect from, e.g. https://app.example.com (CORS + mixed content checks). */
-  origin?: string
+  /**
+   * The page origin browsers connect from, e.g. https://app.example.com (CORS + mixed content
+   * checks). Sent as `Origin` the way browsers send it (WebSocket and POST always, the SSE GET
+   * only cross-origin), so a proxy that rewrites `Host` is caught. `false`: send no `Origin`
+   * (probe as a non-browser client). @default the URL's own origin
+   */
+  origin?: string | false
+  /**
+   * Forward proxy to probe through (`http://host:port`): plain http:// requests in absolute-URI
+   * form, https:// and every WebSocket through CONNECT. `false`: never, not even from the
+   * environment. @default HTTPS_PROXY / HTTP_PROXY (with NO_PROXY), as curl reads them
+   */
+  proxy?: string | false
+  /** Extra trusted CA certificates (PEM), e.g. a company's or a test's own. @default none (Node's bundle) */
+  ca?: string
   /** Token sent like the client does (WebSocket `access_token`, SSE/POST `Authorization: Bearer`). */
   token?: string
   paths?: EndpointPaths
@@ -14,7 +29,7 @@ export interface DoctorOptions {
   idleMs?: number
 }
 
-export type ProbeName = 'dns' | 'tcp' | 'tls' | 'http' | 'websocket' | 'ws-hello' | 'sse' | 'post' | 'cors' | 'origin' | 'idle'
+export type ProbeName = 'proxy' | 'dns' | 'tcp' | 'tls' | 'http' | 'websocket' | 'ws-hello' | 'sse' | 'post' | 'cors' | 'origin' | 'idle'
 
 export interface Probe {
   name: ProbeName
@@ -47,6 +62,18 @@ export type Cause =
   | 'cors_missing'
   | 'mixed_content'
   | 'proxy_idle_timeout'
+  /** The proxy sends the backend a different `Host` than the browser used: same-origin pages are refused. */
+  | 'host_rewritten'
+  /** Something that is not a surewire server refused the upgrade with an HTTP status (e.g. uvicorn's 403). */
+  | 'ws_refused'
+  /** A POST for the session the SSE probe had just opened: 404 session_unknown (several processes, no shared broker). */
+  | 'session_unknown'
+  /** The forward proxy could not be reached, or refused the tunnel. */
+  | 'proxy_failed'
+  /** The SSE stream is compressed (gzip / br): fine while each event is flushed. */
+  | 'sse_compressed'
+  /** https without HTTP/2, or plain http: browsers allow 6 connections per host, and each SSE stream holds one. */
+  | 'http1_only'
 
 export interface Finding {
   cause: Cause
@@ -66,6 +93,13 @@ export interface DoctorReport {
   ok: boolean
   /** The most likely cause of the worst problem, when there is one. */
   cause: Cause | null
+  /** The proxy in front, as recognised from headers or behaviour. */
+  proxy: ProxyGuess
+  /** What the network probe learned: the forward proxy used, and the ALPN protocol on https. */
+  via?: string
+  alpn?: string
+  /** The SSE stream's Content-Encoding, when it is compressed. */
+  sseEncoding?: string
   verdict: string
   findings: Finding[]
 }
@@ -79,9 +113,16 @@ export interface Run {
   ep: Endpoints
   /** The SSE path: what proxy locations must route (and the default for WebSocket and POST). */
   path: string
-  /** `Origin` (with --origin) and `Authorization: Bearer` (with --token), as clients send them. */
-  common: Record<string, string>
+  /** The `Origin` browsers send (undefined with `origin: false`). */
+  origin: string | undefined
+  /** Headers as browsers send them: `ws`/`post` carry Origin always, `sse` only cross-origin. */
+  headers: { ws: Record<string, string>; sse: Record<string, string>; post: Record<string, string> }
   auth: Record<string, string>
+  dial: Dialer
+  /** Every response a probe saw (proxy recognition). */
+  seen: SeenResponse[]
+  proxy: ProxyGuess
+  alpn?: string
   /** Set by the origin check: the page origin differs from the endpoint's (CORS needed). */
   crossOrigin: boolean
   probes: Probe[]

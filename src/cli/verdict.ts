@@ -1,150 +1,108 @@
 /**
- * Cause analysis: from what the probes saw, name the most likely reason each transport
- * failed (with its fix), then rank the findings and say which transport clients get.
+ * Cause analysis: from the probes' structured outcomes, name the most likely reason each
+ * transport failed (with its fix in the language of the proxy in front), then rank the findings
+ * and say which transport clients get. No decision reads a message string.
  */
-import { bufferingFixes, corsFixes, pathFixes, upgradeFixes } from './fixes'
+import { corsFixes, hostFixes } from './fixes'
+import { PROXY_NAMES } from './proxies'
 import type { HttpResult } from './probes/http'
+import type { PostResult } from './probes/post'
 import type { SseResult } from './probes/sse'
-import { describeServer } from './probes/util'
 import type { WsResult } from './probes/ws'
 import type { Cause, DoctorReport, Finding, Run } from './types'
+import { compressionFinding, postFinding, sseFinding } from './verdict-sse'
+import { webSocketFinding } from './verdict-ws'
 
-const SUREWIRE_426 = /WebSocket handshake arrived without the Upgrade header/
-const SSE_ONLY_426 = /serves SSE \+ POST only/
-
-const has = (run: Run, ...causes: Cause[]) => run.findings.some((f) => causes.includes(f.cause))
-
-/** 426/400 on the handshake: an SSE-only endpoint by design, or a proxy that drops `Upgrade`. */
-function upgradeRefused(run: Run, ws: WsResult, sseOk: boolean): Finding {
-  if (ws.status === 426 && SSE_ONLY_426.test(ws.body)) {
-    return {
-      cause: 'ws_not_offered',
-      severity: sseOk ? 'info' : 'error',
-      message: `This endpoint serves SSE + POST only (a platform without WebSocket upgrades, e.g. a route handler). Clients use SSE + POST by design; pass \`transports: ['sse']\` to skip the WebSocket attempt.`,
-      fixes: [],
-    }
-  }
-  const surewire = SUREWIRE_426.test(ws.body)
-  const by = typeof ws.headers.server === 'string' ? ws.headers.server : undefined
-  return {
-    cause: 'upgrade_headers_dropped',
-    severity: sseOk ? 'warn' : 'error',
-    message:
-      (surewire
-        ? `The WebSocket handshake reached the surewire server without its Upgrade header (it answered ${ws.status})`
-        : `The WebSocket handshake was refused with ${ws.status}${by ? ` by ${by}` : ''}`) +
-      `: a proxy in front${by ? ` (${by})` : ''} does not forward \`Upgrade\`/\`Connection\`` +
-      (surewire ? '. ' : ', or the server on this path does not take WebSocket upgrades at all (then pass `transports: [\'sse\']` to clients). ') +
-      (sseOk ? 'Clients fall back to SSE + POST (works, one more hop per message and no WebSocket).' : 'Clients cannot use WebSocket.'),
-    fixes: upgradeFixes(run.ep.websocket.pathname),
-  }
+/** Everything the probes learned, for the analysis. `wsControl`: the handshake repeated without Origin. */
+export interface Evidence {
+  plain: HttpResult
+  ws: WsResult
+  wsControl?: WsResult
+  sse: SseResult
+  post: PostResult
 }
 
-/** 401/403 on the handshake: the page origin refused (unless CORS already said so), else a token needed. */
-function handshakeForbidden(run: Run, ws: WsResult): Finding | undefined {
-  const { options } = run
-  if (ws.status === 403 && options.origin && run.crossOrigin) {
-    if (has(run, 'cors_missing')) return undefined
-    return { cause: 'origin_forbidden', severity: 'error', message: `The WebSocket handshake from ${options.origin} was refused with 403: the server does not allow this origin.`, fixes: corsFixes(new URL(options.origin).origin) }
-  }
-  return { cause: 'auth_required', severity: 'error', message: `The WebSocket handshake was refused with ${ws.status}: pass --token to probe as a signed-in client.`, fixes: [] }
+/** Did the server refuse the WebSocket because of the `Origin`? From its code (C2), else by the repeat without Origin. */
+export function wsRefusedOnOrigin(ev: Evidence): boolean {
+  const { ws, wsControl } = ev
+  if (ws.serverError?.code === 'origin_not_allowed') return true
+  return ws.outcome !== 'pong' && wsControl?.outcome === 'pong'
 }
 
-/** Why the WebSocket did not work (called only when it did not). */
-function webSocketFinding(run: Run, ws: WsResult, sse: SseResult, sseOk: boolean): Finding | undefined {
-  const { ep, path } = run
-  const severity = sseOk ? 'warn' : 'error'
-  if (ws.status === 426 || ws.status === 400) return upgradeRefused(run, ws, sseOk)
-  if (ws.status === 404 && sse.status === 404) {
+/** Should the handshake be repeated without `Origin` to find out? Only for an answer with no code that says otherwise. */
+export function needsWsControl(run: Run, ws: WsResult): boolean {
+  if (!run.headers.ws.Origin || ws.outcome === 'pong' || ws.serverError?.code === 'origin_not_allowed') return false
+  return (ws.outcome === 'refused' && ws.status === 403) || (ws.outcome === 'error_frame' && ws.serverError?.code === 'forbidden') || ws.closeCode === 4403
+}
+
+function originRefused(ev: Evidence): { ws: boolean; post: boolean; message?: string } {
+  const ws = wsRefusedOnOrigin(ev)
+  const post = ev.post.originRefused || ev.post.serverError?.code === 'origin_not_allowed'
+  const message = [ev.ws.serverError, ev.post.serverError].find((e) => e?.code === 'origin_not_allowed')?.message
+  return { ws, post, message }
+}
+
+/** The Origin was refused: a Host-rewriting proxy when the page is same-origin, else the origin is not allowed. */
+function originFinding(run: Run, ev: Evidence): Finding | undefined {
+  const refused = originRefused(ev)
+  if (!refused.ws && !refused.post) return undefined
+  const what = [refused.ws && 'the WebSocket', refused.post && 'every POST'].filter(Boolean).join(' and ')
+  const said = refused.message ? ` The server said: "${refused.message}"` : ''
+  if (!run.crossOrigin) {
+    const proxy = run.proxy.kind === 'unknown' ? 'the proxy in front' : `the proxy in front (${PROXY_NAMES[run.proxy.kind]}, by ${run.proxy.evidence})`
     return {
-      cause: 'path_not_routed',
+      cause: 'host_rewritten',
       severity: 'error',
-      message: `${ep.websocket.pathname} answered 404${describeServer(ws.headers)} for both WebSocket and SSE: nothing serves this path. The proxy's location does not match it (a path-prefix mistake), or the client's URL points at the wrong path.`,
-      fixes: pathFixes(path),
-    }
-  }
-  if (ws.status === 404) return { cause: 'ws_path_not_routed', severity, message: `The WebSocket path ${ep.websocket.pathname} answered 404${describeServer(ws.headers)}: it is not routed to the realtime server.`, fixes: pathFixes(ep.websocket.pathname) }
-  if (ws.status === 401 || ws.status === 403) return handshakeForbidden(run, ws)
-  if (ws.status && ws.status >= 500) {
-    return { cause: 'bad_gateway', severity, message: `The WebSocket handshake got ${ws.status}${describeServer(ws.headers)}: the proxy could not reach the backend (down, wrong upstream port, or it closed the upgraded connection).`, fixes: [] }
-  }
-  if (ws.status === 101 || ws.probe.ok) {
-    return {
-      cause: ws.hello?.detail.includes('not a surewire hello') ? 'not_surewire' : ws.hello?.detail.includes('no pong') ? 'ws_no_pong' : 'ws_no_hello',
-      severity,
-      message: `The WebSocket upgraded (101) but ${ws.hello?.detail ?? 'no hello came'}: something between the client and the server swallows frames, or this is not a surewire endpoint.`,
-      fixes: [],
-    }
-  }
-  const message =
-    ws.status !== undefined
-      ? `The WebSocket handshake got ${ws.status}${describeServer(ws.headers)} instead of 101 (a proxy or the app answered it as a plain request).`
-      : `The WebSocket handshake failed: ${ws.error}. A proxy that holds upgrades open, or a network that blocks them.`
-  return { cause: 'ws_blocked', severity, message, fixes: upgradeFixes(ep.websocket.pathname) }
-}
-
-/** Add the most likely cause of the WebSocket failure. */
-export function diagnoseWebSocket(run: Run, ws: WsResult, sse: SseResult, sseOk: boolean): void {
-  const f = webSocketFinding(run, ws, sse, sseOk)
-  if (f) run.findings.push(f)
-}
-
-/** A stream that came in a lump, or not at all while the server answered other requests: a buffering proxy. */
-function sseBuffered(run: Run, ws: WsResult, sse: SseResult, plain: HttpResult, wsOk: boolean): Finding | undefined {
-  const severity = wsOk ? 'warn' : 'error'
-  const fixes = bufferingFixes(run.path)
-  if (sse.status === 200 && String(sse.headers['content-type'] ?? '').startsWith('text/event-stream') && sse.probe.detail.includes('held back')) {
-    return { cause: 'sse_buffered', severity, message: `SSE events arrive in a lump (${sse.eventsInFirstChunk} in the first chunk, hello after ${sse.helloMs} ms): a proxy buffers the stream.`, fixes }
-  }
-  const answered = plain.status !== undefined || ws.status !== undefined
-  const isStream = String(sse.headers['content-type'] ?? '').startsWith('text/event-stream')
-  if ((sse.status === undefined && !sse.error && answered) || (sse.status === 200 && isStream && sse.helloMs === undefined && !sse.probe.detail.includes('ended'))) {
-    return {
-      cause: 'sse_buffered',
-      severity,
       message:
-        `The SSE request got ${sse.headersMs === undefined ? 'no response at all' : 'its headers but no event'} within ${run.timeoutMs} ms, while the same server answered ` +
-        `${ws.status !== undefined ? `the WebSocket handshake in ${ws.probe.ms} ms` : `a plain GET in ${plain.ms} ms`}: a proxy is buffering the stream` +
-        `${typeof plain.headers.server === 'string' ? ` (${plain.headers.server})` : ''}. surewire clients report this as \`sse_buffered\` and keep retrying.`,
-      fixes,
+        `Pages on ${run.origin} are refused: the server compared their Origin with the Host it received, and they differ, so ${proxy} rewrites \`Host\` ` +
+        `(a port dropped, or the backend's name put in). Browsers send Origin on ${what}, so they cannot connect or send; non-browser clients, which send no Origin, are not affected.${said}`,
+      fixes: hostFixes(run.proxy.kind),
     }
   }
-  return undefined
+  if (run.findings.some((f) => f.cause === 'cors_missing')) return undefined
+  return { cause: 'origin_forbidden', severity: 'error', message: `${what} from ${run.origin} was refused: the server does not allow this origin.${said}`, fixes: corsFixes(run.origin!) }
 }
 
-/** Why SSE did not work (called only when it did not). Undefined when an earlier finding already says it. */
-function sseFinding(run: Run, ws: WsResult, sse: SseResult, plain: HttpResult, wsOk: boolean): Finding | undefined {
-  const { options, path } = run
-  const severity = wsOk ? 'warn' : 'error'
-  const buffered = sseBuffered(run, ws, sse, plain, wsOk)
-  if (buffered) return buffered
-  if (sse.status === 404) return { cause: 'sse_path_not_routed', severity, message: `The SSE path ${path} answered 404${describeServer(sse.headers)}: not routed to the realtime server.`, fixes: pathFixes(path) }
-  if (sse.status === 401 || sse.status === 403) {
-    if (has(run, 'auth_required', 'cors_missing', 'origin_forbidden')) return undefined
-    return { cause: sse.status === 403 && options.origin ? 'origin_forbidden' : 'auth_required', severity: 'error', message: `The SSE request was refused with ${sse.status}${options.token ? '' : ': pass --token to probe as a signed-in client'}.`, fixes: [] }
-  }
-  if (sse.status && sse.status >= 500) {
-    if (has(run, 'bad_gateway')) return undefined
-    return { cause: 'bad_gateway', severity, message: `The SSE request got ${sse.status}${describeServer(sse.headers)}: the proxy could not reach the backend.`, fixes: [] }
-  }
+/** HTTP/1.1 only (plain http, or https without h2): the browser's per-host connection limit matters for SSE. */
+function http1Finding(run: Run, transport: DoctorReport['transport']): Finding | undefined {
+  const https = run.ep.sse.protocol === 'https:'
+  if (run.alpn === 'h2' || (!https && transport !== 'sse')) return undefined
   return {
-    cause: sse.status === 200 ? 'not_surewire' : 'sse_failed',
-    severity,
-    message: `SSE does not work: ${sse.probe.detail}${/text\/html/.test(String(sse.headers['content-type'])) ? ' — an HTML page: probably the app\'s catch-all route answers this path' : ''}.`,
-    fixes: sse.status === 200 ? pathFixes(path) : [],
+    cause: 'http1_only',
+    severity: 'info',
+    message:
+      `${https ? 'The endpoint does not negotiate HTTP/2 (ALPN chose http/1.1)' : 'Plain http:// is HTTP/1.1 in every browser'}: browsers open at most 6 HTTP/1.1 connections per host, and every SSE stream holds one for as long as it lives. ` +
+      `With clients on SSE + POST, more than about five tabs of one browser (unless they share one connection) exhaust them: new tabs stall and the app's own fetch() calls to that host hang. ` +
+      `WebSocket connections do not count against this limit; HTTP/2 (https with h2 at the proxy) carries every stream on one connection.`,
+    fixes: [],
   }
 }
 
-/** Add the most likely cause of the SSE failure, unless the path is not routed at all (already said). */
-export function diagnoseSse(run: Run, ws: WsResult, sse: SseResult, plain: HttpResult, wsOk: boolean): void {
-  if (has(run, 'path_not_routed')) return
-  const f = sseFinding(run, ws, sse, plain, wsOk)
-  if (f) run.findings.push(f)
+/** Add the findings for what did not work. Returns the transport clients will get. */
+export function diagnose(run: Run, ev: Evidence): DoctorReport['transport'] {
+  const has = (...c: Cause[]) => run.findings.some((f) => c.includes(f.cause))
+  const add = (f: Finding | undefined) => f && run.findings.push(f)
+  const wsOk = ev.ws.outcome === 'pong'
+  const sseLive = ev.sse.outcome === 'live'
+  const sseOk = sseLive && ev.post.outcome === 'pong'
+  const origin = originFinding(run, ev)
+  add(origin)
+  if (!wsOk && !(origin && wsRefusedOnOrigin(ev))) add(webSocketFinding(run, ev, sseOk))
+  if (!sseLive && !has('path_not_routed')) add(sseFinding(run, ev, wsOk, has))
+  if (sseLive) add(postFinding(run, ev, wsOk))
+  add(compressionFinding(run, ev))
+  // A fatal error frame on the WebSocket stops clients: they do not try SSE after it (C2).
+  const fatal = ev.ws.outcome === 'error_frame' && ev.ws.serverError?.fatal === true
+  const transport = wsOk ? 'websocket' : sseOk && !fatal ? 'sse' : null
+  add(http1Finding(run, transport))
+  return transport
 }
 
 const RANK = { error: 0, warn: 1, info: 2 } as const
 /** WebSocket-only causes: when nothing works, the fallback's problem is the one to name first (SSE must work everywhere). */
-const WS_ONLY = new Set<Cause>(['upgrade_headers_dropped', 'ws_blocked', 'ws_no_hello', 'ws_no_pong', 'ws_path_not_routed'])
+const WS_ONLY = new Set<Cause>(['upgrade_headers_dropped', 'ws_blocked', 'ws_no_hello', 'ws_no_pong', 'ws_path_not_routed', 'ws_refused'])
+/** Causes that block browsers even when a transport works for other clients. */
+const BROWSER_BLOCKED = new Set<Cause>(['mixed_content', 'cors_missing', 'origin_forbidden', 'host_rewritten'])
 
 function verdictLine(transport: DoctorReport['transport'], ok: boolean, worst: Finding | null): string {
   if (!ok) {
@@ -158,10 +116,10 @@ function verdictLine(transport: DoctorReport['transport'], ok: boolean, worst: F
 }
 
 /** Rank the findings (worst first), decide the exit code and write the verdict. */
-export function buildReport(run: Run, transport: DoctorReport['transport']): DoctorReport {
+export function buildReport(run: Run, transport: DoctorReport['transport'], sseEncoding?: string): DoctorReport {
   const { ep, probes, findings } = run
   findings.sort((a, b) => RANK[a.severity] - RANK[b.severity] || Number(WS_ONLY.has(a.cause)) - Number(WS_ONLY.has(b.cause)))
-  const browserBlocked = findings.some((f) => f.severity === 'error' && (f.cause === 'mixed_content' || f.cause === 'cors_missing' || f.cause === 'origin_forbidden'))
+  const browserBlocked = findings.some((f) => f.severity === 'error' && BROWSER_BLOCKED.has(f.cause))
   const ok = transport !== null && !browserBlocked
   const worst = findings.find((f) => f.severity !== 'info') ?? null
   return {
@@ -171,6 +129,10 @@ export function buildReport(run: Run, transport: DoctorReport['transport']): Doc
     transport,
     ok,
     cause: worst?.cause ?? null,
+    proxy: run.proxy,
+    via: run.dial.proxy?.host,
+    alpn: run.alpn,
+    sseEncoding,
     verdict: verdictLine(transport, ok, worst),
     findings,
   }

@@ -22,7 +22,7 @@
  * `sse_buffered` diagnosis (the hello is synthesized when the response headers arrive).
  */
 import { FrameError } from '../errors'
-import { DEFAULT_HEARTBEAT_MS, type ClientFrame, type HelloFrame, type ServerFrame } from '../protocol'
+import { DEFAULT_HEARTBEAT_MS, type ClientFrame, type HelloFrame } from '../protocol'
 import type { Codec, Encoded } from './codec'
 import { parseErrorBody } from './http-body'
 import type { TransportKind } from './transport'

@@ -13,7 +13,7 @@ export interface RealtimeState<C extends AnyRealtimeClient> extends ClientSnapsh
   send: (message: OutgoingOf<C>) => Promise<void>
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- one registry holds handlers of every message type; each call site restores its type
 type AnyHandler = (m: any) => void
 
 /** A client, or options naming one. */

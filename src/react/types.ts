@@ -2,7 +2,7 @@ import type { RealtimeClient } from '../client/client'
 import type { Infer, InferIn } from '../schema'
 
 /** Any RealtimeClient, whatever its schemas. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a client of any schemas: `unknown` would reject specific clients (schema types are invariant)
 export type AnyRealtimeClient = RealtimeClient<any, any>
 
 /**
@@ -16,17 +16,17 @@ export type AnyRealtimeClient = RealtimeClient<any, any>
  * ```
  * Hooks given a client directly are typed from that client instead.
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- empty on purpose: apps augment it (declare module) with their client type
 export interface Register {}
 
 /** The client type named in {@link Register}, else any client. */
 export type RegisteredClient = Register extends { client: infer C extends AnyRealtimeClient } ? C : AnyRealtimeClient
 
 /** Server → client messages of a client (its `incoming` schema's output). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the other schema may be anything in this inference
 export type MessageOf<C> = C extends RealtimeClient<infer In, any> ? Infer<In> : never
 /** Client → server messages of a client (its `outgoing` schema's input). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the other schema may be anything in this inference
 export type OutgoingOf<C> = C extends RealtimeClient<any, infer Out> ? InferIn<Out> : never
 /** The `type` values of a client's incoming messages (any string when they are untyped). */
 export type MessageType<C> = TypeOf<MessageOf<C>>

@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors'
+import type { Broker } from './broker'
 import { DEFAULT_HEARTBEAT_MS, MAX_TIMER_MS } from '../protocol'
 import { isStandardSchema, type StandardSchemaV1 } from '../schema'
 import type { Connection } from './connection'
@@ -74,6 +75,12 @@ export interface ServerOptions<In extends StandardSchemaV1, Out extends Standard
    * @default 1_000
    */
   resendWindow?: number
+  /**
+   * What the server processes share: fan-out of `broadcast()` / `publish()` across processes
+   * (`createRedisBroker` from `surewire/redis`). Omit for one process. `realtime.close()` closes it.
+   * @default an in-memory broker (this process only, no setup)
+   */
+  broker?: Broker
   /** Largest WebSocket frame / POST body accepted, in bytes (WebSocket: close 1009; POST: 413). Integer ≥ 64. @default 1_048_576 */
   maxFrameBytes?: number
   /**
@@ -113,9 +120,9 @@ export const serverDefaults = {
 
 /** Server options after validation, with every default applied. */
 export type ResolvedServerOptions<In extends StandardSchemaV1 = StandardSchemaV1, Out extends StandardSchemaV1 = StandardSchemaV1> = Required<
-  Omit<ServerOptions<In, Out>, 'authenticate' | 'authorizeSubscribe' | 'replayWindowMs'>
+  Omit<ServerOptions<In, Out>, 'authenticate' | 'authorizeSubscribe' | 'replayWindowMs' | 'broker'>
 > &
-  Pick<ServerOptions<In, Out>, 'authenticate' | 'authorizeSubscribe' | 'replayWindowMs'>
+  Pick<ServerOptions<In, Out>, 'authenticate' | 'authorizeSubscribe' | 'replayWindowMs' | 'broker'>
 
 export function defaultIdentify(user: unknown): string {
   const id = (user as { id?: unknown } | null)?.id
@@ -148,6 +155,10 @@ const checks: Record<string, Check> = {
   replayWindowMs: timeMs,
   maxReplayBytes: intIn(0, 2 ** 50, ' characters'),
   resendWindow: intIn(1, 10_000_000, ' frames'),
+  broker: (v) =>
+    v && typeof v === 'object' && ['fanOut', 'start', 'close'].every((k) => typeof (v as Record<string, unknown>)[k] === 'function')
+      ? undefined
+      : 'a broker (fanOut, start, close), e.g. createRedisBroker() from surewire/redis',
   maxFrameBytes: intIn(64, 2 ** 30, ' bytes'),
   maxBufferedBytes: intIn(1024, 2 ** 40, ' bytes'),
   maxInboundPerSecond: (v) => (v === Infinity || (typeof v === 'number' && v > 0 && Number.isFinite(v)) ? undefined : 'a number > 0, or Infinity (off)'),

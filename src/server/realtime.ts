@@ -88,14 +88,18 @@ export class RealtimeServer<In extends StandardSchemaV1, Out extends StandardSch
     return true
   }
 
-  /** Send to every connected (or resumable) session. */
-  broadcast(message: InferIn<Out>): void {
-    this.#core.sessions.deliver(message)
+  /**
+   * Send to every connected (or resumable) session, on every process sharing the `broker`.
+   * Throws at once on an invalid message. The promise resolves when the broker holds it (at once
+   * with the default in-memory broker, where delivery is synchronous); awaiting it is optional.
+   */
+  broadcast(message: InferIn<Out>): Promise<void> {
+    return this.#core.sessions.deliver(message)
   }
 
-  /** Send to sessions subscribed to `topic`. */
-  publish(topic: string, message: InferIn<Out>): void {
-    this.#core.sessions.deliver(message, topic)
+  /** Send to sessions subscribed to `topic`, on every process sharing the `broker` (see {@link broadcast}). */
+  publish(topic: string, message: InferIn<Out>): Promise<void> {
+    return this.#core.sessions.deliver(message, topic)
   }
 
   get connections(): Connection<In, Out>[] {

@@ -96,7 +96,7 @@ afterAll(async () => {
   })
   if (figures.length) console.log(`takeover times\n  ${figures.join('\n  ')}\nduplicate sends per run: ${JSON.stringify(duplicates)}`)
   await chromium?.close()
-  realtime?.close()
+  await realtime?.close()
   http?.closeAllConnections()
   await new Promise<void>((r) => (http ? http.close(() => r()) : r()))
 })

@@ -7,11 +7,12 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { WebSocket } from 'ws'
 import { z } from 'zod'
+import { WebSocket } from 'ws'
 import { RejectedError, type StatusEvent, type TransportKind } from '../../src'
 import { runDoctor } from '../../src/cli/doctor'
 import { freePort } from '../support/daemon'
+import { wsPeer } from '../support/peer'
 import { startProxy, type TestProxy } from '../support/proxy'
 import type { ServerMessage } from '../support/schemas'
 import { closeClients, makeClient, until, waitFor } from '../support/servers'
@@ -193,37 +194,31 @@ describe.each<TransportKind>(['websocket', 'sse'])('FastAPI server on %s', (tran
 
 describe('FastAPI server: protocol edges, frame by frame', () => {
   it('acks, repeats a lost nack for a resend, refuses a sequence gap, echoes ping n', async () => {
-    const ws = new WebSocket(`${base.replace('http', 'ws')}/realtime?v=1`)
-    const frames: Record<string, unknown>[] = []
-    ws.on('message', (d) => frames.push(JSON.parse(d.toString()) as Record<string, unknown>))
-    const next = async (pred: (f: Record<string, unknown>) => boolean, what: string) => {
-      await until(() => frames.some(pred), 10_000, what)
-      return frames.splice(frames.findIndex(pred), 1)[0]!
-    }
+    const p = wsPeer(`${base}/realtime`) // every frame must parse as a protocol frame
     try {
-      const hello = await next((f) => f.t === 'hello', 'hello')
+      const hello = await p.next('hello')
       expect(hello).toMatchObject({ resumed: false, hb: HB_MS, maxFrameBytes: 1_048_576 })
       expect(String(hello.sid)).toMatch(/^[A-Za-z0-9_-]{32}$/)
-      const send = (f: unknown) => ws.send(JSON.stringify(f))
+      const send = p.send
       send({ t: 'msg', seq: 1, d: { type: 'echo', text: 'a' } })
-      expect(await next((f) => f.t === 'ack', 'ack 1')).toEqual({ t: 'ack', seq: 1 })
-      expect(await next((f) => f.t === 'msg', 'echo')).toEqual({ t: 'msg', id: 1, d: { type: 'echo', text: 'a' } })
+      expect(await p.next('ack')).toEqual({ t: 'ack', seq: 1 })
+      expect(await p.next('msg')).toEqual({ t: 'msg', id: 1, d: { type: 'echo', text: 'a' } })
       send({ t: 'msg', seq: 3, d: { type: 'echo', text: 'skipped ahead' } })
-      expect(await next((f) => f.t === 'nack', 'gap nack')).toEqual({ t: 'nack', seq: 3, code: 'bad_frame', message: 'sequence gap: expected seq 2' })
+      expect(await p.next('nack')).toEqual({ t: 'nack', seq: 3, code: 'bad_frame', message: 'sequence gap: expected seq 2' })
       send({ t: 'msg', seq: 2, d: { type: 'nope' } })
-      const nack = await next((f) => f.t === 'nack', 'nack 2')
+      const nack = await p.next('nack')
       expect(nack).toMatchObject({ t: 'nack', seq: 2, code: 'invalid_message' })
       send({ t: 'msg', seq: 2, d: { type: 'nope' } }) // resent: its nack was "lost"
-      expect(await next((f) => f.t === 'nack', 'repeated nack')).toEqual(nack)
+      expect(await p.next('nack')).toEqual(nack)
       send({ t: 'msg', seq: 1, d: { type: 'echo', text: 'a' } }) // resent: acked, not processed again
-      expect(await next((f) => f.t === 'ack', 'dup ack')).toEqual({ t: 'ack', seq: 1 })
+      expect(await p.next('ack')).toEqual({ t: 'ack', seq: 1 })
       send({ t: 'ping', n: 5 })
-      expect(await next((f) => f.t === 'pong', 'pong')).toEqual({ t: 'pong', n: 5 })
+      expect(await p.next('pong')).toEqual({ t: 'pong', n: 5 })
       send({ t: 'nope' })
-      expect(await next((f) => f.t === 'error', 'bad frame')).toMatchObject({ t: 'error', code: 'bad_frame' })
-      expect(frames.filter((f) => f.t === 'msg')).toEqual([]) // nothing was processed twice
+      expect(await p.next('error')).toMatchObject({ t: 'error', code: 'bad_frame' })
+      expect(p.rest().filter((f) => f.t === 'msg')).toEqual([]) // nothing was processed twice
     } finally {
-      ws.close()
+      p.ws.close()
     }
   })
 })

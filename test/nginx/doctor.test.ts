@@ -60,10 +60,10 @@ describe('surewire doctor behind nginx', () => {
     expect(r.cause).toBe('upgrade_headers_dropped')
     const f = r.findings[0]!
     expect(f.severity).toBe('warn')
-    expect(f.message).toMatch(/reached the surewire server without its Upgrade header \(it answered 426\): a proxy in front \(nginx\/[\d.]+\)/)
-    expect(f.fixes.map((x) => x.where).join(' | ')).toMatch(/nginx.*Nginx Proxy Manager.*Advanced tab.*Next\.js custom server/)
+    expect(f.message).toMatch(/reached the surewire server without its Upgrade header \(it answered 426( upgrade_headers_dropped)?\): a proxy in front \(nginx\) does not forward/)
+    expect(f.fixes.map((x) => x.where).join(' | ')).toMatch(/^nginx \| Nginx Proxy Manager.*Advanced tab/)
     expect(f.fixes[0]!.snippet).toContain('proxy_set_header Upgrade $http_upgrade;')
-    expect(probe(r, 'websocket').detail).toMatch(/426 Upgrade Required \(Server: nginx\/[\d.]+\) instead of 101/)
+    expect(probe(r, 'websocket').detail).toMatch(/426 Upgrade Required (\(upgrade_headers_dropped\) )?\(Server: nginx\/[\d.]+\) instead of 101/)
   })
 
   it('case 3 (buffered SSE, no upgrade): no transport, cause sse_buffered, exit 1', async () => {
@@ -185,7 +185,7 @@ describe('fix snippets and docs stay identical to the tested configs', () => {
 
   it('docs/DEPLOYMENT.md shows every config exactly as the tests run it', () => {
     const doc = readFileSync('docs/DEPLOYMENT.md', 'utf8')
-    for (const name of ['good', 'npm-advanced', 'no-upgrade', 'buffered', 'read-timeout', 'wrong-path'] as const) {
+    for (const name of ['good', 'npm-advanced', 'no-upgrade', 'buffered', 'read-timeout', 'wrong-path', 'host-rewrite', 'round-robin'] as const) {
       expect(doc, `${name}.conf is not in docs/DEPLOYMENT.md`).toContain(renderConfig(name, vars).trim())
     }
   })

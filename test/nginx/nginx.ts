@@ -11,15 +11,16 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort, startDaemon } from '../support/daemon'
 
-export type NginxConfig = 'good' | 'npm-advanced' | 'no-upgrade' | 'buffered' | 'read-timeout' | 'wrong-path'
+export type NginxConfig = 'good' | 'npm-advanced' | 'no-upgrade' | 'buffered' | 'read-timeout' | 'wrong-path' | 'host-rewrite' | 'round-robin'
 
 const confDir = join(dirname(fileURLToPath(import.meta.url)), 'conf')
 
 /** The server block of a config with its placeholders filled in. */
-export function renderConfig(name: NginxConfig, vars: { listen: string; upstream: string }): string {
+export function renderConfig(name: NginxConfig, vars: { listen: string; upstream: string; upstream2?: string }): string {
   return readFileSync(join(confDir, `${name}.conf`), 'utf8')
     .replaceAll('{{listen}}', vars.listen)
     .replaceAll('{{upstream}}', vars.upstream)
+    .replaceAll('{{upstream2}}', vars.upstream2 ?? '127.0.0.1:3001')
 }
 
 /** The nginx binary: $NGINX, else `nginx` on PATH, else Debian's /usr/sbin/nginx (not on a non-root PATH). */
@@ -42,8 +43,9 @@ export interface Nginx {
   stop(): Promise<void>
 }
 
-/** Start nginx with config `name` in front of 127.0.0.1:`upstreamPort`. */
-export async function startNginx(name: NginxConfig, upstreamPort: number): Promise<Nginx> {
+/** Start nginx with config `name` in front of 127.0.0.1:`upstreamPort` (two ports for round-robin). */
+export async function startNginx(name: NginxConfig, upstreamPort: number | [number, number]): Promise<Nginx> {
+  const [up1, up2] = Array.isArray(upstreamPort) ? upstreamPort : [upstreamPort, undefined]
   const bin = nginxBinary()
   let lastError = ''
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -52,7 +54,7 @@ export async function startNginx(name: NginxConfig, upstreamPort: number): Promi
     chmodSync(prefix, 0o755) // workers may run as `nobody` when the tests run as root
     for (const d of ['logs', 'tmp/body', 'tmp/proxy', 'tmp/fastcgi', 'tmp/uwsgi', 'tmp/scgi']) mkdirSync(join(prefix, d), { recursive: true, mode: 0o777 })
     for (const d of ['tmp/body', 'tmp/proxy', 'tmp/fastcgi', 'tmp/uwsgi', 'tmp/scgi']) chmodSync(join(prefix, d), 0o777)
-    writeFileSync(join(prefix, 'server.conf'), renderConfig(name, { listen: `127.0.0.1:${port}`, upstream: `127.0.0.1:${upstreamPort}` }))
+    writeFileSync(join(prefix, 'server.conf'), renderConfig(name, { listen: `127.0.0.1:${port}`, upstream: `127.0.0.1:${up1}`, upstream2: up2 === undefined ? undefined : `127.0.0.1:${up2}` }))
     writeFileSync(
       join(prefix, 'nginx.conf'),
       [

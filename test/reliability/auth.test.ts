@@ -4,21 +4,17 @@
  * and bound to the identity that created them, and Origin / CORS checks.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { WebSocket } from 'ws'
 import type { StatusEvent, TransportKind } from '../../src'
 import type { ServerFrame } from '../../src/protocol'
 import { bearerToken, type RealtimeRequest } from '../../src/server'
+import { ssePeer, wsPeer, type WsPeer } from '../support/peer'
 import { startProxy, type TestProxy } from '../support/proxy'
 import { closeClients, makeClient, startServer, until, waitFor, type TestServer } from '../support/servers'
 
 let servers: TestServer[] = []
 let proxies: TestProxy[] = []
-const sockets: WebSocket[] = []
-const aborts: AbortController[] = []
 afterEach(async () => {
   closeClients()
-  for (const ws of sockets.splice(0)) ws.terminate()
-  for (const a of aborts.splice(0)) a.abort()
   await Promise.all(proxies.map((p) => p.close()))
   await Promise.all(servers.map((s) => s.close()))
   servers = []
@@ -49,45 +45,10 @@ function users(valid: Record<string, string>) {
   return { authenticate, seen }
 }
 
-/** A raw WebSocket peer: frames, close code, and a wait for its hello (or refusal). */
-function rawWs(url: string, query: string, headers: Record<string, string> = {}) {
-  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}?v=1${query}`, { headers })
-  sockets.push(ws)
-  const frames: ServerFrame[] = []
-  const state = { closeCode: 0, error: '' }
-  ws.on('message', (d) => frames.push(JSON.parse(String(d))))
-  ws.on('close', (code) => (state.closeCode = code))
-  ws.on('error', (e) => (state.error = e.message))
-  return { ws, frames, state, hello: async () => (await until(() => frames.some((f) => f.t === 'hello')), frames.find((f) => f.t === 'hello') as Extract<ServerFrame, { t: 'hello' }>) }
-}
-
-/** A raw SSE stream: frames and whether it ended. */
-async function rawSse(url: string, query: string, headers: Record<string, string> = {}) {
-  const abort = new AbortController()
-  aborts.push(abort)
-  const res = await fetch(`${url}?v=1${query}`, { headers: { Accept: 'text/event-stream', ...headers }, signal: abort.signal })
-  const frames: ServerFrame[] = []
-  if (res.status === 200) {
-    void (async () => {
-      const dec = new TextDecoder()
-      let buf = ''
-      try {
-        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-          buf += dec.decode(chunk, { stream: true })
-          let i
-          while ((i = buf.indexOf('\n\n')) >= 0) {
-            const data = buf.slice(0, i).split('\n').find((l) => l.startsWith('data: '))
-            buf = buf.slice(i + 2)
-            if (data) frames.push(JSON.parse(data.slice(6)))
-          }
-        }
-      } catch {
-        /* aborted */
-      }
-    })()
-  }
-  return { res, frames }
-}
+/** A raw WebSocket peer (test/support/peer.ts) with these request headers. */
+const rawWs = (url: string, query: string, headers: Record<string, string> = {}) => wsPeer(url, query, { headers })
+const closeCode = (p: WsPeer) => p.state.close?.code ?? 0
+const wsError = (p: WsPeer) => p.state.failure?.message ?? ''
 
 describe('token provider and expiry', () => {
   it.each<TransportKind>(['websocket', 'sse'])('is called before every connect, and the server sees each fresh token (%s)', async (transport) => {
@@ -261,7 +222,7 @@ describe('session tokens', () => {
       expect((await post({})).status).toBe(401)
       expect((await post({ Authorization: 'Bearer alice-token' })).status).toBe(200) // the owner may
       expect(aliceGot).toEqual([{ user: 'alice', m: { type: 'chat', text: 'from mallory' } }]) // only the owner's POST landed
-      expect(alice.state.closeCode).toBe(0)
+      expect(closeCode(alice)).toBe(0)
     })
 
     it.each<TransportKind>(['websocket', 'sse'])('a %s resume with her session token and other credentials gets a new, empty session; hers is untouched', async (transport) => {
@@ -270,7 +231,7 @@ describe('session tokens', () => {
       const mallory =
         transport === 'websocket'
           ? rawWs(s.url, query + '&access_token=mallory-token')
-          : await rawSse(s.url, query, { Authorization: 'Bearer mallory-token', 'Last-Event-ID': '0' })
+          : await ssePeer(s.url, query, { Authorization: 'Bearer mallory-token', 'Last-Event-ID': '0' })
       await until(() => mallory.frames.some((f) => f.t === 'hello'))
       const hello = mallory.frames.find((f) => f.t === 'hello') as Extract<ServerFrame, { t: 'hello' }>
       expect(hello.sid).not.toBe(sid)
@@ -279,7 +240,7 @@ describe('session tokens', () => {
       conn.send({ type: 'chat', from: 'bank', text: 'alice secret 4' })
       await until(() => secrets(alice.frames).length === 4)
       expect(conn.transport).toBe('websocket')
-      expect(alice.state.closeCode).toBe(0)
+      expect(closeCode(alice)).toBe(0)
       expect(secrets(mallory.frames)).toEqual([])
       expect(s.realtime.connections.map((c) => (c.user as { id: string }).id).sort()).toEqual(['alice', 'mallory'])
     })
@@ -287,10 +248,10 @@ describe('session tokens', () => {
     it('without credentials, a resume is refused outright', async () => {
       const { s, sid } = await setup()
       const ws = rawWs(s.url, `&sid=${sid}`)
-      await until(() => ws.state.closeCode !== 0)
-      expect(ws.state.closeCode).toBe(4401)
+      await until(() => closeCode(ws) !== 0)
+      expect(closeCode(ws)).toBe(4401)
       expect(secrets(ws.frames)).toEqual([])
-      const sse = await rawSse(s.url, `&sid=${sid}`)
+      const sse = await ssePeer(s.url, `&sid=${sid}`)
       expect(sse.res.status).toBe(401)
     })
   })
@@ -306,9 +267,9 @@ describe('Origin and CORS', () => {
       },
     })
     const hijack = rawWs(s.url, '', { Origin: 'https://evil.example', Cookie: 'session=alice' })
-    await until(() => hijack.state.error !== '' || hijack.state.closeCode !== 0)
+    await until(() => wsError(hijack) !== '' || closeCode(hijack) !== 0)
     // Contract C2: accept, one fatal origin_not_allowed error frame (no hello, no session), close 4403.
-    expect(hijack.state.closeCode).toBe(4403)
+    expect(closeCode(hijack)).toBe(4403)
     expect(hijack.frames).toEqual([expect.objectContaining({ t: 'error', code: 'origin_not_allowed', fatal: true })])
     expect(authCalls).toBe(0)
     // The same request from the site itself (Origin = Host) and from a non-browser (no Origin) is served.
@@ -340,8 +301,8 @@ describe('Origin and CORS', () => {
     await rawWs(s.url, '', { Origin: 'https://app.example' }).hello()
     for (const origin of ['https://evil.example', 'https://app.example.evil.example', 'http://app.example', 'null']) {
       const ws = rawWs(s.url, '', { Origin: origin })
-      await until(() => ws.state.error !== '' || ws.state.closeCode !== 0)
-      expect(ws.state.closeCode, origin).toBe(4403)
+      await until(() => wsError(ws) !== '' || closeCode(ws) !== 0)
+      expect(closeCode(ws), origin).toBe(4403)
       expect(ws.frames.map((f) => f.t === 'error' && f.code), origin).toEqual(['origin_not_allowed'])
       const res = await fetch(`${s.url}?v=1`, { headers: { Origin: origin, Accept: 'text/event-stream' } })
       expect(res.status, origin).toBe(403)

@@ -16,9 +16,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
 import { FrameError, RejectedError, SurewireError, type StatusEvent, type TransportKind } from '../../src'
 import { type ServerFrame } from '../../src/protocol'
+import { wsPeer } from '../support/peer'
 import { closeClients, makeClient, startServer, until, type TestServer } from '../support/servers'
 import { chop, clientCase, serverCase, sseCase, type ClientModel, type ClientOutcome, type ServerModel, type ServerReply } from './fuzz-frames'
-import { rng, seedFromEnv, withSeed, type Rng } from './support'
+import { rng, seedFromEnv, withSeed } from './support'
 import { coreOf } from '../../src/server/core/core'
 const sessionsOf = (r: object) => coreOf(r).sessions.sessions
 
@@ -408,7 +409,6 @@ describe('fuzzing the client', () => {
       const run = async (transport: TransportKind, actions: Action[]) => {
         const queue = [...actions]
         let idle = false // the connection after the last case was served
-        let c!: ReturnType<typeof makeClient>
         let o!: ReturnType<typeof observe>
         const opened = () => o.statuses.filter((s) => s.status === 'open').length
         fake.script = {
@@ -445,7 +445,7 @@ describe('fuzzing the client', () => {
             else res.socket?.destroy()
           },
         }
-        c = client([transport])
+        const c = client([transport])
         o = observe(c)
         const baseline = c.listenerCount()
         await c.connect()
@@ -488,20 +488,12 @@ describe('fuzzing the reference server', () => {
   })
   afterAll(() => s.close())
 
-  /** A raw WebSocket peer collecting every server frame and the close code. */
+  /** A raw WebSocket peer (test/support/peer.ts) that has its hello: every server frame and the close. */
   async function rawPeer(query = '') {
-    const ws = new WebSocket(s.url.replace(/^http/, 'ws') + '?v=1' + query)
-    const frames: ServerFrame[] = []
-    let closed: { code: number; reason: string } | undefined
-    ws.on('message', (d) => frames.push(JSON.parse(String(d))))
-    ws.on('close', (code, reason) => (closed = { code, reason: String(reason) }))
-    ws.on('error', () => {})
-    await new Promise((r, j) => {
-      ws.once('open', r)
-      ws.once('error', j)
-    })
-    await until(() => frames.some((f) => f.t === 'hello'))
-    return { ws, frames, closed: () => closed }
+    const p = wsPeer(s.url, query)
+    await p.opened()
+    await p.hello()
+    return { ws: p.ws, frames: p.frames, closed: () => p.state.close }
   }
 
   /** A well-behaved client still gets served, on both transports. */

@@ -5,13 +5,13 @@ import { request } from './http'
 
 /** `wsStatus`: the WebSocket handshake's status (403 there means the origin was refused too). */
 export async function probeCors(run: Run, wsStatus: number | undefined): Promise<void> {
-  const { options, ep } = run
-  if (!options.origin || !run.crossOrigin) {
-    run.probes.push({ name: 'cors', ok: null, detail: options.origin ? 'same origin: no CORS needed' : 'skipped: pass --origin <page origin> to check' })
+  const { ep } = run
+  const origin = run.origin
+  if (!origin || !run.crossOrigin) {
+    run.probes.push({ name: 'cors', ok: null, detail: origin ? 'same origin: no CORS needed' : 'skipped: no Origin sent (--no-origin)' })
     return
   }
-  const origin = new URL(options.origin).origin
-  const pre = await request(ep.post.href, { method: 'OPTIONS', headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization, content-type, last-event-id' } }, run.timeoutMs)
+  const pre = await request(run.dial, ep.post.href, { method: 'OPTIONS', headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization, content-type, last-event-id' } }, run.timeoutMs)
   const acao = String(pre.headers['access-control-allow-origin'] ?? '')
   const allowHeaders = String(pre.headers['access-control-allow-headers'] ?? '').toLowerCase()
   const ok = pre.status !== undefined && pre.status < 300 && (acao === origin || acao === '*') && (allowHeaders.includes('content-type') || allowHeaders === '*')

@@ -1,14 +1,17 @@
 /** Plain HTTP: the bounded request every HTTP probe uses, and the reachability GET. */
-import http from 'node:http'
-import https from 'node:https'
+import type http from 'node:http'
 import type { Run } from '../types'
-import { captureBody, describeServer, now, round } from './util'
+import type { Dialer } from './dial'
+import { captureBody, describeServer, now, protocolError, round, type ServerError } from './util'
 
 export interface HttpResult {
   status?: number
   statusText?: string
   headers: http.IncomingHttpHeaders
+  rawHeaders?: string[]
   body: string
+  /** The protocol error the body carried, if it was one (C2: codes, never prose). */
+  serverError?: ServerError
   ms: number
   error?: string
 }
@@ -20,10 +23,15 @@ export interface HttpInit {
 }
 
 /** One HTTP request with a bound; the body is read up to 4 KB. Never rejects: failures are in `error`. */
-export function request(url: string, init: HttpInit, timeoutMs: number): Promise<HttpResult> {
+export async function request(dial: Dialer, url: string, init: HttpInit, timeoutMs: number): Promise<HttpResult> {
   const u = new URL(url)
-  const mod = u.protocol === 'https:' ? https : http
   const t0 = now()
+  let dialed
+  try {
+    dialed = await dial.http(u, init.headers ?? {})
+  } catch (err) {
+    return { headers: {}, body: '', error: (err as Error).message, ms: round(now() - t0) }
+  }
   return new Promise((resolve) => {
     let settled = false
     const done = (r: Omit<HttpResult, 'ms'>) => {
@@ -33,10 +41,10 @@ export function request(url: string, init: HttpInit, timeoutMs: number): Promise
       req.destroy()
       resolve({ ...r, ms: round(now() - t0) })
     }
-    const req = mod.request(u, { method: init.method ?? 'GET', headers: init.headers, agent: false }, (res) => {
+    const req = dialed.mod.request({ ...dialed.options, method: init.method ?? 'GET' }, (res) => {
       const acc = { body: '' }
       captureBody(res, acc)
-      const finish = () => done({ status: res.statusCode, statusText: res.statusMessage, headers: res.headers, body: acc.body })
+      const finish = () => done({ status: res.statusCode, statusText: res.statusMessage, headers: res.headers, rawHeaders: res.rawHeaders, body: acc.body, serverError: protocolError(acc.body) })
       res.on('end', finish)
       res.on('error', finish)
       res.on('close', finish)
@@ -50,7 +58,8 @@ export function request(url: string, init: HttpInit, timeoutMs: number): Promise
 /** GET the SSE URL without `Accept: text/event-stream`: does anything answer at all, and who (Server header)? */
 export async function probePlainHttp(run: Run): Promise<HttpResult> {
   const { ep, path } = run
-  const plain = await request(ep.sse.href, { headers: { ...run.common } }, run.timeoutMs)
+  const plain = await request(run.dial, ep.sse.href, { headers: { ...run.headers.sse } }, run.timeoutMs)
+  if (plain.status !== undefined) run.seen.push(plain)
   run.probes.push(
     plain.status === undefined
       ? { name: 'http', ok: false, ms: plain.ms, detail: `GET ${path}: ${plain.error}` }

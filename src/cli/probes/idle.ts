@@ -1,9 +1,9 @@
 /** The idle probe: hold the WebSocket and the SSE stream quiet to find a proxy's read timeout. */
-import { WebSocket } from 'ws'
 import { idleFixes } from '../fixes'
+import { PROXY_NAMES, type ProxyKind } from '../proxies'
 import type { Run } from '../types'
 import type { SseEnd, SseResult } from './sse'
-import type { WsResult } from './ws'
+import { closeWebSocket, type WsResult } from './ws'
 import { now, round } from './util'
 
 /** ms until the idle socket was closed, or undefined when it outlived `idleMs`. */
@@ -26,12 +26,6 @@ function sseCutAfter(sse: SseResult, idleMs: number): Promise<SseEnd | undefined
   })
 }
 
-function closeWs(ws: WsResult): void {
-  if (!ws.socket) return
-  ws.socket.removeAllListeners('close')
-  if (ws.socket.readyState === WebSocket.OPEN) ws.socket.send(JSON.stringify({ t: 'bye' }))
-  ws.socket.terminate()
-}
 
 /** Without --idle just close the SSE stream; with it, hold both connections and report a cut. */
 export async function probeIdle(run: Run, ws: WsResult, sse: SseResult): Promise<void> {
@@ -42,7 +36,7 @@ export async function probeIdle(run: Run, ws: WsResult, sse: SseResult): Promise
     return
   }
   const [wsAfter, sseAfter] = await Promise.all([wsCutAfter(ws, idleMs), sseCutAfter(sse, idleMs)])
-  closeWs(ws)
+  closeWebSocket(ws)
   sse.close?.()
   const parts = [
     ws.socket ? (wsAfter === undefined ? `idle WebSocket still open after ${idleMs} ms` : `idle WebSocket cut after ${wsAfter} ms`) : 'no WebSocket to hold',
@@ -53,6 +47,19 @@ export async function probeIdle(run: Run, ws: WsResult, sse: SseResult): Promise
   if (cut !== undefined) addIdleFinding(run, cut, ws.hb ?? sse.hb)
 }
 
+/** The setting that cuts quiet connections, in each proxy's words. */
+const IDLE_SETTING: Record<ProxyKind, string> = {
+  nginx: 'nginx: proxy_read_timeout',
+  apache: 'Apache: ProxyTimeout / Timeout, or timeout= on ProxyPass',
+  haproxy: 'HAProxy: timeout tunnel for WebSocket, else timeout client / timeout server',
+  caddy: 'Caddy: stream_timeout',
+  traefik: 'Traefik: respondingTimeouts',
+  envoy: 'Envoy: the route timeout / idle_timeout',
+  nextjs: 'Next.js: its proxy timeout',
+  uvicorn: 'uvicorn: --timeout-keep-alive',
+  unknown: 'nginx: proxy_read_timeout; HAProxy: timeout tunnel / timeout client; Apache: ProxyTimeout',
+}
+
 /** A cut is harmless when the server's heartbeat (`hb`) keeps connections busier than the proxy's timeout. */
 function addIdleFinding(run: Run, cut: number, hb: number | undefined): void {
   const keptAlive = hb !== undefined && hb < cut * 0.8
@@ -60,10 +67,10 @@ function addIdleFinding(run: Run, cut: number, hb: number | undefined): void {
     cause: 'proxy_idle_timeout',
     severity: keptAlive ? 'info' : 'warn',
     message:
-      `A proxy closes connections that are quiet for about ${(cut / 1000).toFixed(1)} s (nginx: proxy_read_timeout). ` +
+      `${run.proxy.kind === 'unknown' ? 'A proxy' : PROXY_NAMES[run.proxy.kind]} closes connections that are quiet for about ${(cut / 1000).toFixed(1)} s (${IDLE_SETTING[run.proxy.kind]}). ` +
       (keptAlive
         ? `The server's heartbeat (${hb} ms; clients ping at least that often) stays under it, so surewire connections stay up.`
         : `The server's heartbeat is ${hb ?? '?'} ms, so clients will be cut and reconnect about every ${(cut / 1000).toFixed(0)} s: raise the proxy timeout or lower heartbeatIntervalMs.`),
-    fixes: keptAlive ? [] : idleFixes(run.path, cut),
+    fixes: keptAlive ? [] : idleFixes(run.proxy.kind, run.path, cut),
   })
 }

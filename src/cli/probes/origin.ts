@@ -1,12 +1,15 @@
 /** The page origin (no network): mixed content, and whether CORS will be needed. */
 import type { Run } from '../types'
 
-/** Sets `run.crossOrigin`; with no --origin there is nothing to check. */
+/** Sets `run.crossOrigin`; with `origin: false` there is nothing to check. */
 export function checkOrigin(run: Run): void {
-  const { options, ep, path } = run
-  if (!options.origin) return
+  const { ep, path } = run
+  if (!run.origin) {
+    run.probes.push({ name: 'origin', ok: null, detail: 'no Origin sent: probing as a non-browser client' })
+    return
+  }
   const httpUrl = ep.sse
-  const page = new URL(options.origin)
+  const page = new URL(run.origin)
   run.crossOrigin = page.origin !== httpUrl.origin
   if (page.protocol === 'https:' && (ep.websocket.protocol === 'ws:' || httpUrl.protocol === 'http:')) {
     run.probes.push({ name: 'origin', ok: false, detail: `page ${page.origin} is https but the endpoint is ${ep.websocket.protocol}// / ${httpUrl.protocol}//` })
@@ -17,6 +20,6 @@ export function checkOrigin(run: Run): void {
       fixes: [{ where: 'client', snippet: `new RealtimeClient({ url: '${path}', … })  // resolved against the page: https → wss` }],
     })
   } else {
-    run.probes.push({ name: 'origin', ok: true, detail: run.crossOrigin ? `cross-origin: page ${page.origin} → ${httpUrl.origin} (CORS needed)` : 'same origin as the page' })
+    run.probes.push({ name: 'origin', ok: true, detail: run.crossOrigin ? `cross-origin: page ${page.origin} → ${httpUrl.origin} (CORS needed)` : `Origin ${page.origin}: same origin as the page` })
   }
 }

@@ -1,14 +1,35 @@
-/** The POST side: a ping → pong round trip on a live session, and the bye that ends the probe's session. */
+/**
+ * The POST side: ping → pong round trips on the session the SSE probe opened (three of them, so
+ * a load balancer that spreads requests over processes shows itself), a repeat without
+ * `Origin` when the POST was refused (was it the Origin?), and the bye that ends the session.
+ */
 import { PROTOCOL_VERSION, QUERY } from '../../protocol'
 import { withQuery } from '../../client/url'
-import { pathFixes } from '../fixes'
 import type { Run } from '../types'
 import { request, type HttpResult } from './http'
-import { describeServer, now, round } from './util'
+import { describeServer, now, round, type ServerError } from './util'
 
-function postFrames(run: Run, sid: string, body: string): Promise<HttpResult> {
+/** How the POSTs went, as data: every one ponged, one was refused (HTTP status), or one failed on the network. */
+export type PostOutcome = 'pong' | 'refused' | 'failed' | 'skipped'
+
+export interface PostResult {
+  outcome: PostOutcome
+  status?: number
+  serverError?: ServerError
+  /** POSTs sent (up to {@link ROUND_TRIPS}); which one failed, counted from 1. */
+  sent: number
+  /** A POST for the live session got 404 `session_unknown` (another process that does not share it). */
+  sessionUnknown: boolean
+  /** Refused with `Origin`, and the same POST without it got a pong: the Origin was the reason. */
+  originRefused: boolean
+}
+
+/** Enough round trips that round-robin over two or three processes lands on another one. */
+const ROUND_TRIPS = 3
+
+function postFrames(run: Run, sid: string, body: string, headers: Record<string, string>): Promise<HttpResult> {
   const url = withQuery(run.ep.post, { [QUERY.version]: PROTOCOL_VERSION, [QUERY.session]: sid })
-  return request(url, { method: 'POST', headers: { ...run.common, ...run.auth, 'Content-Type': 'application/json' }, body }, run.timeoutMs)
+  return request(run.dial, url, { method: 'POST', headers: { ...headers, ...run.auth, 'Content-Type': 'application/json' }, body }, run.timeoutMs)
 }
 
 function hasPong(r: HttpResult): boolean {
@@ -19,37 +40,45 @@ function hasPong(r: HttpResult): boolean {
   }
 }
 
-/**
- * POST a ping on `sid` (the SSE session, else the WebSocket's: sessions span transports).
- * True when a pong came back; `ok` says which transports worked, for the finding's severity.
- */
-export async function probePost(run: Run, sid: string | undefined, ok: { ws: boolean; sse: boolean }): Promise<boolean> {
+/** POST a ping on `sid` (the SSE probe's session) up to three times; stop at the first failure. */
+export async function probePost(run: Run, sid: string | undefined): Promise<PostResult> {
   const { ep } = run
   if (!sid) {
-    run.probes.push({ name: 'post', ok: null, detail: 'skipped: no session (neither WebSocket nor SSE said hello)' })
-    return false
+    run.probes.push({ name: 'post', ok: null, detail: 'skipped: no SSE session to post to' })
+    return { outcome: 'skipped', sent: 0, sessionUnknown: false, originRefused: false }
   }
   const t0 = now()
-  const r = await postFrames(run, sid, '[{"t":"ping","n":1}]')
-  const pong = hasPong(r)
+  let r: HttpResult | undefined
+  let sent = 0
+  while (sent < ROUND_TRIPS) {
+    sent++
+    r = await postFrames(run, sid, `[{"t":"ping","n":${sent}}]`, run.headers.post)
+    if (r.status !== undefined) run.seen.push(r)
+    if (!hasPong(r)) break
+  }
+  const last = r!
+  const pong = hasPong(last)
+  const outcome: PostOutcome = pong ? 'pong' : last.status === undefined ? 'failed' : 'refused'
+  const sessionUnknown = last.status === 404 && last.serverError?.code === 'session_unknown'
+  let originRefused = false
+  if (outcome === 'refused' && last.status === 403 && run.headers.post.Origin) {
+    const { Origin: _omit, ...without } = run.headers.post
+    originRefused = hasPong(await postFrames(run, sid, '[{"t":"ping","n":0}]', without))
+  }
+  const code = last.serverError ? ` ${last.serverError.code}` : ''
   run.probes.push({
     name: 'post',
     ok: pong,
     ms: round(now() - t0),
-    detail: r.status === undefined ? `POST ${ep.post.pathname}: ${r.error}` : `POST ${ep.post.pathname} → ${r.status}${pong ? ', pong' : `: ${r.body.slice(0, 120)}`}${describeServer(r.headers)}`,
+    detail:
+      last.status === undefined
+        ? `POST ${ep.post.pathname}: ${last.error}`
+        : `POST ${ep.post.pathname} ×${sent} → ${last.status}${pong ? ', pong' : code}${originRefused ? ' (a pong without Origin)' : ''}${describeServer(last.headers)}`,
   })
-  if (!pong) {
-    run.findings.push({
-      cause: 'post_failed',
-      severity: ok.sse && !ok.ws ? 'error' : 'warn',
-      message: `A POST to ${ep.post.pathname} with a valid session did not get a pong (${r.status ?? r.error}). SSE clients cannot send. If SSE and POST go to different backends, they must share sessions (one process, or the Redis backplane).`,
-      fixes: r.status === 404 ? pathFixes(ep.post.pathname) : [],
-    })
-  }
-  return pong
+  return { outcome, status: last.status, serverError: last.serverError, sent, sessionUnknown, originRefused }
 }
 
 /** End the probe's SSE session at once rather than letting it expire (not awaited). */
 export function endSession(run: Run, sid: string | undefined): void {
-  if (sid) void postFrames(run, sid, '[{"t":"bye"}]')
+  if (sid) void postFrames(run, sid, '[{"t":"bye"}]', run.headers.post)
 }

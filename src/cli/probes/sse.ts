@@ -1,22 +1,39 @@
 /** The SSE probe: time to headers / first byte / hello, and whether events arrive live or held back. */
-import http from 'node:http'
-import https from 'node:https'
+import type http from 'node:http'
+import type { Readable } from 'node:stream'
+import zlib from 'node:zlib'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { PROTOCOL_VERSION, QUERY } from '../../protocol'
 import { withQuery } from '../../client/url'
 import type { Probe, Run } from '../types'
-import { captureBody, describeServer, now, round } from './util'
+import type { Dialed } from './dial'
+import { captureBody, describeServer, now, protocolError, round, type ServerError } from './util'
 
 export interface SseEnd {
   afterMs: number
   lastEventAgoMs: number
 }
 
+/**
+ * How the probe ended, as data (the verdict switches on this, never on `detail`):
+ * `live` (a hello, promptly), `held_back` (a hello, but late or in a lump: buffered),
+ * `not_hello` (a stream whose first event is not a hello), `ended` (the stream ended first),
+ * `no_event` (headers, then nothing in time), `no_headers` (nothing at all in time),
+ * `not_stream` (another status or content type; `serverError` when the body was a protocol error),
+ * `failed` (the request failed on the network).
+ */
+export type SseOutcome = 'live' | 'held_back' | 'not_hello' | 'ended' | 'no_event' | 'no_headers' | 'not_stream' | 'failed'
+
 export interface SseResult {
+  outcome: SseOutcome
   probe: Probe
   status?: number
   headers: http.IncomingHttpHeaders
+  rawHeaders?: string[]
   body: string
+  serverError?: ServerError
+  /** Content-Encoding of the stream (the probe asks for gzip, br as browsers do). */
+  encoding?: string
   /** Response headers arrived / first byte / first event, ms from the request. */
   headersMs?: number
   firstByteMs?: number
@@ -33,7 +50,7 @@ export interface SseResult {
 
 /** One GET of the stream; resolves once with what it learned, the stream left open when `keepOpen` and it is live. */
 class SseAttempt {
-  readonly result: SseResult = { probe: { name: 'sse', ok: false, detail: '' }, headers: {}, body: '', eventsInFirstChunk: 0 }
+  readonly result: SseResult = { outcome: 'no_headers', probe: { name: 'sse', ok: false, detail: '' }, headers: {}, body: '', eventsInFirstChunk: 0 }
   private readonly t0 = now()
   private readonly req: http.ClientRequest
   private readonly timer: ReturnType<typeof setTimeout>
@@ -45,23 +62,21 @@ class SseAttempt {
   private readonly parser = createParser({ onEvent: (ev) => this.onEvent(ev) })
 
   constructor(
-    url: string,
-    headers: Record<string, string>,
+    dialed: Dialed,
     private readonly timeoutMs: number,
     private readonly keepOpen: boolean,
     private readonly resolve: (r: SseResult) => void,
   ) {
-    const u = new URL(url)
-    const mod = u.protocol === 'https:' ? https : http
-    this.req = mod.request(u, { headers: { ...headers, Accept: 'text/event-stream' }, agent: false }, (res) => this.onResponse(res))
+    this.req = dialed.mod.request(dialed.options, (res) => this.onResponse(res))
     this.req.on('error', (err) => this.onRequestError(err))
     this.req.end()
     this.timer = setTimeout(() => this.onTimeout(), timeoutMs)
   }
 
-  private settle(open = false): void {
+  private settle(outcome: SseOutcome, open = false): void {
     if (this.settled) return
     this.settled = true
+    this.result.outcome = outcome
     clearTimeout(this.timer)
     if (open) {
       const openedAt = now()
@@ -78,27 +93,35 @@ class SseAttempt {
     result.headersMs = round(now() - this.t0)
     result.status = res.statusCode
     result.headers = res.headers
+    result.rawHeaders = res.rawHeaders
     const type = String(res.headers['content-type'] ?? '')
-    if (res.statusCode !== 200 || !type.startsWith('text/event-stream')) return this.onNotAStream(res, type)
-    res.setEncoding('utf8')
-    res.on('data', (c: string) => this.onChunk(c))
-    res.on('end', () => {
+    const encoding = String(res.headers['content-encoding'] ?? '').trim().toLowerCase()
+    if (encoding && encoding !== 'identity') result.encoding = encoding
+    const body = decoded(res, encoding)
+    if (res.statusCode !== 200 || !type.startsWith('text/event-stream')) return this.onNotAStream(res, body, type)
+    body.setEncoding('utf8')
+    body.on('data', (c: string) => this.onChunk(c))
+    const ended = () => {
       if (!this.settled) {
         result.probe = { name: 'sse', ok: false, ms: round(now() - this.t0), detail: `stream ended after ${round(now() - this.t0)} ms without a hello` }
-        this.settle()
+        this.settle('ended')
       }
-    })
+    }
+    body.on('end', ended)
+    body.on('error', ended)
   }
 
   /** Wrong status or content type: read the body (diagnosis looks at it) and report. */
-  private onNotAStream(res: http.IncomingMessage, type: string): void {
-    captureBody(res, this.result)
+  private onNotAStream(res: http.IncomingMessage, body: Readable, type: string): void {
+    captureBody(body as http.IncomingMessage, this.result)
     const end = () => {
-      this.result.probe = { name: 'sse', ok: false, ms: this.result.headersMs, detail: `${res.statusCode} ${type || '(no content-type)'}${describeServer(res.headers)}` }
-      this.settle()
+      this.result.serverError = protocolError(this.result.body)
+      const code = this.result.serverError ? ` (${this.result.serverError.code})` : ''
+      this.result.probe = { name: 'sse', ok: false, ms: this.result.headersMs, detail: `${res.statusCode}${code} ${type || '(no content-type)'}${describeServer(res.headers)}` }
+      this.settle('not_stream')
     }
-    res.on('end', end)
-    res.on('error', end)
+    body.on('end', end)
+    body.on('error', end)
   }
 
   /** The first event must be a surewire hello; later ones only count (for the lump check). */
@@ -134,17 +157,19 @@ class SseAttempt {
     const { result } = this
     const lump = result.eventsInFirstChunk > 3 || helloMs - (result.headersMs ?? 0) > 1_000
     const live = lump ? `held back: ${result.eventsInFirstChunk} events in the first chunk` : 'live'
+    const enc = result.encoding ? `, ${result.encoding}-compressed` : ''
     result.probe = result.sid
-      ? { name: 'sse', ok: !lump, ms: helloMs, detail: `200 text/event-stream, headers ${result.headersMs} ms, first byte ${result.firstByteMs} ms, hello ${helloMs} ms (hb ${result.hb} ms), ${live}` }
+      ? { name: 'sse', ok: !lump, ms: helloMs, detail: `200 text/event-stream${enc}, headers ${result.headersMs} ms, first byte ${result.firstByteMs} ms, hello ${helloMs} ms (hb ${result.hb} ms), ${live}` }
       : { name: 'sse', ok: false, ms: helloMs, detail: 'a stream, but its first event is not a surewire hello' }
-    this.settle(this.keepOpen && result.probe.ok === true)
+    const outcome: SseOutcome = !result.sid ? 'not_hello' : lump ? 'held_back' : 'live'
+    this.settle(outcome, this.keepOpen && outcome === 'live')
   }
 
   private onRequestError(err: Error): void {
     if (this.settled) return
     this.result.error = err.message
     this.result.probe = { name: 'sse', ok: false, ms: round(now() - this.t0), detail: `request failed: ${err.message}` }
-    this.settle()
+    this.settle('failed')
   }
 
   private onTimeout(): void {
@@ -158,15 +183,36 @@ class SseAttempt {
           ? `no response (not even headers) within ${timeoutMs} ms`
           : `200 text/event-stream after ${result.headersMs} ms, then no event within ${timeoutMs} ms`,
     }
-    this.settle()
+    this.settle(result.headersMs === undefined ? 'no_headers' : 'no_event')
   }
 }
 
-/** Probe the SSE endpoint the way clients connect (Authorization header); kept open for the idle probe. */
+/** The body, decompressed as it arrives (zlib emits what it can decode at every flush). */
+function decoded(res: http.IncomingMessage, encoding: string): Readable {
+  const z = encoding === 'gzip' || encoding === 'x-gzip' ? zlib.createGunzip() : encoding === 'br' ? zlib.createBrotliDecompress() : encoding === 'deflate' ? zlib.createInflate() : undefined
+  if (!z) return res
+  res.pipe(z)
+  res.on('error', (e) => z.destroy(e))
+  return z
+}
+
+/**
+ * Probe the SSE endpoint the way browsers connect (Authorization header, `Accept-Encoding: gzip, br`,
+ * no `Origin` on a same-origin GET); kept open for the idle probe.
+ */
 export async function probeSse(run: Run): Promise<SseResult> {
-  const url = withQuery(run.ep.sse, { [QUERY.version]: PROTOCOL_VERSION })
+  const url = new URL(withQuery(run.ep.sse, { [QUERY.version]: PROTOCOL_VERSION }))
   const keepOpen = !!run.options.idleMs
-  const sse = await new Promise<SseResult>((resolve) => new SseAttempt(url, { ...run.common, ...run.auth }, run.timeoutMs, keepOpen, resolve))
+  const headers = { ...run.headers.sse, ...run.auth, Accept: 'text/event-stream', 'Accept-Encoding': 'gzip, br' }
+  let sse: SseResult
+  try {
+    const dialed = await run.dial.http(url, headers)
+    sse = await new Promise<SseResult>((resolve) => new SseAttempt(dialed, run.timeoutMs, keepOpen, resolve))
+  } catch (err) {
+    const detail = `request failed: ${(err as Error).message}`
+    sse = { outcome: 'failed', probe: { name: 'sse', ok: false, detail }, headers: {}, body: '', eventsInFirstChunk: 0, error: (err as Error).message }
+  }
+  if (sse.status !== undefined) run.seen.push(sse)
   run.probes.push({ ...sse.probe, detail: `GET ${run.path} (Accept: text/event-stream) → ${sse.probe.detail}` })
   return sse
 }

@@ -28,3 +28,27 @@ export async function timed<T>(fn: () => Promise<T>): Promise<[T | Error, number
     return [err instanceof Error ? err : new Error(String(err)), round(now() - t0)]
   }
 }
+
+/** What a server said in the protocol's own way: the first `error` frame of a JSON body or a WebSocket message. */
+export interface ServerError {
+  code: string
+  message?: string
+  fatal?: boolean
+}
+
+/** The protocol error in `body` (a JSON array of frames, or one frame), or undefined when it is not one. */
+export function protocolError(body: string): ServerError | undefined {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(body)
+  } catch {
+    return undefined
+  }
+  for (const f of Array.isArray(parsed) ? parsed : [parsed]) {
+    if (f && typeof f === 'object' && (f as { t?: unknown }).t === 'error' && typeof (f as { code?: unknown }).code === 'string') {
+      const { code, message, fatal } = f as { code: string; message?: unknown; fatal?: unknown }
+      return { code, message: typeof message === 'string' ? message : undefined, fatal: fatal === true }
+    }
+  }
+  return undefined
+}

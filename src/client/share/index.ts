@@ -9,7 +9,7 @@ import type { Engine } from './leader'
 import { Tab } from './tab'
 import { engineTap, type BroadcastChannelConstructor, type EngineTap, type LinkEvent, type LockManagerLike, type TabLink } from './types'
 
-export { engineTap, type EngineTap, type LinkEvent, type TabLink, type ShareTabsOptions } from './types'
+export { engineTap, type EngineTap, type LinkEvent, type TabLink } from './types'
 
 type AnyOptions = ClientOptions<StandardSchemaV1, StandardSchemaV1>
 

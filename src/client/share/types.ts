@@ -4,7 +4,7 @@
  */
 import type { HelloFrame, MessageFrame, SequencedClientFrame } from '../../protocol'
 import type { Outbox } from '../outbox'
-import type { ClientSnapshot, StatusReason } from '../status'
+import type { ClientSnapshot } from '../status'
 
 /** The subset of the Web Locks API the election uses (`navigator.locks`). */
 export interface LockManagerLike {
@@ -72,5 +72,3 @@ export interface EngineTap {
 }
 
 export const engineTap: unique symbol = Symbol('surewire.engineTap')
-
-export type StatusLike = ClientSnapshot & { reason: StatusReason }

@@ -89,6 +89,7 @@ export class ServerCore {
     this.#closed = true
     clearInterval(this.#sweep)
     this.sessions.endAll()
+    await this.sessions.closeBroker().catch((err: unknown) => this.events.error(err))
     await Promise.all(this.#closers.splice(0).map((c) => c()))
   }
 }

@@ -1,6 +1,7 @@
 import { ConfigError, ValidationError } from '../../errors'
 import type { Connection } from '../connection'
 import type { ResolvedServerOptions } from '../options'
+import { createMemoryBroker, BrokerError, type Broker, type FanOut } from '../broker'
 import { Session, type SessionHost } from '../session'
 import type { Sink } from '../sink'
 
@@ -32,6 +33,7 @@ export interface RegistryEvents {
 export class SessionRegistry implements SessionLayer {
   readonly sessions = new Map<string, Session>()
   readonly #host: SessionHost
+  readonly #broker: Broker
 
   constructor(
     private readonly options: ResolvedServerOptions,
@@ -54,6 +56,14 @@ export class SessionRegistry implements SessionLayer {
       onEnd: (s) => this.sessions.delete(s.sid),
       onError: (err) => this.events.error(err),
     }
+    this.#broker = o.broker ?? createMemoryBroker()
+    const started = this.#broker.start({
+      deliver: (m) => this.#deliverHere(m),
+      status: (s) => {
+        if (!s.ok) this.events.error(new BrokerError(s.reason ?? 'broker_unavailable', s.detail ?? 'the broker is unavailable'))
+      },
+    })
+    if (started) started.catch((err: unknown) => this.events.error(err))
   }
 
   async open(sink: Sink, req: OpenRequest): Promise<Session> {
@@ -81,14 +91,31 @@ export class SessionRegistry implements SessionLayer {
     session.detach(sink, this.options.sessionTtlMs)
   }
 
-  /** Send to every session, or to those subscribed to `topic`. */
-  deliver(message: unknown, topic?: string): void {
+  /**
+   * Send to every session, or to those subscribed to `topic`, on every process: through the
+   * broker, which hands it back to each process (this one included) in one order. Resolves when
+   * the broker holds it; a rejection is also reported on `error`, so an ignored promise never
+   * becomes an unhandled rejection.
+   */
+  deliver(message: unknown, topic?: string): Promise<void> {
     const payload = JSON.stringify(this.validateOutgoing(message))
-    for (const s of this.sessions.values()) if (topic === undefined || s.topics.has(topic)) s.sendPayload(payload, topic) // the msg frame names its topic (docs/PROTOCOL.md)
+    const p = Promise.resolve(this.#broker.fanOut(topic === undefined ? { payload } : { topic, payload }))
+    p.catch((err: unknown) => this.events.error(err))
+    return p
+  }
+
+  /** A fanned-out message from the broker (any process): to this process's matching sessions. */
+  #deliverHere(m: FanOut): void {
+    for (const s of this.sessions.values()) if (m.topic === undefined || s.topics.has(m.topic)) s.sendPayload(m.payload, m.topic) // the msg frame names its topic (docs/PROTOCOL.md)
   }
 
   endAll(): void {
     for (const s of [...this.sessions.values()]) s.end('server_closed')
+  }
+
+  /** Stop the broker (after endAll). */
+  async closeBroker(): Promise<void> {
+    await this.#broker.close()
   }
 
   validateOutgoing(message: unknown): unknown {

@@ -1,0 +1,226 @@
+/**
+ * `surewire/redis`: a broker that fans `broadcast()` / `publish()` out across server processes
+ * through one Redis stream.
+ *
+ * ```ts
+ * import { createRedisBroker } from 'surewire/redis'
+ * const realtime = createRealtimeServer({ incoming, outgoing, broker: await createRedisBroker({ url: 'redis://127.0.0.1:6379' }) })
+ * ```
+ *
+ * How: a publish is one Lua script that XADDs the message to `<prefix>fanout` (trimmed by
+ * count) and returns the stream epoch, atomically. Every process tails the stream with a
+ * blocking XREAD on its own connection from the last entry id it delivered, so each process
+ * receives every message exactly once, in the stream's one total order (hence per-topic order),
+ * and a process whose Redis connection drops resumes from that id with nothing skipped. The
+ * epoch (a random value set once per stream) tells a process that Redis came back without its
+ * data; that is reported (`broker_data_lost`) instead of passing silently.
+ *
+ * Client library: node-redis (`redis` on npm, ≥ 5), an optional peer dependency. Minimum Redis:
+ * 6.2 (tested on 7.0).
+ */
+import { createClient } from 'redis'
+import { BrokerError, type Broker, type BrokerHandlers, type FanOut } from '../server/broker'
+
+type Client = ReturnType<typeof createClient>
+
+export interface RedisBrokerOptions {
+  /** Redis URL, e.g. `redis://127.0.0.1:6379`. Either this or `client`. */
+  url?: string
+  /**
+   * A node-redis client you created (not yet connected, or connected). The broker duplicates it
+   * for its blocking reader. You close it yourself; `close()` only closes the duplicate.
+   */
+  client?: Client
+  /** Prefix of every key the broker uses, so several apps can share one Redis. @default 'surewire:' */
+  keyPrefix?: string
+  /**
+   * Entries kept in the fan-out stream (XADD MAXLEN ~). A process whose Redis connection is down
+   * for longer than it takes to publish this many messages misses the oldest of them (reported as
+   * `broker_data_lost`). @default 100_000
+   */
+  streamMaxEntries?: number
+  /** How long `createRedisBroker` waits for Redis before it throws `broker_unreachable`. @default 5_000 */
+  connectTimeoutMs?: number
+  /** How long one blocking read waits before it asks again. @default 5_000 */
+  blockMs?: number
+}
+
+export const redisBrokerDefaults = {
+  keyPrefix: 'surewire:',
+  streamMaxEntries: 100_000,
+  connectTimeoutMs: 5_000,
+  blockMs: 5_000,
+} as const
+
+/** Append one message and return the stream's epoch (creating it once), in one atomic step. */
+const PUBLISH_LUA = `
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  epoch = ARGV[4]
+  redis.call('SET', KEYS[2], epoch)
+end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 't', ARGV[2], 'p', ARGV[3])
+return epoch
+`
+/** The epoch, created if missing (so every process agrees on it from the first start). */
+const EPOCH_LUA = `
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[1], epoch)
+end
+return epoch
+`
+
+const randomEpoch = () => Array.from(globalThis.crypto.getRandomValues(new Uint8Array(9)), (b) => b.toString(16).padStart(2, '0')).join('')
+
+/** Connect (or reuse `client`), check Redis answers, and return the broker. Throws `BrokerError('broker_unreachable')` if it does not within `connectTimeoutMs`. */
+export async function createRedisBroker(options: RedisBrokerOptions): Promise<Broker> {
+  const o = { ...redisBrokerDefaults, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as RedisBrokerOptions & typeof redisBrokerDefaults
+  if (!o.url === !o.client) throw new BrokerError('broker_unreachable', 'createRedisBroker: pass either `url` or `client`')
+  const own = !o.client
+  const main: Client = o.client ?? createClient({ url: o.url, socket: { connectTimeout: o.connectTimeoutMs, reconnectStrategy: (n) => Math.min(50 * 2 ** n, 2_000) } })
+  const reader: Client = main.duplicate()
+  const errors: unknown[] = []
+  // node-redis emits `error` for every failed reconnect; an unlistened one would end the process.
+  const onError = (err: unknown) => errors.push(err)
+  main.on('error', onError)
+  reader.on('error', onError)
+  const where = o.url ?? 'the given client'
+  const timeout = <T>(p: Promise<T>) =>
+    new Promise<T>((resolve, reject) => {
+      const t = setTimeout(() => reject(new BrokerError('broker_unreachable', `could not reach Redis at ${where} within connectTimeoutMs=${o.connectTimeoutMs}`)), o.connectTimeoutMs)
+      p.then(
+        (v) => (clearTimeout(t), resolve(v)),
+        (e) => (clearTimeout(t), reject(new BrokerError('broker_unreachable', `could not reach Redis at ${where}: ${(e as Error).message}`))),
+      )
+    })
+  try {
+    await timeout(
+      (async () => {
+        if (!main.isOpen) await main.connect()
+        await reader.connect()
+        const info = String(await main.sendCommand(['INFO', 'server']))
+        const version = /redis_version:(\d+)\.(\d+)/.exec(info)
+        if (version && (Number(version[1]) < 6 || (Number(version[1]) === 6 && Number(version[2]) < 2))) {
+          throw new Error(`Redis ${version[1]}.${version[2]} is too old; surewire/redis needs Redis ≥ 6.2`)
+        }
+      })(),
+    )
+  } catch (err) {
+    await Promise.allSettled([reader.isOpen ? reader.disconnect() : undefined, own && main.isOpen ? main.disconnect() : undefined])
+    throw err
+  }
+  const broker = new RedisBroker(o, main, reader, own, onError)
+  await timeout(broker.init())
+  return broker
+}
+
+type Entry = [id: string, fields: string[]]
+
+/** XREAD's entries for our one stream: RESP2 answers `[[key, entries]]`, RESP3 `{ key: entries }`; null when it timed out. */
+function streamEntries(res: unknown): Entry[] {
+  if (res === null || res === undefined) return []
+  if (Array.isArray(res)) return res.flatMap((s) => (s as [string, Entry[]])[1] ?? [])
+  if (res instanceof Map) return [...res.values()].flat() as Entry[]
+  if (typeof res === 'object') return Object.values(res as Record<string, Entry[]>).flat()
+  throw new Error(`unexpected XREAD reply: ${typeof res}`)
+}
+
+class RedisBroker implements Broker {
+  readonly #stream: string
+  readonly #epochKey: string
+  #handlers: BrokerHandlers | undefined
+  #epoch: string | undefined
+  #last = '0-0'
+  #closed = false
+  #healthy = true
+  #loop: Promise<void> | undefined
+
+  constructor(
+    private readonly o: RedisBrokerOptions & typeof redisBrokerDefaults,
+    private readonly main: Client,
+    private readonly reader: Client,
+    private readonly own: boolean,
+    private readonly onError: (err: unknown) => void,
+  ) {
+    this.#stream = `${o.keyPrefix}fanout`
+    this.#epochKey = `${o.keyPrefix}fanout:epoch`
+  }
+
+  async fanOut(m: FanOut): Promise<void> {
+    if (this.#closed) throw new BrokerError('broker_unavailable', 'the broker is closed')
+    await this.main.sendCommand(['EVAL', PUBLISH_LUA, '2', this.#stream, this.#epochKey, String(this.o.streamMaxEntries), m.topic === undefined ? '' : '#' + m.topic, m.payload, randomEpoch()])
+  }
+
+  /** Where this process starts reading: the stream's end when the broker is created, so everything published after `createRedisBroker` resolved is delivered here. */
+  async init(): Promise<void> {
+    this.#epoch = String(await this.main.sendCommand(['EVAL', EPOCH_LUA, '1', this.#epochKey, randomEpoch()]))
+    const tail = (await this.main.sendCommand(['XREVRANGE', this.#stream, '+', '-', 'COUNT', '1'])) as [string, string[]][]
+    this.#last = tail[0]?.[0] ?? '0-0'
+  }
+
+  start(handlers: BrokerHandlers): void {
+    this.#handlers = handlers
+    this.#loop = this.#run()
+  }
+
+  async #run(): Promise<void> {
+    let failures = 0
+    while (!this.#closed) {
+      try {
+        const res = await this.reader.sendCommand(['XREAD', 'BLOCK', String(this.o.blockMs), 'COUNT', '1000', 'STREAMS', this.#stream, this.#last])
+        if (!this.#healthy) await this.#recovered()
+        failures = 0
+        for (const [id, fields] of streamEntries(res)) this.#deliver(id, fields)
+      } catch (err) {
+        if (this.#closed) return
+        failures++
+        if (this.#healthy) {
+          this.#healthy = false
+          this.#handlers?.status({ ok: false, reason: 'broker_unavailable', detail: `Redis fan-out read failed: ${(err as Error).message}; retrying` })
+        }
+        await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** failures, 2_000)))
+      }
+    }
+  }
+
+  /** Back after a failure: if Redis lost its data (new epoch), say so and read the new stream from its start. */
+  async #recovered(): Promise<void> {
+    const epoch = String(await this.main.sendCommand(['EVAL', EPOCH_LUA, '1', this.#epochKey, randomEpoch()]))
+    this.#healthy = true
+    if (epoch !== this.#epoch) {
+      this.#epoch = epoch
+      this.#last = '0-0'
+      this.#handlers?.status({ ok: false, reason: 'broker_data_lost', detail: 'Redis came back without its data (new fan-out epoch): messages published before the restart may be lost' })
+    }
+    this.#handlers?.status({ ok: true })
+  }
+
+  #deliver(id: string, fields: string[]): void {
+    this.#last = id
+    let t = ''
+    let p: string | undefined
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      if (fields[i] === 't') t = fields[i + 1]!
+      else if (fields[i] === 'p') p = fields[i + 1]
+    }
+    if (p === undefined) return
+    try {
+      this.#handlers?.deliver(t === '' ? { payload: p } : { topic: t.slice(1), payload: p })
+    } catch (err) {
+      this.onError(err)
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await Promise.allSettled([this.reader.disconnect()])
+    await this.#loop?.catch(() => {})
+    if (this.own) await Promise.allSettled([this.main.disconnect()])
+  }
+}
+
+export { BrokerError } from '../server/broker'
+export type { Broker, FanOut, BrokerStatus } from '../server/broker'
