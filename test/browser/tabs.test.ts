@@ -28,6 +28,7 @@ let script: string
 let live = 0
 /** Every echo text the server accepted, in order (exactly-once check of sends). */
 let received: string[] = []
+const seqOf: string[] = []
 const contexts: BrowserContext[] = []
 const proxies: TestProxy[] = []
 /** Sends that reached the server twice, per test run, by how the leader left (for the report). */
@@ -53,6 +54,7 @@ beforeAll(async () => {
     conn.on('message', (m) => {
       if (m.type !== 'echo') return
       received.push(m.text)
+      seqOf.push(`${m.text}@${conn.inboundSeq}`)
       conn.send({ type: 'echo', text: m.text })
     })
   })
@@ -84,6 +86,7 @@ afterEach(async () => {
   await until(() => live === 0, 10_000, 'transports to close')
   for (const c of realtime.connections) c.close()
   received = []
+  seqOf.length = 0
 })
 
 afterAll(async () => {
@@ -267,9 +270,8 @@ describe('the leader leaves', () => {
         const got = received.filter((t) => t.startsWith(how))
         const twice = got.filter((t, i) => got.indexOf(t) !== i)
         ;(duplicates[how] ??= []).push(twice.length)
-        if (twice.length) console.log(`duplicates (${how} ${mode}): ${twice.join(" ")}`)
-        // Known limit (docs/TABS.md): a renderer crash can, rarely, make a send reach the server twice; closing and freezing never do.
-        if (how !== 'crashed') expect(twice, 'no send reached the server twice').toEqual([])
+        if (twice.length) console.log(`duplicates (${how} ${mode}): ${twice.join(" ")}\n` + seqOf.filter((x) => twice.includes(x.split('@')[0]!)).join(' ') + '\nlast seqs: ' + seqOf.filter((x) => x.startsWith(how)).map((x) => x.split('@')[1]).join(','))
+        expect(twice, 'no send reached the server twice').toEqual([])
         for (const x of checked) expect(new Set(got.filter((t) => t.startsWith(x.prefix))).size, `${x.prefix}: every send arrived`).toBe(20)
         expect(realtime.connections.map((c) => c.id)).toEqual([sid]) // the same session all along
         await expectOneConnection()

@@ -8,7 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { RejectedError, SurewireError } from '../../src'
 import { Outbox } from '../../src/client/outbox'
 import { shareKey } from '../../src/client/share'
-import type { LockManagerLike } from '../../src/client/share/types'
+import { Leader } from '../../src/client/share/leader'
+import type { EngineTap, LockManagerLike } from '../../src/client/share/types'
 import { fromWire, toWire } from '../../src/client/share/wire'
 import { closeClients, makeClient, startServer, until, waitFor, type TestServer } from '../support/servers'
 
@@ -170,5 +171,43 @@ describe('share layer pieces', () => {
     o.ack(8)
     await Promise.resolve()
     expect(done).toEqual([5, 8])
+  })
+
+  it('leader: a frame reaches the outbox only after a marker posted after its number came back', () => {
+    // The marker proves the posts before it left this tab (channel order is per sender). A frame
+    // numbered while a marker is on its way must wait for the next marker: released with the
+    // earlier batch, a crash could put it on the wire with its number known to no other tab.
+    const posted: { t: string; s?: number }[] = []
+    const markers: (() => void)[] = []
+    const host = { epoch: 7, post: (m: { t: string }) => posted.push(m), ended() {}, delivered: (fn: () => void) => markers.push(fn) }
+    const engine = { status: 'idle', on() {}, connect: async () => {}, close() {} }
+    const leader = new Leader(host, { lastId: 0, frames: new Map() }, () => engine)
+    const wire = () => leader.outbox.takeUnsent().map((f) => f.seq)
+    leader.onTab({ t: 'f', p: 'A', e: 7, f: [{ l: 1, x: { t: 'msg', d: 'a1' } }] })
+    expect(markers).toHaveLength(1)
+    leader.onTab({ t: 'f', p: 'B', e: 7, f: [{ l: 1, x: { t: 'msg', d: 'b1' } }, { l: 2, x: { t: 'msg', d: 'b2' } }] })
+    expect(posted.filter((m) => m.t === 's').map((m) => m.s)).toEqual([1, 2, 3])
+    expect(wire()).toEqual([]) // nothing before its number left the tab
+    markers[0]!() // covers seq 1 only
+    expect(wire()).toEqual([1])
+    expect(markers).toHaveLength(2) // a new marker for 2 and 3
+    markers[1]!()
+    expect(wire()).toEqual([2, 3])
+    expect(markers).toHaveLength(2)
+  })
+
+  it('leader taking over: new frames are numbered only after the hello, past its seq and every number heard of', () => {
+    const posted: { t: string; s?: number; l?: number }[] = []
+    const host = { epoch: 9, post: (m: { t: string }) => posted.push(m), ended() {}, delivered: (fn: () => void) => fn() }
+    const engine = { status: 'idle', on() {}, connect: async () => {}, close() {} }
+    let tap: EngineTap | undefined
+    const frames = new Map([[4, { p: 'A', l: 3, x: { t: 'msg' as const, d: 'a3' } }]])
+    const leader = new Leader(host, { sid: 's1', lastId: 0, frames }, (t) => ((tap = t), engine))
+    leader.onTab({ t: 'f', p: 'B', e: 9, f: [{ l: 1, x: { t: 'msg', d: 'b1' } }] })
+    leader.adopt(6, { p: 'A', l: 4, x: { t: 'msg', d: 'a4' } }) // the dead leader's number, heard late
+    expect(posted.filter((m) => m.t === 's')).toEqual([]) // not numbered yet: more such numbers may come
+    tap!.hello({ t: 'hello', sid: 's1', resumed: true, seq: 5, hb: 0, maxFrameBytes: 0 } as never)
+    expect(posted.filter((m) => m.t === 's').map((m) => [m.l, m.s])).toEqual([[1, 7]])
+    expect(leader.outbox.takeUnsent().map((f) => f.seq)).toEqual([4, 6, 7])
   })
 })

@@ -57,6 +57,10 @@ export class Leader {
   #stopped = false
   /** Numbered frames waiting until their numbers have left this tab; only then may they reach the wire. */
   #held: { p: string; item: Item; x: Payload; seq: number | undefined }[] = []
+  /** Taking over: new frames that came before the resumed session's hello; numbered once it is here. */
+  #early: { p: string; item: Item; x: Payload }[] = []
+  /** A marker is on its way (see #mark). */
+  #marking = false
 
   constructor(
     private readonly host: LeaderHost,
@@ -188,15 +192,35 @@ export class Leader {
     // under a new number: hold it until the number has left the tab (a BroadcastChannel post is sent
     // asynchronously, a WebSocket write may be faster).
     if (seq !== undefined) return this.#push(p, item, x, seq)
-    seq = this.outbox.nextSeq
-    this.outbox.continueAt(seq + 1) // reserved
-    this.#post({ t: 's', e: 0, to: p, l, s: seq, x })
-    if (this.#held.push({ p, item, x, seq }) === 1) this.host.delivered(() => this.#release())
+    // Taking over: numbers of the dead leader may still be on their way to this tab; new numbers wait
+    // for the session's hello (`seq`: what the server consumed), nothing reaches the wire before it anyway.
+    if (this.#resuming !== undefined) return void this.#early.push({ p, item, x })
+    this.#number(p, item, x)
   }
 
-  #release(): void {
-    for (const h of this.#held.splice(0)) this.#push(h.p, h.item, h.x, h.seq)
-    this.#tap.flush?.()
+  #number(p: string, item: Item, x: Payload): void {
+    const seq = this.outbox.nextSeq
+    this.outbox.continueAt(seq + 1) // reserved
+    this.#post({ t: 's', e: 0, to: p, l: item.l, s: seq, x })
+    this.#held.push({ p, item, x, seq })
+    if (!this.#marking) this.#mark()
+  }
+
+  /**
+   * Release the held frames once their numbers have left this tab. One marker covers only the
+   * numbers posted before it: a frame numbered while a marker is on its way waits for the next one
+   * (released with the earlier batch, its number could still be inside this tab when the frame
+   * reaches the wire, and a crash then would send it again under a new number).
+   */
+  #mark(): void {
+    const covered = this.#held.length
+    this.#marking = true
+    this.host.delivered(() => {
+      this.#marking = false
+      for (const h of this.#held.splice(0, covered)) this.#push(h.p, h.item, h.x, h.seq)
+      this.#tap.flush?.()
+      if (this.#held.length && !this.#stopped) this.#mark()
+    })
   }
 
   #push(p: string, item: Item, x: Payload, seq: number | undefined): void {
@@ -231,10 +255,12 @@ export class Leader {
     if (resuming !== undefined && h.sid === resuming) {
       // Taking over: new frames are numbered after everything the server (or the previous leader) numbered.
       this.outbox.continueAt(Math.max(h.seq ?? 0, this.outbox.nextSeq - 1) + 1)
+      for (const f of this.#early.splice(0)) this.#number(f.p, f.item, f.x)
     } else if (this.#sid !== undefined && h.sid !== this.#sid) {
       // A new session knows none of the tabs' topics (the engine renumbers the outbox next).
       this.#inherited = false
       for (const h of this.#held) h.seq = undefined // numbered afresh in the new session
+      for (const f of this.#early.splice(0)) this.#push(f.p, f.item, f.x, undefined)
       const union = new Set<string>()
       for (const tab of this.#tabs.values()) for (const t of tab.topics) union.add(t)
       for (const t of union) this.#internal({ t: 'sub', topic: t })
