@@ -51,7 +51,7 @@ describe('createFetchHandler', () => {
     await c.send({ type: 'echo', text: 'hi' })
     await echoed
     const ticked = waitFor(messages(c), (m) => m.type === 'tick' && m.n === 7, 15_000, 'broadcast')
-    realtime.broadcast({ type: 'tick', n: 7 })
+    void realtime.broadcast({ type: 'tick', n: 7 })
     await ticked
     expect(realtime.connections.map((x) => x.transport)).toEqual(['sse'])
   })
@@ -82,7 +82,7 @@ describe('createFetchHandler', () => {
     await Promise.all([viaWs.connect(), viaSse.connect()])
     expect(node.realtime.connections.map((x) => x.transport).sort()).toEqual(['sse', 'websocket'])
     const got = Promise.all([viaWs, viaSse].map((c) => waitFor(messages(c), (m) => m.type === 'tick', 15_000, 'broadcast')))
-    node.realtime.broadcast({ type: 'tick', n: 1 })
+    void node.realtime.broadcast({ type: 'tick', n: 1 })
     await got
   })
 

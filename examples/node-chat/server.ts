@@ -44,7 +44,7 @@ export async function startChatServer({ host = '127.0.0.1', port = 0, log }: Cha
     log?.(`${conn.id} joined`)
     conn.send({ type: 'welcome', id: conn.id })
     conn.on('message', (m) => {
-      if (m.type === 'say') realtime.broadcast({ type: 'said', from: conn.id, text: m.text })
+      if (m.type === 'say') void realtime.broadcast({ type: 'said', from: conn.id, text: m.text })
     })
     conn.on('close', ({ reason }) => log?.(`${conn.id} left (${reason})`))
   })

@@ -62,7 +62,7 @@ export async function startDemoServer(root: string, port = 0, host = '127.0.0.1'
     port: actual,
     url: `http://${host}:${actual}/`,
     tick() {
-      realtime.broadcast({ type: 'tick', n: ++n })
+      void realtime.broadcast({ type: 'tick', n: ++n })
       return n
     },
     async close() {

@@ -290,9 +290,9 @@ describe('per tab', () => {
     await expectOneConnection()
     await until(() => realtime.connections[0]!.topics.size === 2, 10_000, 'the union of topics on the server')
     for (let i = 1; i <= 20; i++) {
-      realtime.publish('a', { type: 'tick', n: 1000 + i })
-      realtime.publish('b', { type: 'tick', n: 2000 + i })
-      realtime.broadcast({ type: 'echo', text: `all-${i}` })
+      void realtime.publish('a', { type: 'tick', n: 1000 + i })
+      void realtime.publish('b', { type: 'tick', n: 2000 + i })
+      void realtime.broadcast({ type: 'echo', text: `all-${i}` })
     }
     await a.waitForFunction(() => (globalThis as never as { tab: Rec }).tab.echoes.length >= 20)
     await b.waitForFunction(() => (globalThis as never as { tab: Rec }).tab.echoes.length >= 20)

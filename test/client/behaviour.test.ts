@@ -174,7 +174,7 @@ describe.each<TransportKind>(['websocket', 'sse'])('on %s', (transport) => {
     expect(chats).toEqual(['while down'])
     await until(() => latestConn(s2)?.topics.has('room') ?? false)
     const got = waitFor(messagesOf(c), (m) => m.type === 'chat')
-    s2.realtime.publish('room', { type: 'chat', from: 'srv', text: 'after restart' })
+    void s2.realtime.publish('room', { type: 'chat', from: 'srv', text: 'after restart' })
     expect(await got).toMatchObject({ text: 'after restart' })
   })
 

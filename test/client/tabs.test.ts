@@ -93,9 +93,9 @@ describe('tabs sharing one connection (Node stand-ins)', () => {
     const seen = { a: [] as number[], b: [] as number[] }
     a!.on('message', (m) => m.type === 'tick' && seen.a.push(m.n))
     b!.on('message', (m) => m.type === 'tick' && seen.b.push(m.n))
-    server.realtime.publish('x', { type: 'tick', n: 1 })
-    server.realtime.publish('y', { type: 'tick', n: 2 })
-    server.realtime.broadcast({ type: 'tick', n: 3 })
+    void server.realtime.publish('x', { type: 'tick', n: 1 })
+    void server.realtime.publish('y', { type: 'tick', n: 2 })
+    void server.realtime.broadcast({ type: 'tick', n: 3 })
     await until(() => seen.a.length === 2 && seen.b.length === 2, 5_000, 'the messages')
     expect(seen).toEqual({ a: [1, 3], b: [2, 3] })
     await a!.unsubscribe('x')

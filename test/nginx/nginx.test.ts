@@ -102,7 +102,7 @@ async function roundTrip(s: TestServer, c: Client, tag: string): Promise<void> {
   await echoed
   const n = Math.floor(Math.random() * 1e6)
   const pushed = waitFor(messagesOf(c), (m) => m.type === 'tick' && m.n === n, 15_000, `tick ${n}`)
-  s.realtime.broadcast({ type: 'tick', n })
+  void s.realtime.broadcast({ type: 'tick', n })
   await pushed
 }
 

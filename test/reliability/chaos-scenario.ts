@@ -231,7 +231,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       setInterval(() => {
         if (server.realtime.connections.length === 0) return // restarting: nothing to send into
         if (sent - got.length > 3_000) return // bound what piles up while the client is away
-        for (let i = 0; i < perTick && sent < pauseAt; i++) server.realtime.broadcast({ type: 'tick', n: ++sent })
+        for (let i = 0; i < perTick && sent < pauseAt; i++) void server.realtime.broadcast({ type: 'tick', n: ++sent })
       }, tickMs),
     )
     let nextOut = 1

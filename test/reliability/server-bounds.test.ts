@@ -109,7 +109,7 @@ describe('slow consumers, floods and replaced connections', () => {
     ;(p.ws as unknown as { pause(): void }).pause()
     const big = { type: 'chat', from: 'app', text: 'x'.repeat(32 * 1024) } as const
     for (let i = 0; i < 2_000 && s.realtime.connections[0]!.transport !== null; i++) {
-      s.realtime.broadcast(big)
+      void s.realtime.broadcast(big)
       if (i % 8 === 7) await new Promise((r) => setImmediate(r))
     }
     expect(s.realtime.connections[0]!.transport).toBeNull() // detached: the session waits for a resume
@@ -128,7 +128,7 @@ describe('slow consumers, floods and replaced connections', () => {
     await reader.read() // hello; then stop reading
     const big = { type: 'chat', from: 'app', text: 'x'.repeat(32 * 1024) } as const
     for (let i = 0; i < 4_000 && s.realtime.connections[0]!.transport !== null; i++) {
-      s.realtime.broadcast(big)
+      void s.realtime.broadcast(big)
       if (i % 8 === 7) await new Promise((r) => setImmediate(r))
     }
     expect(s.realtime.connections[0]!.transport).toBeNull()
@@ -171,7 +171,7 @@ describe('slow consumers, floods and replaced connections', () => {
     const p = peer(s.url)
     await p.hello()
     ;(p.ws as unknown as { pause(): void }).pause()
-    for (let i = 0; i < 100; i++) s.realtime.broadcast({ type: 'chat', from: 'app', text: 'z'.repeat(32 * 1024) }) // 3.2 MiB: under the bound
+    for (let i = 0; i < 100; i++) void s.realtime.broadcast({ type: 'chat', from: 'app', text: 'z'.repeat(32 * 1024) }) // 3.2 MiB: under the bound
     await new Promise((r) => setTimeout(r, 50))
     s.realtime.connections[0]!.close()
     const open = () => new Promise<number>((r) => s.http.getConnections((_, n) => r(n)))
@@ -192,7 +192,7 @@ describe('slow consumers, floods and replaced connections', () => {
     sock.write(`GET /realtime?v=1&sid=${sid} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`)
     sock.pause()
     await until(() => s.realtime.connections[0]?.transport === 'sse', 15_000, 'attached')
-    for (let i = 0; i < 200; i++) s.realtime.broadcast({ type: 'chat', from: 'app', text: 'y'.repeat(16 * 1024) })
+    for (let i = 0; i < 200; i++) void s.realtime.broadcast({ type: 'chat', from: 'app', text: 'y'.repeat(16 * 1024) })
     const newer = peer(s.url, {}, `&sid=${sid}&last=0`)
     await newer.hello()
     newer.send({ t: 'ping' }) // a WebSocket joining an SSE session replaces it on its first frame (contract C3)

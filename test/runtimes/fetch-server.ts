@@ -43,7 +43,7 @@ for await (const chunk of stdin as unknown as AsyncIterable<Uint8Array>) {
   while ((nl = buffered.indexOf('\n')) >= 0) {
     const line = buffered.slice(0, nl).trim()
     buffered = buffered.slice(nl + 1)
-    if (line) realtime.broadcast(ServerMessage.parse(JSON.parse(line)))
+    if (line) void realtime.broadcast(ServerMessage.parse(JSON.parse(line)))
   }
 }
 await realtime.close()
