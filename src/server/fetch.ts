@@ -4,7 +4,7 @@
  * handlers, Hono, workers.
  */
 import { coreOf } from './core/core'
-import { handleHttp, type BodyReader } from './core/http'
+import { decodeBody, handleHttp, type BodyReader } from './core/http'
 import type { StreamPipe } from './core/sse'
 import { PUMP_HIGH_WATER } from './core/outbox'
 import type { StandardSchemaV1 } from '../schema'
@@ -124,11 +124,5 @@ async function readBody(request: Request, max: number): Promise<string | null | 
   } catch {
     return undefined
   }
-  const all = new Uint8Array(size)
-  let at = 0
-  for (const c of chunks) {
-    all.set(c, at)
-    at += c.byteLength
-  }
-  return new TextDecoder().decode(all)
+  return decodeBody(chunks, size)
 }

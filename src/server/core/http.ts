@@ -10,6 +10,17 @@ export const CORS_ALLOW_HEADERS = 'Authorization, Content-Type, Last-Event-ID'
 /** The request body, read by the adapter: text, null once it grows past `max` bytes, undefined when the client aborted. */
 export type BodyReader = (max: number) => Promise<string | null | undefined>
 
+/** UTF-8 text of a body read as chunks totalling `size` bytes (shared by the node:http and Fetch adapters). */
+export function decodeBody(chunks: readonly Uint8Array[], size: number): string {
+  const all = new Uint8Array(size)
+  let at = 0
+  for (const c of chunks) {
+    all.set(c, at)
+    at += c.byteLength
+  }
+  return new TextDecoder().decode(all)
+}
+
 /** An SSE answer: the adapter sends status 200 with `headers`, then hands its stream to `start`. */
 export interface CoreStream {
   readonly kind: 'stream'

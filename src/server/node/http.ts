@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { utf8Length } from '../../protocol'
 import type { ServerCore } from '../core/core'
-import { handleHttp, WEBSOCKET_UNSUPPORTED_MESSAGE, type BodyReader } from '../core/http'
+import { decodeBody, handleHttp, WEBSOCKET_UNSUPPORTED_MESSAGE, type BodyReader } from '../core/http'
 import { errorBody } from '../core/replies'
 import type { StreamPipe } from '../core/sse'
 import { headerRecord, type RealtimeRequest } from '../request'
@@ -88,17 +88,9 @@ function readBody(req: IncomingMessage, max: number): Promise<string | null | un
       if (size > max) over = true
       else chunks.push(c)
     })
-    req.on('end', () => resolve(over ? null : decode(chunks, size)))
+    req.on('end', () => resolve(over ? null : decodeBody(chunks, size)))
     req.on('error', () => resolve(undefined)) // 'aborted': the client closed the connection before the body ended
   })
 }
 
-function decode(chunks: Uint8Array[], size: number): string {
-  const all = new Uint8Array(size)
-  let at = 0
-  for (const c of chunks) {
-    all.set(c, at)
-    at += c.byteLength
-  }
-  return new TextDecoder().decode(all)
-}
+
