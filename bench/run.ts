@@ -20,10 +20,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { arch, cpus, platform, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { build } from 'esbuild'
 import { clientDefaults } from '../src/index'
 import { bundleSizes, type BundleSize } from './suite/bundle'
-import { startFleet, startSolo, until, type Fleet } from './suite/procs'
+import { buildBenchWorkers, startFleet, startSolo, until, type Fleet } from './suite/procs'
 import { summarize, type FleetImpl, type RttImpl, type SoloStack, type ServerPorts, type Summary, type Task, type TaskResult } from './suite/shared'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -61,26 +60,7 @@ const PROF_DIR = join(ROOT, 'bench/profiles')
 // ------------------------------------------------------------------ workers
 
 const BUILD_DIR = join(ROOT, 'node_modules/.cache/surewire-bench')
-
-/**
- * Bundle the two workers (with surewire's src/ and the test proxy inlined, packages
- * external) to plain .mjs, the way tsup builds dist/: the workers then start
- * without a TypeScript loader, and the measured code is what users run (tsx's
- * transform adds a `__name()` call to every function created at run time).
- */
-async function buildWorkers(): Promise<void> {
-  await build({
-    entryPoints: { client: join(SUITE, 'client.ts'), server: join(SUITE, 'server.ts'), solo: join(SUITE, 'solo.ts'), fleet: join(SUITE, 'fleet.ts') },
-    outdir: BUILD_DIR,
-    outExtension: { '.js': '.mjs' },
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    logLevel: 'warning',
-  })
-}
+const buildWorkers = () => buildBenchWorkers(SUITE, BUILD_DIR)
 
 function startServer(): Promise<{ proc: ChildProcess; ports: ServerPorts; request: (cmd: 'cpu' | 'proxyStats' | 'exit') => Promise<unknown> }> {
   const proc = fork(join(BUILD_DIR, 'server.mjs'), [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })

@@ -4,7 +4,28 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
+import { build } from 'esbuild'
 import type { FleetCommand, FleetReport, FleetTask, SoloReady, SoloRequest, SoloStack } from './shared'
+
+/**
+ * Bundle the workers (with surewire's src/ and the test proxy inlined, packages external) from
+ * `suiteDir` to plain .mjs in `outDir`, the way tsup builds dist/: the workers then start without a
+ * TypeScript loader, and the measured code is what users run (tsx's transform adds a `__name()`
+ * call to every function created at run time).
+ */
+export async function buildBenchWorkers(suiteDir: string, outDir: string): Promise<void> {
+  await build({
+    entryPoints: Object.fromEntries(['client', 'server', 'solo', 'fleet'].map((n) => [n, join(suiteDir, `${n}.ts`)])),
+    outdir: outDir,
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    logLevel: 'warning',
+  })
+}
 
 type Req = SoloRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never
 

@@ -40,6 +40,10 @@ function b64(n: number): string {
 }
 
 const SERVER_ERROR = { code: 'server_error', message: 'the server failed to handle this message' } as const
+/** What `topics` is for a session that never subscribed: one shared empty set, not one per session. */
+const NO_TOPICS: ReadonlySet<string> = new Set<string>()
+/** Where every session's inbound chain starts (one shared settled promise, not one per session). */
+const SETTLED: Promise<void> = Promise.resolve()
 
 /**
  * What the application sees: one logical client that survives reconnects and
@@ -91,7 +95,8 @@ export class Session {
   /** Unguessable session token (192 bits). */
   readonly sid = b64(24)
   readonly conn: Connection
-  readonly topics = new Set<string>()
+  /** Created on the first subscribe: most sessions never subscribe (memory per idle connection). */
+  #topics: Set<string> | undefined
   sink: Sink | null = null
   /**
    * A WebSocket that attached while the live connection was SSE (the client's background probe).
@@ -100,16 +105,17 @@ export class Session {
    */
   probe: Sink | null = null
   #nextId = 1
-  #log: ReplayLog
+  /** Created with the first message sent (memory per idle connection). */
+  #log: ReplayLog | undefined
   #lastSeq = 0
   /**
    * Nacks by seq, in seq order, kept while the client may still resend that seq (within
    * `resendWindow` of `lastSeq`), so a resend whose nack was lost is nacked again, never acked.
    */
-  #nacks = new Map<number, ServerFrame>()
+  #nacks: Map<number, ServerFrame> | undefined
   /** The highest seq whose nack was forgotten: a duplicate at or below it has an unknown outcome. */
   #forgottenNack = 0
-  #chain: Promise<void> = Promise.resolve()
+  #chain: Promise<void> = SETTLED
   /** Token bucket for maxInboundPerSecond: a burst of one second's worth, refilled continuously. */
   #tokens = NaN
   #refilledAt = 0
@@ -121,7 +127,11 @@ export class Session {
     readonly user: unknown,
   ) {
     this.conn = new Connection(this, user)
-    this.#log = new ReplayLog(host.replay)
+  }
+
+  /** The topics this session is subscribed to (read-only: subscribe/unsubscribe frames change it). */
+  get topics(): ReadonlySet<string> {
+    return this.#topics ?? NO_TOPICS
   }
 
   /** Whether the session is waiting for a resume (no live connection, expiry armed). */
@@ -151,15 +161,15 @@ export class Session {
     }
     const frame: HelloFrame = { t: 'hello', sid: this.sid, ...hello, resumed: typeof resume === 'number', seq: this.#lastSeq }
     const from = typeof resume === 'number' ? resume : 0
-    this.#log.trim() // age out what is past replayWindowMs before deciding
-    const oldest = this.#log.oldest ?? this.#nextId
+    this.#log?.trim() // age out what is past replayWindowMs before deciding
+    const oldest = this.#log?.oldest ?? this.#nextId
     if (resume === 'unknown') frame.reset = 'session_unknown'
     else if (typeof resume === 'number' && from + 1 < oldest && from + 1 < this.#nextId) {
       frame.resumed = false
       frame.reset = 'replay_window_exceeded'
     }
     sink.write(JSON.stringify(frame))
-    for (const m of this.#log.after(from)) sink.write(m.text, m.id)
+    if (this.#log) for (const m of this.#log.after(from)) sink.write(m.text, m.id)
   }
 
   /** `sink` ended. If it was the live one, the session waits `ttlMs` for a resume, then ends as `expired`. */
@@ -198,7 +208,7 @@ export class Session {
     if (this.#ended) return
     const id = this.#nextId++
     const text = `{"t":"msg","id":${id},${topic === undefined ? '' : `"topic":${JSON.stringify(topic)},`}"d":${payload}}`
-    this.#log.push(id, text)
+    ;(this.#log ??= new ReplayLog(this.host.replay)).push(id, text)
     this.sink?.write(text, id)
     this.probe?.write(text, id)
   }
@@ -234,7 +244,7 @@ export class Session {
       }
       if (f.seq <= this.#lastSeq) {
         // A resend after a reconnect: already handled. Repeat a nack whose reply may have been lost.
-        const nack = this.#nacks.get(f.seq) ?? (f.seq <= this.#forgottenNack ? this.#unknownOutcome(f.seq) : undefined)
+        const nack = this.#nacks?.get(f.seq) ?? (f.seq <= this.#forgottenNack ? this.#unknownOutcome(f.seq) : undefined)
         if (nack) {
           flushAck()
           reply(nack)
@@ -252,7 +262,7 @@ export class Session {
       if (err) {
         flushAck()
         const nack: ServerFrame = { t: 'nack', seq: f.seq, code: err.code, message: err.message }
-        this.#nacks.set(f.seq, nack)
+        ;(this.#nacks ??= new Map()).set(f.seq, nack)
         reply(nack)
       } else acked = f.seq
     }
@@ -261,6 +271,7 @@ export class Session {
 
   /** Drop nacks the client can no longer resend: more than `resendWindow` below `lastSeq`. */
   #forgetOldNacks(): void {
+    if (!this.#nacks) return
     const floor = this.#lastSeq - this.host.resendWindow
     for (const seq of this.#nacks.keys()) {
       if (seq > floor) break
@@ -304,14 +315,15 @@ export class Session {
       }
       if (f.t === 'sub') {
         if (!(await this.host.authorizeSubscribe(this.conn, f.topic))) return { code: 'forbidden', message: `not allowed to subscribe to ${JSON.stringify(f.topic)}` }
-        this.topics.add(f.topic)
+        const topics = (this.#topics ??= new Set())
+        topics.add(f.topic)
         const failed = await this.#handled(f.seq, 'subscribe', f.topic)
-        if (failed) this.topics.delete(f.topic) // nacked: the client is not subscribed, so neither is the session
+        if (failed) topics.delete(f.topic) // nacked: the client is not subscribed, so neither is the session
         return failed
       }
-      const had = this.topics.delete(f.topic)
+      const had = this.#topics?.delete(f.topic) ?? false
       const failed = await this.#handled(f.seq, 'unsubscribe', f.topic)
-      if (failed && had) this.topics.add(f.topic)
+      if (failed && had) this.#topics!.add(f.topic)
       return failed
     } catch (err) {
       this.host.onError(err)
@@ -338,8 +350,8 @@ export class Session {
     const code = reason === 'server_closed' ? CloseCode.goingAway : CloseCode.normal
     sink?.close(code, reason)
     probe?.close(code, reason)
-    this.#log.clear()
-    this.#nacks.clear()
+    this.#log?.clear()
+    this.#nacks = undefined
     this.host.onEnd(this)
     const r = this.conn.fire('close', { reason })
     if (Array.isArray(r)) for (const err of r) this.host.onError(err)
