@@ -51,7 +51,10 @@ export class ReplayLog {
 
   push(id: number, text: string): void {
     const b = this.bounds
-    this.#entries.push({ id, text, at: (b.now ? b.now() : performance.now()) })
+    const entry = { id, text, at: b.now ? b.now() : performance.now() }
+    // The first entry gets an array of exactly one slot (push would allocate 17): most idle sessions hold one message.
+    if (this.#entries.length === 0) this.#entries = [entry]
+    else this.#entries.push(entry)
     this.#bytes += text.length
     b.used.bytes += text.length
     this.trim()
