@@ -78,7 +78,13 @@ export type Task =
       /** File-backed storage for the remembered case across processes. */
       storageFile?: string
     }
-  | { kind: 'heap'; impl: HeapImpl; clients: number }
+  | {
+      kind: 'heap'
+      impl: HeapImpl
+      clients: number
+      /** Also write V8 heap snapshots (base.heapsnapshot, loaded.heapsnapshot) here (bench/heap-snapshot.ts). */
+      snapshotDir?: string
+    }
   | { kind: 'validate'; n: number }
   /** The first and second fetch() of a fresh process, against the surewire server. */
   | { kind: 'fetch' }
