@@ -11,7 +11,7 @@
  *   npm run bench                          the whole suite, 3 runs each
  *   npm run bench -- --runs 5              more runs
  *   npm run bench -- --only push,rtt       some sections (push c2s rtt rtt-alone connect heap server-heap broadcast validate bundle)
- *   npm run bench -- --prof                also write client --cpu-prof profiles to bench/profiles/
+ *   npm run bench -- --prof                also write client (and solo server) --cpu-prof profiles to bench/profiles/
  *   npm run bench -- --rows raw-ws,surewire-ws   only these rows of each section (A/B while profiling)
  *   npm run bench -- --out /tmp/x.md       write the results elsewhere
  */
@@ -240,6 +240,10 @@ const FANOUT_ROWS = pick<{ key: string; label: string; stack: SoloStack; impl: F
   { key: 'socketio-ws', label: "socket.io `io.emit()`, clients with transports: ['websocket']", stack: 'socketio', impl: 'socketio-ws' },
   { key: 'raw-ws', label: 'raw `ws`, `send()` to each client (reference: no session, no replay log)', stack: 'raw-ws', impl: 'raw-ws' },
 ])
+
+/** `--prof`: the solo server writes a CPU profile too (bench/profiles/NNN-server-<section>-<row>/). */
+const soloProf = (sectionName: string, key: string): string[] =>
+  PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(PROF_DIR, `${String(++profCount).padStart(3, '0')}-server-${sectionName}-${key}`)}`] : []
 
 /** Ports for the client worker when one solo server is all there is (the task's impl picks the one it needs). */
 const soloPorts = (port: number): ServerPorts => ({ surewire: port, socketio: port, rawWs: port, rawSse: 0, proxies: { surewire: { pass: 0, refuse: 0, hang: 0 }, socketio: { pass: 0, refuse: 0, hang: 0 } } })
@@ -487,7 +491,7 @@ async function main(): Promise<void> {
       const raw: Record<string, { median: number[]; p99: number[] }> = {}
       for (let r = 0; r < RUNS; r++) {
         for (const row of RTT_ALONE_ROWS) {
-          const solo = await startSolo(BUILD_DIR, row.stack)
+          const solo = await startSolo(BUILD_DIR, row.stack, soloProf('rtt-alone', row.key))
           try {
             const res = (await runClient(soloPorts(solo.port), { kind: 'rtt', impls: [row.impl], n: RTT_N, warm: 500 })) as Extract<TaskResult, { kind: 'rtt' }>
             const got = res.byImpl[row.impl]!
@@ -557,7 +561,7 @@ async function main(): Promise<void> {
       const raw: Record<string, { rate: number[]; cpu: number[] }> = {}
       for (let r = 0; r < RUNS; r++) {
         for (const row of FANOUT_ROWS) {
-          const solo = await startSolo(BUILD_DIR, row.stack)
+          const solo = await startSolo(BUILD_DIR, row.stack, soloProf('broadcast', row.key))
           let fleets: Fleet[] = []
           try {
             fleets = await fleetsOf(row.impl, solo.port, FANOUT_CLIENTS, FANOUT_FLEETS)
