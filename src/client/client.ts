@@ -153,7 +153,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
    */
   send(message: InferIn<Out>): Promise<void> {
     if (this.#status === 'closed') {
-      return Promise.reject(new SurewireError('client_closed', 'send() after close(): call connect() again or create a new RealtimeClient'))
+      return Promise.reject(new SurewireError('client_closed', `send() after close()${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ': call connect() again or create a new RealtimeClient' : ''}`))
     }
     const result = this.#o.outgoing['~standard'].validate(message)
     return handled(result instanceof Promise ? result.then((r) => this.#enqueue(r)) : this.#enqueue(result))
@@ -276,13 +276,13 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
         this.emit(
           'error',
           new ConfigError(
-            'this runtime has no WebSocket (Node 20): pass one, e.g. `import { WebSocket } from "ws"; new RealtimeClient({ WebSocket, … })`' +
+            `this runtime has no WebSocket: pass \`WebSocket\`${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ', e.g. `import { WebSocket } from "ws"; new RealtimeClient({ WebSocket, … })`' : ''}` +
               (wantSse ? '; using SSE + POST meanwhile' : ''),
             'websocket_unavailable',
           ),
         )
       }
-      if (!wantSse) return this.#shutdown('fatal_error', new ConfigError('no usable transport: this runtime has no WebSocket and `transports` excludes \'sse\'; pass `WebSocket` from the "ws" package or add \'sse\' to `transports`', 'websocket_unavailable'))
+      if (!wantSse) return this.#shutdown('fatal_error', new ConfigError(`no usable transport: no WebSocket, and \`transports\` excludes 'sse'${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? '; pass `WebSocket` from the "ws" package or add \'sse\' to `transports`' : ''}`, 'websocket_unavailable'))
     }
     const useWs = this.#fallback.begin(wantWs && (WS ? true : 'unavailable'), wantSse)
     this.stats.attempts++
@@ -302,9 +302,12 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       if (sse) this.#fallback.serverDown()
       if (buffered) {
         const detail =
-          `SSE ${sse.opened ? 'response arrived' : 'request got no response'} but no event within connectTimeoutMs=${this.#o.connectTimeoutMs} ` +
-          `while the server answers other requests: a proxy is buffering the stream (nginx: \`proxy_buffering off;\`, ` +
-          `and do not hide or ignore the server's X-Accel-Buffering header). \`npx surewire doctor <url>\` confirms it.`
+          `SSE ${sse.opened ? 'response arrived' : 'request got no response'} but no event within connectTimeoutMs=${this.#o.connectTimeoutMs}: ` +
+          `a proxy is buffering the stream${
+            (typeof process !== 'undefined' && process.env.NODE_ENV !== 'production')
+              ? " (the server answers other requests; nginx: `proxy_buffering off;`, and do not hide or ignore the server's X-Accel-Buffering header). `npx surewire doctor <url>` confirms it."
+              : ' (npx surewire doctor <url>)'
+          }`
         this.emit('error', new SurewireError('transport_error', detail))
         return this.#retry('sse_buffered', detail)
       }
@@ -530,7 +533,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   /** The server said retrying cannot help (contract C2): stop, with its code and message on `error`. */
   #fatal(serverCode: string, message: string, status?: number): void {
-    const hint = serverCode === 'origin_not_allowed' ? ' (a proxy in front of the server must preserve Host, or configure the server: `trustForwardedHost` / `allowedOrigins`)' : ''
+    const hint = serverCode === 'origin_not_allowed' && (typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ' (a proxy in front of the server must preserve Host, or configure the server: `trustForwardedHost` / `allowedOrigins`)' : ''
     this.#shutdown('fatal_error', new ServerRefusalError(serverCode, `the server refused the connection for good (${serverCode}): ${message}${hint}; not retrying`, true, status))
   }
 
