@@ -1,4 +1,4 @@
-import { Emitter } from '../emitter'
+import { BaseEmitter } from '../emitter'
 import { AuthError, ConfigError, RejectedError, ServerRefusalError, SurewireError, ValidationError, errorText } from '../errors'
 import { CloseCode, DEFAULT_HEARTBEAT_MS, utf8Length, type ErrorFrame, type HelloFrame, type ServerFrame } from '../protocol'
 import { type Infer, type InferIn, type StandardSchemaV1 } from '../schema'
@@ -51,7 +51,7 @@ type TypeOf<M> = M extends { type: infer T extends string } ? T : never
  * A realtime connection that uses WebSocket where it works and SSE + POST where
  * it does not, with one state machine owning every retry decision.
  */
-export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSchemaV1> extends Emitter<ClientEvents<Infer<In>>> {
+export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSchemaV1> extends BaseEmitter<ClientEvents<Infer<In>>> {
   readonly stats: ClientStats = { duplicates: 0, resumes: 0, resets: 0, attempts: 0 }
   #status: Status = 'idle'
   #transport: TransportKind | null = null
