@@ -153,7 +153,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
    */
   send(message: InferIn<Out>): Promise<void> {
     if (this.#status === 'closed') {
-      return Promise.reject(new SurewireError('client_closed', `send() after close()${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ': call connect() again or create a new RealtimeClient' : ''}`))
+      return Promise.reject(new SurewireError('client_closed', 'send() after close(): call connect() again or create a new RealtimeClient'))
     }
     const result = this.#o.outgoing['~standard'].validate(message)
     return handled(result instanceof Promise ? result.then((r) => this.#enqueue(r)) : this.#enqueue(result))

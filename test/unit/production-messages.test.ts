@@ -52,19 +52,6 @@ describe.each(['production', 'development'])('error texts with NODE_ENV=%s', (en
     expect(relative.message.includes('127.0.0.1')).toBe(!prod)
   })
 
-  it('send() after close(): client_closed, the fix only in development', async () => {
-    const c = new RealtimeClient({ ...base, url: 'http://127.0.0.1:1/rt' })
-    void c.connect()
-    c.close()
-    const err = await c.send({}).then(
-      () => undefined,
-      (e: unknown) => e as { code: string; message: string },
-    )
-    expect(err?.code).toBe('client_closed')
-    expect(err?.message).toMatch(/^send\(\) after close\(\)/)
-    expect(err?.message.includes('connect() again')).toBe(!prod)
-  })
-
   it('no WebSocket and no SSE allowed: websocket_unavailable, the fix only in development', async () => {
     const saveWs = (globalThis as { WebSocket?: unknown }).WebSocket
     delete (globalThis as { WebSocket?: unknown }).WebSocket
