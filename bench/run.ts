@@ -684,12 +684,14 @@ function targets(f: Figures): string {
   )
   const [shw, shs, shi, shd] = [f.serverHeap['surewire-ws'], f.serverHeap['surewire-sse'], f.serverHeap['socketio-ws'], f.serverHeap['socketio-default']]
   const ioServer = Math.min(shi?.ok ? m(shi) : Infinity, shd?.ok ? m(shd) : Infinity)
-  add(
-    'server heap per idle connection, WebSocket and SSE',
-    "≤ ½ socket.io server's (the smaller of its two rows)",
-    `WebSocket ${num(m(shw) / 1000, 2)} kB, SSE ${num(m(shs) / 1000, 2)} kB vs ${num(ioServer / 1000, 2)} kB`,
-    has(shw, shs) && Number.isFinite(ioServer) ? m(shw) <= ioServer / 2 && m(shs) <= ioServer / 2 : undefined,
-  )
+  for (const [label, sh] of [['WebSocket', shw], ['SSE', shs]] as const) {
+    add(
+      `server heap per idle connection, ${label}`,
+      "≤ ½ socket.io server's (the smaller of its two rows)",
+      `${num(m(sh) / 1000, 2)} kB vs ${num(ioServer / 1000, 2)} kB`,
+      has(sh) && Number.isFinite(ioServer) ? m(sh) <= ioServer / 2 : undefined,
+    )
+  }
   const [fw, fi] = [f.fanout['surewire-ws'], f.fanout['socketio-ws']]
   add(
     `broadcast to ${FANOUT_CLIENTS.toLocaleString('en-US')} clients, WebSocket`,
