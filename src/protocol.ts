@@ -66,6 +66,11 @@ export interface HelloFrame {
    * know which of its frames the server has seen. Optional: older servers omit it.
    */
   seq?: number
+  /**
+   * The server accepts, on WebSocket, a text message that is a JSON array of client frames (the
+   * POST body format and limits). Optional: absent means one frame per message.
+   */
+  batch?: boolean
 }
 /** An application message. `id` increases by one per message within a session. */
 export interface MessageFrame {
