@@ -170,11 +170,10 @@ class WebSocketTransport extends Reporter implements Transport {
       queueMicrotask(this.#tick)
       return
     }
-    const held = this.#held
-    // `[` + frames joined by `,` + `]`
-    if (held.length && this.#heldBytes + 1 + bytes > limit) this.#release()
-    this.#heldBytes += held.length ? bytes + 1 : bytes + 2
-    held.push(wire)
+    // As one message: `[` + the frames joined by `,` + `]`. Full: write what is held first.
+    if (this.#held.length && this.#heldBytes + 1 + bytes > limit) this.#release()
+    this.#heldBytes += this.#held.length ? bytes + 1 : bytes + 2
+    this.#held.push(wire)
   }
 
   /** A microtask turn passed: the tick ends once QUIET_TURNS turns in a row brought no new frame. */
