@@ -195,12 +195,18 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     if (bytes > limit) {
       return handled(Promise.reject(new SurewireError('too_large', `message is ${bytes} bytes; the limit is ${limit} (maxMessageBytes / server maxFrameBytes)`)))
     }
-    return this.#push({ t: 'msg', d: result.value }, bytes, json)
+    // Not wrapped in handled(): the outbox marks a promise handled before it rejects it (no `.catch` per send).
+    const p = this.#queue().pushMessage(result.value, json, bytes)
+    this.#flush()
+    return p
   }
 
-  #push(payload: Parameters<Outbox['push']>[0], bytes: number, json?: string): Promise<void> {
-    // Not wrapped in handled(): the outbox marks a promise handled before it rejects it (no `.catch` per send).
-    const p = (this.#outbox ??= new Outbox(this.#o.maxQueuedMessages, this.#o.maxQueuedBytes)).push(payload, bytes, undefined, json)
+  #queue(): Outbox {
+    return (this.#outbox ??= new Outbox(this.#o.maxQueuedMessages, this.#o.maxQueuedBytes))
+  }
+
+  #push(payload: Parameters<Outbox['push']>[0], bytes: number): Promise<void> {
+    const p = this.#queue().push(payload, bytes)
     this.#flush()
     return p
   }
@@ -213,7 +219,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   #active(): Conn | undefined {
-    return this.#conns.find((c) => c.role === 'active')
+    for (const c of this.#conns) if (c.role === 'active') return c // a loop: this runs on every send()
+    return undefined
   }
 
   // ------------------------------------------------------------------ state machine

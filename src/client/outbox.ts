@@ -39,11 +39,6 @@ class Entry {
   }
 }
 
-function frameOf(payload: Payload, seq: number, json: string | undefined): OutgoingFrame {
-  if (payload.t !== 'msg') return { t: payload.t, topic: payload.topic, seq }
-  return json === undefined ? { t: 'msg', d: payload.d, seq } : { t: 'msg', d: payload.d, seq, [serialisedData]: json }
-}
-
 /** Keep the dead slots at the front of the queue array until they are this many and half of it. */
 const COMPACT_AT = 1024
 
@@ -97,6 +92,15 @@ export class Outbox {
    * does not serialise it again.
    */
   push(payload: Payload, bytes: number, seq?: number, json?: string): Promise<void> {
+    return this.#add(payload.t === 'msg' ? undefined : payload, payload.t === 'msg' ? payload.d : undefined, bytes, seq, json)
+  }
+
+  /** Queue a message the client serialised (`json` is `JSON.stringify(d)`): push() without the payload object. */
+  pushMessage(d: unknown, json: string, bytes: number): Promise<void> {
+    return this.#add(undefined, d, bytes, undefined, json)
+  }
+
+  #add(sub: Exclude<Payload, { t: 'msg' }> | undefined, d: unknown, bytes: number, seq: number | undefined, json: string | undefined): Promise<void> {
     if (this.size >= this.maxMessages || this.#bytes + bytes > this.maxBytes) {
       return handledRejection(
         new SurewireError(
@@ -106,17 +110,18 @@ export class Outbox {
         ),
       )
     }
-    const e = new Entry(frameOf(payload, seq ?? this.#nextSeq++, json), bytes)
+    const n = seq ?? this.#nextSeq++
+    const frame: OutgoingFrame = sub ? { t: sub.t, topic: sub.topic, seq: n } : json === undefined ? { t: 'msg', d, seq: n } : { t: 'msg', d, seq: n, [serialisedData]: json }
+    const e = new Entry(frame, bytes)
     const p = (e.promise = new Promise<void>((resolve, reject) => {
       e.resolve = resolve
       e.reject = reject
     }))
     const q = this.#q
-    const last = q[q.length - 1]
-    if (seq === undefined || this.size === 0 || last!.seq < seq) q.push(e)
+    if (seq === undefined || this.size === 0 || q[q.length - 1]!.seq < seq) q.push(e)
     else {
       let at = this.#head
-      while (q[at]!.seq <= seq) at++ // `last` has a larger seq: stops inside the queue
+      while (q[at]!.seq <= seq) at++ // the last entry has a larger seq: stops inside the queue
       q.splice(at, 0, e)
       if (at < this.#unsent) this.#unsent = at
     }
@@ -157,7 +162,7 @@ export class Outbox {
   /** Put frames (re-subscriptions) ahead of everything queued. */
   unshift(payloads: Payload[]): void {
     if (!payloads.length) return
-    this.#reset(payloads.map((payload) => new Entry(frameOf(payload, 0, undefined), 0)).concat(this.#live()))
+    this.#reset(payloads.map((p) => new Entry(p.t === 'msg' ? { t: 'msg', d: p.d, seq: 0 } : { t: p.t, topic: p.topic, seq: 0 }, 0)).concat(this.#live()))
   }
 
   /** Is a subscription to `topic` waiting to be acked? */
