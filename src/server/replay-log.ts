@@ -4,6 +4,7 @@
  * The oldest entries go first; what a client asks for that was trimmed is announced by
  * `hello.reset = 'replay_window_exceeded'`.
  */
+import { tickNow } from './core/clock'
 
 /** The bounds, shared by every session of one server. `used` is the process-wide total. */
 export interface ReplayBounds {
@@ -21,30 +22,41 @@ export interface ReplayBounds {
   now?: () => number
 }
 
-let tickNow: number | undefined
-const forgetTickNow = () => (tickNow = undefined)
-/**
- * performance.now(), read once per tick: every message sent in one synchronous burst gets the
- * same timestamp (ages are measured against windows of seconds to minutes), and a burst of
- * 10,000 sends costs one clock read instead of 20,000.
- */
-function nowOfTick(): number {
-  if (tickNow === undefined) {
-    tickNow = performance.now()
-    queueMicrotask(forgetTickNow)
+/** The text of a `msg` frame (docs/PROTOCOL.md): `payload` is the serialized message, `topic` its topic if published to one. */
+export function msgFrame(id: number, payload: string, topic: string | undefined): string {
+  return topic === undefined ? `{"t":"msg","id":${id},"d":${payload}}` : `{"t":"msg","id":${id},"topic":${topicJson(topic)},"d":${payload}}`
+}
+
+let lastTopic: string | undefined
+let lastTopicJson = ''
+/** JSON of a topic name, cached for the last one: a publish to N sessions serialises it once, not N times. */
+function topicJson(topic: string): string {
+  if (topic !== lastTopic) {
+    lastTopicJson = JSON.stringify(topic)
+    lastTopic = topic
   }
-  return tickNow
+  return lastTopicJson
+}
+
+/** Parallel arrays, one slot per message: no object per message. */
+interface Entries {
+  ids: number[]
+  /** The serialized message, shared by every session a broadcast reached (the frame text is rebuilt for a replay). */
+  payloads: string[]
+  topics: (string | undefined)[]
+  /** Characters of the frame text: what the bounds count. */
+  sizes: number[]
+  ats: number[]
 }
 
 /**
- * The entries are three parallel arrays (id, text, time) rather than an object per message, so
- * logging a message allocates nothing; dropped slots before `#head` are cleared so their texts
- * can be collected, and the arrays are compacted once half of them is dead.
+ * The log keeps each message's payload (the one string a broadcast shares across sessions), not
+ * its per-session frame text, which is rebuilt only for a replay. Dropped slots before `#head`
+ * are cleared so their payloads can be collected, and the arrays are compacted once half of them
+ * is dead. Nothing is allocated until the first message.
  */
 export class ReplayLog {
-  #ids: number[] = []
-  #texts: string[] = []
-  #ats: number[] = []
+  #e: Entries | undefined
   #head = 0
   #bytes = 0
 
@@ -56,69 +68,72 @@ export class ReplayLog {
   }
 
   get size(): number {
-    return this.#ids.length - this.#head
+    return this.#e ? this.#e.ids.length - this.#head : 0
   }
 
   /** The oldest id still held, or undefined when empty. */
   get oldest(): number | undefined {
-    return this.#head < this.#ids.length ? this.#ids[this.#head] : undefined
+    return this.size > 0 ? this.#e!.ids[this.#head] : undefined
   }
 
-  push(id: number, text: string): void {
+  /** Log message `id`; `size` is the length of its frame text (`msgFrame(id, payload, topic).length`). */
+  push(id: number, payload: string, topic: string | undefined, size: number): void {
     const b = this.bounds
-    const now = b.now ? b.now() : nowOfTick()
-    this.#ids.push(id)
-    this.#texts.push(text)
-    this.#ats.push(now)
-    this.#bytes += text.length
-    b.used.bytes += text.length
+    const now = b.now ? b.now() : tickNow()
+    const e = (this.#e ??= { ids: [], payloads: [], topics: [], sizes: [], ats: [] })
+    e.ids.push(id)
+    e.payloads.push(payload)
+    e.topics.push(topic)
+    e.sizes.push(size)
+    e.ats.push(now)
+    this.#bytes += size
+    b.used.bytes += size
     this.#trim(now)
   }
 
   /** Drop what is over a bound: age, count, this log's bytes, the process total (this log pays). */
   trim(): void {
-    const b = this.bounds
-    this.#trim(b.now ? b.now() : performance.now())
+    this.#trim(this.bounds.now ? this.bounds.now() : performance.now())
   }
 
   #trim(now: number): void {
+    const e = this.#e
+    if (!e) return
     const b = this.bounds
     const tooOld = now - b.maxAgeMs
-    const ats = this.#ats
+    const ats = e.ats
     while (this.#head < ats.length) {
-      const over = ats[this.#head]! < tooOld || this.size > b.maxMessages || this.#bytes > b.maxBytes || b.used.bytes > b.maxTotalBytes
-      if (!over) break
-      this.#drop()
+      if (!(ats[this.#head]! < tooOld || ats.length - this.#head > b.maxMessages || this.#bytes > b.maxBytes || b.used.bytes > b.maxTotalBytes)) break
+      this.#drop(e)
     }
     if (this.#head > 64 && this.#head * 2 > ats.length) {
-      this.#ids = this.#ids.slice(this.#head)
-      this.#texts = this.#texts.slice(this.#head)
-      this.#ats = ats.slice(this.#head)
+      const h = this.#head
+      this.#e = { ids: e.ids.slice(h), payloads: e.payloads.slice(h), topics: e.topics.slice(h), sizes: e.sizes.slice(h), ats: ats.slice(h) }
       this.#head = 0
     }
   }
 
-  /** Entries with id > `after`, oldest first. */
+  /** Entries with id > `after`, oldest first, with their frame text. */
   *after(after: number): Iterable<{ id: number; text: string }> {
-    for (let i = this.#head; i < this.#ids.length; i++) {
-      const id = this.#ids[i]!
-      if (id > after) yield { id, text: this.#texts[i]! }
+    const e = this.#e
+    if (!e) return
+    for (let i = this.#head; i < e.ids.length; i++) {
+      const id = e.ids[i]!
+      if (id > after) yield { id, text: msgFrame(id, e.payloads[i]!, e.topics[i]) }
     }
   }
 
   clear(): void {
     this.bounds.used.bytes -= this.#bytes
     this.#bytes = 0
-    this.#ids = []
-    this.#texts = []
-    this.#ats = []
+    this.#e = undefined
     this.#head = 0
   }
 
-  #drop(): void {
+  #drop(e: Entries): void {
     const i = this.#head++
-    const n = this.#texts[i]!.length
-    this.#texts[i] = '' // let the text be collected
+    const n = e.sizes[i]!
+    e.payloads[i] = '' // let the payload be collected
     this.#bytes -= n
     this.bounds.used.bytes -= n
   }

@@ -3,7 +3,7 @@ import { CloseCode, type ClientFrame, type ErrorCode, type HelloFrame, type Serv
 import type { Infer, InferIn, StandardSchemaV1 } from '../schema'
 import { formatIssues } from '../schema'
 import type { ConnectionEvents } from './connection'
-import { ReplayLog, type ReplayBounds } from './replay-log'
+import { msgFrame, ReplayLog, type ReplayBounds } from './replay-log'
 import type { Sink } from './sink'
 
 export type { Sink } from './sink'
@@ -40,17 +40,6 @@ function b64(n: number): string {
 }
 
 const SERVER_ERROR = { code: 'server_error', message: 'the server failed to handle this message' } as const
-
-let lastTopic: string | undefined
-let lastTopicJson = ''
-/** JSON of a topic name, cached for the last one: a publish to N sessions serialises it once, not N times. */
-function topicJson(topic: string): string {
-  if (topic !== lastTopic) {
-    lastTopicJson = JSON.stringify(topic)
-    lastTopic = topic
-  }
-  return lastTopicJson
-}
 
 /** Why a sequenced frame was not accepted (its nack), or undefined when it was. */
 type Failure = { code: ErrorCode; message: string } | undefined
@@ -214,8 +203,8 @@ export class Session {
   sendPayload(payload: string, topic?: string): void {
     if (this.#ended) return
     const id = this.#nextId++
-    const text = topic === undefined ? `{"t":"msg","id":${id},"d":${payload}}` : `{"t":"msg","id":${id},"topic":${topicJson(topic)},"d":${payload}}`
-    this.#log.push(id, text)
+    const text = msgFrame(id, payload, topic)
+    this.#log.push(id, payload, topic, text.length)
     this.#deliver(text, id)
   }
 

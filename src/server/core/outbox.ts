@@ -112,10 +112,15 @@ export class Outbox {
     queueMicrotask(this.#flushTick)
   }
 
+  /** Make sure a flush runs at the end of this tick (it calls `beforeFlush`, which may add frames). */
+  wake(): void {
+    if (!this.#closed && !this.#finish) this.#schedule()
+  }
+
   readonly #flushTick = (): void => {
+    if (this.#closed) return void (this.#scheduled = false)
+    this.beforeFlush?.() // still #scheduled: what it writes joins this flush
     this.#scheduled = false
-    if (this.#closed) return
-    this.beforeFlush?.()
     this.#flush()
   }
 
@@ -149,6 +154,10 @@ export class Outbox {
     this.#draining = true
     this.pipe.onDrain(() => {
       this.#draining = false
+      if (this.#closed) return
+      this.#scheduled = true // what beforeFlush writes joins this flush
+      this.beforeFlush?.()
+      this.#scheduled = false
       this.#flush()
     })
   }

@@ -2,6 +2,7 @@ import { CloseCode, FrameError, parseClientMessage, type ServerFrame } from '../
 import { openParams, type RealtimeRequest } from '../request'
 import type { Session } from '../session'
 import type { Sink } from '../sink'
+import { tickNow } from './clock'
 import { CLOSE_GRACE_MS, now, type LiveConnection, type ServerCore } from './core'
 import { checkOrigin } from './origin'
 import { Outbox } from './outbox'
@@ -87,6 +88,7 @@ class SocketConnection implements LiveConnection {
       close: (code, reason) => {
         if (code === CloseCode.replaced) return this.#outbox.close(), this.close(code, reason)
         this.#armGrace()
+        this.#flushAck() // a pending ack goes out before the close (bye: "flush pending acks")
         this.#outbox.finish(() => this.close(code, reason))
       },
       bufferedBytes: () => this.#outbox.bufferedBytes(),
@@ -151,7 +153,7 @@ class SocketConnection implements LiveConnection {
   }
 
   #handle(text: string | null): void {
-    this.#lastSeen = now()
+    this.#lastSeen = tickNow() // one clock read per tick, however many messages one read brought
     if (this.#closing) return
     if (text === null) return this.#badFrame('binary frames are not part of the protocol')
     let frames
@@ -177,7 +179,7 @@ class SocketConnection implements LiveConnection {
   readonly #reply = (f: ServerFrame): void => {
     if (this.#session?.sink !== this.#sink) return
     if (f.t === 'ack') {
-      if (this.#ackSeq < 0) queueMicrotask(this.#flushAck)
+      if (this.#ackSeq < 0) this.#outbox.wake() // the outbox's flush at the end of the tick writes it (beforeFlush)
       if (f.seq > this.#ackSeq) this.#ackSeq = f.seq
       return
     }
@@ -185,11 +187,11 @@ class SocketConnection implements LiveConnection {
     this.#sink.write(JSON.stringify(f))
   }
 
-  readonly #flushAck = (): void => {
+  #flushAck(): void {
     const seq = this.#ackSeq
     if (seq < 0) return
     this.#ackSeq = -1
-    if (this.#session?.sink === this.#sink) this.#sink.write(`{"t":"ack","seq":${seq}}`)
+    if (this.#session?.sink === this.#sink) this.#outbox.write(`{"t":"ack","seq":${seq}}`)
   }
 
   #badFrame(message: string): void {
