@@ -12,16 +12,19 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { WebSocket as WsSocket } from 'ws'
 import type { StandardSchemaV1, WebSocketConstructor, WebSocketLike } from '../../src'
-import { closeClients, makeClient, TestWebSocket, until } from '../support/servers'
+import { closeClients, makeClient, startServer, TestWebSocket, until, type TestServer } from '../support/servers'
 import { hello, hostilePeer, type HostilePeer } from '../reliability/fixtures/hostile-peer'
 
 let peer: HostilePeer
 beforeEach(async () => {
   peer = await hostilePeer()
 })
+let servers: TestServer[] = []
 afterEach(async () => {
   closeClients()
   await peer.close()
+  await Promise.all(servers.map((s) => s.close()))
+  servers = []
 })
 
 interface Wire {
@@ -196,4 +199,27 @@ it('reaches the server under maxFrameBytes even when a lone frame nearly fills i
   await Promise.all([c.send({ type: 'chat', text } as never), c.send({ type: 'chat', text } as never), c.send({ type: 'chat', text } as never)])
   await until(() => wire.frames().length === 3, 15_000, 'three messages')
   for (const m of wire.messages) expect(Buffer.byteLength(m)).toBeLessThanOrEqual(maxFrameBytes)
+})
+
+describe('against the reference server (its hello says batch: true)', () => {
+  it('bursts of sends in a window of 1,000 arrive once each, in order, all acked, in far fewer messages', async () => {
+    const s = await startServer()
+    servers.push(s)
+    const received: number[] = []
+    s.realtime.on('connection', (conn) => conn.on('message', (m) => void (m.type === 'count' && received.push(m.n))))
+    const ws = countingWebSocket()
+    const c = makeClient(s.url, { transports: ['websocket'], WebSocket: ws.WebSocket })
+    await c.connect()
+    const before = ws.sends()
+    const N = 5_000
+    const sent: Promise<void>[] = []
+    for (let i = 0; i < N; i++) {
+      if (i >= 1_000) await sent[i - 1_000]
+      sent.push(c.send({ type: 'count', n: i + 1 }))
+    }
+    await Promise.all(sent)
+    expect(received).toEqual(Array.from({ length: N }, (_, i) => i + 1))
+    expect(c.queued).toBe(0)
+    expect(ws.sends() - before).toBeLessThan(N / 10)
+  })
 })
