@@ -76,7 +76,7 @@ export class SessionRegistry implements SessionLayer {
       this.sessions.set(session.sid, session)
     }
     if (isNew) this.events.connection(session.conn as unknown as Connection)
-    const hello = { hb: o.heartbeatIntervalMs, maxFrameBytes: o.maxFrameBytes }
+    const hello = { hb: o.heartbeatIntervalMs, maxFrameBytes: o.maxFrameBytes, batch: true } // batch: WebSocket messages may be arrays of frames (B1)
     // A client that asked to resume a session we do not have is told so (hello.reset) and can refetch.
     const resume = req.sid === undefined ? 'none' : isNew ? 'unknown' : (req.last ?? 0)
     session.attach(sink, hello, resume)
