@@ -278,9 +278,9 @@ export class Session {
         continue
       }
       if (f.t === 'bye') {
-        this.#release(reply)
-        this.end('client_closed')
-        return undefined
+        const released = this.#release(reply)
+        if (!released) return void this.end('client_closed')
+        return released.then(() => this.end('client_closed'))
       }
       if (f.seq <= this.#lastSeq) {
         // A resend after a reconnect: already handled. Repeat a nack whose reply may have been lost.
@@ -305,8 +305,7 @@ export class Session {
       }
       this.#settle(f.seq, outcome)
     }
-    this.#release(reply)
-    return undefined
+    return this.#release(reply)
   }
 
   /** Record the outcome of the sequenced frame `seq` (accepted when `failed` is undefined). */
@@ -337,15 +336,17 @@ export class Session {
 
   /**
    * The one place the replies of a batch (acks, nacks, pongs, in order) are handed to the
-   * transport, once the whole batch is handled: a session layer that must persist lastSeq/nacks
-   * first (contract S1) hooks in here.
+   * transport, once the whole batch is handled. A session layer that must persist lastSeq/nacks
+   * first (contract S1) hooks in here and returns a promise: the session stays held (later
+   * batches wait) until it settles. In memory: synchronous, undefined.
    */
-  #release(reply: (f: ServerFrame) => void): void {
+  #release(reply: (f: ServerFrame) => void): Promise<void> | undefined {
     const out = this.#replies
     const acked = this.#acked
     this.#reset()
     if (out) for (const f of out) reply(f)
     if (acked >= 0) reply({ t: 'ack', seq: acked })
+    return undefined
   }
 
   /** Drop nacks the client can no longer resend: more than `resendWindow` below `lastSeq`. */

@@ -62,6 +62,8 @@ describe('ReplayLog bounds', () => {
     expect(JSON.parse([...log.after(38)][0]!.text)).toEqual({ t: 'msg', id: 39, d: JSON.parse(text(100)) })
     log.push(40, '{"a":1}', 'room "1"', msgFrame(40, '{"a":1}', 'room "1"').length)
     expect(JSON.parse([...log.after(39)][0]!.text)).toEqual({ t: 'msg', id: 40, topic: 'room "1"', d: { a: 1 } })
+    log.pushFrame(41, '{"t":"msg","id":41,"d":2}') // restored as a whole frame (a shared store)
+    expect([...log.after(40)]).toEqual([{ id: 41, text: '{"t":"msg","id":41,"d":2}' }])
   })
 
   it('age: entries older than maxAgeMs are trimmed', () => {

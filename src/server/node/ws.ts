@@ -8,6 +8,7 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import type { ServerCore } from '../core/core'
 import { openedSocket, type SocketLike } from '../core/websocket'
 import { nodeRequest, type NodeUpgrader } from './http'
+import { encodeTextFrames } from './ws-frames'
 
 const servers = new WeakMap<ServerCore, WebSocketServer>()
 
@@ -38,10 +39,8 @@ function socketLike(ws: WebSocket, raw: Duplex): SocketLike {
   return {
     sendAll(texts) {
       if (ws.readyState !== ws.OPEN) return
-      // Corked: a burst of frames leaves in one TCP write and arrives in one read on the client.
-      raw.cork()
-      for (const t of texts) ws.send(t)
-      raw.uncork()
+      // One buffer, one write: a burst of frames leaves in one TCP write and arrives in one read on the client.
+      raw.write(encodeTextFrames(texts))
     },
     buffered: () => ws.bufferedAmount,
     onDrain: (cb) => (raw.writableNeedDrain ? raw.once('drain', cb) : setTimeout(cb, 5)),
