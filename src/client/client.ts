@@ -1,4 +1,4 @@
-import { Emitter } from '../emitter'
+import { BaseEmitter } from '../emitter'
 import { AuthError, ConfigError, RejectedError, ServerRefusalError, SurewireError, ValidationError, errorText } from '../errors'
 import { CloseCode, DEFAULT_HEARTBEAT_MS, utf8Length, type ErrorFrame, type HelloFrame, type ServerFrame } from '../protocol'
 import { type Infer, type InferIn, type StandardSchemaV1 } from '../schema'
@@ -51,7 +51,7 @@ type TypeOf<M> = M extends { type: infer T extends string } ? T : never
  * A realtime connection that uses WebSocket where it works and SSE + POST where
  * it does not, with one state machine owning every retry decision.
  */
-export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSchemaV1> extends Emitter<ClientEvents<Infer<In>>> {
+export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSchemaV1> extends BaseEmitter<ClientEvents<Infer<In>>> {
   readonly stats: ClientStats = { duplicates: 0, resumes: 0, resets: 0, attempts: 0 }
   #status: Status = 'idle'
   #transport: TransportKind | null = null
@@ -153,10 +153,10 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
    */
   send(message: InferIn<Out>): Promise<void> {
     if (this.#status === 'closed') {
-      return Promise.reject(new SurewireError('client_closed', 'send() after close(): call connect() again or create a new RealtimeClient'))
+      return handled(Promise.reject(new SurewireError('client_closed', 'send() after close(): call connect() again or create a new RealtimeClient')))
     }
     const result = this.#o.outgoing['~standard'].validate(message)
-    return handled(result instanceof Promise ? result.then((r) => this.#enqueue(r)) : this.#enqueue(result))
+    return result instanceof Promise ? handled(result.then((r) => this.#enqueue(r))) : this.#enqueue(result)
   }
 
   /** Subscribe to a server topic. Survives reconnects and transport switches. */
@@ -179,25 +179,34 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   // ------------------------------------------------------------------ sending
 
+  /** Queue a validated message. Every promise it returns is marked handled (a rejection it settles later, by the outbox). */
   #enqueue(result: StandardSchemaV1.Result<unknown>): Promise<void> {
-    if (result.issues) return Promise.reject(new ValidationError(result.issues, 'outgoing'))
+    if (result.issues) return handled(Promise.reject(new ValidationError(result.issues, 'outgoing')))
     let json: string | undefined
     try {
       json = JSON.stringify(result.value)
     } catch (err) {
-      return Promise.reject(new SurewireError('invalid_message', `message is not JSON-serialisable: ${(err as Error).message}`))
+      return handled(Promise.reject(new SurewireError('invalid_message', `message is not JSON-serialisable: ${(err as Error).message}`)))
     }
-    if (json === undefined) return Promise.reject(new SurewireError('invalid_message', 'message is not JSON-serialisable'))
+    if (json === undefined) return handled(Promise.reject(new SurewireError('invalid_message', 'message is not JSON-serialisable')))
+    // The one serialisation: the size checks use it, and the transport writes it (codec.ts serialisedData).
     const bytes = utf8Length(json) + 24 // envelope {"t":"msg","seq":N,"d":…}
     const limit = Math.min(this.#o.maxMessageBytes, this.#serverMaxFrame - 2)
     if (bytes > limit) {
-      return Promise.reject(new SurewireError('too_large', `message is ${bytes} bytes; the limit is ${limit} (maxMessageBytes / server maxFrameBytes)`))
+      return handled(Promise.reject(new SurewireError('too_large', `message is ${bytes} bytes; the limit is ${limit} (maxMessageBytes / server maxFrameBytes)`)))
     }
-    return this.#push({ t: 'msg', d: result.value }, bytes)
+    // Not wrapped in handled(): the outbox marks a promise handled before it rejects it (no `.catch` per send).
+    const p = this.#queue().pushMessage(result.value, json, bytes)
+    this.#flush()
+    return p
+  }
+
+  #queue(): Outbox {
+    return (this.#outbox ??= new Outbox(this.#o.maxQueuedMessages, this.#o.maxQueuedBytes))
   }
 
   #push(payload: Parameters<Outbox['push']>[0], bytes: number): Promise<void> {
-    const p = handled((this.#outbox ??= new Outbox(this.#o.maxQueuedMessages, this.#o.maxQueuedBytes)).push(payload, bytes))
+    const p = this.#queue().push(payload, bytes)
     this.#flush()
     return p
   }
@@ -210,7 +219,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   #active(): Conn | undefined {
-    return this.#conns.find((c) => c.role === 'active')
+    for (const c of this.#conns) if (c.role === 'active') return c // a loop: this runs on every send()
+    return undefined
   }
 
   // ------------------------------------------------------------------ state machine
@@ -276,13 +286,13 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
         this.emit(
           'error',
           new ConfigError(
-            'this runtime has no WebSocket (Node 20): pass one, e.g. `import { WebSocket } from "ws"; new RealtimeClient({ WebSocket, … })`' +
+            `this runtime has no WebSocket: pass \`WebSocket\`${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ', e.g. `import { WebSocket } from "ws"; new RealtimeClient({ WebSocket, … })`' : ''}` +
               (wantSse ? '; using SSE + POST meanwhile' : ''),
             'websocket_unavailable',
           ),
         )
       }
-      if (!wantSse) return this.#shutdown('fatal_error', new ConfigError('no usable transport: this runtime has no WebSocket and `transports` excludes \'sse\'; pass `WebSocket` from the "ws" package or add \'sse\' to `transports`', 'websocket_unavailable'))
+      if (!wantSse) return this.#shutdown('fatal_error', new ConfigError(`no usable transport: no WebSocket, and \`transports\` excludes 'sse'${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? '; pass `WebSocket` from the "ws" package or add \'sse\' to `transports`' : ''}`, 'websocket_unavailable'))
     }
     const useWs = this.#fallback.begin(wantWs && (WS ? true : 'unavailable'), wantSse)
     this.stats.attempts++
@@ -302,9 +312,12 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       if (sse) this.#fallback.serverDown()
       if (buffered) {
         const detail =
-          `SSE ${sse.opened ? 'response arrived' : 'request got no response'} but no event within connectTimeoutMs=${this.#o.connectTimeoutMs} ` +
-          `while the server answers other requests: a proxy is buffering the stream (nginx: \`proxy_buffering off;\`, ` +
-          `and do not hide or ignore the server's X-Accel-Buffering header). \`npx surewire doctor <url>\` confirms it.`
+          `SSE ${sse.opened ? 'response arrived' : 'request got no response'} but no event within connectTimeoutMs=${this.#o.connectTimeoutMs}: ` +
+          `a proxy is buffering the stream${
+            (typeof process !== 'undefined' && process.env.NODE_ENV !== 'production')
+              ? " (the server answers other requests; nginx: `proxy_buffering off;`, and do not hide or ignore the server's X-Accel-Buffering header). `npx surewire doctor <url>` confirms it."
+              : ' (npx surewire doctor <url>)'
+          }`
         this.emit('error', new SurewireError('transport_error', detail))
         return this.#retry('sse_buffered', detail)
       }
@@ -530,7 +543,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   /** The server said retrying cannot help (contract C2): stop, with its code and message on `error`. */
   #fatal(serverCode: string, message: string, status?: number): void {
-    const hint = serverCode === 'origin_not_allowed' ? ' (a proxy in front of the server must preserve Host, or configure the server: `trustForwardedHost` / `allowedOrigins`)' : ''
+    const hint = serverCode === 'origin_not_allowed' && (typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ' (a proxy in front of the server must preserve Host, or configure the server: `trustForwardedHost` / `allowedOrigins`)' : ''
     this.#shutdown('fatal_error', new ServerRefusalError(serverCode, `the server refused the connection for good (${serverCode}): ${message}${hint}; not retrying`, true, status))
   }
 
