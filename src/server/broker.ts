@@ -66,8 +66,8 @@ export function createMemoryBroker(): Broker {
 export class BrokerError extends Error {
   override name = 'BrokerError'
   constructor(
-    /** `broker_unreachable`: not reachable at start. The others: see {@link BrokerStatus.reason}. */
-    readonly code: 'broker_unreachable' | 'broker_unavailable' | 'broker_data_lost',
+    /** `broker_unreachable`: not reachable at start. `session_moved`: a send or forwarded request for a session another process took over (its home changed, see docs/RELIABILITY.md "More than one process"). The others: see {@link BrokerStatus.reason}. */
+    readonly code: 'broker_unreachable' | 'broker_unavailable' | 'broker_data_lost' | 'session_moved',
     message: string,
   ) {
     super(message)

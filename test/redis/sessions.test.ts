@@ -1,0 +1,149 @@
+/**
+ * Sessions shared across server instances through surewire/redis (contract S1), against a real
+ * redis-server started by the test: three RealtimeServer instances in this process, each on its
+ * own http server, sharing nothing but Redis. Driven at the wire level with the protocol peer.
+ *
+ * - SSE stream on A, POSTs on B and C: every send acked once, every echo on the stream, in order.
+ * - A WebSocket / SSE reconnect to another instance resumes (`resumed: true`): 0 lost, 0 duplicated.
+ * - An instance that crashes (its sockets and Redis connections cut, nothing flushed or released):
+ *   its sessions are adopted elsewhere (`conn.adopted`), both sequenced streams lose nothing and
+ *   duplicate nothing that was acknowledged, and the client→server guarantee (at least once, with
+ *   `(conn.id, inboundSeq)` as the de-duplication key) is checked against what handlers saw.
+ */
+import type { Socket } from 'node:net'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { createRedisBroker } from '../../src/redis'
+import type { Broker, Connection } from '../../src/server'
+import { matching, postFrames, ssePeer, wsPeer, type Frame } from '../support/peer'
+import { startServer, until, type TestServer } from '../support/servers'
+import { startRedis, type TestRedis } from './redis-server'
+
+let redis: TestRedis
+beforeAll(async () => {
+  redis = await startRedis()
+})
+afterAll(async () => {
+  await redis?.close()
+})
+
+const cleanups: (() => unknown)[] = []
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn()
+})
+
+interface Node extends TestServer {
+  errors: unknown[]
+  /** Every `connection` on this instance (adopted ones included). */
+  conns: Connection[]
+  /** Handler runs on this instance: `${conn.id}:${inboundSeq}` of every `count` message. */
+  handled: string[]
+  /** Crash: cut every socket and Redis connection at once; nothing is flushed or released. */
+  crash(): void
+}
+
+let prefixes = 0
+const prefix = () => `s${++prefixes}-${process.pid}:`
+
+async function node(p: string): Promise<Node> {
+  const broker: Broker = await createRedisBroker({ url: redis.url, keyPrefix: p, blockMs: 1_000, livenessIntervalMs: 200 })
+  const s = await startServer({ broker, sessionTtlMs: 30_000 })
+  const errors: unknown[] = []
+  const conns: Connection[] = []
+  const handled: string[] = []
+  const sockets = new Set<Socket>()
+  s.http.on('connection', (sock: Socket) => sockets.add(sock))
+  s.realtime.on('error', (e) => errors.push(e))
+  s.realtime.on('connection', (conn) => {
+    conns.push(conn as Connection)
+    conn.on('message', (m) => {
+      if (m.type === 'count') {
+        handled.push(`${conn.id}:${conn.inboundSeq}`)
+        void conn.send({ type: 'tick', n: m.n })
+      }
+    })
+  })
+  let crashed = false
+  cleanups.push(() => (crashed ? undefined : s.close()))
+  return {
+    ...s,
+    errors,
+    conns,
+    handled,
+    crash() {
+      crashed = true
+      ;(broker as unknown as Record<symbol, () => void>)[Symbol.for('surewire.test.crash')]!()
+      for (const sock of sockets) sock.destroy()
+      s.http.close()
+    },
+  }
+}
+
+const msg = (seq: number, d: unknown) => ({ t: 'msg', seq, d })
+const echoText = (f: Frame<'msg'>) => (f.d as { text?: string }).text
+const ticks = (frames: ReturnType<typeof matching<'msg'>>) => frames.map((f) => (f.d as { n: number }).n)
+
+describe('one session, any instance (SSE + POST, resume elsewhere)', () => {
+  it('SSE stream on A, POSTs on B and C: every send acked once and echoed on the stream, in order', async () => {
+    const p = prefix()
+    const [a, b, c] = await Promise.all([node(p), node(p), node(p)])
+    const sse = await ssePeer(a.url)
+    const { sid } = await sse.wait('hello')
+    const N = 30
+    const acks: number[] = []
+    for (let seq = 1; seq <= N; seq++) {
+      const target = [b, c, a][seq % 3]!
+      const r = await postFrames(target.url, sid, JSON.stringify([msg(seq, { type: 'echo', text: `m${seq}` })]))
+      expect(r.status, JSON.stringify(r.body)).toBe(200)
+      acks.push(...matching(r.body, 'ack').map((f) => f.seq))
+      expect(matching(r.body, 'nack')).toEqual([])
+    }
+    expect(acks).toEqual(Array.from({ length: N }, (_, i) => i + 1))
+    await sse.wait('msg', undefined, N)
+    const echoes = matching(sse.frames, 'msg').map(echoText)
+    expect(echoes).toEqual(Array.from({ length: N }, (_, i) => `m${i + 1}`))
+    // One session, homed on A: `connection` fired once, on A only.
+    expect([a.conns.length, b.conns.length, c.conns.length]).toEqual([1, 0, 0])
+    expect([...a.errors, ...b.errors, ...c.errors]).toEqual([])
+  })
+
+  for (const transport of ['websocket', 'sse'] as const) {
+    it(`${transport} reconnect to another instance resumes: resumed, 0 lost, 0 duplicated, and the session keeps working there`, async () => {
+      const p = prefix()
+      const [a, b, c] = await Promise.all([node(p), node(p), node(p)])
+      const ws = wsPeer(a.url)
+      const { sid } = await ws.hello()
+      for (let seq = 1; seq <= 10; seq++) ws.send(msg(seq, { type: 'count', n: seq }))
+      await ws.wait('msg', undefined, 10)
+      const last = Math.max(...matching(ws.frames, 'msg').map((f) => f.id))
+      ws.ws.close()
+      await ws.closed()
+      // While the client is away: a broadcast from C (delivered on the home, A) and more sends on the home.
+      await c.realtime.broadcast({ type: 'tick', n: 11 })
+      await a.conns[0]!.send({ type: 'tick', n: 12 })
+      const query = `sid=${sid}&last=${last}`
+      const again = transport === 'websocket' ? wsPeer(b.url, query) : await ssePeer(b.url, query)
+      const hello = await again.wait('hello')
+      expect(hello).toMatchObject({ sid, resumed: true })
+      expect(hello.reset).toBeUndefined()
+      await again.wait('msg', undefined, 2)
+      expect(ticks(matching(again.frames, 'msg'))).toEqual([11, 12])
+      // Client → server through B (WebSocket frames relayed to A; SSE: POST on C).
+      if (transport === 'websocket') {
+        const w = again as ReturnType<typeof wsPeer>
+        for (let seq = 11; seq <= 20; seq++) w.send(msg(seq, { type: 'count', n: seq + 2 }))
+        await w.wait('ack', (f) => f.seq === 20)
+      } else {
+        const r = await postFrames(c.url, sid, JSON.stringify(Array.from({ length: 10 }, (_, i) => msg(11 + i, { type: 'count', n: 13 + i }))))
+        expect(matching(r.body, 'ack').map((f) => f.seq)).toEqual([20])
+      }
+      await again.wait('msg', undefined, 12)
+      expect(ticks(matching(again.frames, 'msg'))).toEqual([11, 12, ...Array.from({ length: 10 }, (_, i) => 13 + i)])
+      const ids = matching(again.frames, 'msg').map((f) => f.id)
+      expect(ids).toEqual([...ids].sort((x, y) => x - y))
+      expect(ids[0]).toBe(last + 1)
+      expect(a.handled).toHaveLength(20) // every client message handled once, on the home
+      expect([a.conns.length, b.conns.length, c.conns.length]).toEqual([1, 0, 0])
+      expect([...a.errors, ...b.errors, ...c.errors]).toEqual([])
+    })
+  }
+})
