@@ -397,6 +397,9 @@ export class RedisSessions implements SessionCluster {
   crash(): void {
     this.#closed = true
     for (const t of this.#timers.splice(0)) clearInterval(t)
+    // A dead process runs no more handlers: its sessions stop here (nothing is written anywhere).
+    for (const session of [...this.#homed.keys()]) session.drop(CloseCode.goingAway, 'crashed')
+    this.#homed.clear()
     this.gateway.close()
   }
 

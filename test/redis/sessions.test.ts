@@ -147,3 +147,75 @@ describe('one session, any instance (SSE + POST, resume elsewhere)', () => {
     })
   }
 })
+
+describe('a crashed instance: its sessions are adopted elsewhere', () => {
+  it('WebSocket on A, A crashes mid-stream: adopted on B (conn.adopted), topic stream and client→server stream lose nothing, duplicate nothing acked', async () => {
+    const p = prefix()
+    const [a, b, c] = await Promise.all([node(p), node(p), node(p)])
+    const first = wsPeer(a.url)
+    const { sid } = await first.hello()
+    first.send({ t: 'sub', seq: 1, topic: 'feed' })
+    await first.wait('ack', (f) => f.seq === 1)
+    const connId = a.conns[0]!.id
+
+    // Server → client: C publishes 1..N to the topic, each awaited; resolved ones must all arrive once, in order.
+    const N = 300
+    const resolved: number[] = []
+    const publishing = (async () => {
+      for (let n = 1; n <= N; n++) {
+        await c.realtime.publish('feed', { type: 'tick', n }).then(() => resolved.push(n))
+        if (n === 100) await until(() => crashed, 30_000, 'the crash')
+      }
+    })()
+    // Client → server: `count` frames seq 2..K (each handler sends tick 10000+n back).
+    const K = 200
+    let crashed = false
+    let peer = first
+    for (let seq = 2; seq <= 100; seq++) peer.send(msg(seq, { type: 'count', n: 10_000 + seq }))
+    await first.wait('msg', (f) => (f.d as { n: number }).n === 50)
+    const ackedBefore = Math.max(0, ...matching(first.frames, 'ack').map((f) => f.seq))
+    a.crash()
+    crashed = true
+    await first.closed()
+    const ackedAtCrash = Math.max(ackedBefore, ...matching(first.frames, 'ack').map((f) => f.seq))
+    const last = Math.max(0, ...matching(first.frames, 'msg').map((f) => f.id))
+
+    // Reconnect to B: the home is gone, so B adopts the session.
+    peer = wsPeer(b.url, `sid=${sid}&last=${last}`)
+    const hello = await peer.hello()
+    expect(hello).toMatchObject({ sid, resumed: true, seq: expect.any(Number) })
+    expect(hello.reset).toBeUndefined()
+    expect(b.conns).toHaveLength(1)
+    expect(b.conns[0]!.adopted).toBe(true)
+    expect(b.conns[0]!.id).toBe(connId)
+    expect(b.conns[0]!.topics.has('feed')).toBe(true)
+    // hello.seq is the last client seq the server has committed: resend what is after it, then go on.
+    expect(hello.seq).toBeGreaterThanOrEqual(ackedAtCrash)
+    for (let seq = hello.seq! + 1; seq <= K; seq++) peer.send(msg(seq, { type: 'count', n: 10_000 + seq }))
+    await peer.wait('ack', (f) => f.seq === K)
+    await publishing
+    await peer.wait('msg', (f) => (f.d as { n: number }).n === N)
+
+    const msgs = [...matching(first.frames, 'msg'), ...matching(peer.frames, 'msg')]
+    const ids = msgs.map((f) => f.id)
+    expect(new Set(ids).size).toBe(ids.length) // no message id delivered twice
+    expect(ids).toEqual([...ids].sort((x, y) => x - y))
+    const feed = ticks(msgs.filter((f) => f.topic === 'feed'))
+    expect(feed).toEqual(Array.from({ length: N }, (_, i) => i + 1)) // every publish once, in order (all resolved here)
+    expect(resolved).toHaveLength(N)
+    // Client → server: at least once. Every seq was handled; one handled on both instances only if
+    // A handled it but had not committed it when it died (so it was never acked there).
+    const handled = [...a.handled, ...b.handled]
+    const seqs = Array.from({ length: K - 1 }, (_, i) => `${connId}:${i + 2}`)
+    expect([...new Set(handled)].sort()).toEqual([...seqs].sort())
+    const twice = a.handled.filter((k) => b.handled.includes(k)).map((k) => Number(k.split(':')[1]))
+    for (const seq of twice) expect(seq).toBeGreaterThan(ackedAtCrash)
+    for (const seq of twice) expect(seq).toBeGreaterThan(hello.seq! - 0) // B only re-ran what Redis did not hold as committed
+    // Each count's tick arrived; a re-run one may have sent it twice (under two ids), nothing else did.
+    const counts = ticks(msgs.filter((f) => f.topic === undefined)).map((n) => n - 10_000)
+    expect([...new Set(counts)].sort((x, y) => x - y)).toEqual(Array.from({ length: K - 1 }, (_, i) => i + 2))
+    expect(counts.length - new Set(counts).size).toBeLessThanOrEqual(twice.length)
+    if (process.env.SUREWIRE_FIGURES) console.log(JSON.stringify({ ackedAtCrash, helloSeq: hello.seq, twice, feedBeforeCrash: ticks(matching(first.frames, 'msg').filter((f) => f.topic === 'feed')).length, last }))
+    expect([...b.errors, ...c.errors]).toEqual([])
+  })
+})
