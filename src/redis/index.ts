@@ -227,6 +227,7 @@ class RedisBroker implements Broker {
         if (this.#healthy) {
           this.#healthy = false
           this.#handlers?.status({ ok: false, reason: 'broker_unavailable', detail: `Redis fan-out read failed: ${(err as Error).message}; retrying` })
+          this.sessions.outage(true)
         }
         await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** failures, 2_000)))
       }
@@ -243,6 +244,7 @@ class RedisBroker implements Broker {
       this.#handlers?.status({ ok: false, reason: 'broker_data_lost', detail: 'Redis came back without its data (new fan-out epoch): messages published before the restart may be lost' })
     }
     this.#handlers?.status({ ok: true })
+    this.sessions.outage(false)
   }
 
   #deliver(id: string, fields: string[]): void {

@@ -181,7 +181,7 @@ export class RedisSessions implements SessionCluster {
   async created(session: Session): Promise<void> {
     const user = JSON.stringify(session.user) ?? 'null'
     const args = [this.id, session.conn.id, this.host.options.identify(session.user), user, this.#ttl, this.link.broker.position]
-    await evalScript(this.link.main, CREATE_LUA, this.#keys(session.sid).slice(0, 1), args)
+    await unavailable(evalScript(this.link.main, CREATE_LUA, this.#keys(session.sid).slice(0, 1), args))
     this.#homed.set(session, { ep: '1', pending: [], chain: Promise.resolve(), queued: false, failures: 0, told: false })
   }
 
@@ -249,17 +249,34 @@ export class RedisSessions implements SessionCluster {
     return true
   }
 
+  /**
+   * The broker lost Redis (`down`) or has it back: every client of a session homed here is told
+   * once per outage with an `error` frame (`server_error`, message starting `broker_unavailable`):
+   * its sends are not acknowledged and server messages are held until Redis answers again.
+   */
+  outage(down: boolean): void {
+    if (!this.#host || this.#closed) return
+    for (const [session, st] of this.#homed) {
+      if (down) this.#tell(session, st)
+      else st.told = false
+    }
+  }
+
+  #tell(session: Session, st: Homed): void {
+    if (st.told) return
+    st.told = true
+    const frame: ServerFrame = { t: 'error', code: 'server_error', message: 'broker_unavailable: the server cannot reach Redis; sends are not acknowledged and messages are held until it is back' }
+    session.sink?.write(JSON.stringify(frame))
+    session.probe?.write(JSON.stringify(frame))
+  }
+
   /** Redis did not take a write: say so (once per outage), tell the client, retry what is held. */
   #outage(session: Session, st: Homed, err: unknown): void {
     if (!this.#down && !this.#closed) {
       this.#down = true
       this.host.error(new BrokerError('broker_unavailable', `Redis did not take a session write: ${(err as Error).message}; messages are held and retried`))
     }
-    if (!st.told) {
-      st.told = true
-      const frame: ServerFrame = { t: 'error', code: 'server_error', message: 'broker_unavailable: the server cannot reach Redis; messages are held until it is back' }
-      session.sink?.write(JSON.stringify(frame))
-    }
+    this.#tell(session, st)
     if (st.pending.length === 0 || this.#closed) return
     const t = setTimeout(() => {
       if (!st.queued && this.#homed.get(session) === st) {
@@ -312,7 +329,7 @@ export class RedisSessions implements SessionCluster {
 
   /** The hash fields routing needs; undefined when there is no such session. */
   async meta(sid: string): Promise<SessionMeta | undefined> {
-    const [home, ep, rel, ik, u] = (await this.link.main.sendCommand(['HMGET', this.#keys(sid)[0]!, 'home', 'ep', 'rel', 'ik', 'u'])) as (string | null)[]
+    const [home, ep, rel, ik, u] = (await unavailable(this.link.main.sendCommand(['HMGET', this.#keys(sid)[0]!, 'home', 'ep', 'rel', 'ik', 'u']))) as (string | null)[]
     if (!home || !ep) return undefined
     return { home, ep, released: rel === '1', ik: ik ?? '', u: u ?? 'null' }
   }
@@ -329,7 +346,7 @@ export class RedisSessions implements SessionCluster {
   async #adoptNow(sid: string, meta: SessionMeta): Promise<Session | undefined | 'moved'> {
     const local = this.host.sessions.get(sid)
     if (local) return local
-    const res = (await evalScript(this.link.main, ADOPT_LUA, this.#keys(sid), [meta.home, meta.ep, this.id, this.#ttl])) as unknown[] | null
+    const res = (await unavailable(evalScript(this.link.main, ADOPT_LUA, this.#keys(sid), [meta.home, meta.ep, this.id, this.#ttl]))) as unknown[] | null
     if (!res) return undefined
     if (res[0] !== 'ok') return 'moved'
     const ep = String(res[1])
@@ -407,7 +424,7 @@ export class RedisSessions implements SessionCluster {
 
   /** Publish to a process's channel; resolves with how many processes heard it (0: that process is gone). */
   async publish(process: string, message: HomeMessage | GatewayMessage): Promise<number> {
-    return Number(await this.link.main.sendCommand(['PUBLISH', this.channel(process), JSON.stringify(message)]))
+    return Number(await unavailable(this.link.main.sendCommand(['PUBLISH', this.channel(process), JSON.stringify(message)])))
   }
 
   /** A home's write to a transport on a gateway. A gateway that is gone (or unreachable) detaches it. */
@@ -487,6 +504,18 @@ export class RedisSessions implements SessionCluster {
     if (dead.size === 0) return
     for (const e of [...this.#remote.values()]) if (dead.has(e.sink.gw)) this.#remoteGone(e.sink)
     this.gateway.homesGone(dead)
+  }
+}
+
+/** A failed Redis call as the server reports it: `BrokerError('broker_unavailable')`, the cause kept. */
+async function unavailable<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p
+  } catch (err) {
+    if (err instanceof BrokerError) throw err
+    const e = new BrokerError('broker_unavailable', `Redis did not answer: ${(err as Error).message}`)
+    ;(e as { cause?: unknown }).cause = err
+    throw e
   }
 }
 

@@ -219,3 +219,85 @@ describe('a crashed instance: its sessions are adopted elsewhere', () => {
     expect([...b.errors, ...c.errors]).toEqual([])
   })
 })
+
+describe('adoption without a crash, and through a gateway', () => {
+  it('SSE on A with POSTs on B, A crashes: the next POST on B adopts the session, the SSE reconnect on C is relayed from B: 0 lost, 0 duplicated', async () => {
+    const p = prefix()
+    const [a, b, c] = await Promise.all([node(p), node(p), node(p)])
+    const first = await ssePeer(a.url)
+    const { sid } = await first.wait('hello')
+    const post = (seq: number, target = b) => postFrames(target.url, sid, JSON.stringify([msg(seq, { type: 'count', n: seq })]))
+    for (let seq = 1; seq <= 20; seq++) expect(matching((await post(seq)).body, 'ack').map((f) => f.seq)).toEqual([seq])
+    await first.wait('msg', undefined, 20)
+    const last = Math.max(...matching(first.frames, 'msg').map((f) => f.id))
+    a.crash()
+    await first.ended
+    // The client's POSTs carry on at B while its stream is down: B finds A gone and adopts.
+    for (let seq = 21; seq <= 30; seq++) expect(matching((await post(seq)).body, 'ack').map((f) => f.seq)).toEqual([seq])
+    expect(b.conns.map((x) => x.adopted)).toEqual([true])
+    const again = await ssePeer(c.url, `sid=${sid}&last=${last}`)
+    expect(await again.wait('hello')).toMatchObject({ sid, resumed: true, seq: 30 })
+    await again.wait('msg', undefined, 10)
+    for (let seq = 31; seq <= 40; seq++) expect(matching((await post(seq, c)).body, 'ack').map((f) => f.seq)).toEqual([seq])
+    await again.wait('msg', undefined, 20)
+    const all = [...matching(first.frames, 'msg'), ...matching(again.frames, 'msg')]
+    expect(ticks(all)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1))
+    expect(all.map((f) => f.id)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1))
+    expect(c.conns).toEqual([]) // C only relays: the session is homed on B
+    expect([...a.handled, ...b.handled]).toHaveLength(40) // all acked one by one: none re-run
+    expect([...b.errors, ...c.errors]).toEqual([])
+  })
+
+  it('release() (the drain hook): the sessions move at once, the next process adopts them, the client resumes with nothing lost', async () => {
+    const p = prefix()
+    const [a, b] = await Promise.all([node(p), node(p)])
+    const ws = wsPeer(a.url)
+    const { sid } = await ws.hello()
+    for (let seq = 1; seq <= 10; seq++) ws.send(msg(seq, { type: 'count', n: seq }))
+    await ws.wait('ack', (f) => f.seq === 10)
+    await ws.wait('msg', undefined, 10)
+    const { coreOf } = await import('../../src/server/core/core')
+    await coreOf(a.realtime).sessions.release()
+    expect((await ws.closed()).code).toBe(1001)
+    expect(a.realtime.connections).toEqual([])
+    // A is still up and subscribed: only the released mark makes B adopt instead of relaying.
+    const again = wsPeer(b.url, `sid=${sid}&last=10`)
+    expect(await again.hello()).toMatchObject({ sid, resumed: true, seq: 10 })
+    expect(b.conns.map((x) => x.adopted)).toEqual([true])
+    again.send(msg(11, { type: 'count', n: 11 }))
+    await again.wait('msg', (f) => (f.d as { n: number }).n === 11)
+    expect(matching(again.frames, 'msg').map((f) => f.id)).toEqual([11])
+    expect([...a.errors, ...b.errors]).toEqual([])
+  })
+})
+
+describe('Redis faults for sessions', () => {
+  it('Redis stopped and restarted: no crash, clients told (broker_unavailable), nothing acked is lost, recovery on its own', async () => {
+    const p = prefix()
+    const [a, b] = await Promise.all([node(p), node(p)])
+    const ws = wsPeer(a.url)
+    const { sid } = await ws.hello()
+    for (let seq = 1; seq <= 5; seq++) ws.send(msg(seq, { type: 'count', n: seq }))
+    await ws.wait('ack', (f) => f.seq === 5)
+    await redis.stop()
+    await ws.wait('error', (f) => f.message.startsWith('broker_unavailable'))
+    for (let seq = 6; seq <= 10; seq++) ws.send(msg(seq, { type: 'count', n: seq }))
+    // A POST on B for the session while Redis is down: a retryable error, not a hang or a crash.
+    const during = await postFrames(b.url, sid, JSON.stringify([msg(6, { type: 'count', n: 6 })])).catch((e: unknown) => e)
+    if (!(during instanceof Error)) expect(during.status).toBeGreaterThanOrEqual(500)
+    await redis.start()
+    // The client resends what was not acknowledged (as RealtimeClient does); nothing is handled twice.
+    await until(() => matching(ws.frames, 'msg').length >= 10, 30_000, 'held messages to go out after Redis is back')
+    for (let seq = 6; seq <= 10; seq++) ws.send(msg(seq, { type: 'count', n: seq }))
+    await ws.wait('ack', (f) => f.seq === 10)
+    // And the session is still shared: a POST on B works again.
+    let r = await postFrames(b.url, sid, JSON.stringify([msg(11, { type: 'count', n: 11 })]))
+    for (let i = 0; i < 50 && r.status !== 200; i++) r = await postFrames(b.url, sid, JSON.stringify([msg(11, { type: 'count', n: 11 })]))
+    expect(matching(r.body, 'ack').map((f) => f.seq)).toEqual([11])
+    await ws.wait('msg', undefined, 11)
+    expect(ticks(matching(ws.frames, 'msg'))).toEqual(Array.from({ length: 11 }, (_, i) => i + 1))
+    expect(a.handled).toHaveLength(11)
+    expect(a.errors.length).toBeGreaterThan(0)
+    for (const e of [...a.errors, ...b.errors]) expect((e as Error).name, String(e)).toBe('BrokerError')
+  })
+})
