@@ -1,6 +1,6 @@
 /**
- * `surewire/redis`: a broker that fans `broadcast()` / `publish()` out across server processes
- * through one Redis stream.
+ * `surewire/redis`: a broker that shares sessions and fans `broadcast()` / `publish()` out across
+ * server processes through Redis.
  *
  * ```ts
  * import { createRedisBroker } from 'surewire/redis'
@@ -14,6 +14,10 @@
  * and a process whose Redis connection drops resumes from that id with nothing skipped. The
  * epoch (a random value set once per stream) tells a process that Redis came back without its
  * data; that is reported (`broker_data_lost`) instead of passing silently.
+ *
+ * Sessions are shared too (src/redis/sessions.ts, gateway.ts; contract S1): any process may
+ * serve any request for a session; its home process writes its state through to Redis, other
+ * processes forward to the home over pub/sub, and adopt the session when the home is gone.
  *
  * Client library: node-redis (`redis` on npm, ≥ 5), an optional peer dependency. Minimum Redis:
  * 6.2 (tested on 7.0).
