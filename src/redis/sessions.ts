@@ -16,8 +16,8 @@
  */
 import { CloseCode, type ClientFrame, type ServerFrame, type TransportKind } from '../protocol'
 import { BrokerError, type FanOut } from '../server/broker'
-import type { ClusterHost, SessionCluster, SessionInit } from '../server/cluster/layer'
-import type { Session } from '../server/session'
+import type { ClusterHost, SessionCluster } from '../server/cluster/layer'
+import type { Session, SessionInit } from '../server/session'
 import type { Sink } from '../server/sink'
 import { compareIds, evalScript, fieldsOf, type Client } from './eval'
 import { Gateway, type GatewayMessage } from './gateway'

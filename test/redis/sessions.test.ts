@@ -284,7 +284,7 @@ describe('Redis faults for sessions', () => {
     for (let seq = 6; seq <= 10; seq++) ws.send(msg(seq, { type: 'count', n: seq }))
     // A POST on B for the session while Redis is down: a retryable error, not a hang or a crash.
     const during = await postFrames(b.url, sid, JSON.stringify([msg(6, { type: 'count', n: 6 })])).catch((e: unknown) => e)
-    if (!(during instanceof Error)) expect(during.status).toBeGreaterThanOrEqual(500)
+    if (!(during instanceof Error)) expect((during as { status: number }).status).toBeGreaterThanOrEqual(500)
     await redis.start()
     // The client resends what was not acknowledged (as RealtimeClient does); nothing is handled twice.
     await until(() => matching(ws.frames, 'msg').length >= 10, 30_000, 'held messages to go out after Redis is back')
