@@ -104,6 +104,19 @@ describe('one session, any instance (SSE + POST, resume elsewhere)', () => {
     // One session, homed on A: `connection` fired once, on A only.
     expect([a.conns.length, b.conns.length, c.conns.length]).toEqual([1, 0, 0])
     expect([...a.errors, ...b.errors, ...c.errors]).toEqual([])
+    if (process.env.SUREWIRE_FIGURES) {
+      // POST round trip (POST → ack answered) on the home vs on another process (forwarded), 100 each, interleaved.
+      const rtt: Record<'home' | 'other', number[]> = { home: [], other: [] }
+      for (let i = 0; i < 200; i++) {
+        const where = i % 2 ? 'other' : 'home'
+        const t0 = performance.now()
+        await postFrames((where === 'home' ? a : b).url, sid, JSON.stringify([msg(N + 1 + i, { type: 'echo', text: 'x' })]))
+        rtt[where].push(performance.now() - t0)
+      }
+      const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!.toFixed(2)
+      const p99 = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length * 0.99)]!.toFixed(2)
+      console.log(`POST RTT ms: home median ${med(rtt.home)} p99 ${p99(rtt.home)}; other process median ${med(rtt.other)} p99 ${p99(rtt.other)}`)
+    }
   })
 
   for (const transport of ['websocket', 'sse'] as const) {
@@ -174,15 +187,18 @@ describe('a crashed instance: its sessions are adopted elsewhere', () => {
     for (let seq = 2; seq <= 100; seq++) peer.send(msg(seq, { type: 'count', n: 10_000 + seq }))
     await first.wait('msg', (f) => (f.d as { n: number }).n === 50)
     const ackedBefore = Math.max(0, ...matching(first.frames, 'ack').map((f) => f.seq))
+    const crashedAt = performance.now()
     a.crash()
     crashed = true
     await first.closed()
+    const closedMs = performance.now() - crashedAt
     const ackedAtCrash = Math.max(ackedBefore, ...matching(first.frames, 'ack').map((f) => f.seq))
     const last = Math.max(0, ...matching(first.frames, 'msg').map((f) => f.id))
 
     // Reconnect to B: the home is gone, so B adopts the session.
     peer = wsPeer(b.url, `sid=${sid}&last=${last}`)
     const hello = await peer.hello()
+    const adoptedMs = performance.now() - crashedAt
     expect(hello).toMatchObject({ sid, resumed: true, seq: expect.any(Number) })
     expect(hello.reset).toBeUndefined()
     expect(b.conns).toHaveLength(1)
@@ -215,7 +231,7 @@ describe('a crashed instance: its sessions are adopted elsewhere', () => {
     const counts = ticks(msgs.filter((f) => f.topic === undefined)).map((n) => n - 10_000)
     expect([...new Set(counts)].sort((x, y) => x - y)).toEqual(Array.from({ length: K - 1 }, (_, i) => i + 2))
     expect(counts.length - new Set(counts).size).toBeLessThanOrEqual(twice.length)
-    if (process.env.SUREWIRE_FIGURES) console.log(JSON.stringify({ ackedAtCrash, helloSeq: hello.seq, twice, feedBeforeCrash: ticks(matching(first.frames, 'msg').filter((f) => f.topic === 'feed')).length, last }))
+    if (process.env.SUREWIRE_FIGURES) console.log(JSON.stringify({ closedMs: closedMs.toFixed(1), adoptedMs: adoptedMs.toFixed(1), ackedAtCrash, helloSeq: hello.seq, twice, feedBeforeCrash: ticks(matching(first.frames, 'msg').filter((f) => f.topic === 'feed')).length, last }))
     expect([...b.errors, ...c.errors]).toEqual([])
   })
 })
