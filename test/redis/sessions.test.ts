@@ -32,6 +32,7 @@ afterEach(async () => {
 })
 
 interface Node extends TestServer {
+  broker: Broker
   errors: unknown[]
   /** Every `connection` on this instance (adopted ones included). */
   conns: Connection[]
@@ -66,6 +67,7 @@ async function node(p: string): Promise<Node> {
   cleanups.push(() => (crashed ? undefined : s.close()))
   return {
     ...s,
+    broker,
     errors,
     conns,
     handled,
@@ -284,6 +286,35 @@ describe('adoption without a crash, and through a gateway', () => {
     await again.wait('msg', (f) => (f.d as { n: number }).n === 11)
     expect(matching(again.frames, 'msg').map((f) => f.id)).toEqual([11])
     expect([...a.errors, ...b.errors]).toEqual([])
+  })
+})
+
+describe('fencing', () => {
+  it('a home that went deaf is fenced out by the epoch: its next write is refused, its transport closes 4409, the adopter has the session', async () => {
+    const p = prefix()
+    const [a, b] = await Promise.all([node(p), node(p)])
+    const ws = wsPeer(a.url)
+    const { sid } = await ws.hello()
+    ws.send(msg(1, { type: 'count', n: 1 }))
+    await ws.wait('msg', (f) => (f.d as { n: number }).n === 1)
+    // A stops listening on its channel (as during a subscription blip): B sees no home and adopts.
+    const layer = (a.broker as unknown as { sessions: { id: string; link: { sub: { unsubscribe(ch: string): Promise<void> } }; channel(id: string): string } }).sessions
+    await layer.link.sub.unsubscribe(layer.channel(layer.id))
+    const r = await postFrames(b.url, sid, JSON.stringify([msg(2, { type: 'count', n: 2 })]))
+    expect(matching(r.body, 'ack').map((f) => f.seq)).toEqual([2])
+    expect(b.conns.map((x) => x.adopted)).toEqual([true])
+    // A still believes it is the home; its next write is fenced: rejected, and the stale transport closes.
+    const stale = await a.conns[0]!.send({ type: 'tick', n: 99 }).then(
+      () => 'resolved',
+      (e: { code?: string }) => e.code,
+    )
+    expect(stale).toBe('session_moved')
+    expect((await ws.closed()).code).toBe(4409)
+    expect(a.realtime.connections).toEqual([])
+    const again = wsPeer(b.url, `sid=${sid}&last=1`)
+    expect(await again.hello()).toMatchObject({ resumed: true, seq: 2 })
+    await again.wait('msg', (f) => (f.d as { n: number }).n === 2)
+    expect(ticks(matching(again.frames, 'msg'))).toEqual([2]) // 99 never reached anyone
   })
 })
 
