@@ -66,6 +66,11 @@ export interface HelloFrame {
    * know which of its frames the server has seen. Optional: older servers omit it.
    */
   seq?: number
+  /**
+   * The server accepts a JSON array of client frames in one WebSocket text message (checked and
+   * processed like a POST body). Optional (additive): absent means one frame per message.
+   */
+  batch?: boolean
 }
 /** An application message. `id` increases by one per message within a session. */
 export interface MessageFrame {
@@ -249,15 +254,18 @@ export function toServerFrame(f: unknown, raw = ''): ServerFrame | FrameError {
   return why === undefined ? (f as ServerFrame) : new FrameError(why, raw.slice(0, 200))
 }
 
-/** Is `v` nested (objects/arrays) deeper than `max` levels? Iterative, so a hostile depth cannot overflow the stack. */
+/**
+ * Is `v` nested (objects/arrays) deeper than `max` levels? Recursive, but it stops at `max`
+ * levels, so a hostile depth cannot overflow the stack; allocates nothing.
+ */
 function deeperThan(v: unknown, max: number): boolean {
   if (typeof v !== 'object' || v === null) return false
-  const stack: [unknown, number][] = [[v, 1]]
-  while (stack.length > 0) {
-    const [x, depth] = stack.pop()!
-    if (depth > max) return true
-    for (const c of Array.isArray(x) ? x : Object.values(x as object)) if (typeof c === 'object' && c !== null) stack.push([c, depth + 1])
+  if (max <= 0) return true
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (deeperThan(v[i], max - 1)) return true
+    return false
   }
+  for (const k in v) if (deeperThan((v as Record<string, unknown>)[k], max - 1)) return true
   return false
 }
 
@@ -298,7 +306,22 @@ export function parseClientFrame(text: string): ClientFrame {
 export function parseClientBatch(text: string): ClientFrame[] {
   const v = parseJson(text)
   if (!Array.isArray(v)) throw new FrameError('POST body must be a JSON array of frames', text.slice(0, 200))
-  return v.map((f) => checkClientFrame(f, text))
+  return checkClientFrames(v, text)
+}
+
+/**
+ * Parse one WebSocket text message: one client frame, or (servers whose hello says `batch: true`)
+ * a JSON array of client frames, checked like a POST body: one bad element makes the whole
+ * message a bad frame. Throws FrameError.
+ */
+export function parseClientMessage(text: string): ClientFrame[] {
+  const v = parseJson(text)
+  return Array.isArray(v) ? checkClientFrames(v, text) : [checkClientFrame(v, text)]
+}
+
+function checkClientFrames(v: unknown[], text: string): ClientFrame[] {
+  for (let i = 0; i < v.length; i++) checkClientFrame(v[i], text)
+  return v as ClientFrame[]
 }
 
 /** UTF-8 byte length of a string without allocating a buffer. */

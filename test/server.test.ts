@@ -71,7 +71,7 @@ describe('WebSocket', () => {
     const s = await serve()
     const p = await s.ready()
     expect(p.frames[0]).toBe(p.hello)
-    expect(p.hello).toEqual({ t: 'hello', sid: expect.stringMatching(/^[\w-]{32}$/), hb: 15_000, resumed: false, maxFrameBytes: 1_048_576, seq: 0 })
+    expect(p.hello).toEqual({ t: 'hello', sid: expect.stringMatching(/^[\w-]{32}$/), hb: 15_000, resumed: false, maxFrameBytes: 1_048_576, seq: 0, batch: true })
     p.send({ t: 'ping', n: 7 })
     expect(await p.wait('pong')).toEqual({ t: 'pong', n: 7 })
     p.send(echo(1, 'hi'))
@@ -152,7 +152,7 @@ describe('resume', () => {
     const s = await serve()
     const { sid, conn } = await dropAfter(s, 2, 3)
     const p = await s.ready(`sid=${sid}&last=2`)
-    expect(p.frames[0]).toEqual({ t: 'hello', sid, hb: 15_000, resumed: true, maxFrameBytes: 1_048_576, seq: 0 }) // no `reset`
+    expect(p.frames[0]).toEqual({ t: 'hello', sid, hb: 15_000, resumed: true, maxFrameBytes: 1_048_576, seq: 0, batch: true }) // no `reset`
     await p.wait('msg', (f) => f.id === 5)
     p.send({ t: 'ping' })
     await p.wait('pong')

@@ -172,6 +172,7 @@ class Session:
         hello: Dict[str, Any] = {
             "t": "hello", "sid": self.sid, "hb": HB_MS, "maxFrameBytes": MAX_FRAME,
             "resumed": isinstance(resume, int), "seq": self.last_seq,  # highest client seq consumed
+            "batch": True,  # WebSocket messages may be JSON arrays of client frames (PROTOCOL.md, WebSocket transport)
         }
         start = resume if isinstance(resume, int) else 0
         oldest = self.buffer[0][0] if self.buffer else self.next_id
@@ -534,11 +535,14 @@ async def realtime_ws(websocket: WebSocket) -> None:
                 sink.close(CLOSE_TOO_LARGE, "frame too large")
                 break
             try:
-                frame = check_client_frame(json.loads(text))
+                parsed = json.loads(text)
+                # One frame, or (hello said batch: true) an array of them, checked like a POST body:
+                # any bad element makes the whole message a bad frame and nothing in it is processed.
+                frames = [check_client_frame(f) for f in parsed] if isinstance(parsed, list) else [check_client_frame(parsed)]
             except (ValueError, BadFrame) as err:
                 sink.write(dumps({"t": "error", "code": "bad_frame", "message": str(err) if isinstance(err, BadFrame) else "frame is not valid JSON"}))
                 continue
-            await session.process([frame], reply)
+            await session.process(frames, reply)  # one batch: one cumulative ack per run of accepted frames
     except WebSocketDisconnect:
         pass
     finally:

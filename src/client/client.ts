@@ -153,10 +153,10 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
    */
   send(message: InferIn<Out>): Promise<void> {
     if (this.#status === 'closed') {
-      return Promise.reject(new SurewireError('client_closed', 'send() after close(): call connect() again or create a new RealtimeClient'))
+      return handled(Promise.reject(new SurewireError('client_closed', 'send() after close(): call connect() again or create a new RealtimeClient')))
     }
     const result = this.#o.outgoing['~standard'].validate(message)
-    return handled(result instanceof Promise ? result.then((r) => this.#enqueue(r)) : this.#enqueue(result))
+    return result instanceof Promise ? handled(result.then((r) => this.#enqueue(r))) : this.#enqueue(result)
   }
 
   /** Subscribe to a server topic. Survives reconnects and transport switches. */
@@ -179,25 +179,34 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   // ------------------------------------------------------------------ sending
 
+  /** Queue a validated message. Every promise it returns is marked handled (a rejection it settles later, by the outbox). */
   #enqueue(result: StandardSchemaV1.Result<unknown>): Promise<void> {
-    if (result.issues) return Promise.reject(new ValidationError(result.issues, 'outgoing'))
+    if (result.issues) return handled(Promise.reject(new ValidationError(result.issues, 'outgoing')))
     let json: string | undefined
     try {
       json = JSON.stringify(result.value)
     } catch (err) {
-      return Promise.reject(new SurewireError('invalid_message', `message is not JSON-serialisable: ${(err as Error).message}`))
+      return handled(Promise.reject(new SurewireError('invalid_message', `message is not JSON-serialisable: ${(err as Error).message}`)))
     }
-    if (json === undefined) return Promise.reject(new SurewireError('invalid_message', 'message is not JSON-serialisable'))
+    if (json === undefined) return handled(Promise.reject(new SurewireError('invalid_message', 'message is not JSON-serialisable')))
+    // The one serialisation: the size checks use it, and the transport writes it (codec.ts serialisedData).
     const bytes = utf8Length(json) + 24 // envelope {"t":"msg","seq":N,"d":…}
     const limit = Math.min(this.#o.maxMessageBytes, this.#serverMaxFrame - 2)
     if (bytes > limit) {
-      return Promise.reject(new SurewireError('too_large', `message is ${bytes} bytes; the limit is ${limit} (maxMessageBytes / server maxFrameBytes)`))
+      return handled(Promise.reject(new SurewireError('too_large', `message is ${bytes} bytes; the limit is ${limit} (maxMessageBytes / server maxFrameBytes)`)))
     }
-    return this.#push({ t: 'msg', d: result.value }, bytes)
+    // Not wrapped in handled(): the outbox marks a promise handled before it rejects it (no `.catch` per send).
+    const p = this.#queue().pushMessage(result.value, json, bytes)
+    this.#flush()
+    return p
+  }
+
+  #queue(): Outbox {
+    return (this.#outbox ??= new Outbox(this.#o.maxQueuedMessages, this.#o.maxQueuedBytes))
   }
 
   #push(payload: Parameters<Outbox['push']>[0], bytes: number): Promise<void> {
-    const p = handled((this.#outbox ??= new Outbox(this.#o.maxQueuedMessages, this.#o.maxQueuedBytes)).push(payload, bytes))
+    const p = this.#queue().push(payload, bytes)
     this.#flush()
     return p
   }
@@ -210,7 +219,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   #active(): Conn | undefined {
-    return this.#conns.find((c) => c.role === 'active')
+    for (const c of this.#conns) if (c.role === 'active') return c // a loop: this runs on every send()
+    return undefined
   }
 
   // ------------------------------------------------------------------ state machine

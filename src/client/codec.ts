@@ -7,7 +7,7 @@
  * plain backend also differs in its URLs, headers and POST bodies.
  */
 import { FrameError } from '../errors'
-import { PROTOCOL_VERSION, QUERY, parseServerFrame, toServerFrame, type ClientFrame, type ServerFrame } from '../protocol'
+import { PROTOCOL_VERSION, QUERY, parseServerFrame, toServerFrame, type ClientFrame, type SequencedClientFrame, type ServerFrame } from '../protocol'
 import { parseErrorBody, type ServerReason } from './http-body'
 import type { TransportKind, TransportParams } from './transport'
 import { withQuery, type Endpoints } from './url'
@@ -57,6 +57,16 @@ export interface Codec {
   postAnswer(status: number, text: string, seqs: readonly number[]): PostAnswer
 }
 
+/**
+ * A `msg` frame the outbox hands to a transport may carry its `d` already serialised under this
+ * key (the client serialised it once, for the size check): a codec that writes `d` as JSON can use
+ * it instead of serialising again. A symbol, so `JSON.stringify(frame)` and structured clones
+ * (the tabs' BroadcastChannel) never see it.
+ */
+export const serialisedData: unique symbol = Symbol('surewire.d')
+/** A sequenced frame as the outbox hands it out. */
+export type OutgoingFrame = SequencedClientFrame & { [serialisedData]?: string }
+
 /** @deprecated The `protocol` option takes a Codec; this is its old name. */
 export type Protocol = Codec
 
@@ -93,7 +103,9 @@ export const surewireCodec: Codec = {
     }
   },
   encode(frame) {
-    return { wire: JSON.stringify(frame) }
+    const d = frame.t === 'msg' ? (frame as OutgoingFrame)[serialisedData] : undefined
+    // The same text JSON.stringify(frame) gives, built around the JSON of `d` made once by send().
+    return { wire: d === undefined ? JSON.stringify(frame) : `{"t":"msg","d":${d},"seq":${(frame as OutgoingFrame).seq}}` }
   },
   decode(text) {
     try {

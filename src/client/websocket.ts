@@ -1,5 +1,5 @@
 import { SurewireError, errorText } from '../errors'
-import { CloseCode, utf8Length, type ClientFrame, type ErrorFrame, type ServerFrame } from '../protocol'
+import { CloseCode, utf8Length, type ClientFrame, type ErrorFrame, type HelloFrame, type ServerFrame } from '../protocol'
 import type { Codec } from './codec'
 import { Reporter } from './report'
 import type { Transport, TransportHandlers } from './transport'
@@ -41,6 +41,15 @@ export function openWebSocket(WS: WebSocketConstructor, url: string, codec: Code
   return new WebSocketTransport(new WS(url), codec, maxFrameBytes, h)
 }
 
+/**
+ * Batched writing (contract B1, on a connection whose hello said `batch: true`): after a frame was
+ * written at once, the frames that follow in the same tick are held and written together as one
+ * JSON array message once this many microtask turns in a row passed without a new frame. One turn
+ * is not enough: `await`ing a settled promise between two sends (a loop keeping a window of sends
+ * in flight) takes one turn, and the frames of such a loop belong together too.
+ */
+const QUIET_TURNS = 2
+
 /** A class rather than an object of closures: one connection's state in one object (it adds up over many clients). */
 class WebSocketTransport extends Reporter implements Transport {
   readonly kind = 'websocket'
@@ -52,6 +61,17 @@ class WebSocketTransport extends Reporter implements Transport {
   #lastError = ''
   /** The last `error` frame: why the server is about to close. */
   #serverError: ErrorFrame | undefined
+  /** This connection's hello said `batch: true`: frames of one tick may go as one array message. */
+  #batch = false
+  /** A frame was written this tick: the next ones are held until the tick ends. */
+  #inTick = false
+  /** Frames written or held this tick, and that count when the tick was last looked at. */
+  #count = 0
+  #seen = 0
+  #quiet = 0
+  /** Frames held for the end of the tick (serialised), and their bytes as one array message. */
+  #held: string[] = []
+  #heldBytes = 0
 
   constructor(ws: WebSocketLike, codec: Codec, maxFrameBytes: () => number, h: TransportHandlers) {
     super(h)
@@ -81,7 +101,10 @@ class WebSocketTransport extends Reporter implements Transport {
       if (r.done) return
       if (typeof ev.data !== 'string') return r.bad('binary frames are not part of the protocol')
       const f = codec.decode(ev.data)
-      if (!(f instanceof SurewireError) && f.t === 'error') this.#serverError = f
+      if (!(f instanceof SurewireError)) {
+        if (f.t === 'error') this.#serverError = f
+        else if (f.t === 'hello') this.#batch = (f as HelloFrame).batch === true
+      }
       r.decoded(f)
     }
     ws.onerror = (ev) => {
@@ -108,28 +131,71 @@ class WebSocketTransport extends Reporter implements Transport {
     const r = this as Reporter
     if (r.done || this.#ws.readyState !== 1) return
     const limit = this.#maxFrameBytes()
-    const replies: ServerFrame[] = []
+    let replies: ServerFrame[] | undefined
     let refused: { seq: number; error: SurewireError } | undefined
     for (const f of frames) {
       const e = this.#codec.encode(f, 'websocket')
       if (!e) continue
       if ('reply' in e) {
-        replies.push(e.reply)
+        ;(replies ??= []).push(e.reply)
         continue
       }
       const seq = 'seq' in f ? f.seq : undefined
-      if (seq !== undefined && utf8Length(e.wire) > limit) {
+      const wire = e.wire
+      // Each UTF-16 unit is at most 3 bytes of UTF-8: a frame that short needs no count for the check.
+      const bytes = this.#batch || (seq !== undefined && wire.length * 3 > limit) ? utf8Length(wire) : 0
+      if (seq !== undefined && bytes > limit) {
         // Never written: the server would close with 1009 and the resend would loop. What follows is not written either (no gaps).
-        refused = { seq, error: tooLarge(utf8Length(e.wire), limit) }
+        refused = { seq, error: tooLarge(bytes, limit) }
         break
       }
-      this.#ws.send(e.wire)
-      if (e.ackWhenWritten && seq !== undefined) replies.push({ t: 'ack', seq })
+      if (this.#batch) this.#write(wire, bytes, limit)
+      else this.#ws.send(wire)
+      if (e.ackWhenWritten && seq !== undefined) (replies ??= []).push({ t: 'ack', seq })
     }
     // Reported after send() returns, never from inside it (the state machine arms its pong timer after sending a ping).
-    if (replies.length) r.later(() => replies.forEach((x) => r.frame(x)))
+    if (replies) r.later(() => replies.forEach((x) => r.frame(x)))
     // Synchronously, so nothing else is written before the state machine closed the gap (it may call send() again from here).
     if (refused) r.unsendable(refused.seq, refused.error)
+  }
+
+  /** Batched writing: the tick's first frame at once, the rest held for one array message (split to fit `limit`). */
+  #write(wire: string, bytes: number, limit: number): void {
+    this.#count++
+    if (!this.#inTick) {
+      this.#inTick = true
+      this.#seen = this.#count
+      this.#quiet = 0
+      this.#ws.send(wire)
+      queueMicrotask(this.#tick)
+      return
+    }
+    // As one message: `[` + the frames joined by `,` + `]`. Full: write what is held first.
+    if (this.#held.length && this.#heldBytes + 1 + bytes > limit) this.#release()
+    this.#heldBytes += this.#held.length ? bytes + 1 : bytes + 2
+    this.#held.push(wire)
+  }
+
+  /** A microtask turn passed: the tick ends once QUIET_TURNS turns in a row brought no new frame. */
+  readonly #tick = (): void => {
+    if (this.#count !== this.#seen) {
+      this.#seen = this.#count
+      this.#quiet = 0
+    } else if (++this.#quiet >= QUIET_TURNS) {
+      this.#inTick = false
+      return this.#release()
+    }
+    queueMicrotask(this.#tick)
+  }
+
+  /** Write the held frames as one message (a lone one as itself). Dropped if the socket is gone: the state machine resends what is unacked. */
+  #release(): void {
+    const held = this.#held
+    if (!held.length) return
+    this.#held = []
+    this.#heldBytes = 0
+    if ((this as Reporter).done || this.#ws.readyState !== 1) return
+    this.#ws.send(held.length === 1 ? held[0]! : `[${held.join(',')}]`)
   }
 
   close(bye = false): void {

@@ -69,6 +69,8 @@ export type HomeMessage =
 interface Pending {
   id: number
   text: string
+  payload: string
+  topic: string | undefined
   resolve: () => void
   reject: (err: unknown) => void
 }
@@ -174,13 +176,13 @@ export class RedisSessions implements SessionCluster {
     this.#homed.set(session, { ep: '1', pending: [], chain: Promise.resolve(), queued: false, failures: 0, told: false })
   }
 
-  append(session: Session, id: number, text: string): Promise<void> {
+  append(session: Session, id: number, text: string, payload: string, topic: string | undefined): Promise<void> {
     const st = this.#homed.get(session)
     if (!st) return handled(Promise.reject(new BrokerError('session_moved', 'this session is no longer homed on this process')))
     if (st.pending.length >= MAX_PENDING) {
       return handled(Promise.reject(new BrokerError('broker_unavailable', `Redis has not answered for ${MAX_PENDING} messages of this session; not queued`)))
     }
-    const p = new Promise<void>((resolve, reject) => st.pending.push({ id, text, resolve, reject }))
+    const p = new Promise<void>((resolve, reject) => st.pending.push({ id, text, payload, topic, resolve, reject }))
     if (!st.queued) {
       st.queued = true
       void this.#sync(session, st, false)
@@ -232,7 +234,7 @@ export class RedisSessions implements SessionCluster {
     st.told = false
     this.#down = false
     for (const b of batch) {
-      session.committed(b.id, b.text)
+      session.committed(b.id, b.text, b.payload, b.topic)
       b.resolve()
     }
     return true

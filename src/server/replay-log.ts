@@ -4,6 +4,7 @@
  * The oldest entries go first; what a client asks for that was trimmed is announced by
  * `hello.reset = 'replay_window_exceeded'`.
  */
+import { tickNow } from './core/clock'
 
 /** The bounds, shared by every session of one server. `used` is the process-wide total. */
 export interface ReplayBounds {
@@ -21,15 +22,41 @@ export interface ReplayBounds {
   now?: () => number
 }
 
-interface Entry {
-  id: number
-  text: string
-  at: number
+/** The text of a `msg` frame (docs/PROTOCOL.md): `payload` is the serialized message, `topic` its topic if published to one. */
+export function msgFrame(id: number, payload: string, topic: string | undefined): string {
+  return topic === undefined ? `{"t":"msg","id":${id},"d":${payload}}` : `{"t":"msg","id":${id},"topic":${topicJson(topic)},"d":${payload}}`
 }
 
+let lastTopic: string | undefined
+let lastTopicJson = ''
+/** JSON of a topic name, cached for the last one: a publish to N sessions serialises it once, not N times. */
+function topicJson(topic: string): string {
+  if (topic !== lastTopic) {
+    lastTopicJson = JSON.stringify(topic)
+    lastTopic = topic
+  }
+  return lastTopicJson
+}
+
+/** Parallel arrays, one slot per message: no object per message. */
+interface Entries {
+  ids: number[]
+  /** The serialized message, shared by every session a broadcast reached (the frame text is rebuilt for a replay). */
+  payloads: string[]
+  topics: (string | undefined)[]
+  /** Characters of the frame text: what the bounds count. */
+  sizes: number[]
+  ats: number[]
+}
+
+/**
+ * The log keeps each message's payload (the one string a broadcast shares across sessions), not
+ * its per-session frame text, which is rebuilt only for a replay. Dropped slots before `#head`
+ * are cleared so their payloads can be collected, and the arrays are compacted once half of them
+ * is dead. Nothing is allocated until the first message.
+ */
 export class ReplayLog {
-  /** Live entries are `#entries[#head..]`; slots before `#head` are emptied so dropped texts can be collected. */
-  #entries: (Entry | undefined)[] = []
+  #e: Entries | undefined
   #head = 0
   #bytes = 0
 
@@ -41,57 +68,73 @@ export class ReplayLog {
   }
 
   get size(): number {
-    return this.#entries.length - this.#head
+    return this.#e ? this.#e.ids.length - this.#head : 0
   }
 
   /** The oldest id still held, or undefined when empty. */
   get oldest(): number | undefined {
-    return this.#entries[this.#head]?.id
+    return this.size > 0 ? this.#e!.ids[this.#head] : undefined
   }
 
-  push(id: number, text: string): void {
+  /** Log message `id`; `size` is the length of its frame text (`msgFrame(id, payload, topic).length`). */
+  push(id: number, payload: string, topic: string | undefined, size: number): void {
     const b = this.bounds
-    this.#entries.push({ id, text, at: (b.now ? b.now() : performance.now()) })
-    this.#bytes += text.length
-    b.used.bytes += text.length
-    this.trim()
+    const now = b.now ? b.now() : tickNow()
+    const e = (this.#e ??= { ids: [], payloads: [], topics: [], sizes: [], ats: [] })
+    e.ids.push(id)
+    e.payloads.push(payload)
+    e.topics.push(topic)
+    e.sizes.push(size)
+    e.ats.push(now)
+    this.#bytes += size
+    b.used.bytes += size
+    this.#trim(now)
   }
 
   /** Drop what is over a bound: age, count, this log's bytes, the process total (this log pays). */
   trim(): void {
+    this.#trim(this.bounds.now ? this.bounds.now() : performance.now())
+  }
+
+  #trim(now: number): void {
+    const e = this.#e
+    if (!e) return
     const b = this.bounds
-    const tooOld = (b.now ? b.now() : performance.now()) - b.maxAgeMs
-    while (this.size > 0) {
-      const e = this.#entries[this.#head]!
-      const over = e.at < tooOld || this.size > b.maxMessages || this.#bytes > b.maxBytes || b.used.bytes > b.maxTotalBytes
-      if (!over) break
-      this.#drop()
+    const tooOld = now - b.maxAgeMs
+    const ats = e.ats
+    while (this.#head < ats.length) {
+      if (!(ats[this.#head]! < tooOld || ats.length - this.#head > b.maxMessages || this.#bytes > b.maxBytes || b.used.bytes > b.maxTotalBytes)) break
+      this.#drop(e)
     }
-    if (this.#head > 64 && this.#head * 2 > this.#entries.length) {
-      this.#entries = this.#entries.slice(this.#head)
+    if (this.#head > 64 && this.#head * 2 > ats.length) {
+      const h = this.#head
+      this.#e = { ids: e.ids.slice(h), payloads: e.payloads.slice(h), topics: e.topics.slice(h), sizes: e.sizes.slice(h), ats: ats.slice(h) }
       this.#head = 0
     }
   }
 
-  /** Entries with id > `after`, oldest first. */
+  /** Entries with id > `after`, oldest first, with their frame text. */
   *after(after: number): Iterable<{ id: number; text: string }> {
-    for (let i = this.#head; i < this.#entries.length; i++) {
-      const e = this.#entries[i]!
-      if (e.id > after) yield e
+    const e = this.#e
+    if (!e) return
+    for (let i = this.#head; i < e.ids.length; i++) {
+      const id = e.ids[i]!
+      if (id > after) yield { id, text: msgFrame(id, e.payloads[i]!, e.topics[i]) }
     }
   }
 
   clear(): void {
     this.bounds.used.bytes -= this.#bytes
     this.#bytes = 0
-    this.#entries = []
+    this.#e = undefined
     this.#head = 0
   }
 
-  #drop(): void {
-    const e = this.#entries[this.#head]!
-    this.#entries[this.#head++] = undefined
-    this.#bytes -= e.text.length
-    this.bounds.used.bytes -= e.text.length
+  #drop(e: Entries): void {
+    const i = this.#head++
+    const n = e.sizes[i]!
+    e.payloads[i] = '' // let the payload be collected
+    this.#bytes -= n
+    this.bounds.used.bytes -= n
   }
 }

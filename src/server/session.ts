@@ -3,7 +3,7 @@ import { CloseCode, type ClientFrame, type ErrorCode, type HelloFrame, type Serv
 import type { Infer, InferIn, StandardSchemaV1 } from '../schema'
 import { formatIssues } from '../schema'
 import type { ConnectionEvents } from './connection'
-import { ReplayLog, type ReplayBounds } from './replay-log'
+import { msgFrame, ReplayLog, type ReplayBounds } from './replay-log'
 import type { Sink } from './sink'
 
 export type { Sink } from './sink'
@@ -25,7 +25,7 @@ export interface SessionInit {
 /** Write-through from a session to the shared state (called by Session only when a cluster is present). */
 export interface SessionStore {
   /** Hold one outbound message (id allocated by the home) in the broker, then hand it to `session.committed()`. Resolves when held. */
-  append(session: Session, id: number, text: string): Promise<void>
+  append(session: Session, id: number, text: string, payload: string, topic: string | undefined): Promise<void>
   /** Commit lastSeq / nacks / topics after a batch; false: do not release its replies (broker down, or fenced out). */
   commit(session: Session): Promise<boolean>
 }
@@ -66,6 +66,13 @@ function b64(n: number): string {
 }
 
 const SERVER_ERROR = { code: 'server_error', message: 'the server failed to handle this message' } as const
+
+/** Why a sequenced frame was not accepted (its nack), or undefined when it was. */
+type Failure = { code: ErrorCode; message: string } | undefined
+
+const isThenable = <T>(v: T | PromiseLike<T>): v is PromiseLike<T> => typeof (v as { then?: unknown } | null)?.then === 'function'
+/** `f(v)`, at once when `v` is a value, after it settles when it is a promise (sync stays sync). */
+const then = <T, R>(v: T | PromiseLike<T>, f: (value: T) => R | PromiseLike<R>): R | PromiseLike<R> => (isThenable(v) ? v.then(f) : f(v))
 
 /**
  * What the application sees: one logical client that survives reconnects and
@@ -148,7 +155,6 @@ export class Session {
   #nacks = new Map<number, ServerFrame>()
   /** The highest seq whose nack was forgotten: a duplicate at or below it has an unknown outcome. */
   #forgottenNack = 0
-  #chain: Promise<void> = Promise.resolve()
   /** Token bucket for maxInboundPerSecond: a burst of one second's worth, refilled continuously. */
   #tokens = NaN
   #refilledAt = 0
@@ -173,7 +179,10 @@ export class Session {
     this.#forgottenNack = init.forgottenNack
     for (const [seq, nack] of init.nacks) this.#nacks.set(seq, nack)
     for (const t of init.topics) this.topics.add(t)
-    for (const [id, text] of init.log) this.#log.push(id, text)
+    for (const [id, text] of init.log) {
+      const f = JSON.parse(text) as { topic?: string; d: unknown }
+      this.#log.push(id, JSON.stringify(f.d), f.topic, text.length)
+    }
   }
 
   /** @internal What the cluster layer commits after a batch of client frames (lastSeq, nacks, topics). */
@@ -258,39 +267,53 @@ export class Session {
   sendPayload(payload: string, topic?: string): Promise<void> {
     if (this.#ended) return RESOLVED
     const id = this.#nextId++
-    const text = `{"t":"msg","id":${id},${topic === undefined ? '' : `"topic":${JSON.stringify(topic)},`}"d":${payload}}`
-    if (this.host.store) return this.host.store.append(this, id, text)
-    this.committed(id, text)
+    const text = msgFrame(id, payload, topic)
+    if (this.host.store) return this.host.store.append(this, id, text, payload, topic)
+    this.#log.push(id, payload, topic, text.length)
+    this.#deliver(text, id)
     return RESOLVED
   }
 
-  /** A message the broker holds (or, without a store, one just sent): into the replay log and out to the client. */
-  committed(id: number, text: string): void {
+  /** A message the cluster store holds: into the replay log and out to the client. */
+  committed(id: number, text: string, payload: string, topic: string | undefined): void {
     if (this.#ended) return
-    this.#log.push(id, text)
+    this.#log.push(id, payload, topic, text.length)
+    this.#deliver(text, id)
+  }
+
+  /** The one place outbound frames (msg) are written to the session's connections (contract S1 hooks in before it). */
+  #deliver(text: string, id: number): void {
     this.sink?.write(text, id)
     this.probe?.write(text, id)
   }
 
   /**
-   * Handle client frames in order; replies go to `reply`. Resolves when all are handled.
+   * Handle one batch of client frames (a WebSocket message, a POST body) in order; its replies go
+   * to `reply`, released together when the batch is done. Batches of a session are processed
+   * strictly one after another, never concurrently. Synchronous handlers and validators are run
+   * synchronously: the return value is undefined when the batch was handled before returning,
+   * and a promise (resolving when it is handled) only when it waits behind, or on, a pending one.
    * `via`: the connection they arrived on, when it is one (WebSocket), so a probe can take over.
    */
-  process(frames: ClientFrame[], reply: (f: ServerFrame) => void, via?: Sink): Promise<void> {
+  process(frames: readonly ClientFrame[], reply: (f: ServerFrame) => void, via?: Sink): Promise<void> | undefined {
     if (via) this.heardFrom(via)
-    const store = this.host.store
-    const run = this.#chain.then(store ? () => this.#processStored(store, frames, reply) : () => this.#processNow(frames, reply))
-    this.#chain = run.catch(() => {})
-    return run
+    if (this.host.store) return this.#processStored(this.host.store, frames, reply)
+    return this.#processBatch(frames, reply)
   }
 
   /** With a cluster store: handle the batch, commit lastSeq/nacks/topics, and only then release its replies. */
-  async #processStored(store: SessionStore, frames: ClientFrame[], reply: (f: ServerFrame) => void): Promise<void> {
-    const held: ServerFrame[] = []
-    await this.#processNow(frames, (f) => held.push(f))
-    if (this.#ended || held.length === 0) return
-    if (await store.commit(this)) for (const f of held) reply(f)
+  #processStored(store: SessionStore, frames: readonly ClientFrame[], reply: (f: ServerFrame) => void): Promise<void> {
+    const run = this.#stored.then(async () => {
+      const held: ServerFrame[] = []
+      await this.#processBatch(frames, (f) => held.push(f))
+      if (this.#ended || held.length === 0) return
+      if (await store.commit(this)) for (const f of held) reply(f)
+    })
+    this.#stored = run.catch(() => {})
+    return run
   }
+
+  #stored: Promise<void> = RESOLVED
 
   /**
    * Stop being this session's home without ending it (it moved to another process, or this one
@@ -309,49 +332,129 @@ export class Session {
     this.#nacks.clear()
   }
 
-  async #processNow(frames: ClientFrame[], reply: (f: ServerFrame) => void): Promise<void> {
-    let acked = -1
-    const flushAck = () => {
-      if (acked >= 0) reply({ t: 'ack', seq: acked })
-      acked = -1
+  #processBatch(frames: readonly ClientFrame[], reply: (f: ServerFrame) => void): Promise<void> | undefined {
+    if (this.#held) return new Promise<void>((resolve, reject) => this.#held!.push({ frames, reply, resolve, reject }))
+    const pending = this.#run(frames, 0, reply)
+    if (!pending) return undefined
+    this.#held = []
+    return this.#afterHeld(pending)
+  }
+
+  /**
+   * Batches that arrived while one waits on a promise (an async validator, handler or
+   * authorizeSubscribe), in arrival order; undefined while nothing is pending.
+   */
+  #held: { frames: readonly ClientFrame[]; reply: (f: ServerFrame) => void; resolve: () => void; reject: (err: unknown) => void }[] | undefined
+  /** The batch being processed: highest seq to ack, and the replies before it (nacks, pongs, earlier acks). */
+  #acked = -1
+  #replies: ServerFrame[] | undefined
+
+  /** Once the batch that held the session is done, run the held batches (synchronously where they allow). */
+  #afterHeld(pending: Promise<void>): Promise<void> {
+    return pending.then(
+      () => this.#drain(),
+      (err: unknown) => {
+        this.#drain()
+        throw err
+      },
+    )
+  }
+
+  #drain(): void {
+    const held = this.#held!
+    while (held.length > 0) {
+      const b = held.shift()!
+      let pending: Promise<void> | undefined
+      try {
+        pending = this.#run(b.frames, 0, b.reply)
+      } catch (err) {
+        b.reject(err)
+        continue
+      }
+      if (pending) return void this.#afterHeld(pending).then(b.resolve, b.reject)
+      b.resolve()
     }
-    for (const f of frames) {
-      if (this.#ended) return
+    this.#held = undefined
+  }
+
+  /** Run frames `i…` of a batch; undefined when it finished synchronously, else a promise of its end. */
+  #run(frames: readonly ClientFrame[], i: number, reply: (f: ServerFrame) => void): Promise<void> | undefined {
+    for (; i < frames.length; i++) {
+      if (this.#ended) return this.#reset()
+      const f = frames[i]!
       if (f.t === 'ping') {
-        flushAck()
-        reply({ t: 'pong', ...(f.n !== undefined ? { n: f.n } : {}) })
+        this.#reply({ t: 'pong', ...(f.n !== undefined ? { n: f.n } : {}) })
         continue
       }
       if (f.t === 'bye') {
-        flushAck()
+        this.#release(reply)
         this.end('client_closed')
-        return
+        return undefined
       }
       if (f.seq <= this.#lastSeq) {
         // A resend after a reconnect: already handled. Repeat a nack whose reply may have been lost.
         const nack = this.#nacks.get(f.seq) ?? (f.seq <= this.#forgottenNack ? this.#unknownOutcome(f.seq) : undefined)
-        if (nack) {
-          flushAck()
-          reply(nack)
-        } else acked = Math.max(acked, f.seq)
+        if (nack) this.#reply(nack)
+        else if (f.seq > this.#acked) this.#acked = f.seq
         continue
       }
       if (f.seq !== this.#lastSeq + 1) {
-        flushAck()
-        reply({ t: 'nack', seq: f.seq, code: 'bad_frame', message: `sequence gap: expected seq ${this.#lastSeq + 1}` })
+        this.#reply({ t: 'nack', seq: f.seq, code: 'bad_frame', message: `sequence gap: expected seq ${this.#lastSeq + 1}` })
         continue
       }
       this.#lastSeq = f.seq
-      this.#forgetOldNacks()
-      const err = this.#overRate() ?? (await this.#accept(f))
-      if (err) {
-        flushAck()
-        const nack: ServerFrame = { t: 'nack', seq: f.seq, code: err.code, message: err.message }
-        this.#nacks.set(f.seq, nack)
-        reply(nack)
-      } else acked = f.seq
+      if (this.#nacks.size > 0) this.#forgetOldNacks()
+      const outcome = this.#overRate() ?? this.#accept(f)
+      if (outcome instanceof Promise) {
+        const seq = f.seq
+        return outcome.then((failed) => {
+          this.#settle(seq, failed)
+          return this.#run(frames, i + 1, reply)
+        })
+      }
+      this.#settle(f.seq, outcome)
     }
-    flushAck()
+    this.#release(reply)
+    return undefined
+  }
+
+  /** Record the outcome of the sequenced frame `seq` (accepted when `failed` is undefined). */
+  #settle(seq: number, failed: Failure): void {
+    if (!failed) {
+      this.#acked = seq
+      return
+    }
+    const nack: ServerFrame = { t: 'nack', seq, code: failed.code, message: failed.message }
+    this.#nacks.set(seq, nack)
+    this.#reply(nack)
+  }
+
+  /** A nack or pong of the batch: the pending ack (lower seqs) goes before it. */
+  #reply(f: ServerFrame): void {
+    const out = (this.#replies ??= [])
+    if (this.#acked >= 0) out.push({ t: 'ack', seq: this.#acked })
+    this.#acked = -1
+    out.push(f)
+  }
+
+  /** Forget the batch's replies (the session ended while it ran: nothing is answered). */
+  #reset(): undefined {
+    this.#acked = -1
+    this.#replies = undefined
+    return undefined
+  }
+
+  /**
+   * The one place the replies of a batch (acks, nacks, pongs, in order) are handed to the
+   * transport, once the whole batch is handled: a session layer that must persist lastSeq/nacks
+   * first (contract S1) hooks in here.
+   */
+  #release(reply: (f: ServerFrame) => void): void {
+    const out = this.#replies
+    const acked = this.#acked
+    this.#reset()
+    if (out) for (const f of out) reply(f)
+    if (acked >= 0) reply({ t: 'ack', seq: acked })
   }
 
   /** Drop nacks the client can no longer resend: more than `resendWindow` below `lastSeq`. */
@@ -390,37 +493,54 @@ export class Session {
     return undefined
   }
 
-  async #accept(f: Exclude<ClientFrame, { t: 'ping' | 'bye' }>): Promise<{ code: ErrorCode; message: string } | undefined> {
+  /** Validate and hand one new sequenced frame to the app; a promise only when something it called was async. */
+  #accept(f: Exclude<ClientFrame, { t: 'ping' | 'bye' }>): Failure | Promise<Failure> {
     try {
-      if (f.t === 'msg') {
-        const r = await this.host.validateIncoming(f.d)
-        if (r.issues) return { code: 'invalid_message', message: formatIssues(r.issues) }
-        return await this.#handled(f.seq, 'message', r.value)
-      }
-      if (f.t === 'sub') {
-        if (!(await this.host.authorizeSubscribe(this.conn, f.topic))) return { code: 'forbidden', message: `not allowed to subscribe to ${JSON.stringify(f.topic)}` }
-        this.topics.add(f.topic)
-        const failed = await this.#handled(f.seq, 'subscribe', f.topic)
-        if (failed) this.topics.delete(f.topic) // nacked: the client is not subscribed, so neither is the session
-        return failed
-      }
-      const had = this.topics.delete(f.topic)
-      const failed = await this.#handled(f.seq, 'unsubscribe', f.topic)
-      if (failed && had) this.topics.add(f.topic)
-      return failed
+      const r = this.#acceptNow(f)
+      return isThenable(r) ? Promise.resolve(r).then(undefined, (err: unknown) => this.#failed(err)) : r
     } catch (err) {
-      this.host.onError(err)
-      return SERVER_ERROR
+      return this.#failed(err)
     }
   }
 
+  #failed(err: unknown): Failure {
+    this.host.onError(err)
+    return SERVER_ERROR
+  }
+
+  #acceptNow(f: Exclude<ClientFrame, { t: 'ping' | 'bye' }>): Failure | PromiseLike<Failure> {
+    if (f.t === 'msg') {
+      return then(this.host.validateIncoming(f.d), (r) =>
+        r.issues ? { code: 'invalid_message', message: formatIssues(r.issues) } : this.#handled(f.seq, 'message', r.value),
+      )
+    }
+    const topic = f.topic
+    if (f.t === 'sub') {
+      return then(this.host.authorizeSubscribe(this.conn, topic), (allowed) => {
+        if (!allowed) return { code: 'forbidden', message: `not allowed to subscribe to ${JSON.stringify(topic)}` }
+        this.topics.add(topic)
+        return then(this.#handled(f.seq, 'subscribe', topic), (failed) => {
+          if (failed) this.topics.delete(topic) // nacked: the client is not subscribed, so neither is the session
+          return failed
+        })
+      })
+    }
+    const had = this.topics.delete(topic)
+    return then(this.#handled(f.seq, 'unsubscribe', topic), (failed) => {
+      if (failed && had) this.topics.add(topic)
+      return failed
+    })
+  }
+
   /** Run the app's listeners for one client frame; any failure (thrown or rejected) is reported and nacked. */
-  async #handled(seq: number, event: 'message' | 'subscribe' | 'unsubscribe', payload: unknown): Promise<{ code: ErrorCode; message: string } | undefined> {
+  #handled(seq: number, event: 'message' | 'subscribe' | 'unsubscribe', payload: unknown): Failure | Promise<Failure> {
     this.conn.inboundSeq = seq
     const r = this.conn.fire(event, payload as never)
-    const errors = Array.isArray(r) ? r : await r
-    for (const err of errors) this.host.onError(err)
-    return errors.length ? SERVER_ERROR : undefined
+    const report = (errors: unknown[]): Failure => {
+      for (const err of errors) this.host.onError(err)
+      return errors.length ? SERVER_ERROR : undefined
+    }
+    return Array.isArray(r) ? report(r) : r.then(report)
   }
 
   end(reason: ConnectionEvents<unknown>['close']['reason']): void {

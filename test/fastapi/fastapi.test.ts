@@ -270,3 +270,32 @@ describe('FastAPI server: topic on published messages, seq in hello (docs/PROTOC
     again.close()
   })
 })
+
+describe('FastAPI server: WebSocket array messages (contract B1, docs/PROTOCOL.md)', () => {
+  it('hello says batch: true; an array is one batch (acks before a nack); a bad element: nothing processed', async () => {
+    const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/realtime?v=1`)
+    const frames: Record<string, unknown>[] = []
+    ws.on('message', (d) => frames.push(JSON.parse(String(d))))
+    await until(() => frames.length > 0, 10_000, 'hello')
+    expect(frames[0]).toMatchObject({ t: 'hello', batch: true })
+    const count = (seq: number) => ({ t: 'msg', seq, d: { type: 'chat', text: `b1 array ${seq}` } })
+    ws.send(JSON.stringify([count(1), { t: 'msg', seq: 2 }])) // seq 2 lacks `d`: the whole message is a bad frame
+    await until(() => frames.some((f) => f.t === 'error'), 10_000, 'the bad_frame error')
+    expect(frames.find((f) => f.t === 'error')).toMatchObject({ code: 'bad_frame' })
+    ws.send(JSON.stringify([count(1), { t: 'msg', seq: 2, d: { type: 'nope' } }, count(3), { t: 'ping', n: 4 }]))
+    await until(() => frames.some((f) => f.t === 'pong'), 10_000, 'the pong')
+    const replies = frames.filter((f) => f.t === 'ack' || f.t === 'nack' || f.t === 'pong').map((f) => ({ t: f.t, seq: f.seq }))
+    expect(replies).toEqual([
+      { t: 'ack', seq: 1 },
+      { t: 'nack', seq: 2 },
+      { t: 'ack', seq: 3 },
+      { t: 'pong', seq: undefined },
+    ])
+    const { sessions } = await received()
+    expect(sessions.find((s) => JSON.stringify(s).includes('b1 array'))).toEqual([
+      { type: 'chat', text: 'b1 array 1' },
+      { type: 'chat', text: 'b1 array 3' },
+    ])
+    ws.close()
+  })
+})

@@ -373,7 +373,7 @@ export function clientCase(r: Rng, m: ServerModel): ClientCase {
   }
   return {
     data: r.pick([
-      () => json(r.pick<unknown>([[], null, 1, 'msg', [{ t: 'msg', seq: 1, d: 1 }]])),
+      () => json(r.pick<unknown>([[null], null, 1, 'msg', [{ t: 'msg', seq: 1 }], [{ t: 'ping' }, { t: 'ping', n: 'x' }]])), // an array with a bad element: nothing in it is processed
       () => json({ t: 'msg', d: { type: 'count', n: 1 } }),
       () => json({ t: 'msg', seq: r.pick([0, ...NOT_SEQ]), d: 1 }),
       () => json({ t: 'msg', seq: next() }), // no d

@@ -4,7 +4,7 @@
  * the bounds (per session, process total, age) are enforced.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { ReplayLog, type ReplayBounds } from '../../src/server/replay-log'
+import { msgFrame, ReplayLog, type ReplayBounds } from '../../src/server/replay-log'
 import { serverDefaults } from '../../src/server/options'
 import { startProxy } from '../support/proxy'
 import { closeClients, makeClient, startServer, until, type TestServer } from '../support/servers'
@@ -49,22 +49,27 @@ describe('ReplayLog bounds', () => {
     now: () => t,
     ...over,
   })
-  const text = (n: number) => 'x'.repeat(n)
+  /** A payload whose msg frame text is exactly `n` characters for a two-digit id (what the bounds count). */
+  const text = (n: number) => JSON.stringify('x'.repeat(n - '{"t":"msg","id":10,"d":""}'.length))
+  const push = (log: ReplayLog, id: number, payload: string) => log.push(id, payload, undefined, msgFrame(id, payload, undefined).length)
 
-  it('per-session bytes: the oldest go first', () => {
+  it('per-session bytes: the oldest go first; a replay rebuilds each frame', () => {
     const log = new ReplayLog(bounds())
-    for (let id = 1; id <= 30; id++) log.push(id, text(100))
+    for (let id = 10; id <= 39; id++) push(log, id, text(100))
     expect(log.bytes).toBeLessThanOrEqual(1_000)
-    expect(log.oldest).toBe(21)
-    expect([...log.after(25)].map((e) => e.id)).toEqual([26, 27, 28, 29, 30])
+    expect(log.oldest).toBe(30)
+    expect([...log.after(34)].map((e) => e.id)).toEqual([35, 36, 37, 38, 39])
+    expect(JSON.parse([...log.after(38)][0]!.text)).toEqual({ t: 'msg', id: 39, d: JSON.parse(text(100)) })
+    log.push(40, '{"a":1}', 'room "1"', msgFrame(40, '{"a":1}', 'room "1"').length)
+    expect(JSON.parse([...log.after(39)][0]!.text)).toEqual({ t: 'msg', id: 40, topic: 'room "1"', d: { a: 1 } })
   })
 
   it('age: entries older than maxAgeMs are trimmed', () => {
     t = 0
     const log = new ReplayLog(bounds())
-    log.push(1, 'a')
+    push(log, 1, '"a"')
     t = 30_000
-    log.push(2, 'b')
+    push(log, 2, '"b"')
     t = 60_001
     log.trim()
     expect(log.oldest).toBe(2)
@@ -77,8 +82,8 @@ describe('ReplayLog bounds', () => {
     const b = bounds({ maxBytes: 5_000, maxTotalBytes: 6_000 })
     const a = new ReplayLog(b)
     const c = new ReplayLog(b)
-    for (let id = 1; id <= 40; id++) a.push(id, text(100))
-    for (let id = 1; id <= 40; id++) c.push(id, text(100))
+    for (let id = 10; id <= 49; id++) push(a, id, text(100))
+    for (let id = 10; id <= 49; id++) push(c, id, text(100))
     expect(b.used.bytes).toBeLessThanOrEqual(6_000)
     expect(b.used.bytes).toBe(a.bytes + c.bytes)
     a.clear()

@@ -158,10 +158,11 @@ it('a resend older than resendWindow is never acked (its nack may have been forg
   chat(1, 'bad 1')
   for (let seq = 2; seq <= 6; seq++) chat(seq, `good ${seq}`)
   await until(() => frames.some((f) => f.t === 'ack' && f.seq === 6))
+  const before = frames.length // the acks of 2…6 may be coalesced (cumulative): count answers from here
   chat(1, 'bad 1') // 5 frames back: beyond the window of 3, its nack is forgotten
   chat(5, 'good 5') // within the window: an accepted frame, acked again
-  await until(() => frames.filter((f) => f.t === 'nack' || f.t === 'ack').length >= 8)
-  const answers = frames.filter((f) => f.t === 'nack' || f.t === 'ack').slice(-2)
+  await until(() => frames.slice(before).filter((f) => f.t === 'nack' || f.t === 'ack').length >= 2)
+  const answers = frames.slice(before).filter((f) => f.t === 'nack' || f.t === 'ack')
   expect(answers[0]).toMatchObject({ t: 'nack', seq: 1, code: 'bad_frame' })
   expect(answers[1]).toEqual({ t: 'ack', seq: 5 })
 })

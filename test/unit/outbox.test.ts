@@ -128,4 +128,69 @@ describe('Outbox', () => {
     for (const p of ps) expect(await settled(p)).toMatchObject({ code: 'client_closed' })
     expect([o.size, o.bytes]).toEqual([0, 0])
   })
+
+  it('settles thousands of frames with cumulative acks in order, whatever the ack granularity', async () => {
+    const o = new Outbox(10_000, 1e9)
+    const order: number[] = []
+    const ps = Array.from({ length: 5_000 }, (_, i) => o.push(msg(i + 1), 10).then(() => void order.push(i + 1)))
+    expect(o.takeUnsent()).toHaveLength(5_000)
+    for (let seq = 1; seq <= 3_000; seq++) o.ack(seq) // one ack per frame (past the compaction point)
+    o.ack(2_999) // a stale ack changes nothing
+    expect([o.size, o.bytes]).toEqual([2_000, 20_000])
+    for (let n = 5_001; n <= 5_010; n++) void o.push(msg(n), 10)
+    expect(o.takeUnsent().map((f) => f.seq)).toEqual(Array.from({ length: 10 }, (_, i) => 5_001 + i)) // only the new ones
+    o.ack(4_000)
+    o.markAllUnsent()
+    expect(o.takeUnsent().map((f) => f.seq)).toEqual(Array.from({ length: 1_010 }, (_, i) => 4_001 + i))
+    o.ack(5_000)
+    await Promise.all(ps)
+    expect(order).toEqual(Array.from({ length: 5_000 }, (_, i) => i + 1))
+    expect([o.size, o.bytes]).toEqual([10, 100])
+  })
+
+  it('after acks moved the head, a frame sorted in behind written ones is still handed out once', () => {
+    const o = new Outbox(100, 1e6)
+    o.continueAt(10)
+    for (let i = 0; i < 5; i++) void o.push(msg(i), 1) // 10..14
+    o.takeUnsent()
+    o.ack(11)
+    void o.push(msg(99), 1, 12) // a number another tab gave it: after 12, before 13
+    expect(o.takeUnsent().map((f) => f.seq)).toEqual([12])
+    expect(o.takeUnsent()).toEqual([])
+    o.nack(13, new Error('no'))
+    o.markAllUnsent()
+    expect(o.takeUnsent().map((f) => f.seq)).toEqual([14])
+  })
+
+  it('hands the same frame object out on every resend, with its seq renumbered in place', () => {
+    const o = new Outbox(10, 1_000)
+    void o.push(msg(1), 10)
+    void o.push(msg(2), 10)
+    const [a, b] = o.takeUnsent()
+    o.ack(1)
+    o.renumber()
+    const [again] = o.takeUnsent()
+    expect(again).toBe(b)
+    expect(again!.seq).toBe(1)
+    expect(a!.seq).toBe(1)
+  })
+
+  it('a rejected send() is never an unhandled rejection, and an awaiting caller still sees the error', async () => {
+    const unhandled: unknown[] = []
+    const on = (e: unknown) => unhandled.push(e)
+    process.on('unhandledRejection', on)
+    try {
+      const o = new Outbox(1, 1_000)
+      void o.push(msg(1), 10) // fire and forget: rejected by rejectAll below
+      const full = o.push(msg(2), 10) // queue_full at once
+      const awaited = o.push(msg(3), 10)
+      o.rejectAll(new SurewireError('client_closed', 'closed'))
+      expect(await settled(awaited)).toMatchObject({ code: 'queue_full' })
+      void full
+      await new Promise((r) => setImmediate(r)) // Node reports unhandled rejections once the microtasks ran
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', on)
+    }
+  })
 })

@@ -225,7 +225,9 @@ export class Leader {
 
   #push(p: string, item: Item, x: Payload, seq: number | undefined): void {
     if (this.#stopped) return
-    this.outbox.push(x, utf8Length(JSON.stringify(x)) + 16, seq).then(
+    // Serialise once: the outbox keeps the JSON of `d` for the codec (as the client's own send() does).
+    const json = x.t === 'msg' ? JSON.stringify(x.d) : undefined
+    this.outbox.push(x, utf8Length(json ?? JSON.stringify(x)) + 32, seq, json).then(
       () => this.#settle(p, item, true),
       (err: Error) => this.#settle(p, item, err),
     )

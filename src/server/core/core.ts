@@ -2,6 +2,9 @@ import type { Connection } from '../connection'
 import type { ResolvedServerOptions } from '../options'
 import type { RealtimeRequest } from '../request'
 import { SessionRegistry } from './registry'
+import { now } from './clock'
+
+export { now }
 
 /** A live transport connection the sweep visits: SSE writes a heartbeat, WebSocket checks for silence. */
 export interface LiveConnection {
@@ -21,8 +24,6 @@ export interface CoreEvents {
 /** How long a closed connection may take to finish before it is destroyed. */
 export const CLOSE_GRACE_MS = 2_000
 
-/** Monotonic milliseconds: immune to wall-clock steps (NTP, suspend, manual changes). */
-export const now = (): number => performance.now()
 
 /**
  * Everything the adapters share: options, the session layer, authentication, the sweep.

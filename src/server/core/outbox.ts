@@ -9,27 +9,32 @@
 /** Bytes a transport may hold before the outbox waits for it to drain. */
 export const PUMP_HIGH_WATER = 64 * 1024
 
-export interface OutFrame {
-  readonly text: string
-  readonly id: number | undefined
-}
-
 /** The transport side of an outbox (a WebSocket, an SSE response, a Fetch stream). */
 export interface FramePipe {
-  /** Hand frames to the transport (one write for SSE, one message each on WebSocket). */
-  writeFrames(frames: readonly OutFrame[]): void
+  /**
+   * Hand frames `texts[from…to)` to the transport (one write for SSE, one message each on
+   * WebSocket). `ids[i]` is the message id of `texts[i]`, 0 for frames without one.
+   */
+  writeFrames(texts: readonly string[], ids: readonly number[], from: number, to: number): void
   /** Bytes the transport holds that the network has not taken yet. */
   buffered(): number
   /** Call `cb` once when the transport can take more. */
   onDrain(cb: () => void): void
 }
 
+/**
+ * Frames are held as two parallel arrays (text, id) rather than one object per frame, so
+ * queueing a frame allocates nothing on the hot path.
+ */
 export class Outbox {
-  #frames: OutFrame[] = []
+  #texts: string[] = []
+  #ids: number[] = []
   #head = 0
   /** Bytes of counted frames still waiting here. */
   #counted = 0
   #waiting = 0
+  /** `pipe.buffered()` as last read: an upper bound of it until our next flush (the network only drains it). */
+  #pipeBuffered = 0
   #scheduled = false
   #draining = false
   #closed = false
@@ -40,20 +45,24 @@ export class Outbox {
     private readonly pipe: FramePipe,
     private readonly maxBufferedBytes: number,
     private readonly onOverflow: () => void,
+    /** Called at the start of every flush, so a caller can add the last frames of the tick (coalesced acks). */
+    private readonly beforeFlush?: () => void,
   ) {}
 
   /** Queue one frame. Returns false (and reports the overflow once) when the connection is over its bound. */
   write(text: string, id?: number): boolean {
     if (this.#closed || this.#finish) return false
-    if (this.live && this.#counted + this.pipe.buffered() >= this.maxBufferedBytes) {
+    // The cheap check uses the last reading of pipe.buffered() (never below the real value); only near the bound is it read again.
+    if (this.live && this.#counted + this.#pipeBuffered >= this.maxBufferedBytes && this.#counted + (this.#pipeBuffered = this.pipe.buffered()) >= this.maxBufferedBytes) {
       this.close()
       this.onOverflow()
       return false
     }
-    this.#frames.push({ text, id })
+    this.#texts.push(text)
+    this.#ids.push(id ?? 0)
     this.#waiting += text.length
     if (this.live) this.#counted += text.length
-    this.#schedule()
+    if (!this.#scheduled) this.#schedule()
     return true
   }
 
@@ -68,7 +77,7 @@ export class Outbox {
 
   /** Nothing waiting here (a heartbeat would be the only frame). */
   get idle(): boolean {
-    return this.#head === this.#frames.length
+    return this.#head === this.#texts.length
   }
 
   /** Take no more frames; call `then` once everything queued here was handed to the transport. */
@@ -90,7 +99,8 @@ export class Outbox {
   close(): void {
     this.#finish = undefined
     this.#closed = true
-    this.#frames = []
+    this.#texts = []
+    this.#ids = []
     this.#head = 0
     this.#waiting = this.#counted = 0
   }
@@ -99,35 +109,55 @@ export class Outbox {
     if (this.#scheduled || this.#draining) return
     this.#scheduled = true
     // Frames written in one tick leave together: one write (SSE) or one corked burst (WebSocket).
-    queueMicrotask(() => this.#flush())
+    queueMicrotask(this.#flushTick)
+  }
+
+  /** Make sure a flush runs at the end of this tick (it calls `beforeFlush`, which may add frames). */
+  wake(): void {
+    if (!this.#closed && !this.#finish) this.#schedule()
+  }
+
+  readonly #flushTick = (): void => {
+    if (this.#closed) return void (this.#scheduled = false)
+    this.beforeFlush?.() // still #scheduled: what it writes joins this flush
+    this.#scheduled = false
+    this.#flush()
   }
 
   #flush(): void {
-    this.#scheduled = false
     if (this.#closed) return
-    const frames = this.#frames
-    while (this.#head < frames.length && this.pipe.buffered() < PUMP_HIGH_WATER) {
+    const texts = this.#texts
+    let buffered = this.pipe.buffered()
+    while (this.#head < texts.length && buffered < PUMP_HIGH_WATER) {
       const start = this.#head
       let bytes = 0
-      while (this.#head < frames.length && bytes < PUMP_HIGH_WATER) bytes += frames[this.#head++]!.text.length
+      while (this.#head < texts.length && bytes < PUMP_HIGH_WATER) bytes += texts[this.#head++]!.length
       this.#waiting -= bytes
       this.#counted = Math.max(0, Math.min(this.#counted, this.#waiting))
-      this.pipe.writeFrames(start === 0 && this.#head === frames.length ? frames : frames.slice(start, this.#head))
+      this.pipe.writeFrames(texts, this.#ids, start, this.#head)
       if (this.#closed) return
+      buffered = this.pipe.buffered()
     }
-    if (this.#head === frames.length) {
-      this.#frames = []
+    this.#pipeBuffered = buffered
+    if (this.#head === texts.length) {
+      this.#texts = []
+      this.#ids = []
       this.#head = 0
       if (this.#finish) this.#done()
       return
     }
     if (this.#head > 1024) {
-      this.#frames = frames.slice(this.#head)
+      this.#texts = texts.slice(this.#head)
+      this.#ids = this.#ids.slice(this.#head)
       this.#head = 0
     }
     this.#draining = true
     this.pipe.onDrain(() => {
       this.#draining = false
+      if (this.#closed) return
+      this.#scheduled = true // what beforeFlush writes joins this flush
+      this.beforeFlush?.()
+      this.#scheduled = false
       this.#flush()
     })
   }

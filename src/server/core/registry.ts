@@ -107,7 +107,7 @@ export class SessionRegistry implements SessionLayer {
   }
 
   #hello() {
-    return { hb: this.options.heartbeatIntervalMs, maxFrameBytes: this.options.maxFrameBytes }
+    return { hb: this.options.heartbeatIntervalMs, maxFrameBytes: this.options.maxFrameBytes, batch: true } // batch: WebSocket messages may be arrays of frames (B1)
   }
 
   async find(sid: string): Promise<Session | undefined> {

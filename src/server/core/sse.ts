@@ -2,7 +2,7 @@ import { CloseCode } from '../../protocol'
 import type { Session } from '../session'
 import type { Sink } from '../sink'
 import { CLOSE_GRACE_MS, type ServerCore } from './core'
-import { Outbox, type OutFrame } from './outbox'
+import { Outbox } from './outbox'
 import type { OpenRequest } from './registry'
 import { errorFrame } from './replies'
 
@@ -26,7 +26,14 @@ export const SSE_HEADERS: Record<string, string> = {
 }
 
 const HEARTBEAT = '{"t":"hb"}'
-const event = (f: OutFrame) => (f.id === undefined ? `data: ${f.text}\n\n` : `id: ${f.id}\ndata: ${f.text}\n\n`)
+const event = (text: string, id: number) => (id === 0 ? `data: ${text}\n\n` : `id: ${id}\ndata: ${text}\n\n`)
+
+/** The SSE events of frames `from…to` as one chunk. */
+function events(texts: readonly string[], ids: readonly number[], from: number, to: number): string {
+  let chunk = ''
+  for (let i = from; i < to; i++) chunk += event(texts[i]!, ids[i]!)
+  return chunk
+}
 
 /**
  * One SSE stream attached to a session: framing, per-tick batching, backpressure, heartbeats.
@@ -45,7 +52,7 @@ export class SseStream {
     private readonly pipe: StreamPipe,
   ) {
     this.#outbox = new Outbox(
-      { writeFrames: (fs) => pipe.write(fs.length === 1 ? event(fs[0]!) : fs.map(event).join('')), buffered: () => pipe.buffered(), onDrain: (cb) => pipe.onDrain(cb) },
+      { writeFrames: (texts, ids, from, to) => pipe.write(events(texts, ids, from, to)), buffered: () => pipe.buffered(), onDrain: (cb) => pipe.onDrain(cb) },
       core.options.maxBufferedBytes,
       () => this.#slow(),
     )
@@ -101,7 +108,7 @@ export class SseStream {
   /** Over maxBufferedBytes: say why (the frame waits behind the backlog), end, destroy after the grace period. */
   #slow(): void {
     const f = errorFrame('slow_consumer', `more than maxBufferedBytes=${this.core.options.maxBufferedBytes} bytes queued for this stream; reconnect to resume`)
-    this.pipe.write(event({ text: JSON.stringify(f), id: undefined }))
+    this.pipe.write(event(JSON.stringify(f), 0))
     this.#end(false) // the outbox is already closed: the stream ends now
     if (this.#session) this.core.sessions.detach(this.#session, this.#sink)
   }

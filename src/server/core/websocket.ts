@@ -1,7 +1,8 @@
-import { CloseCode, FrameError, parseClientFrame, type ServerFrame } from '../../protocol'
+import { CloseCode, FrameError, parseClientMessage, type ServerFrame } from '../../protocol'
 import { openParams, type RealtimeRequest } from '../request'
 import type { Session } from '../session'
 import type { Sink } from '../sink'
+import { tickNow } from './clock'
 import { CLOSE_GRACE_MS, now, type LiveConnection, type ServerCore } from './core'
 import { checkOrigin } from './origin'
 import { Outbox } from './outbox'
@@ -70,9 +71,14 @@ class SocketConnection implements LiveConnection {
     private readonly socket: SocketLike,
   ) {
     this.#outbox = new Outbox(
-      { writeFrames: (fs) => socket.sendAll(fs.map((f) => f.text)), buffered: () => socket.buffered(), onDrain: (cb) => socket.onDrain(cb) },
+      {
+        writeFrames: (texts, _ids, from, to) => socket.sendAll(from === 0 && to === texts.length ? texts : texts.slice(from, to)),
+        buffered: () => socket.buffered(),
+        onDrain: (cb) => socket.onDrain(cb),
+      },
       core.options.maxBufferedBytes,
       () => this.#slow(),
+      () => this.#flushAck(), // the tick's coalesced ack leaves in the same corked write as the tick's messages
     )
     this.#sink = {
       kind: 'websocket',
@@ -82,6 +88,7 @@ class SocketConnection implements LiveConnection {
       close: (code, reason) => {
         if (code === CloseCode.replaced) return this.#outbox.close(), this.close(code, reason)
         this.#armGrace()
+        this.#flushAck() // a pending ack goes out before the close (bye: "flush pending acks")
         this.#outbox.finish(() => this.close(code, reason))
       },
       bufferedBytes: () => this.#outbox.bufferedBytes(),
@@ -146,19 +153,45 @@ class SocketConnection implements LiveConnection {
   }
 
   #handle(text: string | null): void {
-    this.#lastSeen = now()
+    this.#lastSeen = tickNow() // one clock read per tick, however many messages one read brought
     if (this.#closing) return
     if (text === null) return this.#badFrame('binary frames are not part of the protocol')
-    let frame
+    let frames
     try {
-      frame = parseClientFrame(text)
+      frames = parseClientMessage(text) // one frame, or an array of them (contract B1): a bad element, nothing processed
     } catch (err) {
       return this.#badFrame((err as FrameError).message)
     }
     this.#badInARow = 0
-    const session = this.#session!
-    const reply = (f: ServerFrame) => (session.sink === this.#sink ? this.#sink.write(JSON.stringify(f)) : undefined)
-    session.process([frame], reply, this.#sink).catch((err) => this.core.reportError(err))
+    const pending = this.#session!.process(frames, this.#reply, this.#sink)
+    if (pending) pending.catch((err: unknown) => this.core.reportError(err))
+  }
+
+  /** The highest seq acked by batches of this tick, not yet written; -1 when none. */
+  #ackSeq = -1
+
+  /**
+   * Replies of this connection's batches. Acks are cumulative, so those of the messages that
+   * arrive in one tick are coalesced into one, written at the end of the tick (or before the
+   * next nack / pong, which keeps "a pending ack before a nack or pong"). Replies for a
+   * connection that is no longer the session's live one are dropped (the client resends).
+   */
+  readonly #reply = (f: ServerFrame): void => {
+    if (this.#session?.sink !== this.#sink) return
+    if (f.t === 'ack') {
+      if (this.#ackSeq < 0) this.#outbox.wake() // the outbox's flush at the end of the tick writes it (beforeFlush)
+      if (f.seq > this.#ackSeq) this.#ackSeq = f.seq
+      return
+    }
+    this.#flushAck()
+    this.#sink.write(JSON.stringify(f))
+  }
+
+  #flushAck(): void {
+    const seq = this.#ackSeq
+    if (seq < 0) return
+    this.#ackSeq = -1
+    if (this.#session?.sink === this.#sink) this.#outbox.write(`{"t":"ack","seq":${seq}}`)
   }
 
   #badFrame(message: string): void {
