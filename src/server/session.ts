@@ -9,6 +9,27 @@ import type { Sink } from './sink'
 export type { Sink } from './sink'
 export type { ConnectionEvents } from './connection'
 
+/** The state a session is rebuilt from when this process adopts it. */
+export interface SessionInit {
+  sid: string
+  connId: string
+  lastSeq: number
+  nextId: number
+  forgottenNack: number
+  nacks: [number, ServerFrame][]
+  topics: string[]
+  /** The replay log: `[id, frame text]`, oldest first. */
+  log: [number, string][]
+}
+
+/** Write-through from a session to the shared state (called by Session only when a cluster is present). */
+export interface SessionStore {
+  /** Hold one outbound message (id allocated by the home) in the broker, then hand it to `session.committed()`. Resolves when held. */
+  append(session: Session, id: number, text: string, payload: string, topic: string | undefined): Promise<void>
+  /** Commit lastSeq / nacks / topics after a batch; false: do not release its replies (broker down, or fenced out). */
+  commit(session: Session): Promise<boolean>
+}
+
 /** Hooks the session needs from its server. */
 export interface SessionHost {
   /** Bounds of every session's replay log (age, bytes, count, process total). */
@@ -25,7 +46,12 @@ export interface SessionHost {
   authorizeSubscribe(conn: Connection, topic: string): boolean | Promise<boolean>
   onEnd(session: Session): void
   onError(err: unknown): void
+  /** The cluster layer (a shared broker's sessions); absent with the in-memory broker: no write-through, no awaits. */
+  store?: SessionStore
 }
+
+/** What send() returns when nothing is awaited (the in-memory broker): already resolved. */
+const RESOLVED: Promise<void> = Promise.resolve()
 
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 /** `n` random bytes (Web Crypto: Node ≥ 20, Bun, Deno, browsers), base64url without padding. `n` is a multiple of 3. */
@@ -56,13 +82,22 @@ export class Connection<In extends StandardSchemaV1 = StandardSchemaV1, Out exte
   ConnectionEvents<Infer<In>>
 > {
   /** Public id, safe to log and share (unlike the session token). */
-  readonly id = b64(9)
+  readonly id: string
+  /**
+   * True when this process took the session over from another one that died or was drained
+   * (a shared broker only): the listeners registered there are gone, so `connection` fired again
+   * here. `id` is the same, so `(conn.id, conn.inboundSeq)` still de-duplicates.
+   */
+  readonly adopted: boolean
   constructor(
     private readonly session: Session,
     /** What `authenticate` returned for this client. */
     readonly user: unknown,
+    id?: string,
   ) {
     super()
+    this.id = id ?? b64(9)
+    this.adopted = id !== undefined
   }
   /** The transport currently attached, or null while the client is reconnecting. */
   get transport(): TransportKind | null {
@@ -77,9 +112,13 @@ export class Connection<In extends StandardSchemaV1 = StandardSchemaV1, Out exte
    * one client message: a de-duplication key for handlers with side effects.
    */
   inboundSeq = 0
-  /** Send a message (validated against `outgoing`); buffered for replay if the client is reconnecting. */
-  send(message: InferIn<Out>): void {
-    this.session.sendPayload(JSON.stringify(this.session.host.validateOutgoing(message)))
+  /**
+   * Send a message (validated against `outgoing`, throws at once if invalid); buffered for replay if
+   * the client is reconnecting. Resolves when the broker holds it (the in-memory broker: at once);
+   * awaiting it is optional, a rejection that is not awaited is also reported on the server's `error`.
+   */
+  send(message: InferIn<Out>): Promise<void> {
+    return this.session.sendPayload(JSON.stringify(this.session.host.validateOutgoing(message)))
   }
   /** End the session; the client sees `server_closed` and reconnects into a new session. */
   close(): void {
@@ -96,7 +135,7 @@ export class Connection<In extends StandardSchemaV1 = StandardSchemaV1, Out exte
 
 export class Session {
   /** Unguessable session token (192 bits). */
-  readonly sid = b64(24)
+  readonly sid: string
   readonly conn: Connection
   readonly topics = new Set<string>()
   sink: Sink | null = null
@@ -125,9 +164,30 @@ export class Session {
   constructor(
     readonly host: SessionHost,
     readonly user: unknown,
+    /** The state of a session adopted from another process (cluster layer only). */
+    init?: SessionInit,
   ) {
-    this.conn = new Connection(this, user)
+    this.sid = init?.sid ?? b64(24)
+    this.conn = new Connection(this, user, init?.connId)
     this.#log = new ReplayLog(host.replay)
+    if (init) this.#restore(init)
+  }
+
+  #restore(init: SessionInit): void {
+    this.#lastSeq = init.lastSeq
+    this.#nextId = init.nextId
+    this.#forgottenNack = init.forgottenNack
+    for (const [seq, nack] of init.nacks) this.#nacks.set(seq, nack)
+    for (const t of init.topics) this.topics.add(t)
+    for (const [id, text] of init.log) {
+      const f = JSON.parse(text) as { topic?: string; d: unknown }
+      this.#log.push(id, JSON.stringify(f.d), f.topic, text.length)
+    }
+  }
+
+  /** @internal What the cluster layer commits after a batch of client frames (lastSeq, nacks, topics). */
+  inboundState(): { lastSeq: number; forgottenNack: number; nacks: [number, ServerFrame][]; topics: string[] } {
+    return { lastSeq: this.#lastSeq, forgottenNack: this.#forgottenNack, nacks: [...this.#nacks], topics: [...this.topics] }
   }
 
   /** Whether the session is waiting for a resume (no live connection, expiry armed). */
@@ -199,11 +259,24 @@ export class Session {
     old?.close(CloseCode.replaced, 'replaced by a newer connection')
   }
 
-  /** `payload` is already-serialized JSON of a validated message; `topic` when it was published to one (C6). */
-  sendPayload(payload: string, topic?: string): void {
-    if (this.#ended) return
+  /**
+   * `payload` is already-serialized JSON of a validated message; `topic` when it was published to one (C6).
+   * With a cluster store the frame is written through to the broker first (the store calls
+   * {@link Session.committed} once it holds it); otherwise it goes out at once.
+   */
+  sendPayload(payload: string, topic?: string): Promise<void> {
+    if (this.#ended) return RESOLVED
     const id = this.#nextId++
     const text = msgFrame(id, payload, topic)
+    if (this.host.store) return this.host.store.append(this, id, text, payload, topic)
+    this.#log.push(id, payload, topic, text.length)
+    this.#deliver(text, id)
+    return RESOLVED
+  }
+
+  /** A message the cluster store holds: into the replay log and out to the client. */
+  committed(id: number, text: string, payload: string, topic: string | undefined): void {
+    if (this.#ended) return
     this.#log.push(id, payload, topic, text.length)
     this.#deliver(text, id)
   }
@@ -224,6 +297,42 @@ export class Session {
    */
   process(frames: readonly ClientFrame[], reply: (f: ServerFrame) => void, via?: Sink): Promise<void> | undefined {
     if (via) this.heardFrom(via)
+    if (this.host.store) return this.#processStored(this.host.store, frames, reply)
+    return this.#processBatch(frames, reply)
+  }
+
+  /** With a cluster store: handle the batch, commit lastSeq/nacks/topics, and only then release its replies. */
+  #processStored(store: SessionStore, frames: readonly ClientFrame[], reply: (f: ServerFrame) => void): Promise<void> {
+    const run = this.#stored.then(async () => {
+      const held: ServerFrame[] = []
+      await this.#processBatch(frames, (f) => held.push(f))
+      if (this.#ended || held.length === 0) return
+      if (await store.commit(this)) for (const f of held) reply(f)
+    })
+    this.#stored = run.catch(() => {})
+    return run
+  }
+
+  #stored: Promise<void> = RESOLVED
+
+  /**
+   * Stop being this session's home without ending it (it moved to another process, or this one
+   * was fenced out): the transports close with `code`, no `close` event fires, the shared state stays.
+   */
+  drop(code: number, reason: string): void {
+    if (this.#ended) return
+    this.#ended = true
+    this.#stopExpiry()
+    const sink = this.sink
+    const probe = this.probe
+    this.sink = this.probe = null
+    sink?.close(code, reason)
+    probe?.close(code, reason)
+    this.#log.clear()
+    this.#nacks.clear()
+  }
+
+  #processBatch(frames: readonly ClientFrame[], reply: (f: ServerFrame) => void): Promise<void> | undefined {
     if (this.#held) return new Promise<void>((resolve, reject) => this.#held!.push({ frames, reply, resolve, reject }))
     const pending = this.#run(frames, 0, reply)
     if (!pending) return undefined
