@@ -25,11 +25,17 @@ afterEach(() => {
   for (const t of open.splice(0)) t.c.close()
 })
 
+/** `p`, or a rejection naming `what` after `ms` (a bound for a step that may never finish, e.g. a POST with no session layer). */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)))]).finally(() => clearTimeout(timer))
+}
+
 async function connected(transport: 'websocket' | 'sse', topic?: string): Promise<Tracked> {
   const t = trackedClient(cluster.url, transport)
   open.push(t)
-  await t.c.connect()
-  if (topic) await t.c.subscribe(topic)
+  await within(t.c.connect(), 30_000, `a ${transport} client to connect`)
+  if (topic) await within(t.c.subscribe(topic), 30_000, `a ${transport} client to subscribe to ${topic}`)
   return t
 }
 
