@@ -65,7 +65,7 @@ const welcome = (): BenchMsg => ({ type: 'welcome', id: `c${++nextId}` })
 const surewireHttp = createServer((_req, res) => res.writeHead(404).end())
 const realtime = createRealtimeServer({ incoming: passthrough, outgoing: passthrough }).attach(surewireHttp)
 realtime.on('connection', (conn) => {
-  conn.send(welcome())
+  void conn.send(welcome())
   conn.on('message', handler((m) => conn.send(m)))
 })
 realtime.on('error', (err) => console.error('surewire server error:', err))

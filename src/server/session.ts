@@ -5,6 +5,7 @@ import { formatIssues } from '../schema'
 import type { ConnectionEvents } from './connection'
 import { ReplayLog, type ReplayBounds } from './replay-log'
 import type { Sink } from './sink'
+import type { SessionInit, SessionStore } from './cluster/layer'
 
 export type { Sink } from './sink'
 export type { ConnectionEvents } from './connection'
@@ -25,7 +26,12 @@ export interface SessionHost {
   authorizeSubscribe(conn: Connection, topic: string): boolean | Promise<boolean>
   onEnd(session: Session): void
   onError(err: unknown): void
+  /** The cluster layer (a shared broker's sessions); absent with the in-memory broker: no write-through, no awaits. */
+  store?: SessionStore
 }
+
+/** What send() returns when nothing is awaited (the in-memory broker): already resolved. */
+const RESOLVED: Promise<void> = Promise.resolve()
 
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 /** `n` random bytes (Web Crypto: Node ≥ 20, Bun, Deno, browsers), base64url without padding. `n` is a multiple of 3. */
@@ -49,13 +55,22 @@ export class Connection<In extends StandardSchemaV1 = StandardSchemaV1, Out exte
   ConnectionEvents<Infer<In>>
 > {
   /** Public id, safe to log and share (unlike the session token). */
-  readonly id = b64(9)
+  readonly id: string
+  /**
+   * True when this process took the session over from another one that died or was drained
+   * (a shared broker only): the listeners registered there are gone, so `connection` fired again
+   * here. `id` is the same, so `(conn.id, conn.inboundSeq)` still de-duplicates.
+   */
+  readonly adopted: boolean
   constructor(
     private readonly session: Session,
     /** What `authenticate` returned for this client. */
     readonly user: unknown,
+    id?: string,
   ) {
     super()
+    this.id = id ?? b64(9)
+    this.adopted = id !== undefined
   }
   /** The transport currently attached, or null while the client is reconnecting. */
   get transport(): TransportKind | null {
@@ -70,9 +85,13 @@ export class Connection<In extends StandardSchemaV1 = StandardSchemaV1, Out exte
    * one client message: a de-duplication key for handlers with side effects.
    */
   inboundSeq = 0
-  /** Send a message (validated against `outgoing`); buffered for replay if the client is reconnecting. */
-  send(message: InferIn<Out>): void {
-    this.session.sendPayload(JSON.stringify(this.session.host.validateOutgoing(message)))
+  /**
+   * Send a message (validated against `outgoing`, throws at once if invalid); buffered for replay if
+   * the client is reconnecting. Resolves when the broker holds it (the in-memory broker: at once);
+   * awaiting it is optional, a rejection that is not awaited is also reported on the server's `error`.
+   */
+  send(message: InferIn<Out>): Promise<void> {
+    return this.session.sendPayload(JSON.stringify(this.session.host.validateOutgoing(message)))
   }
   /** End the session; the client sees `server_closed` and reconnects into a new session. */
   close(): void {
@@ -89,7 +108,7 @@ export class Connection<In extends StandardSchemaV1 = StandardSchemaV1, Out exte
 
 export class Session {
   /** Unguessable session token (192 bits). */
-  readonly sid = b64(24)
+  readonly sid: string
   readonly conn: Connection
   readonly topics = new Set<string>()
   sink: Sink | null = null
@@ -119,9 +138,27 @@ export class Session {
   constructor(
     readonly host: SessionHost,
     readonly user: unknown,
+    /** The state of a session adopted from another process (cluster layer only). */
+    init?: SessionInit,
   ) {
-    this.conn = new Connection(this, user)
+    this.sid = init?.sid ?? b64(24)
+    this.conn = new Connection(this, user, init?.connId)
     this.#log = new ReplayLog(host.replay)
+    if (init) this.#restore(init)
+  }
+
+  #restore(init: SessionInit): void {
+    this.#lastSeq = init.lastSeq
+    this.#nextId = init.nextId
+    this.#forgottenNack = init.forgottenNack
+    for (const [seq, nack] of init.nacks) this.#nacks.set(seq, nack)
+    for (const t of init.topics) this.topics.add(t)
+    for (const [id, text] of init.log) this.#log.push(id, text)
+  }
+
+  /** @internal What the cluster layer commits after a batch of client frames (lastSeq, nacks, topics). */
+  inboundState(): { lastSeq: number; forgottenNack: number; nacks: [number, ServerFrame][]; topics: string[] } {
+    return { lastSeq: this.#lastSeq, forgottenNack: this.#forgottenNack, nacks: [...this.#nacks], topics: [...this.topics] }
   }
 
   /** Whether the session is waiting for a resume (no live connection, expiry armed). */
@@ -193,11 +230,23 @@ export class Session {
     old?.close(CloseCode.replaced, 'replaced by a newer connection')
   }
 
-  /** `payload` is already-serialized JSON of a validated message; `topic` when it was published to one (C6). */
-  sendPayload(payload: string, topic?: string): void {
-    if (this.#ended) return
+  /**
+   * `payload` is already-serialized JSON of a validated message; `topic` when it was published to one (C6).
+   * With a cluster store the frame is written through to the broker first (the store calls
+   * {@link Session.committed} once it holds it); otherwise it goes out at once.
+   */
+  sendPayload(payload: string, topic?: string): Promise<void> {
+    if (this.#ended) return RESOLVED
     const id = this.#nextId++
     const text = `{"t":"msg","id":${id},${topic === undefined ? '' : `"topic":${JSON.stringify(topic)},`}"d":${payload}}`
+    if (this.host.store) return this.host.store.append(this, id, text)
+    this.committed(id, text)
+    return RESOLVED
+  }
+
+  /** A message the broker holds (or, without a store, one just sent): into the replay log and out to the client. */
+  committed(id: number, text: string): void {
+    if (this.#ended) return
     this.#log.push(id, text)
     this.sink?.write(text, id)
     this.probe?.write(text, id)
@@ -209,9 +258,35 @@ export class Session {
    */
   process(frames: ClientFrame[], reply: (f: ServerFrame) => void, via?: Sink): Promise<void> {
     if (via) this.heardFrom(via)
-    const run = this.#chain.then(() => this.#processNow(frames, reply))
+    const store = this.host.store
+    const run = this.#chain.then(store ? () => this.#processStored(store, frames, reply) : () => this.#processNow(frames, reply))
     this.#chain = run.catch(() => {})
     return run
+  }
+
+  /** With a cluster store: handle the batch, commit lastSeq/nacks/topics, and only then release its replies. */
+  async #processStored(store: SessionStore, frames: ClientFrame[], reply: (f: ServerFrame) => void): Promise<void> {
+    const held: ServerFrame[] = []
+    await this.#processNow(frames, (f) => held.push(f))
+    if (this.#ended || held.length === 0) return
+    if (await store.commit(this)) for (const f of held) reply(f)
+  }
+
+  /**
+   * Stop being this session's home without ending it (it moved to another process, or this one
+   * was fenced out): the transports close with `code`, no `close` event fires, the shared state stays.
+   */
+  drop(code: number, reason: string): void {
+    if (this.#ended) return
+    this.#ended = true
+    this.#stopExpiry()
+    const sink = this.sink
+    const probe = this.probe
+    this.sink = this.probe = null
+    sink?.close(code, reason)
+    probe?.close(code, reason)
+    this.#log.clear()
+    this.#nacks.clear()
   }
 
   async #processNow(frames: ClientFrame[], reply: (f: ServerFrame) => void): Promise<void> {

@@ -29,7 +29,7 @@ describe.each(['websocket', 'sse'] as const)('a short drop during a burst (%s)',
     await c.connect()
     const conn = s.realtime.connections[0]!
     for (let n = 1; n <= 5_000; n++) {
-      conn.send({ type: 'tick', n })
+      void conn.send({ type: 'tick', n })
       if (n === 1_000) proxy.dropAll() // the client misses ~4,000: four times the old count window
     }
     await until(() => got.length >= 5_000, 30_000, 'all 5,000 ticks')
