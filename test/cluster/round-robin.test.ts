@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { until } from '../support/servers'
-import { startCluster, trackedClient, type Cluster, type Tracked } from './cluster'
+import { handledFrom, startCluster, trackedClient, type Cluster, type Tracked } from './cluster'
 import { checkHandled, checkReceived, sendStream, topicStream } from './streams'
 
 let cluster: Cluster
@@ -42,13 +42,21 @@ async function connected(transport: 'websocket' | 'sse', topic?: string): Promis
 /** Clients until each of the cluster's processes homes at least one (round-robin spreads them; bounded). */
 async function onEveryNode(transport: 'websocket' | 'sse', topic?: string): Promise<Map<string, Tracked[]>> {
   const by = new Map<string, Tracked[]>()
-  for (let i = 0; i < 15 && by.size < cluster.nodes.length; i++) {
+  // A process restarted by an earlier test may still be in nginx's fail_timeout (2 s): then a client
+  // lands elsewhere, and after a pause the next round-robin turn reaches it. Bounded (≈ 20 s).
+  for (let i = 0; i < 40 && by.size < cluster.nodes.length; i++) {
     const t = await connected(transport, topic)
     const home = await t.whoami()
+    if (by.has(home) && i >= cluster.nodes.length) await new Promise((r) => setTimeout(r, 500))
     by.set(home, [...(by.get(home) ?? []), t])
   }
   expect([...by.keys()].sort()).toEqual(cluster.nodes.map((n) => n.name).sort())
   return by
+}
+
+/** An ack can reach the client before the handler's report reaches this process over IPC: wait for the reports (then the checker decides). */
+async function handledAll(sent: number[]): Promise<void> {
+  await until(() => sent.every((n, k) => handledFrom(cluster.handled, k).ns.length >= n), 15_000, 'the handlers\' reports').catch(() => {})
 }
 
 /** Wait until every client got `more` ticks and every stream acked `more` sends since `from`. */
@@ -115,6 +123,7 @@ describe('SIGKILL of each process in turn, restarted', () => {
     await progress(clients, sends.acked, 30, 'after the last restart')
     const total = await feed.stop()
     const sent = await sends.stop()
+    await handledAll(sent)
     expect(feed.rejected, 'publishes rejected').toEqual([])
     await until(() => clients.every((t) => t.got.length >= total), 30_000, 'the rest of the topic stream')
     clients.forEach((t, k) => {
@@ -138,24 +147,29 @@ describe('graceful drain', () => {
     const all = [...by.values()].flat()
     const node = cluster.nodes[1]!
     const movers = by.get(node.name)!
-    const feed = topicStream(cluster, topic)
-    const sends = sendStream(all)
-    await progress(all, sends.acked, 20, 'before the drain')
-    await node.drain(3_000)
-    await node.exited()
-    await progress(all, sends.acked, 20, 'after the drain')
-    const total = await feed.stop()
-    const sent = await sends.stop()
-    for (const t of movers) expect(await t.whoami(), 'a moved client is homed elsewhere').not.toBe(node.name)
-    await until(() => all.every((t) => t.got.length >= total), 30_000, 'the rest of the topic stream')
-    all.forEach((t, k) => {
-      expect(t.resets, `client ${k} resets`).toEqual([])
-      expect(sends.failed[k]).toEqual([])
-      expect(checkReceived(t, total)).toMatchObject({ lostAcrossReset: 0, problems: [] })
-      expect(checkHandled(cluster, k, sent[k]!)).toMatchObject({ repeatedAcrossReset: 0, problems: [] })
-    })
-    expect(node.errors).toEqual([])
-    await node.start()
+    try {
+      const feed = topicStream(cluster, topic)
+      const sends = sendStream(all)
+      await progress(all, sends.acked, 20, 'before the drain')
+      await node.drain(3_000)
+      await node.exited()
+      await progress(all, sends.acked, 20, 'after the drain')
+      const total = await feed.stop()
+      const sent = await sends.stop()
+      await handledAll(sent)
+      for (const t of movers) expect(await t.whoami(), 'a moved client is homed elsewhere').not.toBe(node.name)
+      await until(() => all.every((t) => t.got.length >= total), 30_000, 'the rest of the topic stream')
+      all.forEach((t, k) => {
+        expect(t.resets, `client ${k} resets`).toEqual([])
+        expect(sends.failed[k]).toEqual([])
+        expect(checkReceived(t, total)).toMatchObject({ lostAcrossReset: 0, problems: [] })
+        expect(checkHandled(cluster, k, sent[k]!)).toMatchObject({ repeatedAcrossReset: 0, problems: [] })
+      })
+      // A clean drain reports no outage (a shutdown is not a broker failure).
+      expect(node.errors).toEqual([])
+    } finally {
+      if (!node.alive) await node.start() // the next test needs all three, whatever happened here
+    }
   }, 180_000)
 })
 
@@ -172,7 +186,8 @@ describe('Redis stopped and restarted under traffic', () => {
     await progress(clients, sends.acked, 30, 'after Redis is back')
     const total = await feed.stop()
     const sent = await sends.stop()
-    for (const n of cluster.nodes) expect(n.alive, `${n.name} survived`).toBe(true)
+    await handledAll(sent)
+    for (const n of cluster.nodes) expect(n.alive, `${n.name} survived (stderr: ${n.stderr().slice(-1_500)})`).toBe(true)
     await until(() => clients.every((t) => feed.resolved.every((x) => t.got.includes(x))), 30_000, 'every resolved publish')
     clients.forEach((t, k) => {
       expect(t.resets, `client ${k} resets`).toEqual([])
