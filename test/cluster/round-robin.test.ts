@@ -183,7 +183,10 @@ describe('Redis stopped and restarted under traffic', () => {
     await cluster.redis.stop()
     await until(() => cluster.nodes.some((n) => n.errors.some((e) => e.code === 'broker_unavailable')), 30_000, 'the outage to be reported')
     await cluster.redis.start()
-    await progress(clients, sends.acked, 30, 'after Redis is back')
+    await progress(clients, sends.acked, 30, 'after Redis is back').catch((e: Error) => {
+      const errs = cluster.nodes.map((n) => `${n.name}: ${n.errors.map((x) => x.code).join(',')}`)
+      throw new Error(`${e.message}; publishes resolved ${feed.resolved.length}, rejected ${feed.rejected.length}; node errors ${errs.join('; ')}`)
+    })
     const total = await feed.stop()
     const sent = await sends.stop()
     await handledAll(sent)
