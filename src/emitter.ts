@@ -4,7 +4,8 @@
  */
 export type Listener<T> = (payload: T) => void
 
-export class Emitter<Events extends object> {
+/** The listener registry every surewire event source shares (the client's is this alone, so a browser bundle holds no more). */
+export class BaseEmitter<Events extends object> {
   #listeners = new Map<keyof Events, Set<Listener<never>>>()
 
   /** Add a listener; returns a function that removes it. */
@@ -50,6 +51,21 @@ export class Emitter<Events extends object> {
     return true
   }
 
+  /** The listeners of `event` now (for subclasses that call them another way). */
+  protected listenersOf<K extends keyof Events>(event: K): ReadonlySet<Listener<Events[K]>> | undefined {
+    return this.#listeners.get(event) as ReadonlySet<Listener<Events[K]>> | undefined
+  }
+
+  /** A listener threw. Rethrown asynchronously by default so it is visible but cannot corrupt state. */
+  protected onListenerError(err: unknown, _event: string): void {
+    queueMicrotask(() => {
+      throw err
+    })
+  }
+}
+
+/** An emitter that can also collect what its listeners threw or rejected with (the server's `connection` and session events). */
+export class Emitter<Events extends object> extends BaseEmitter<Events> {
   /**
    * Like `emit`, but listener failures go to the caller instead of being rethrown: a listener that
    * throws, or returns a promise that rejects, is reported in the result (other listeners still run).
@@ -58,7 +74,7 @@ export class Emitter<Events extends object> {
    * frame with `server_error` when the application's handler fails.
    */
   protected emitReporting<K extends keyof Events>(event: K, payload: Events[K]): unknown[] | Promise<unknown[]> {
-    const set = this.#listeners.get(event)
+    const set = this.listenersOf(event)
     const errors: unknown[] = []
     if (!set) return errors
     let pending: PromiseLike<unknown>[] | undefined
@@ -77,10 +93,4 @@ export class Emitter<Events extends object> {
     })
   }
 
-  /** A listener threw. Rethrown asynchronously by default so it is visible but cannot corrupt state. */
-  protected onListenerError(err: unknown, _event: string): void {
-    queueMicrotask(() => {
-      throw err
-    })
-  }
 }

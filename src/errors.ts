@@ -18,6 +18,13 @@ export type SurewireErrorCode =
   | 'bad_frame'
   | 'server_refused'
 
+/*
+ * Developer hints (examples, proxy advice) in error texts are written as
+ * `(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? hint : ''`, inline
+ * where the error is made: an app's production bundle (its bundler defines NODE_ENV) drops them,
+ * and the error keeps its class, code and a message naming what is wrong. Inline, because a
+ * bundler folds the condition only there; the `typeof` guard keeps a page without a bundler working.
+ */
 export class SurewireError extends Error {
   override name = 'SurewireError'
   constructor(

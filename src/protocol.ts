@@ -194,46 +194,59 @@ export function parseServerFrame(text: string): ServerFrame {
   return checkServerFrame(parseJson(text), text)
 }
 
-const isStr = (v: unknown): v is string => typeof v === 'string'
 const RESETS: readonly unknown[] = ['session_unknown', 'replay_window_exceeded']
 
+/** The check and the words for each field kind of {@link SERVER_FIELDS}. */
+const KINDS = {
+  s: [(v: unknown) => typeof v === 'string', 'a string'],
+  i: [isSeq, 'an integer'],
+  b: [(v: unknown) => typeof v === 'boolean', 'a boolean'],
+  r: [(v: unknown) => RESETS.includes(v), '"session_unknown" or "replay_window_exceeded"'],
+  a: [() => true, 'present'],
+} as const
+
+/**
+ * Every field each server frame defines, as `name:kind` (`?` after the name: optional; kinds in
+ * {@link KINDS}; `a`: any value, but present). `n` of a pong is the client's own value echoed back, never read.
+ */
+const SERVER_FIELDS: Record<string, string> = {
+  msg: 'id:i d:a topic?:s', // topic: C6
+  hello: 'sid:s hb:i resumed:b maxFrameBytes:i seq?:i reset?:r',
+  ack: 'seq:i',
+  nack: 'seq:i code:s message:s',
+  pong: '',
+  hb: '',
+  error: 'code:s message:s fatal?:b',
+}
+
 /** Why a parsed value is not a server frame, or undefined when it is one. Every field a frame defines is type-checked. */
-function serverFrameProblem(f: Record<string, unknown>): string | undefined {
-  switch (f.t) {
-    case 'msg':
-      if (!isSeq(f.id) || !('d' in f)) return 'msg frame needs an integer `id` and `d`'
-      return f.topic === undefined || isStr(f.topic) ? undefined : 'msg frame `topic` must be a string' // C6
-    case 'hello':
-      if (!isStr(f.sid) || !isSeq(f.hb) || typeof f.resumed !== 'boolean') return 'hello frame needs a string `sid`, an integer `hb` and a boolean `resumed`'
-      if (!isSeq(f.maxFrameBytes)) return 'hello frame needs an integer `maxFrameBytes`'
-      if (f.seq !== undefined && !isSeq(f.seq)) return 'hello `seq` must be an integer'
-      return f.reset === undefined || RESETS.includes(f.reset) ? undefined : 'hello `reset` must be "session_unknown" or "replay_window_exceeded"'
-    case 'ack':
-      return isSeq(f.seq) ? undefined : 'ack frame needs an integer `seq`'
-    case 'nack':
-      return isSeq(f.seq) && isStr(f.code) && isStr(f.message) ? undefined : 'nack frame needs an integer `seq`, a string `code` and a string `message`'
-    case 'pong':
-    case 'hb':
-      return undefined // `n` is the client's own value echoed back, never read
-    case 'error':
-      if (!isStr(f.code) || !isStr(f.message)) return 'error frame needs a string `code` and a string `message`'
-      return f.fatal === undefined || typeof f.fatal === 'boolean' ? undefined : 'error `fatal` must be a boolean'
-    default:
-      return `unknown frame type ${JSON.stringify((f.t as string).slice(0, 40))}`
+function serverFrameProblem(f: unknown): string | undefined {
+  if (!isObj(f) || typeof f.t !== 'string') return 'frame is not an object with a string `t`'
+  const fields = Object.hasOwn(SERVER_FIELDS, f.t) ? SERVER_FIELDS[f.t]! : undefined
+  if (fields === undefined) return `unknown frame type ${JSON.stringify(f.t.slice(0, 40))}`
+  for (const spec of fields.split(' ')) {
+    if (!spec) continue
+    const [name, kind] = spec.split(':') as [string, keyof typeof KINDS]
+    const optional = name.endsWith('?')
+    const key = optional ? name.slice(0, -1) : name
+    const [ok, what] = KINDS[kind]
+    const v = f[key]
+    if (v === undefined ? !optional && !(key in f) : !ok(v)) return `${f.t} frame \`${key}\` must be ${what}`
   }
+  return undefined
 }
 
 /** Check an already-parsed server frame (POST responses are arrays of these). Throws FrameError. */
 export function checkServerFrame(f: unknown, raw = ''): ServerFrame {
-  const why = isObj(f) && typeof f.t === 'string' ? serverFrameProblem(f) : 'frame is not an object with a string `t`'
-  if (why !== undefined) throw new FrameError(why, raw.slice(0, 200))
-  return f as unknown as ServerFrame
+  const e = toServerFrame(f, raw)
+  if (e instanceof FrameError) throw e
+  return e
 }
 
 /** Like checkServerFrame, but returns the FrameError instead of throwing it. */
 export function toServerFrame(f: unknown, raw = ''): ServerFrame | FrameError {
-  const why = isObj(f) && typeof f.t === 'string' ? serverFrameProblem(f) : 'frame is not an object with a string `t`'
-  return why === undefined ? (f as unknown as ServerFrame) : new FrameError(why, raw.slice(0, 200))
+  const why = serverFrameProblem(f)
+  return why === undefined ? (f as ServerFrame) : new FrameError(why, raw.slice(0, 200))
 }
 
 /** Is `v` nested (objects/arrays) deeper than `max` levels? Iterative, so a hostile depth cannot overflow the stack. */

@@ -1,6 +1,6 @@
 /**
  * Measurement 7: browser bundle size. esbuild bundles an entry as a browser app
- * would (platform browser, ESM, minified, tree-shaken); the output is measured
+ * would (platform browser, ESM, minified, tree-shaken, NODE_ENV=production); the output is measured
  * raw, gzip (level 9) and brotli (quality 11).
  */
 import { existsSync } from 'node:fs'
@@ -59,6 +59,13 @@ export async function bundleSizes(root: string): Promise<{ sizes: BundleSize[]; 
         'react-dom',
         'react/jsx-runtime',
       ]),
+      await measure(
+        root,
+        'surewire (RealtimeClient) + surewire/react',
+        '`{ RealtimeClient }` and every hook; react external (the hooks\' cost on top of the client row)',
+        `export { RealtimeClient } from './src/index'\nexport * from './${react.replace(/\.tsx?$/, '')}'`,
+        ['react', 'react-dom', 'react/jsx-runtime'],
+      ),
     )
   }
   sizes.push(await measure(root, 'socket.io-client', '`import { io } from "socket.io-client"`', `export { io } from 'socket.io-client'`))

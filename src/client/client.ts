@@ -1,4 +1,4 @@
-import { Emitter } from '../emitter'
+import { BaseEmitter } from '../emitter'
 import { AuthError, ConfigError, RejectedError, ServerRefusalError, SurewireError, ValidationError, errorText } from '../errors'
 import { CloseCode, DEFAULT_HEARTBEAT_MS, utf8Length, type ErrorFrame, type HelloFrame, type ServerFrame } from '../protocol'
 import { type Infer, type InferIn, type StandardSchemaV1 } from '../schema'
@@ -51,7 +51,7 @@ type TypeOf<M> = M extends { type: infer T extends string } ? T : never
  * A realtime connection that uses WebSocket where it works and SSE + POST where
  * it does not, with one state machine owning every retry decision.
  */
-export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSchemaV1> extends Emitter<ClientEvents<Infer<In>>> {
+export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSchemaV1> extends BaseEmitter<ClientEvents<Infer<In>>> {
   readonly stats: ClientStats = { duplicates: 0, resumes: 0, resets: 0, attempts: 0 }
   #status: Status = 'idle'
   #transport: TransportKind | null = null
@@ -276,13 +276,13 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
         this.emit(
           'error',
           new ConfigError(
-            'this runtime has no WebSocket (Node 20): pass one, e.g. `import { WebSocket } from "ws"; new RealtimeClient({ WebSocket, … })`' +
+            `this runtime has no WebSocket: pass \`WebSocket\`${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ', e.g. `import { WebSocket } from "ws"; new RealtimeClient({ WebSocket, … })`' : ''}` +
               (wantSse ? '; using SSE + POST meanwhile' : ''),
             'websocket_unavailable',
           ),
         )
       }
-      if (!wantSse) return this.#shutdown('fatal_error', new ConfigError('no usable transport: this runtime has no WebSocket and `transports` excludes \'sse\'; pass `WebSocket` from the "ws" package or add \'sse\' to `transports`', 'websocket_unavailable'))
+      if (!wantSse) return this.#shutdown('fatal_error', new ConfigError(`no usable transport: no WebSocket, and \`transports\` excludes 'sse'${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? '; pass `WebSocket` from the "ws" package or add \'sse\' to `transports`' : ''}`, 'websocket_unavailable'))
     }
     const useWs = this.#fallback.begin(wantWs && (WS ? true : 'unavailable'), wantSse)
     this.stats.attempts++
@@ -302,9 +302,12 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       if (sse) this.#fallback.serverDown()
       if (buffered) {
         const detail =
-          `SSE ${sse.opened ? 'response arrived' : 'request got no response'} but no event within connectTimeoutMs=${this.#o.connectTimeoutMs} ` +
-          `while the server answers other requests: a proxy is buffering the stream (nginx: \`proxy_buffering off;\`, ` +
-          `and do not hide or ignore the server's X-Accel-Buffering header). \`npx surewire doctor <url>\` confirms it.`
+          `SSE ${sse.opened ? 'response arrived' : 'request got no response'} but no event within connectTimeoutMs=${this.#o.connectTimeoutMs}: ` +
+          `a proxy is buffering the stream${
+            (typeof process !== 'undefined' && process.env.NODE_ENV !== 'production')
+              ? " (the server answers other requests; nginx: `proxy_buffering off;`, and do not hide or ignore the server's X-Accel-Buffering header). `npx surewire doctor <url>` confirms it."
+              : ' (npx surewire doctor <url>)'
+          }`
         this.emit('error', new SurewireError('transport_error', detail))
         return this.#retry('sse_buffered', detail)
       }
@@ -530,7 +533,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   /** The server said retrying cannot help (contract C2): stop, with its code and message on `error`. */
   #fatal(serverCode: string, message: string, status?: number): void {
-    const hint = serverCode === 'origin_not_allowed' ? ' (a proxy in front of the server must preserve Host, or configure the server: `trustForwardedHost` / `allowedOrigins`)' : ''
+    const hint = serverCode === 'origin_not_allowed' && (typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ' (a proxy in front of the server must preserve Host, or configure the server: `trustForwardedHost` / `allowedOrigins`)' : ''
     this.#shutdown('fatal_error', new ServerRefusalError(serverCode, `the server refused the connection for good (${serverCode}): ${message}${hint}; not retrying`, true, status))
   }
 

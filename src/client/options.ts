@@ -187,12 +187,12 @@ export function resolveClientOptions<O extends ClientOptions<StandardSchemaV1, S
   for (const k of ['incoming', 'outgoing'] as const) {
     if (!isStandardSchema(options[k])) {
       throw new ConfigError(
-        `\`${k}\` must be a Standard Schema (zod ≥ 3.24, valibot, arktype), e.g. ${k}: z.object({ type: z.literal('chat'), text: z.string() })`,
+        `\`${k}\` must be a Standard Schema${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ` (zod ≥ 3.24, valibot, arktype), e.g. ${k}: z.object({ type: z.literal('chat'), text: z.string() })` : ''}`,
       )
     }
   }
   if (options.token !== undefined && typeof options.token !== 'function') {
-    throw new ConfigError('`token` must be a function that returns the token (called before every connect), e.g. token: () => getAccessToken()')
+    throw new ConfigError(`\`token\` must be a function${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ' that returns the token (called before every connect), e.g. token: () => getAccessToken()' : ''}`)
   }
   checkNumbers(options as unknown as Record<string, unknown>)
   for (const k of ['backoff', 'fetch', 'WebSocket'] as const) {
@@ -200,7 +200,7 @@ export function resolveClientOptions<O extends ClientOptions<StandardSchemaV1, S
   }
   const transports = options.transports
   if (transports !== undefined && (!Array.isArray(transports) || !transports.length || transports.some((t) => t !== 'websocket' && t !== 'sse'))) {
-    throw new ConfigError(`\`transports\` lists 'websocket' and/or 'sse', e.g. ['websocket', 'sse'] (the default) or ['sse']; got ${JSON.stringify(transports)}`)
+    throw new ConfigError(`\`transports\` lists 'websocket' and/or 'sse'${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ", e.g. ['websocket', 'sse'] (the default) or ['sse']" : ''}; got ${JSON.stringify(transports)}`)
   }
   return withDefaults(options)
 }
@@ -235,7 +235,7 @@ function checkNumbers(options: Record<string, unknown>): void {
     const ok = typeof v === 'number' && v >= r.min && (v === Infinity || !r.int || Number.isInteger(v))
     if (ok) continue
     const kind = r.int ? 'an integer' : r.timer ? 'a number of milliseconds' : 'a number'
-    const inf = r.timer ? ' (Infinity: never; delays above 2^31 − 1 ms are clamped to it)' : ''
+    const inf = r.timer && (typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ' (Infinity: never; delays above 2^31 − 1 ms are clamped to it)' : ''
     throw new ConfigError(`\`${k}\` must be ${kind} in [${r.min}, Infinity]${inf}; got ${typeof v === 'number' ? v : JSON.stringify(v) ?? typeof v}`)
   }
 }

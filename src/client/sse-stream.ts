@@ -68,7 +68,7 @@ export async function readEventStream(
         reader.cancel().catch(() => {})
         return h.finish({
           cause: 'protocol',
-          detail: `the SSE stream sent ${overflow} characters without finishing a line or an event; the client's bound is ${maxEventChars()} (4 × the server's maxFrameBytes)`,
+          detail: `the SSE stream sent ${overflow} characters without finishing a line or an event; the client's bound is ${maxEventChars()}${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? " (4 × the server's maxFrameBytes)" : ''}`,
         })
       }
     }

@@ -82,7 +82,7 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
       finish,
       refusalHint(res) {
         const server = res.headers.get('server')
-        const hint = res.status === 404 ? ": nothing serves this path — check the proxy's location blocks and the client's `url` / `paths`" : ''
+        const hint = res.status === 404 ? `: nothing serves this path${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? " — check the proxy's location blocks and the client's `url` / `paths`" : ''}` : ''
         return `${server ? ` (Server: ${server})` : ''}${hint}`
       },
     },

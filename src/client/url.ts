@@ -29,7 +29,7 @@ const toWs: Record<string, string> = { 'http:': 'ws:', 'https:': 'wss:', 'ws:': 
 /** Resolve the base URL and per-transport overrides; throws ConfigError with a fix on misuse. */
 export function resolveEndpoints(url: string | URL, paths: EndpointPaths = {}): Endpoints {
   if (url === undefined || url === null || url === '') {
-    throw new ConfigError('`url` is required, e.g. new RealtimeClient({ url: "https://example.com/realtime", … })')
+    throw new ConfigError(`\`url\` is required${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ', e.g. new RealtimeClient({ url: "https://example.com/realtime", … })' : ''}`)
   }
   const page = pageHref()
   let base: URL
@@ -39,7 +39,7 @@ export function resolveEndpoints(url: string | URL, paths: EndpointPaths = {}): 
     throw new ConfigError(
       page
         ? `\`url\` ${JSON.stringify(String(url))} is not a valid URL`
-        : `\`url\` ${JSON.stringify(String(url))} is not an absolute URL; outside a browser pass one like "http://127.0.0.1:3000/realtime"`,
+        : `\`url\` ${JSON.stringify(String(url))} is not an absolute URL${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? '; outside a browser pass one like "http://127.0.0.1:3000/realtime"' : ''}`,
     )
   }
   if (!toHttp[base.protocol]) {
@@ -47,8 +47,8 @@ export function resolveEndpoints(url: string | URL, paths: EndpointPaths = {}): 
   }
   if (page?.startsWith('https:') && (base.protocol === 'ws:' || base.protocol === 'http:')) {
     throw new ConfigError(
-      `\`url\` ${base.protocol}//${base.host} is insecure but the page is https://; browsers block it as mixed content. ` +
-        `Use "https://${base.host}${base.pathname}" (surewire derives wss:// from it) or a relative URL like "${base.pathname}".`,
+      `\`url\` ${base.protocol}//${base.host} is insecure but the page is https://; browsers block it as mixed content` +
+        ((typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? `. Use "https://${base.host}${base.pathname}" (surewire derives wss:// from it) or a relative URL like "${base.pathname}".` : ''),
     )
   }
   const resolve = (p: string | undefined, protocols: Record<string, string>): URL => {

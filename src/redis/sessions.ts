@@ -16,11 +16,12 @@
  */
 import { CloseCode, type ClientFrame, type ServerFrame, type TransportKind } from '../protocol'
 import { BrokerError, type FanOut } from '../server/broker'
-import type { ClusterHost, SessionCluster, SessionInit } from '../server/cluster/layer'
-import type { Session } from '../server/session'
+import type { ClusterHost, SessionCluster } from '../server/cluster/layer'
+import type { Session, SessionInit } from '../server/session'
 import type { Sink } from '../server/sink'
 import { compareIds, evalScript, fieldsOf, type Client } from './eval'
 import { Gateway, type GatewayMessage } from './gateway'
+import { HomeRelay } from './relay'
 import { ADOPT_LUA, CREATE_LUA, END_LUA, RELEASE_LUA, SYNC_LUA, TOUCH_LUA } from './scripts'
 
 export const sessionDefaults = {
@@ -85,34 +86,16 @@ interface Homed {
 
 const randomId = () => Array.from(globalThis.crypto.getRandomValues(new Uint8Array(9)), (b) => b.toString(16).padStart(2, '0')).join('')
 
-/** A transport on another process (the gateway), as the home's session sees it: writes are PUBLISHed there in order. */
-class RemoteSink implements Sink {
-  constructor(
-    private readonly layer: RedisSessions,
-    readonly gw: string,
-    readonly sk: string,
-    readonly kind: TransportKind,
-  ) {}
-  write(text: string, id?: number): void {
-    this.layer.toGateway(this, { k: 'w', sk: this.sk, t: text, ...(id === undefined ? {} : { id }) })
-  }
-  close(code: number, reason: string): void {
-    this.layer.closeRemote(this, code, reason)
-  }
-  bufferedBytes(): number {
-    return 0 // the gateway's own transport applies maxBufferedBytes
-  }
-}
-
 export class RedisSessions implements SessionCluster {
   /** This process's id in Redis (home field, channel name). */
   readonly id = randomId()
   #host: ClusterHost | undefined
   readonly #homed = new Map<Session, Homed>()
-  readonly #remote = new Map<string, { sink: RemoteSink; session: Session }>()
   readonly #adopting = new Map<string, Promise<Session | undefined | 'moved'>>()
   readonly #ending = new Set<Promise<unknown>>()
   readonly gateway: Gateway
+  /** The home side of forwarding: transports on other processes attached to sessions homed here. */
+  readonly relay: HomeRelay
   #early: string[] = []
   #timers: ReturnType<typeof setInterval>[] = []
   #closed = false
@@ -120,6 +103,7 @@ export class RedisSessions implements SessionCluster {
 
   constructor(readonly link: RedisLink) {
     this.gateway = new Gateway(this)
+    this.relay = new HomeRelay(this)
   }
 
   get host(): ClusterHost {
@@ -174,6 +158,11 @@ export class RedisSessions implements SessionCluster {
 
   detach(session: Session, sink: Sink): boolean {
     return this.gateway.detach(session, sink)
+  }
+
+  /** Whether `session` is homed here (its writes go through this layer). */
+  homes(session: Session): boolean {
+    return this.#homed.has(session)
   }
 
   // ---------------------------------------------------------------- home: write-through
@@ -427,27 +416,6 @@ export class RedisSessions implements SessionCluster {
     return Number(await unavailable(this.link.main.sendCommand(['PUBLISH', this.channel(process), JSON.stringify(message)])))
   }
 
-  /** A home's write to a transport on a gateway. A gateway that is gone (or unreachable) detaches it. */
-  toGateway(sink: RemoteSink, message: GatewayMessage): void {
-    this.publish(sink.gw, message).then(
-      (n) => n === 0 && this.#remoteGone(sink),
-      () => this.#remoteGone(sink),
-    )
-  }
-
-  closeRemote(sink: RemoteSink, code: number, reason: string): void {
-    if (this.#remote.get(sink.sk)?.sink !== sink) return
-    this.#remote.delete(sink.sk)
-    this.publish(sink.gw, { k: 'c', sk: sink.sk, code, reason }).catch(() => {})
-  }
-
-  #remoteGone(sink: RemoteSink): void {
-    const e = this.#remote.get(sink.sk)
-    if (e?.sink !== sink) return
-    this.#remote.delete(sink.sk)
-    e.session.detach(sink, this.host.options.sessionTtlMs)
-  }
-
   #onMessage(raw: string): void {
     let m: HomeMessage | GatewayMessage
     try {
@@ -455,54 +423,24 @@ export class RedisSessions implements SessionCluster {
     } catch (err) {
       return this.host.error(err)
     }
-    if (m.k === 'att') return this.#onAttach(m)
-    if (m.k === 'fr') return this.#onFrames(m)
-    if (m.k === 'post') return void this.#onPost(m).catch((err: unknown) => this.host.error(err))
-    if (m.k === 'det') {
-      const e = this.#remote.get(m.sk)
-      if (!e) return
-      this.#remote.delete(m.sk)
-      e.session.detach(e.sink, this.host.options.sessionTtlMs)
-      return
-    }
+    if (m.k === 'att') return this.relay.attach(m)
+    if (m.k === 'fr') return this.relay.frames(m)
+    if (m.k === 'post') return void this.relay.post(m).catch((err: unknown) => this.host.error(err))
+    if (m.k === 'det') return this.relay.detached(m.sk)
     this.gateway.onMessage(m)
-  }
-
-  #onAttach(m: Extract<HomeMessage, { k: 'att' }>): void {
-    const session = this.host.sessions.get(m.sid)
-    if (!session || session.ended || !this.#homed.has(session)) return void this.publish(m.gw, { k: 'r', rid: m.rid, ok: false }).catch(() => {})
-    const sink = new RemoteSink(this, m.gw, m.sk, m.kind)
-    this.#remote.set(m.sk, { sink, session })
-    session.attach(sink, this.host.hello(), m.last ?? 0) // hello + replay are published before the answer below
-    this.publish(m.gw, { k: 'r', rid: m.rid, ok: true }).catch(() => {})
-  }
-
-  #onFrames(m: Extract<HomeMessage, { k: 'fr' }>): void {
-    const e = this.#remote.get(m.sk)
-    if (!e || e.session.ended) return void this.publish(m.gw, { k: 'c', sk: m.sk, code: CloseCode.goingAway, reason: 'the session is not here any more' }).catch(() => {})
-    const { session, sink } = e
-    session.process(m.f, (f) => (session.sink === sink ? sink.write(JSON.stringify(f)) : undefined), sink).catch((err: unknown) => this.host.error(err))
-  }
-
-  async #onPost(m: Extract<HomeMessage, { k: 'post' }>): Promise<void> {
-    const session = this.host.sessions.get(m.sid)
-    if (!session || session.ended || !this.#homed.has(session)) return void (await this.publish(m.gw, { k: 'r', rid: m.rid, ok: false }))
-    const replies: ServerFrame[] = []
-    await session.process(m.f, (f) => replies.push(f))
-    await this.publish(m.gw, { k: 'r', rid: m.rid, ok: true, f: replies })
   }
 
   /** Transports whose other side (home or gateway) stopped listening are closed or detached. */
   async #liveness(): Promise<void> {
     if (this.#closed) return
-    const gateways = new Set([...this.#remote.values()].map((e) => e.sink.gw))
+    const gateways = this.relay.gateways()
     const homes = this.gateway.homes()
     const all = [...new Set([...gateways, ...homes])]
     if (all.length === 0) return
     const res = (await this.link.main.sendCommand(['PUBSUB', 'NUMSUB', ...all.map((p) => this.channel(p))])) as unknown[]
     const dead = new Set(all.filter((_, i) => Number(res[2 * i + 1]) === 0))
     if (dead.size === 0) return
-    for (const e of [...this.#remote.values()]) if (dead.has(e.sink.gw)) this.#remoteGone(e.sink)
+    this.relay.gatewaysGone(dead)
     this.gateway.homesGone(dead)
   }
 }

@@ -5,10 +5,30 @@ import { formatIssues } from '../schema'
 import type { ConnectionEvents } from './connection'
 import { ReplayLog, type ReplayBounds } from './replay-log'
 import type { Sink } from './sink'
-import type { SessionInit, SessionStore } from './cluster/layer'
 
 export type { Sink } from './sink'
 export type { ConnectionEvents } from './connection'
+
+/** The state a session is rebuilt from when this process adopts it. */
+export interface SessionInit {
+  sid: string
+  connId: string
+  lastSeq: number
+  nextId: number
+  forgottenNack: number
+  nacks: [number, ServerFrame][]
+  topics: string[]
+  /** The replay log: `[id, frame text]`, oldest first. */
+  log: [number, string][]
+}
+
+/** Write-through from a session to the shared state (called by Session only when a cluster is present). */
+export interface SessionStore {
+  /** Hold one outbound message (id allocated by the home) in the broker, then hand it to `session.committed()`. Resolves when held. */
+  append(session: Session, id: number, text: string): Promise<void>
+  /** Commit lastSeq / nacks / topics after a batch; false: do not release its replies (broker down, or fenced out). */
+  commit(session: Session): Promise<boolean>
+}
 
 /** Hooks the session needs from its server. */
 export interface SessionHost {

@@ -17,35 +17,14 @@
  *   With the in-memory broker release() resolves at once and sessions do not survive.
  * - `realtime.connections` lists this process's sessions (those it homes).
  */
-import type { HelloFrame, ServerFrame } from '../../protocol'
+import type { HelloFrame } from '../../protocol'
 import type { Connection } from '../connection'
 import type { ResolvedServerOptions } from '../options'
-import type { Session, SessionHost } from '../session'
+import type { Session, SessionHost, SessionInit, SessionStore } from '../session'
 import type { Sink } from '../sink'
 
 /** Where a broker keeps its session-cluster factory (a registered symbol, invisible in the public types). */
 export const CLUSTER = Symbol.for('surewire.cluster')
-
-/** The state a session is rebuilt from when this process adopts it. */
-export interface SessionInit {
-  sid: string
-  connId: string
-  lastSeq: number
-  nextId: number
-  forgottenNack: number
-  nacks: [number, ServerFrame][]
-  topics: string[]
-  /** The replay log: `[id, frame text]`, oldest first. */
-  log: [number, string][]
-}
-
-/** Write-through from a session to the shared state (called by Session only when a cluster is present). */
-export interface SessionStore {
-  /** Hold one outbound message (id allocated by the home) in the broker, then hand it to `session.committed()`. Resolves when held. */
-  append(session: Session, id: number, text: string): Promise<void>
-  /** Commit lastSeq / nacks / topics after a batch; false: do not release its replies (broker down, or fenced out). */
-  commit(session: Session): Promise<boolean>
-}
 
 /** What the cluster layer needs from this process's registry. */
 export interface ClusterHost {
