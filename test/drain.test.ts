@@ -77,9 +77,12 @@ describe('drain() with the in-memory broker, two instances behind a balancer', (
       throw new Error(`${e.message}: B has ${b.realtime.connections.map((c) => c.transport).join(', ')}; clients ${clients.map((x) => x.c.status + '/' + x.c.transport).join(', ')}`)
     })
     const moved = clients.filter((x, i) => x.opens() > opensBefore[i]!)
-    expect(moved).toHaveLength(onA - 1) // A's clients, not the raw socket
-    for (const x of moved) expect(x.resets).toEqual(['session_unknown']) // memory broker: the session died with A
-    for (const x of clients.filter((y) => !moved.includes(y))) expect(x.resets).toEqual([]) // B's clients untouched
+    // A's clients (not the raw socket) reopened on B into new sessions: the memory broker's session died with A.
+    // (A client of B that reconnects on a loaded machine resumes its session: no reset.)
+    const reset = clients.filter((x) => x.resets.length > 0)
+    expect(reset).toHaveLength(onA - 1)
+    for (const x of reset) expect(x.resets).toEqual(['session_unknown'])
+    expect(moved.length).toBeGreaterThanOrEqual(onA - 1)
   })
 
   it('a Fetch handler refuses a new SSE stream with 503 while draining; POSTs keep being served', async () => {
