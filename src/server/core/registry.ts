@@ -24,6 +24,14 @@ export interface SessionLayer {
   find(sid: string): Promise<Session | undefined>
   /** A transport connection ended (fire-and-forget); the session starts its own resume window. */
   detach(session: Session, sink: Sink): void
+  /** The transports this process writes to (each session's live sink and probe): what a drain closes. */
+  transports(): Sink[]
+  /**
+   * Stop being the home of every session this process holds, after flushing what they owe
+   * (contract S1), so the next process a client reaches adopts them at once. Absent when sessions
+   * are not shared (the in-memory layer): a drained process's sessions then end with it.
+   */
+  release?(): Promise<void>
 }
 
 export interface RegistryEvents {
@@ -117,6 +125,15 @@ export class SessionRegistry implements SessionLayer {
   detach(session: Session, sink: Sink): void {
     if (this.#cluster?.detach(session, sink)) return
     session.detach(sink, this.options.sessionTtlMs)
+  }
+
+  transports(): Sink[] {
+    const out: Sink[] = []
+    for (const s of this.sessions.values()) {
+      if (s.sink) out.push(s.sink)
+      if (s.probe) out.push(s.probe)
+    }
+    return out
   }
 
   /**
