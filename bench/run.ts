@@ -10,7 +10,7 @@
  *
  *   npm run bench                          the whole suite, 3 runs each
  *   npm run bench -- --runs 5              more runs
- *   npm run bench -- --only push,rtt       some sections (push c2s rtt rtt-alone connect heap server-heap broadcast validate bundle)
+ *   npm run bench -- --only push,rtt       some sections (push c2s rtt rtt-alone connect heap server-heap broadcast validate bundle cluster)
  *   npm run bench -- --prof                also write client (and solo server) --cpu-prof profiles to bench/profiles/
  *   npm run bench -- --rows raw-ws,surewire-ws   only these rows of each section (A/B while profiling)
  *   npm run bench -- --out /tmp/x.md       write the results elsewhere
@@ -22,12 +22,13 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { clientDefaults } from '../src/index'
 import { bundleSizes, type BundleSize } from './suite/bundle'
+import { clusterSection } from './cluster'
 import { buildBenchWorkers, startFleet, startSolo, until, type Fleet } from './suite/procs'
 import { summarize, type FleetImpl, type RttImpl, type SoloStack, type ServerPorts, type Summary, type Task, type TaskResult } from './suite/shared'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const SUITE = join(ROOT, 'bench/suite')
-const SECTIONS = ['push', 'c2s', 'rtt', 'rtt-alone', 'connect', 'heap', 'server-heap', 'broadcast', 'validate', 'bundle'] as const
+const SECTIONS = ['push', 'c2s', 'rtt', 'rtt-alone', 'connect', 'heap', 'server-heap', 'broadcast', 'validate', 'bundle', 'cluster'] as const
 type Section = (typeof SECTIONS)[number]
 
 // ------------------------------------------------------------------ arguments
@@ -271,6 +272,7 @@ async function main(): Promise<void> {
   const f: Figures = { pushCpu: {}, pushRate: {}, c2sRate: {}, rttMedian: {}, connect: {}, heap: {}, rttAlone: {}, serverHeap: {}, fanout: {} }
   const md: string[] = []
   const section = (title: string, intro: string, body: string) => md.push(`## ${title}`, '', intro, '', body, '')
+  if (ONLY.includes('cluster')) md.push(...(await clusterSection(RUNS, log)).markdown) // bench/cluster.ts: its own processes and redis-server
 
   try {
     if (ONLY.includes('push')) {

@@ -116,7 +116,7 @@ let pumping = true
 const pump = setInterval(() => {
   if (!pumping) return
   for (const s of serverSide.values()) {
-    for (let k = 0; k < perTick; k++) s.conn?.send({ type: 'tick', n: ++s.sent })
+    for (let k = 0; k < perTick; k++) void s.conn?.send({ type: 'tick', n: ++s.sent })
   }
   for (const me of clients) {
     if (me.c.queued > 500) continue

@@ -65,7 +65,7 @@ describe('createFetchHandler', () => {
     srv.http.closeAllConnections()
     await lost
     await until(() => conn!.transport === null, 15_000, 'the session to be detached')
-    conn!.send({ type: 'tick', n: 42 }) // while the client is away
+    void conn!.send({ type: 'tick', n: 42 }) // while the client is away
     const replayed = waitFor(messages(c), (m) => m.type === 'tick' && m.n === 42, 15_000, 'replay')
     await replayed
     expect(c.stats.resumes).toBe(1)

@@ -36,4 +36,6 @@ export const e2e = [
   { name: 'nextjs-rewrites', include: ['test/nextjs-rewrites/**/*.test.ts'] },
   // surewire/redis against Debian's redis-server (each test file starts its own on a free port).
   { name: 'redis', include: ['test/redis/**/*.test.ts'], needs: ['redis-server'] },
+  // Three reference-server processes on one redis-server behind nginx's round-robin upstream (issue #9).
+  { name: 'cluster', include: ['test/cluster/**/*.test.ts'], needs: ['nginx', 'redis-server'] },
 ]

@@ -140,11 +140,11 @@ describe('resume', () => {
   async function dropAfter(s: Served, before: number, missed: number) {
     const p = await s.ready()
     const conn = s.conns[0]!
-    for (let n = 1; n <= before; n++) conn.send(tick(n))
+    for (let n = 1; n <= before; n++) void conn.send(tick(n))
     await p.wait('msg', (f) => f.id === before)
     p.ws.close()
     await until(() => conn.transport === null, 15_000, 'server to see the disconnect')
-    for (let n = before + 1; n <= before + missed; n++) conn.send(tick(n))
+    for (let n = before + 1; n <= before + missed; n++) void conn.send(tick(n))
     return { sid: p.hello.sid, conn }
   }
 
@@ -186,7 +186,7 @@ describe('resume', () => {
     const b = await s.ready(`sid=${a.hello.sid}&last=0`)
     expect(b.hello).toMatchObject({ sid: a.hello.sid, resumed: true })
     expect((await a.closed()).code).toBe(4409)
-    s.conns[0]!.send(tick(1))
+    void s.conns[0]!.send(tick(1))
     await b.wait('msg', (f) => f.id === 1)
     expect(s.conns).toHaveLength(1)
   })
@@ -203,7 +203,7 @@ describe('SSE', () => {
     expect(st.frames[0]).toBe(hello)
     expect(hello).toMatchObject({ resumed: false, hb: 100 })
     expect(st.ids[0]).toBeUndefined()
-    for (const n of [1, 2]) s.conns[0]!.send(tick(n))
+    for (const n of [1, 2]) void s.conns[0]!.send(tick(n))
     await st.wait('msg', (f) => f.id === 2)
     const at = st.frames.findIndex((f) => f.t === 'msg')
     expect(st.ids.slice(at, at + 2)).toEqual(['1', '2'])
@@ -216,11 +216,11 @@ describe('SSE', () => {
     const a = await s.sse()
     const { sid } = await a.wait('hello')
     const conn = s.conns[0]!
-    for (const n of [1, 2]) conn.send(tick(n))
+    for (const n of [1, 2]) void conn.send(tick(n))
     await a.wait('msg', (f) => f.id === 2)
     a.abort()
     await until(() => conn.transport === null, 15_000, 'server to see the SSE disconnect')
-    for (const n of [3, 4]) conn.send(tick(n))
+    for (const n of [3, 4]) void conn.send(tick(n))
     const b = await s.sse(`sid=${sid}`, { 'Last-Event-ID': '2' })
     expect(await b.wait('hello')).toMatchObject({ sid, resumed: true })
     await b.wait('msg', (f) => f.id === 4)
@@ -424,7 +424,7 @@ describe('fan-out', () => {
     expect(() => s.conns[0]!.send(bad)).toThrow(ValidationError)
     expect(() => s.srv.realtime.broadcast(bad)).toThrow(ValidationError)
     expect(() => s.srv.realtime.publish('a', bad)).toThrow(ValidationError)
-    s.conns[0]!.send(tick(1))
+    void s.conns[0]!.send(tick(1))
     expect(await p.wait('msg')).toEqual({ t: 'msg', id: 1, d: tick(1) }) // no id was used up
   })
 })

@@ -32,7 +32,7 @@ describe.each<TransportKind>(['websocket', 'sse'])('server write batching on %s'
     c.onMessage('tick', (m) => ticks.push(m.n))
     await c.connect()
     const conn = latestConn(s)
-    for (let n = 1; n <= 2_000; n++) conn.send({ type: 'tick', n })
+    for (let n = 1; n <= 2_000; n++) void conn.send({ type: 'tick', n })
     await until(() => ticks.length >= 2_000, 15_000, '2,000 ticks')
     expect(ticks).toEqual(Array.from({ length: 2_000 }, (_, i) => i + 1))
   })
@@ -44,7 +44,7 @@ describe.each<TransportKind>(['websocket', 'sse'])('server write batching on %s'
     c.onMessage('tick', (m) => ticks.push(m.n))
     await c.connect()
     const lost = waitFor<StatusEvent>((fn) => c.on('status', fn), (e) => e.status === 'reconnecting', 15_000, 'reconnecting')
-    latestConn(s).send({ type: 'tick', n: 1 })
+    void latestConn(s).send({ type: 'tick', n: 1 })
     await s.realtime.close() // same tick as the send: ends every session, then terminates the sockets
     expect((await lost).reason).toBe('server_closed')
     expect(ticks).toEqual([1])
@@ -89,7 +89,7 @@ describe('SSE + POST', () => {
     c.on('status', (e) => statuses.push(e))
     // Frames every 100 ms for 1.2 s, three times the silence limit: no false alarm.
     for (let n = 1; n <= 12; n++) {
-      conn.send({ type: 'tick', n })
+      void conn.send({ type: 'tick', n })
       await new Promise((r) => setTimeout(r, 100))
     }
     expect(statuses).toEqual([])

@@ -53,8 +53,8 @@ type Realtime = RealtimeServer<typeof passthrough, typeof passthrough>
 export function surewireApp(http: Server): Realtime {
   const realtime = createRealtimeServer({ incoming: passthrough, outgoing: passthrough }).attach(http)
   realtime.on('connection', (conn) => {
-    conn.send(welcome())
-    conn.on('message', handler((m) => conn.send(m)))
+    void conn.send(welcome())
+    conn.on('message', handler((m) => void conn.send(m)))
   })
   realtime.on('error', (err) => console.error('surewire server error:', err))
   return realtime

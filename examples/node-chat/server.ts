@@ -42,7 +42,7 @@ export async function startChatServer({ host = '127.0.0.1', port = 0, log }: Cha
 
   realtime.on('connection', (conn) => {
     log?.(`${conn.id} joined`)
-    conn.send({ type: 'welcome', id: conn.id })
+    void conn.send({ type: 'welcome', id: conn.id })
     conn.on('message', (m) => {
       if (m.type === 'say') void realtime.broadcast({ type: 'said', from: conn.id, text: m.text })
     })

@@ -1,6 +1,6 @@
 /**
- * `surewire/redis`: a broker that fans `broadcast()` / `publish()` out across server processes
- * through one Redis stream.
+ * `surewire/redis`: a broker that shares sessions and fans `broadcast()` / `publish()` out across
+ * server processes through Redis.
  *
  * ```ts
  * import { createRedisBroker } from 'surewire/redis'
@@ -15,11 +15,17 @@
  * epoch (a random value set once per stream) tells a process that Redis came back without its
  * data; that is reported (`broker_data_lost`) instead of passing silently.
  *
+ * Sessions are shared too (src/redis/sessions.ts, gateway.ts; contract S1): any process may
+ * serve any request for a session; its home process writes its state through to Redis, other
+ * processes forward to the home over pub/sub, and adopt the session when the home is gone.
+ *
  * Client library: node-redis (`redis` on npm, ≥ 5), an optional peer dependency. Minimum Redis:
  * 6.2 (tested on 7.0).
  */
 import { createClient } from 'redis'
 import { BrokerError, type Broker, type BrokerHandlers, type FanOut } from '../server/broker'
+import { CLUSTER, type ClusterHost } from '../server/cluster/layer'
+import { RedisSessions, sessionDefaults } from './sessions'
 
 type Client = ReturnType<typeof createClient>
 
@@ -43,6 +49,15 @@ export interface RedisBrokerOptions {
   connectTimeoutMs?: number
   /** How long one blocking read waits before it asks again. @default 5_000 */
   blockMs?: number
+  /**
+   * How often a process checks that the other processes its transports depend on are still
+   * subscribed (a gateway's home, a home's gateways); a dead one's transports are closed so the
+   * clients resume and the session is adopted. Bounds the time from a crash to recovery for a
+   * client whose transport is on another process than the session's home. @default 1_000
+   */
+  livenessIntervalMs?: number
+  /** How long a gateway waits for the home process to answer a forwarded POST or attach. @default 10_000 */
+  forwardTimeoutMs?: number
 }
 
 export const redisBrokerDefaults = {
@@ -50,6 +65,7 @@ export const redisBrokerDefaults = {
   streamMaxEntries: 100_000,
   connectTimeoutMs: 5_000,
   blockMs: 5_000,
+  ...sessionDefaults,
 } as const
 
 /** Append one message and return the stream's epoch (creating it once), in one atomic step. */
@@ -81,11 +97,13 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Br
   const own = !o.client
   const main: Client = o.client ?? createClient({ url: o.url, socket: { connectTimeout: o.connectTimeoutMs, reconnectStrategy: (n) => Math.min(50 * 2 ** n, 2_000) } })
   const reader: Client = main.duplicate()
+  const sub: Client = main.duplicate()
   const errors: unknown[] = []
   // node-redis emits `error` for every failed reconnect; an unlistened one would end the process.
   const onError = (err: unknown) => errors.push(err)
   main.on('error', onError)
   reader.on('error', onError)
+  sub.on('error', onError)
   const where = o.url ?? 'the given client'
   const timeout = <T>(p: Promise<T>) =>
     new Promise<T>((resolve, reject) => {
@@ -100,6 +118,7 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Br
       (async () => {
         if (!main.isOpen) await main.connect()
         await reader.connect()
+        await sub.connect()
         const info = String(await main.sendCommand(['INFO', 'server']))
         const version = /redis_version:(\d+)\.(\d+)/.exec(info)
         if (version && (Number(version[1]) < 6 || (Number(version[1]) === 6 && Number(version[2]) < 2))) {
@@ -108,11 +127,13 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Br
       })(),
     )
   } catch (err) {
-    await Promise.allSettled([reader.isOpen ? reader.disconnect() : undefined, own && main.isOpen ? main.disconnect() : undefined])
+    await Promise.allSettled([reader.isOpen ? reader.disconnect() : undefined, sub.isOpen ? sub.disconnect() : undefined, own && main.isOpen ? main.disconnect() : undefined])
     throw err
   }
   const broker = new RedisBroker(o, main, reader, own, onError)
+  broker.sessions = new RedisSessions({ main, sub, prefix: o.keyPrefix, broker, options: o })
   await timeout(broker.init())
+  await timeout(broker.sessions.subscribe())
   return broker
 }
 
@@ -127,7 +148,12 @@ function streamEntries(res: unknown): Entry[] {
   throw new Error(`unexpected XREAD reply: ${typeof res}`)
 }
 
+/** Test hook (symbol, not an export): stop as a crashed process would, without flushing or releasing anything. */
+const CRASH = Symbol.for('surewire.test.crash')
+
 class RedisBroker implements Broker {
+  /** The session layer of this process (contract S1), handed to the server through {@link CLUSTER}. */
+  sessions!: RedisSessions
   readonly #stream: string
   readonly #epochKey: string
   #handlers: BrokerHandlers | undefined
@@ -160,6 +186,32 @@ class RedisBroker implements Broker {
     this.#last = tail[0]?.[0] ?? '0-0'
   }
 
+  /** The id of the last fan-out entry delivered to this process's sessions. */
+  get position(): string {
+    return this.#last
+  }
+
+  /** The fan-out messages after `from` up to and including `to` (adoption catch-up). */
+  async fanoutRange(from: string, to: string): Promise<FanOut[]> {
+    const entries = (await this.main.sendCommand(['XRANGE', this.#stream, '(' + from, to])) as Entry[]
+    return entries.flatMap(([, fields]) => {
+      const m = parseEntry(fields)
+      return m ? [m] : []
+    })
+  }
+
+  [CLUSTER](host: ClusterHost): RedisSessions {
+    this.sessions.bind(host)
+    return this.sessions
+  }
+
+  /** See {@link CRASH}. */
+  [CRASH](): void {
+    this.#closed = true
+    this.sessions.crash()
+    for (const c of [this.main, this.reader, this.sessions.link.sub]) if (c.isOpen) c.destroy()
+  }
+
   start(handlers: BrokerHandlers): void {
     this.#handlers = handlers
     this.#loop = this.#run()
@@ -179,6 +231,7 @@ class RedisBroker implements Broker {
         if (this.#healthy) {
           this.#healthy = false
           this.#handlers?.status({ ok: false, reason: 'broker_unavailable', detail: `Redis fan-out read failed: ${(err as Error).message}; retrying` })
+          this.sessions.outage(true)
         }
         await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** failures, 2_000)))
       }
@@ -195,19 +248,15 @@ class RedisBroker implements Broker {
       this.#handlers?.status({ ok: false, reason: 'broker_data_lost', detail: 'Redis came back without its data (new fan-out epoch): messages published before the restart may be lost' })
     }
     this.#handlers?.status({ ok: true })
+    this.sessions.outage(false)
   }
 
   #deliver(id: string, fields: string[]): void {
     this.#last = id
-    let t = ''
-    let p: string | undefined
-    for (let i = 0; i + 1 < fields.length; i += 2) {
-      if (fields[i] === 't') t = fields[i + 1]!
-      else if (fields[i] === 'p') p = fields[i + 1]
-    }
-    if (p === undefined) return
+    const m = parseEntry(fields)
+    if (!m) return
     try {
-      this.#handlers?.deliver(t === '' ? { payload: p } : { topic: t.slice(1), payload: p })
+      this.#handlers?.deliver(m)
     } catch (err) {
       this.onError(err)
     }
@@ -216,10 +265,22 @@ class RedisBroker implements Broker {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    await Promise.allSettled([this.reader.disconnect()])
+    await Promise.allSettled([this.reader.disconnect(), this.sessions.link.sub.disconnect()])
     await this.#loop?.catch(() => {})
     if (this.own) await Promise.allSettled([this.main.disconnect()])
   }
+}
+
+/** One fan-out stream entry's fields (`t`: '' or '#topic', `p`: payload). */
+function parseEntry(fields: string[]): FanOut | undefined {
+  let t = ''
+  let p: string | undefined
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === 't') t = fields[i + 1]!
+    else if (fields[i] === 'p') p = fields[i + 1]
+  }
+  if (p === undefined) return undefined
+  return t === '' ? { payload: p } : { topic: t.slice(1), payload: p }
 }
 
 export { BrokerError } from '../server/broker'

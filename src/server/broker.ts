@@ -7,10 +7,11 @@
  * broker that is a synchronous loop in this process; `surewire/redis` puts a Redis stream
  * between the processes.
  *
- * Not yet behind this seam (still per process, see docs/RELIABILITY.md "More than one
- * process"): the session itself (identity, `lastSeq`, remembered nacks, topics, message ids
- * and replay log) and which process holds the live connection. Until they are, every request
- * for a session must reach the process that holds it (sticky routing by `sid`).
+ * Sessions: a broker may also share the sessions themselves (identity, `lastSeq`, remembered
+ * nacks, topics, message ids and replay log, which process is each session's home). It does so
+ * through the internal session-cluster factory of src/server/cluster/layer.ts (contract S1):
+ * `createRedisBroker` has one; the in-memory broker has none, and then every request for a
+ * session must reach the process that holds it (see docs/RELIABILITY.md "More than one process").
  */
 
 /** One fanned-out message: `payload` is serialized JSON of a validated message. */
@@ -66,8 +67,8 @@ export function createMemoryBroker(): Broker {
 export class BrokerError extends Error {
   override name = 'BrokerError'
   constructor(
-    /** `broker_unreachable`: not reachable at start. The others: see {@link BrokerStatus.reason}. */
-    readonly code: 'broker_unreachable' | 'broker_unavailable' | 'broker_data_lost',
+    /** `broker_unreachable`: not reachable at start. `session_moved`: a send or forwarded request for a session another process took over (its home changed, see docs/RELIABILITY.md "More than one process"). The others: see {@link BrokerStatus.reason}. */
+    readonly code: 'broker_unreachable' | 'broker_unavailable' | 'broker_data_lost' | 'session_moved',
     message: string,
   ) {
     super(message)

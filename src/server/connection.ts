@@ -29,8 +29,20 @@ export interface Connection<In extends StandardSchemaV1 = StandardSchemaV1, Out 
    * one client message: a de-duplication key for handlers with side effects.
    */
   readonly inboundSeq: number
-  /** Send a message (validated against `outgoing`); buffered for replay if the client is reconnecting. */
-  send(message: InferIn<Out>): void
+  /**
+   * True when this process took the session over from another process that died or was drained
+   * (shared broker only; see docs/RELIABILITY.md "More than one process"): the listeners
+   * registered there are gone, so `connection` fired again here. `id` is kept, so
+   * `(conn.id, inboundSeq)` still de-duplicates a client message handled on both.
+   */
+  readonly adopted: boolean
+  /**
+   * Send a message (validated against `outgoing`: throws at once when invalid); buffered for
+   * replay if the client is reconnecting. Resolves when the broker holds it (from then on a client
+   * that resumes on any process gets it); with the in-memory broker it is already resolved.
+   * Awaiting it is optional: a rejection is also reported on the server's `error` event.
+   */
+  send(message: InferIn<Out>): Promise<void>
   /** End the session; the client sees `server_closed` and reconnects into a new session. */
   close(): void
   /** Add a listener; returns a function that removes it. */

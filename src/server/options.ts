@@ -184,4 +184,27 @@ export function resolveServerOptions<In extends StandardSchemaV1, Out extends St
   return { ...serverDefaults, identify: defaultIdentify, ...defined, incoming: options.incoming, outgoing: options.outgoing } as ResolvedServerOptions<In, Out>
 }
 
+/** Options of `realtime.drain()`. */
+export interface DrainOptions {
+  /**
+   * Time over which the drain closes this process's client transports, each at its own random
+   * moment, so the clients reconnect to the other processes spread out instead of all at once (no
+   * thundering herd on the load balancer, the other processes or Redis). Keep it shorter than the
+   * orchestrator's grace period (Kubernetes `terminationGracePeriodSeconds`, default 30 s; PM2
+   * `kill_timeout`). 0 closes them all at once. 0 … 2^31−1 ms.
+   * @default 10_000
+   */
+  windowMs?: number
+}
+
+export const drainDefaults = { windowMs: 10_000 } as const
+
+/** The one place drain options are checked and defaulted (a ConfigError names the option). */
+export function resolveDrainOptions(options: DrainOptions = {}): Required<DrainOptions> {
+  const windowMs = options.windowMs ?? drainDefaults.windowMs
+  const why = intIn(0, MAX_TIMER_MS, ' ms')(windowMs)
+  if (why) throw new ConfigError(`drain: \`windowMs\` must be ${why}; got ${describe(windowMs)}`)
+  return { windowMs }
+}
+
 const describe = (v: unknown) => (typeof v === 'function' ? 'a function' : (JSON.stringify(v) ?? String(v)).slice(0, 60).replace(/^null$/, String(v)))

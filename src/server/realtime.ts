@@ -5,7 +5,7 @@ import type { InferIn, StandardSchemaV1 } from '../schema'
 import type { Connection } from './connection'
 import { bindCore, ServerCore } from './core/core'
 import { serveNodeRequest, serveNodeUpgrade } from './node/http'
-import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './options'
+import { resolveDrainOptions, resolveServerOptions, type DrainOptions, type ResolvedServerOptions, type ServerOptions } from './options'
 
 export interface ServerEvents<In extends StandardSchemaV1, Out extends StandardSchemaV1> {
   /** A new client session (not fired again when the same client reconnects or switches transport). */
@@ -24,6 +24,8 @@ export class RealtimeServer<In extends StandardSchemaV1, Out extends StandardSch
   readonly options: ResolvedServerOptions<In, Out>
   readonly #core: ServerCore
   #detachers: (() => void)[] = []
+  /** The http servers given to attach(): drain() stops them listening. */
+  readonly #servers = new Set<Server>()
 
   constructor(options: ServerOptions<In, Out>) {
     super()
@@ -61,7 +63,9 @@ export class RealtimeServer<In extends StandardSchemaV1, Out extends StandardSch
     }
     server.on('request', onRequest)
     server.on('upgrade', onUpgrade)
+    this.#servers.add(server)
     this.#detachers.push(() => {
+      this.#servers.delete(server)
       server.off('request', onRequest)
       server.off('upgrade', onUpgrade)
       for (const l of previous) server.on('request', l)
@@ -104,6 +108,29 @@ export class RealtimeServer<In extends StandardSchemaV1, Out extends StandardSch
 
   get connections(): Connection<In, Out>[] {
     return [...this.#core.sessions.sessions.values()].map((s) => s.conn as unknown as Connection<In, Out>)
+  }
+
+  /**
+   * Shut this process down gracefully, for rolling deploys (docs/DEPLOYMENT.md "More than one
+   * process"). It stops accepting new transports at once: every http server given to `attach()`
+   * stops listening (`server.close()`: the load balancer's next connection goes to another
+   * process; open connections stay), and an SSE stream or WebSocket that still reaches this server
+   * (`handleRequest`, `handleUpgrade`, `createFetchHandler`) is refused (SSE: 503 `server_error`;
+   * WebSocket: close 1012), which clients retry. POSTs keep being served. Then it closes each
+   * client's transport with 1012 ("service restart") at its own random moment within `windowMs`,
+   * so the clients reconnect to the other processes spread out, not all at once. Then it hands its
+   * sessions over and closes like {@link close}; it resolves when done.
+   *
+   * On a broker that shares sessions (`createRedisBroker`), the next process a client reaches
+   * adopts its session: it resumes with nothing lost. With the default in-memory broker sessions
+   * live in this process only: the clients reconnect to whatever process the load balancer picks
+   * and start a new session there (`reset: 'session_unknown'`).
+   */
+  async drain(options: DrainOptions = {}): Promise<void> {
+    const { windowMs } = resolveDrainOptions(options)
+    for (const server of this.#servers) server.close()
+    await this.#core.drain(windowMs)
+    await this.close()
   }
 
   /** Close every connection (clients see "going away" and reconnect elsewhere) and detach from the http server. */

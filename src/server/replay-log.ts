@@ -38,12 +38,16 @@ function topicJson(topic: string): string {
   return lastTopicJson
 }
 
+/** Marks an entry whose payload slot holds the whole frame text. */
+const WHOLE = Symbol('whole frame')
+
 /** Parallel arrays, one slot per message: no object per message. */
 interface Entries {
   ids: number[]
   /** The serialized message, shared by every session a broadcast reached (the frame text is rebuilt for a replay). */
   payloads: string[]
-  topics: (string | undefined)[]
+  /** The topic; {@link WHOLE} when `payloads[i]` is the whole frame text (see {@link ReplayLog.pushFrame}). */
+  topics: (string | typeof WHOLE | undefined)[]
   /** Characters of the frame text: what the bounds count. */
   sizes: number[]
   ats: number[]
@@ -76,8 +80,17 @@ export class ReplayLog {
     return this.size > 0 ? this.#e!.ids[this.#head] : undefined
   }
 
+  /** Log a message whose whole frame text is all there is (e.g. restored from a shared store). */
+  pushFrame(id: number, text: string): void {
+    this.#push(id, text, WHOLE, text.length)
+  }
+
   /** Log message `id`; `size` is the length of its frame text (`msgFrame(id, payload, topic).length`). */
   push(id: number, payload: string, topic: string | undefined, size: number): void {
+    this.#push(id, payload, topic, size)
+  }
+
+  #push(id: number, payload: string, topic: string | typeof WHOLE | undefined, size: number): void {
     const b = this.bounds
     const now = b.now ? b.now() : tickNow()
     const e = this.#e
@@ -123,7 +136,9 @@ export class ReplayLog {
     if (!e) return
     for (let i = this.#head; i < e.ids.length; i++) {
       const id = e.ids[i]!
-      if (id > after) yield { id, text: msgFrame(id, e.payloads[i]!, e.topics[i]) }
+      if (id <= after) continue
+      const topic = e.topics[i]
+      yield { id, text: topic === WHOLE ? e.payloads[i]! : msgFrame(id, e.payloads[i]!, topic) }
     }
   }
 

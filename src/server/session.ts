@@ -9,6 +9,27 @@ import type { Sink } from './sink'
 export type { Sink } from './sink'
 export type { ConnectionEvents } from './connection'
 
+/** The state a session is rebuilt from when this process adopts it. */
+export interface SessionInit {
+  sid: string
+  connId: string
+  lastSeq: number
+  nextId: number
+  forgottenNack: number
+  nacks: [number, ServerFrame][]
+  topics: string[]
+  /** The replay log: `[id, frame text]`, oldest first. */
+  log: [number, string][]
+}
+
+/** Write-through from a session to the shared state (called by Session only when a cluster is present). */
+export interface SessionStore {
+  /** Hold one outbound message (id allocated by the home) in the broker, then hand it to `session.committed()`. Resolves when held. */
+  append(session: Session, id: number, text: string, payload: string, topic: string | undefined): Promise<void>
+  /** Commit lastSeq / nacks / topics after a batch; false: do not release its replies (broker down, or fenced out). */
+  commit(session: Session): Promise<boolean>
+}
+
 /** Hooks the session needs from its server. */
 export interface SessionHost {
   /** Bounds of every session's replay log (age, bytes, count, process total). */
@@ -25,7 +46,12 @@ export interface SessionHost {
   authorizeSubscribe(conn: Connection, topic: string): boolean | Promise<boolean>
   onEnd(session: Session): void
   onError(err: unknown): void
+  /** The cluster layer (a shared broker's sessions); absent with the in-memory broker: no write-through, no awaits. */
+  store?: SessionStore
 }
+
+/** What send() returns when nothing is awaited (the in-memory broker): already resolved. */
+const RESOLVED: Promise<void> = Promise.resolve()
 
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 /** `n` random bytes (Web Crypto: Node ≥ 20, Bun, Deno, browsers), base64url without padding. `n` is a multiple of 3. */
@@ -40,8 +66,6 @@ function b64(n: number): string {
 }
 
 const SERVER_ERROR = { code: 'server_error', message: 'the server failed to handle this message' } as const
-/** What `topics` is for a session that never subscribed: one shared empty set, not one per session. */
-const NO_TOPICS: ReadonlySet<string> = new Set<string>()
 
 /** Why a sequenced frame was not accepted (its nack), or undefined when it was. */
 type Failure = { code: ErrorCode; message: string } | undefined
@@ -58,13 +82,22 @@ export class Connection<In extends StandardSchemaV1 = StandardSchemaV1, Out exte
   ConnectionEvents<Infer<In>>
 > {
   /** Public id, safe to log and share (unlike the session token). */
-  readonly id = b64(9)
+  readonly id: string
+  /**
+   * True when this process took the session over from another one that died or was drained
+   * (a shared broker only): the listeners registered there are gone, so `connection` fired again
+   * here. `id` is the same, so `(conn.id, conn.inboundSeq)` still de-duplicates.
+   */
+  readonly adopted: boolean
   constructor(
     private readonly session: Session,
     /** What `authenticate` returned for this client. */
     readonly user: unknown,
+    id?: string,
   ) {
     super()
+    this.id = id ?? b64(9)
+    this.adopted = id !== undefined
   }
   /** The transport currently attached, or null while the client is reconnecting. */
   get transport(): TransportKind | null {
@@ -79,9 +112,13 @@ export class Connection<In extends StandardSchemaV1 = StandardSchemaV1, Out exte
    * one client message: a de-duplication key for handlers with side effects.
    */
   inboundSeq = 0
-  /** Send a message (validated against `outgoing`); buffered for replay if the client is reconnecting. */
-  send(message: InferIn<Out>): void {
-    this.session.sendPayload(JSON.stringify(this.session.host.validateOutgoing(message)))
+  /**
+   * Send a message (validated against `outgoing`, throws at once if invalid); buffered for replay if
+   * the client is reconnecting. Resolves when the broker holds it (the in-memory broker: at once);
+   * awaiting it is optional, a rejection that is not awaited is also reported on the server's `error`.
+   */
+  send(message: InferIn<Out>): Promise<void> {
+    return this.session.sendPayload(JSON.stringify(this.session.host.validateOutgoing(message)))
   }
   /** End the session; the client sees `server_closed` and reconnects into a new session. */
   close(): void {
@@ -98,10 +135,9 @@ export class Connection<In extends StandardSchemaV1 = StandardSchemaV1, Out exte
 
 export class Session {
   /** Unguessable session token (192 bits). */
-  readonly sid = b64(24)
+  readonly sid: string
   readonly conn: Connection
-  /** Created on the first subscribe: most sessions never subscribe (memory per idle connection). */
-  #topics: Set<string> | undefined
+  readonly topics = new Set<string>()
   sink: Sink | null = null
   /**
    * A WebSocket that attached while the live connection was SSE (the client's background probe).
@@ -110,14 +146,14 @@ export class Session {
    */
   probe: Sink | null = null
   #nextId = 1
-  /** Created with the first message sent (memory per idle connection). */
+  /** Created with the first message sent (memory per idle connection): see #logged(). */
   #log: ReplayLog | undefined
   #lastSeq = 0
   /**
    * Nacks by seq, in seq order, kept while the client may still resend that seq (within
    * `resendWindow` of `lastSeq`), so a resend whose nack was lost is nacked again, never acked.
    */
-  #nacks: Map<number, ServerFrame> | undefined
+  #nacks = new Map<number, ServerFrame>()
   /** The highest seq whose nack was forgotten: a duplicate at or below it has an unknown outcome. */
   #forgottenNack = 0
   /** Token bucket for maxInboundPerSecond: a burst of one second's worth, refilled continuously. */
@@ -129,13 +165,33 @@ export class Session {
   constructor(
     readonly host: SessionHost,
     readonly user: unknown,
+    /** The state of a session adopted from another process (cluster layer only). */
+    init?: SessionInit,
   ) {
-    this.conn = new Connection(this, user)
+    this.sid = init?.sid ?? b64(24)
+    this.conn = new Connection(this, user, init?.connId)
+    if (init) this.#restore(init)
   }
 
-  /** The topics this session is subscribed to (read-only: subscribe/unsubscribe frames change it). */
-  get topics(): ReadonlySet<string> {
-    return this.#topics ?? NO_TOPICS
+  #restore(init: SessionInit): void {
+    this.#lastSeq = init.lastSeq
+    this.#nextId = init.nextId
+    this.#forgottenNack = init.forgottenNack
+    for (const [seq, nack] of init.nacks) this.#nacks.set(seq, nack)
+    for (const t of init.topics) this.topics.add(t)
+    for (const [id, text] of init.log) {
+      const f = JSON.parse(text) as { topic?: string; d: unknown }
+      this.#logged().push(id, JSON.stringify(f.d), f.topic, text.length)
+    }
+  }
+
+  #logged(): ReplayLog {
+    return (this.#log ??= new ReplayLog(this.host.replay))
+  }
+
+  /** @internal What the cluster layer commits after a batch of client frames (lastSeq, nacks, topics). */
+  inboundState(): { lastSeq: number; forgottenNack: number; nacks: [number, ServerFrame][]; topics: string[] } {
+    return { lastSeq: this.#lastSeq, forgottenNack: this.#forgottenNack, nacks: [...this.#nacks], topics: [...this.topics] }
   }
 
   /** Whether the session is waiting for a resume (no live connection, expiry armed). */
@@ -207,12 +263,25 @@ export class Session {
     old?.close(CloseCode.replaced, 'replaced by a newer connection')
   }
 
-  /** `payload` is already-serialized JSON of a validated message; `topic` when it was published to one (C6). */
-  sendPayload(payload: string, topic?: string): void {
-    if (this.#ended) return
+  /**
+   * `payload` is already-serialized JSON of a validated message; `topic` when it was published to one (C6).
+   * With a cluster store the frame is written through to the broker first (the store calls
+   * {@link Session.committed} once it holds it); otherwise it goes out at once.
+   */
+  sendPayload(payload: string, topic?: string): Promise<void> {
+    if (this.#ended) return RESOLVED
     const id = this.#nextId++
     const text = msgFrame(id, payload, topic)
-    ;(this.#log ??= new ReplayLog(this.host.replay)).push(id, payload, topic, text.length)
+    if (this.host.store) return this.host.store.append(this, id, text, payload, topic)
+    this.#logged().push(id, payload, topic, text.length)
+    this.#deliver(text, id)
+    return RESOLVED
+  }
+
+  /** A message the cluster store holds: into the replay log and out to the client. */
+  committed(id: number, text: string, payload: string, topic: string | undefined): void {
+    if (this.#ended) return
+    this.#logged().push(id, payload, topic, text.length)
     this.#deliver(text, id)
   }
 
@@ -232,6 +301,42 @@ export class Session {
    */
   process(frames: readonly ClientFrame[], reply: (f: ServerFrame) => void, via?: Sink): Promise<void> | undefined {
     if (via) this.heardFrom(via)
+    if (this.host.store) return this.#processStored(this.host.store, frames, reply)
+    return this.#processBatch(frames, reply)
+  }
+
+  /** With a cluster store: handle the batch, commit lastSeq/nacks/topics, and only then release its replies. */
+  #processStored(store: SessionStore, frames: readonly ClientFrame[], reply: (f: ServerFrame) => void): Promise<void> {
+    const run = this.#stored.then(async () => {
+      const held: ServerFrame[] = []
+      await this.#processBatch(frames, (f) => held.push(f))
+      if (this.#ended || held.length === 0) return
+      if (await store.commit(this)) for (const f of held) reply(f)
+    })
+    this.#stored = run.catch(() => {})
+    return run
+  }
+
+  #stored: Promise<void> = RESOLVED
+
+  /**
+   * Stop being this session's home without ending it (it moved to another process, or this one
+   * was fenced out): the transports close with `code`, no `close` event fires, the shared state stays.
+   */
+  drop(code: number, reason: string): void {
+    if (this.#ended) return
+    this.#ended = true
+    this.#stopExpiry()
+    const sink = this.sink
+    const probe = this.probe
+    this.sink = this.probe = null
+    sink?.close(code, reason)
+    probe?.close(code, reason)
+    this.#log?.clear()
+    this.#nacks.clear()
+  }
+
+  #processBatch(frames: readonly ClientFrame[], reply: (f: ServerFrame) => void): Promise<void> | undefined {
     if (this.#held) return new Promise<void>((resolve, reject) => this.#held!.push({ frames, reply, resolve, reject }))
     const pending = this.#run(frames, 0, reply)
     if (!pending) return undefined
@@ -286,13 +391,13 @@ export class Session {
         continue
       }
       if (f.t === 'bye') {
-        this.#release(reply)
-        this.end('client_closed')
-        return undefined
+        const released = this.#release(reply)
+        if (!released) return void this.end('client_closed')
+        return released.then(() => this.end('client_closed'))
       }
       if (f.seq <= this.#lastSeq) {
         // A resend after a reconnect: already handled. Repeat a nack whose reply may have been lost.
-        const nack = this.#nacks?.get(f.seq) ?? (f.seq <= this.#forgottenNack ? this.#unknownOutcome(f.seq) : undefined)
+        const nack = this.#nacks.get(f.seq) ?? (f.seq <= this.#forgottenNack ? this.#unknownOutcome(f.seq) : undefined)
         if (nack) this.#reply(nack)
         else if (f.seq > this.#acked) this.#acked = f.seq
         continue
@@ -302,7 +407,7 @@ export class Session {
         continue
       }
       this.#lastSeq = f.seq
-      if (this.#nacks) this.#forgetOldNacks()
+      if (this.#nacks.size > 0) this.#forgetOldNacks()
       const outcome = this.#overRate() ?? this.#accept(f)
       if (outcome instanceof Promise) {
         const seq = f.seq
@@ -313,8 +418,7 @@ export class Session {
       }
       this.#settle(f.seq, outcome)
     }
-    this.#release(reply)
-    return undefined
+    return this.#release(reply)
   }
 
   /** Record the outcome of the sequenced frame `seq` (accepted when `failed` is undefined). */
@@ -324,7 +428,7 @@ export class Session {
       return
     }
     const nack: ServerFrame = { t: 'nack', seq, code: failed.code, message: failed.message }
-    ;(this.#nacks ??= new Map()).set(seq, nack)
+    this.#nacks.set(seq, nack)
     this.#reply(nack)
   }
 
@@ -345,24 +449,25 @@ export class Session {
 
   /**
    * The one place the replies of a batch (acks, nacks, pongs, in order) are handed to the
-   * transport, once the whole batch is handled: a session layer that must persist lastSeq/nacks
-   * first (contract S1) hooks in here.
+   * transport, once the whole batch is handled. A session layer that must persist lastSeq/nacks
+   * first (contract S1) hooks in here and returns a promise: the session stays held (later
+   * batches wait) until it settles. In memory: synchronous, undefined.
    */
-  #release(reply: (f: ServerFrame) => void): void {
+  #release(reply: (f: ServerFrame) => void): Promise<void> | undefined {
     const out = this.#replies
     const acked = this.#acked
     this.#reset()
     if (out) for (const f of out) reply(f)
     if (acked >= 0) reply({ t: 'ack', seq: acked })
+    return undefined
   }
 
   /** Drop nacks the client can no longer resend: more than `resendWindow` below `lastSeq`. */
   #forgetOldNacks(): void {
     const floor = this.#lastSeq - this.host.resendWindow
-    const nacks = this.#nacks!
-    for (const seq of nacks.keys()) {
+    for (const seq of this.#nacks.keys()) {
       if (seq > floor) break
-      nacks.delete(seq)
+      this.#nacks.delete(seq)
       this.#forgottenNack = seq
     }
   }
@@ -418,17 +523,16 @@ export class Session {
     if (f.t === 'sub') {
       return then(this.host.authorizeSubscribe(this.conn, topic), (allowed) => {
         if (!allowed) return { code: 'forbidden', message: `not allowed to subscribe to ${JSON.stringify(topic)}` }
-        const topics = (this.#topics ??= new Set())
-        topics.add(topic)
+        this.topics.add(topic)
         return then(this.#handled(f.seq, 'subscribe', topic), (failed) => {
-          if (failed) topics.delete(topic) // nacked: the client is not subscribed, so neither is the session
+          if (failed) this.topics.delete(topic) // nacked: the client is not subscribed, so neither is the session
           return failed
         })
       })
     }
-    const had = this.#topics?.delete(topic) ?? false
+    const had = this.topics.delete(topic)
     return then(this.#handled(f.seq, 'unsubscribe', topic), (failed) => {
-      if (failed && had) this.#topics!.add(topic)
+      if (failed && had) this.topics.add(topic)
       return failed
     })
   }
@@ -455,7 +559,7 @@ export class Session {
     sink?.close(code, reason)
     probe?.close(code, reason)
     this.#log?.clear()
-    this.#nacks = undefined
+    this.#nacks.clear()
     this.host.onEnd(this)
     const r = this.conn.fire('close', { reason })
     if (Array.isArray(r)) for (const err of r) this.host.onError(err)

@@ -5,7 +5,7 @@
  */
 export { createRealtimeServer, RealtimeServer, type ServerEvents } from './realtime'
 export { createFetchHandler, type FetchHandler } from './fetch'
-export { serverDefaults, type ServerOptions, type OriginPolicy, type ResolvedServerOptions } from './options'
+export { serverDefaults, drainDefaults, type ServerOptions, type DrainOptions, type OriginPolicy, type ResolvedServerOptions } from './options'
 export { bearerToken, type RealtimeRequest, type RequestHeadersAndUrl } from './request'
 export type { Connection, ConnectionEvents } from './connection'
 export { createMemoryBroker, BrokerError, type Broker, type BrokerHandlers, type BrokerStatus, type FanOut } from './broker'

@@ -55,7 +55,7 @@ beforeAll(async () => {
       if (m.type !== 'echo') return
       received.push(m.text)
       seqOf.push(`${m.text}@${conn.inboundSeq}`)
-      conn.send({ type: 'echo', text: m.text })
+      void conn.send({ type: 'echo', text: m.text })
     })
   })
   http = createServer((req, res) => {

@@ -80,8 +80,8 @@ describe.each<TransportKind>(['websocket', 'sse'])('on %s', (transport) => {
     const messages: unknown[] = []
     c.on('message', (m) => messages.push(m))
     const invalid = waitFor((fn: (v: { error: ValidationError; data: unknown }) => void) => c.on('invalid', fn))
-    latestConn(s).send({ type: 'tick', n: 'not a number' } as never)
-    latestConn(s).send({ type: 'tick', n: 1 })
+    void latestConn(s).send({ type: 'tick', n: 'not a number' } as never)
+    void latestConn(s).send({ type: 'tick', n: 1 })
     const bad = await invalid
     expect(bad.data).toEqual({ type: 'tick', n: 'not a number' })
     expect(bad.error).toBeInstanceOf(ValidationError)
@@ -96,8 +96,8 @@ describe.each<TransportKind>(['websocket', 'sse'])('on %s', (transport) => {
     const ticks: number[] = []
     c.onMessage('tick', (m) => ticks.push(m.n))
     const conn = latestConn(s)
-    conn.send({ type: 'chat', from: 'a', text: 'x' })
-    conn.send({ type: 'tick', n: 7 })
+    void conn.send({ type: 'chat', from: 'a', text: 'x' })
+    void conn.send({ type: 'tick', n: 7 })
     await until(() => ticks.length === 1)
     expect(ticks).toEqual([7])
   })
@@ -140,7 +140,7 @@ describe.each<TransportKind>(['websocket', 'sse'])('on %s', (transport) => {
     const total = 300
     let n = 0
     const pump = setInterval(() => {
-      for (let i = 0; i < 5 && n < total; i++) conn.send({ type: 'tick', n: ++n })
+      for (let i = 0; i < 5 && n < total; i++) void conn.send({ type: 'tick', n: ++n })
       if (n >= total) clearInterval(pump)
     }, 2)
     await until(() => got.length >= 50)

@@ -206,7 +206,7 @@ describe('session tokens', () => {
       const alice = rawWs(s.url, '&access_token=alice-token')
       const { sid } = await alice.hello()
       const conn = s.realtime.connections.at(-1)!
-      for (let n = 1; n <= 3; n++) conn.send({ type: 'chat', from: 'bank', text: `alice secret ${n}` })
+      for (let n = 1; n <= 3; n++) void conn.send({ type: 'chat', from: 'bank', text: `alice secret ${n}` })
       await until(() => alice.frames.filter((f) => f.t === 'msg').length === 3)
       return { s, u, alice, sid, conn, aliceGot }
     }
@@ -237,7 +237,7 @@ describe('session tokens', () => {
       expect(hello.sid).not.toBe(sid)
       expect(hello).toMatchObject({ resumed: false, reset: 'session_unknown' })
       // Alice keeps her connection and her stream; Mallory got none of it, replayed or new.
-      conn.send({ type: 'chat', from: 'bank', text: 'alice secret 4' })
+      void conn.send({ type: 'chat', from: 'bank', text: 'alice secret 4' })
       await until(() => secrets(alice.frames).length === 4)
       expect(conn.transport).toBe('websocket')
       expect(closeCode(alice)).toBe(0)

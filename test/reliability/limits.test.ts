@@ -154,7 +154,7 @@ describe('connections per session', () => {
     await until(() => streams.filter((x) => !x.ended()).length === 1, 10_000, 'all but one stream to end')
     const live = streams.find((x) => !x.ended())!
     await until(() => live.frames.some((f) => f.t === 'hello'))
-    conn.send({ type: 'tick', n: 1 })
+    void conn.send({ type: 'tick', n: 1 })
     await until(() => live.frames.some((f) => f.t === 'msg'))
     expect(s.realtime.connections).toHaveLength(1)
     // A WebSocket with the session's token takes over from SSE once it has sent a frame (contract C3:

@@ -38,13 +38,13 @@ describe('moving back from SSE to WebSocket', () => {
     await c.connect()
     expect(c.transport).toBe('sse')
     const conn = s.realtime.connections[0]!
-    conn.send({ type: 'tick', n: 1 })
+    void conn.send({ type: 'tick', n: 1 })
 
     slowWs.mode = 'pass'
     const ticks: number[] = []
     c.onMessage('tick', (m) => ticks.push(m.n))
     await waitFor((fn: (e: StatusEvent) => void) => c.on('status', fn), (e) => e.status === 'open' && e.transport === 'websocket')
-    conn.send({ type: 'tick', n: 2 })
+    void conn.send({ type: 'tick', n: 2 })
     await until(() => ticks.includes(2))
     expect(resets).toEqual([])
     expect(events.at(-1)).toMatchObject({ status: 'open', transport: 'websocket', reason: 'ws_restored' })

@@ -29,7 +29,7 @@ describe.each(['websocket', 'sse'] as const)('a short drop during a burst (%s)',
     await c.connect()
     const conn = s.realtime.connections[0]!
     for (let n = 1; n <= 5_000; n++) {
-      conn.send({ type: 'tick', n })
+      void conn.send({ type: 'tick', n })
       if (n === 1_000) proxy.dropAll() // the client misses ~4,000: four times the old count window
     }
     await until(() => got.length >= 5_000, 30_000, 'all 5,000 ticks')
@@ -62,6 +62,8 @@ describe('ReplayLog bounds', () => {
     expect(JSON.parse([...log.after(38)][0]!.text)).toEqual({ t: 'msg', id: 39, d: JSON.parse(text(100)) })
     log.push(40, '{"a":1}', 'room "1"', msgFrame(40, '{"a":1}', 'room "1"').length)
     expect(JSON.parse([...log.after(39)][0]!.text)).toEqual({ t: 'msg', id: 40, topic: 'room "1"', d: { a: 1 } })
+    log.pushFrame(41, '{"t":"msg","id":41,"d":2}') // restored as a whole frame (a shared store)
+    expect([...log.after(40)]).toEqual([{ id: 41, text: '{"t":"msg","id":41,"d":2}' }])
   })
 
   it('age: entries older than maxAgeMs are trimmed', () => {

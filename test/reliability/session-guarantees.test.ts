@@ -205,7 +205,7 @@ describe('a WebSocket joining a live SSE session (contract C3)', () => {
     await until(() => stream.frames.some((f) => f.t === 'hello'))
     const sid = (stream.frames[0] as Extract<ServerFrame, { t: 'hello' }>).sid
     const conn = s.realtime.connections[0]!
-    conn.send({ type: 'tick', n: 1 })
+    void conn.send({ type: 'tick', n: 1 })
     await until(() => stream.ids().includes(1))
     return { s, stream, sid, conn }
   }
@@ -216,14 +216,14 @@ describe('a WebSocket joining a live SSE session (contract C3)', () => {
     await until(() => probe.frames.some((f) => f.t === 'hello'))
     expect(probe.frames[0]).toMatchObject({ t: 'hello', sid, resumed: true })
     expect(conn.transport).toBe('sse')
-    conn.send({ type: 'tick', n: 2 })
+    void conn.send({ type: 'tick', n: 2 })
     await until(() => stream.ids().includes(2) && probe.ids().includes(2), 15_000, 'message 2 on both')
     expect(stream.ended()).toBe(false)
     probe.sock.send(JSON.stringify({ t: 'ping', n: 7 }))
     await until(() => probe.frames.some((f) => f.t === 'pong'), 15_000, 'pong on the probe')
     await until(() => stream.ended(), 15_000, 'the SSE stream to end')
     expect(conn.transport).toBe('websocket')
-    conn.send({ type: 'tick', n: 3 })
+    void conn.send({ type: 'tick', n: 3 })
     await until(() => probe.ids().includes(3))
     expect(stream.ids()).toEqual([1, 2])
     expect(probe.ids()).toEqual([2, 3])
@@ -238,7 +238,7 @@ describe('a WebSocket joining a live SSE session (contract C3)', () => {
     const session = () => coreOf(s.realtime).sessions.sessions.get(sid)
     await until(() => session()?.probe === null, 15_000, 'the probe to detach')
     expect(session()?.expiring).toBe(false) // no resume window: the session is live
-    conn.send({ type: 'tick', n: 2 })
+    void conn.send({ type: 'tick', n: 2 })
     await until(() => stream.ids().includes(2))
     expect(stream.ended()).toBe(false)
     expect(conn.transport).toBe('sse')
@@ -257,7 +257,7 @@ describe('a WebSocket joining a live SSE session (contract C3)', () => {
     stalled.pause()
     await until(() => stream.ended(), 15_000, 'the first stream to be replaced at once by the stalled one')
     const big = 'x'.repeat(64 * 1024)
-    for (let i = 0; i < 64; i++) conn.send({ type: 'echo', text: big }) // 4 MiB the stalled reader never reads
+    for (let i = 0; i < 64; i++) void conn.send({ type: 'echo', text: big }) // 4 MiB the stalled reader never reads
     const victim = serverSide.get(stalled.localPort!)!
     expect(victim.destroyed).toBe(false)
     const next = await sse(s.url + `?v=1&sid=${sid}&last=1`) // SSE replacing SSE: immediate

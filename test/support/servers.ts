@@ -26,7 +26,7 @@ export async function startServer(
   realtime.attach(http)
   realtime.on('connection', (conn) => {
     conn.on('message', (m) => {
-      if (m.type === 'echo') conn.send({ type: 'echo', text: m.text })
+      if (m.type === 'echo') void conn.send({ type: 'echo', text: m.text })
     })
   })
   await new Promise<void>((r) => http.listen(port, '127.0.0.1', r))

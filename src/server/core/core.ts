@@ -1,8 +1,9 @@
 import type { Connection } from '../connection'
 import type { ResolvedServerOptions } from '../options'
 import type { RealtimeRequest } from '../request'
-import { SessionRegistry } from './registry'
 import { now } from './clock'
+import { closeSpread } from './drain'
+import { SessionRegistry, type SessionLayer } from './registry'
 
 export { now }
 
@@ -35,6 +36,7 @@ export class ServerCore {
   readonly #closers: Closer[] = []
   #sweep: ReturnType<typeof setInterval> | undefined
   #closed = false
+  #draining = false
 
   constructor(
     readonly options: ResolvedServerOptions,
@@ -45,6 +47,11 @@ export class ServerCore {
 
   get closed(): boolean {
     return this.#closed
+  }
+
+  /** Draining or closed: new transports (SSE streams, WebSockets) are refused; POSTs are still served. */
+  get draining(): boolean {
+    return this.#draining || this.#closed
   }
 
   reportError(err: unknown): void {
@@ -83,6 +90,20 @@ export class ServerCore {
       for (const c of [...this.live]) c.beat(t)
     }, this.options.heartbeatIntervalMs)
     ;(this.#sweep as { unref?: () => void }).unref?.()
+  }
+
+  /**
+   * The graceful drain: refuse new transports, close the ones this process has at random moments
+   * spread over `windowMs` (the clients reconnect elsewhere), hand the sessions over (`release()`
+   * of a shared session layer), then close. With the in-memory layer the sessions end at the close.
+   */
+  async drain(windowMs: number): Promise<void> {
+    if (this.#draining || this.#closed) return
+    this.#draining = true
+    const layer: SessionLayer = this.sessions
+    await closeSpread(() => layer.transports(), windowMs)
+    if (layer.release) await layer.release().catch((err: unknown) => this.events.error(err))
+    await this.close()
   }
 
   async close(): Promise<void> {

@@ -80,6 +80,8 @@ async function openStream(core: ServerCore, req: RealtimeRequest, allow: Record<
   if (!(req.headers.accept ?? '').includes('text/event-stream')) {
     return fail(400, 'bad_frame', 'connect with a WebSocket upgrade or with Accept: text/event-stream (SSE)', allow)
   }
+  // Connection: close, so a client's keep-alive connection (still open to this process) is not reused for its retry.
+  if (core.draining) return fail(503, 'server_error', 'this server is draining; connect again (another process takes over)', { ...allow, 'Retry-After': '1', Connection: 'close' })
   const auth: AuthResult = await core.authenticate(req)
   if (!auth.ok) return authFailed(auth, allow)
   const { sid, last } = openParams(req)

@@ -4,6 +4,7 @@ import type { ResolvedServerOptions } from '../options'
 import { createMemoryBroker, BrokerError, type Broker, type FanOut } from '../broker'
 import { Session, type SessionHost } from '../session'
 import type { Sink } from '../sink'
+import { CLUSTER, type ClusterFactory, type SessionCluster } from '../cluster/layer'
 
 /** Parameters of a transport connection, read from its request. */
 export interface OpenRequest {
@@ -23,6 +24,14 @@ export interface SessionLayer {
   find(sid: string): Promise<Session | undefined>
   /** A transport connection ended (fire-and-forget); the session starts its own resume window. */
   detach(session: Session, sink: Sink): void
+  /** The transports this process writes to (each session's live sink and probe): what a drain closes. */
+  transports(): Sink[]
+  /**
+   * Stop being the home of every session this process holds, after flushing what they owe
+   * (contract S1), so the next process a client reaches adopts them at once. Absent when sessions
+   * are not shared (the in-memory layer): a drained process's sessions then end with it.
+   */
+  release?(): Promise<void>
 }
 
 export interface RegistryEvents {
@@ -34,6 +43,8 @@ export class SessionRegistry implements SessionLayer {
   readonly sessions = new Map<string, Session>()
   readonly #host: SessionHost
   readonly #broker: Broker
+  /** The shared session layer of a broker that has one (Redis); undefined with the in-memory broker. */
+  readonly #cluster: SessionCluster | undefined
 
   constructor(
     private readonly options: ResolvedServerOptions,
@@ -53,10 +64,24 @@ export class SessionRegistry implements SessionLayer {
       validateOutgoing: (m) => this.validateOutgoing(m),
       validateIncoming: (m) => o.incoming['~standard'].validate(m),
       authorizeSubscribe: (conn, topic) => (o.authorizeSubscribe ? o.authorizeSubscribe(conn as Connection, topic) : true),
-      onEnd: (s) => this.sessions.delete(s.sid),
+      onEnd: (s) => {
+        this.sessions.delete(s.sid)
+        this.#cluster?.ended(s)
+      },
       onError: (err) => this.events.error(err),
     }
     this.#broker = o.broker ?? createMemoryBroker()
+    const factory = (this.#broker as { [CLUSTER]?: ClusterFactory })[CLUSTER]
+    this.#cluster = factory?.call(this.#broker, {
+      options: o,
+      sessionHost: this.#host,
+      sessions: this.sessions,
+      newSession: (user, init) => new Session(this.#host, user, init),
+      announce: (conn) => this.events.connection(conn),
+      hello: () => this.#hello(),
+      error: (err) => this.events.error(err),
+    })
+    if (this.#cluster) this.#host.store = this.#cluster
     const started = this.#broker.start({
       deliver: (m) => this.#deliverHere(m),
       status: (s) => {
@@ -70,25 +95,54 @@ export class SessionRegistry implements SessionLayer {
     const o = this.options
     let session = req.sid ? this.sessions.get(req.sid) : undefined
     if (session && o.identify(session.user) !== o.identify(req.user)) session = undefined
+    if (!session && req.sid && this.#cluster) {
+      // Not homed here: attach through its home process, or adopt it (cluster layer).
+      const elsewhere = await this.#cluster.attach(sink, req.sid, req.last, req.user)
+      if (elsewhere) return elsewhere
+    }
     const isNew = !session
     if (!session) {
       session = new Session(this.#host, req.user)
+      if (this.#cluster) await this.#cluster.created(session)
       this.sessions.set(session.sid, session)
     }
     if (isNew) this.events.connection(session.conn as unknown as Connection)
-    const hello = { hb: o.heartbeatIntervalMs, maxFrameBytes: o.maxFrameBytes, batch: true } // batch: WebSocket messages may be arrays of frames (B1)
+    const hello = this.#hello()
     // A client that asked to resume a session we do not have is told so (hello.reset) and can refetch.
     const resume = req.sid === undefined ? 'none' : isNew ? 'unknown' : (req.last ?? 0)
     session.attach(sink, hello, resume)
     return session
   }
 
+  #hello() {
+    return { hb: this.options.heartbeatIntervalMs, maxFrameBytes: this.options.maxFrameBytes, batch: true } // batch: WebSocket messages may be arrays of frames (B1)
+  }
+
   async find(sid: string): Promise<Session | undefined> {
-    return this.sessions.get(sid)
+    return this.sessions.get(sid) ?? this.#cluster?.find(sid)
   }
 
   detach(session: Session, sink: Sink): void {
+    if (this.#cluster?.detach(session, sink)) return
     session.detach(sink, this.options.sessionTtlMs)
+  }
+
+  transports(): Sink[] {
+    const out: Sink[] = []
+    for (const s of this.sessions.values()) {
+      if (s.sink) out.push(s.sink)
+      if (s.probe) out.push(s.probe)
+    }
+    return out
+  }
+
+  /**
+   * Stop being home for every session (drain): with a shared broker they are flushed, marked
+   * released and their transports closed, so clients resume on another process with nothing lost.
+   * With the in-memory broker there is nowhere to hand them: resolves at once (close() ends them).
+   */
+  async release(): Promise<void> {
+    await this.#cluster?.release()
   }
 
   /**
@@ -106,7 +160,7 @@ export class SessionRegistry implements SessionLayer {
 
   /** A fanned-out message from the broker (any process): to this process's matching sessions. */
   #deliverHere(m: FanOut): void {
-    for (const s of this.sessions.values()) if (m.topic === undefined || s.topics.has(m.topic)) s.sendPayload(m.payload, m.topic) // the msg frame names its topic (docs/PROTOCOL.md)
+    for (const s of this.sessions.values()) if (m.topic === undefined || s.topics.has(m.topic)) void s.sendPayload(m.payload, m.topic) // the msg frame names its topic (docs/PROTOCOL.md)
   }
 
   endAll(): void {
@@ -115,6 +169,7 @@ export class SessionRegistry implements SessionLayer {
 
   /** Stop the broker (after endAll). */
   async closeBroker(): Promise<void> {
+    await this.#cluster?.close()
     await this.#broker.close()
   }
 

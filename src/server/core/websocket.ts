@@ -4,6 +4,7 @@ import type { Session } from '../session'
 import type { Sink } from '../sink'
 import { tickNow } from './clock'
 import { CLOSE_GRACE_MS, now, type LiveConnection, type ServerCore } from './core'
+import { DRAIN_CLOSE } from './drain'
 import { checkOrigin } from './origin'
 import { Outbox } from './outbox'
 import { errorFrame } from './replies'
@@ -116,6 +117,7 @@ class SocketConnection implements LiveConnection, SocketHandlers {
   }
 
   async start(req: RealtimeRequest): Promise<void> {
+    if (this.core.draining) return this.refuse(errorFrame('server_error', 'this server is draining; connect again (another process takes over)'), DRAIN_CLOSE.code, DRAIN_CLOSE.reason)
     const auth = await this.core.authenticate(req)
     if (this.#gone || this.#closing) return
     if (!auth.ok && auth.failed) return this.refuse(errorFrame('server_error', 'authentication is unavailable; retry later'), CloseCode.internalError, 'authentication unavailable')

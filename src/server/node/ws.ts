@@ -9,6 +9,7 @@ import type { ServerCore } from '../core/core'
 import { openedSocket, type SocketLike } from '../core/websocket'
 import type { RealtimeRequest } from '../request'
 import { nodeRequest, type NodeUpgrader } from './http'
+import { encodeTextFrames } from './ws-frames'
 
 const servers = new WeakMap<ServerCore, WebSocketServer>()
 
@@ -46,12 +47,9 @@ class WsSocket implements SocketLike {
   ) {}
 
   sendAll(texts: readonly string[]): void {
-    const { ws, raw } = this
-    if (ws.readyState !== ws.OPEN) return
-    // Corked: a burst of frames leaves in one TCP write and arrives in one read on the client.
-    raw.cork()
-    for (const t of texts) ws.send(t)
-    raw.uncork()
+    if (this.ws.readyState !== this.ws.OPEN) return
+    // One buffer, one write: a burst of frames leaves in one TCP write and arrives in one read on the client.
+    this.raw.write(encodeTextFrames(texts))
   }
 
   buffered(): number {

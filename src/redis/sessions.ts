@@ -1,0 +1,466 @@
+/**
+ * The Redis session layer (contract S1; semantics in docs/RELIABILITY.md "More than one process").
+ *
+ * - The **home** (the process that created or adopted a session) holds its Session and the app's
+ *   Connection. Its state lives in Redis, fenced by a home epoch: every outbound message is
+ *   appended to the session's log stream (id allocated here) and every batch of client frames
+ *   commits lastSeq / nacks / topics, each in ONE script call (SYNC_LUA), before the message
+ *   reaches a transport or the batch's acks are released. A script that finds another epoch
+ *   means this process was fenced out: the session is dropped here (`replaced`).
+ * - Every process subscribes to its own channel `<prefix>p:<process id>`; other processes forward
+ *   requests for sessions homed here over it (gateway.ts), and this process answers on theirs.
+ * - **Adoption**: a request for a session whose home no longer listens (PUBLISH reached 0
+ *   subscribers) or released it takes it over with one compare-and-set (ADOPT_LUA, epoch + 1),
+ *   rebuilds it from Redis, catches it up on fan-out messages from its saved position, and fires
+ *   `connection` with `conn.adopted`.
+ */
+import { CloseCode, type ClientFrame, type ServerFrame, type TransportKind } from '../protocol'
+import { BrokerError, type FanOut } from '../server/broker'
+import type { ClusterHost, SessionCluster } from '../server/cluster/layer'
+import type { Session, SessionInit } from '../server/session'
+import type { Sink } from '../server/sink'
+import { compareIds, evalScript, fieldsOf, type Client } from './eval'
+import { Gateway, type GatewayMessage } from './gateway'
+import { HomeRelay } from './relay'
+import { ADOPT_LUA, CREATE_LUA, END_LUA, RELEASE_LUA, SYNC_LUA, TOUCH_LUA } from './scripts'
+
+export const sessionDefaults = {
+  livenessIntervalMs: 1_000,
+  forwardTimeoutMs: 10_000,
+} as const
+
+/** Entries a session's log stream keeps at most (the process's replay bounds trim further on adoption). */
+const LOG_MAX_ENTRIES = 10_000
+/** Outbound messages a session may hold while Redis does not answer; more are rejected `broker_unavailable`. */
+const MAX_PENDING = 10_000
+
+/** What the layer uses of the broker: the fan-out position and range, for adoption catch-up. */
+export interface FanoutSource {
+  readonly position: string
+  fanoutRange(from: string, to: string): Promise<FanOut[]>
+}
+
+export interface RedisLink {
+  main: Client
+  sub: Client
+  prefix: string
+  broker: FanoutSource
+  options: { livenessIntervalMs: number; forwardTimeoutMs: number }
+}
+
+/** What a session's hash says (gateway routing and adoption). */
+export interface SessionMeta {
+  home: string
+  ep: string
+  released: boolean
+  /** identify(user) of the session's owner. */
+  ik: string
+  /** The user, as JSON. */
+  u: string
+}
+
+/** Messages to a home process. */
+export type HomeMessage =
+  | { k: 'att'; sid: string; gw: string; sk: string; kind: TransportKind; last: number | null; rid: string }
+  | { k: 'fr'; sid: string; gw: string; sk: string; f: ClientFrame[] }
+  | { k: 'post'; sid: string; gw: string; rid: string; f: ClientFrame[] }
+  | { k: 'det'; sid: string; sk: string }
+
+interface Pending {
+  id: number
+  text: string
+  payload: string
+  topic: string | undefined
+  resolve: () => void
+  reject: (err: unknown) => void
+}
+
+/** Write-through state of one session homed here. */
+interface Homed {
+  ep: string
+  pending: Pending[]
+  chain: Promise<unknown>
+  queued: boolean
+  failures: number
+  /** An outage was announced to this session's client (once per outage). */
+  told: boolean
+}
+
+const randomId = () => Array.from(globalThis.crypto.getRandomValues(new Uint8Array(9)), (b) => b.toString(16).padStart(2, '0')).join('')
+
+export class RedisSessions implements SessionCluster {
+  /** This process's id in Redis (home field, channel name). */
+  readonly id = randomId()
+  #host: ClusterHost | undefined
+  readonly #homed = new Map<Session, Homed>()
+  readonly #adopting = new Map<string, Promise<Session | undefined | 'moved'>>()
+  readonly #ending = new Set<Promise<unknown>>()
+  readonly gateway: Gateway
+  /** The home side of forwarding: transports on other processes attached to sessions homed here. */
+  readonly relay: HomeRelay
+  #early: string[] = []
+  #timers: ReturnType<typeof setInterval>[] = []
+  #closed = false
+  #down = false
+
+  constructor(readonly link: RedisLink) {
+    this.gateway = new Gateway(this)
+    this.relay = new HomeRelay(this)
+  }
+
+  get host(): ClusterHost {
+    if (!this.#host) throw new Error('the Redis session layer is not bound to a server')
+    return this.#host
+  }
+
+  channel(process: string): string {
+    return `${this.link.prefix}p:${process}`
+  }
+
+  #keys(sid: string): string[] {
+    const k = `${this.link.prefix}s:${sid}`
+    return [k, `${k}:log`, `${k}:n`]
+  }
+
+  /** How long a session's keys live without a touch: its resume window, twice. */
+  get #ttl(): string {
+    return String(2 * this.host.options.sessionTtlMs)
+  }
+
+  /** Subscribe to this process's channel (before the broker is handed out, so no request reaches a deaf home). */
+  async subscribe(): Promise<void> {
+    const { sub } = this.link
+    await sub.subscribe(this.channel(this.id), (raw: string) => (this.#host ? this.#onMessage(raw) : this.#early.push(raw)))
+    // A lost subscription: transports relayed from other homes close (their clients resume); once back,
+    // check every epoch (another process may have adopted a session while this one was deaf).
+    sub.on('error', () => this.gateway.lostSubscription())
+    sub.on('ready', () => void this.#touchAll())
+  }
+
+  bind(host: ClusterHost): void {
+    if (this.#host) throw new Error('one Redis broker per RealtimeServer: create a broker for each server')
+    this.#host = host
+    for (const raw of this.#early.splice(0)) this.#onMessage(raw)
+    const every = (ms: number, fn: () => Promise<void>) => {
+      const t = setInterval(() => void fn().catch(() => {}), ms)
+      ;(t as { unref?: () => void }).unref?.()
+      this.#timers.push(t)
+    }
+    every(this.link.options.livenessIntervalMs, () => this.#liveness())
+    every(Math.max(1_000, host.options.sessionTtlMs / 2), () => this.#touchAll())
+  }
+
+  attach(sink: Sink, sid: string, last: number | undefined, user: unknown): Promise<Session | undefined> {
+    return this.gateway.attach(sink, sid, last, user)
+  }
+
+  find(sid: string): Promise<Session | undefined> {
+    return this.gateway.find(sid)
+  }
+
+  detach(session: Session, sink: Sink): boolean {
+    return this.gateway.detach(session, sink)
+  }
+
+  /** Whether `session` is homed here (its writes go through this layer). */
+  homes(session: Session): boolean {
+    return this.#homed.has(session)
+  }
+
+  // ---------------------------------------------------------------- home: write-through
+
+  async created(session: Session): Promise<void> {
+    const user = JSON.stringify(session.user) ?? 'null'
+    const args = [this.id, session.conn.id, this.host.options.identify(session.user), user, this.#ttl, this.link.broker.position]
+    await unavailable(evalScript(this.link.main, CREATE_LUA, this.#keys(session.sid).slice(0, 1), args))
+    this.#homed.set(session, { ep: '1', pending: [], chain: Promise.resolve(), queued: false, failures: 0, told: false })
+  }
+
+  append(session: Session, id: number, text: string, payload: string, topic: string | undefined): Promise<void> {
+    const st = this.#homed.get(session)
+    if (!st) return handled(Promise.reject(new BrokerError('session_moved', 'this session is no longer homed on this process')))
+    if (st.pending.length >= MAX_PENDING) {
+      return handled(Promise.reject(new BrokerError('broker_unavailable', `Redis has not answered for ${MAX_PENDING} messages of this session; not queued`)))
+    }
+    const p = new Promise<void>((resolve, reject) => st.pending.push({ id, text, payload, topic, resolve, reject }))
+    if (!st.queued) {
+      st.queued = true
+      void this.#sync(session, st, false)
+    }
+    return handled(p)
+  }
+
+  async commit(session: Session): Promise<boolean> {
+    const st = this.#homed.get(session)
+    return st ? this.#sync(session, st, true) : false
+  }
+
+  /** One SYNC_LUA call for the session, after the previous one (per-session order). */
+  #sync(session: Session, st: Homed, inbound: boolean): Promise<boolean> {
+    const run = st.chain.then(() => this.#syncNow(session, st, inbound))
+    st.chain = run.catch(() => {})
+    return run
+  }
+
+  async #syncNow(session: Session, st: Homed, inbound: boolean): Promise<boolean> {
+    if (!inbound) st.queued = false
+    const batch = st.pending.splice(0)
+    if (!inbound && batch.length === 0) return true
+    if (this.#homed.get(session) !== st) {
+      for (const b of batch) b.reject(new BrokerError('session_moved', 'this session moved to another process'))
+      return false
+    }
+    const state = inbound ? session.inboundState() : undefined
+    const args = [st.ep, this.link.broker.position, this.#ttl, String(LOG_MAX_ENTRIES), state ? '1' : '0']
+    if (state) {
+      args.push(String(state.lastSeq), String(state.forgottenNack), JSON.stringify(state.topics), String(state.nacks.length))
+      for (const [seq, nack] of state.nacks) args.push(String(seq), JSON.stringify(nack))
+    } else args.push('0', '0', '[]', '0')
+    for (const b of batch) args.push(String(b.id), b.text)
+    let ok: unknown
+    try {
+      ok = await evalScript(this.link.main, SYNC_LUA, this.#keys(session.sid), args)
+    } catch (err) {
+      st.pending.unshift(...batch) // kept, in order, under the same ids: retried until Redis answers
+      this.#outage(session, st, err)
+      return false
+    }
+    if (Number(ok) !== 1) {
+      for (const b of batch) b.reject(new BrokerError('session_moved', 'this session moved to another process'))
+      this.#fenced(session)
+      return false
+    }
+    st.failures = 0
+    st.told = false
+    this.#down = false
+    for (const b of batch) {
+      session.committed(b.id, b.text, b.payload, b.topic)
+      b.resolve()
+    }
+    return true
+  }
+
+  /**
+   * The broker lost Redis (`down`) or has it back: every client of a session homed here is told
+   * once per outage with an `error` frame (`server_error`, message starting `broker_unavailable`):
+   * its sends are not acknowledged and server messages are held until Redis answers again.
+   */
+  outage(down: boolean): void {
+    if (!this.#host || this.#closed) return
+    for (const [session, st] of this.#homed) {
+      if (down) this.#tell(session, st)
+      else st.told = false
+    }
+  }
+
+  #tell(session: Session, st: Homed): void {
+    if (st.told) return
+    st.told = true
+    const frame: ServerFrame = { t: 'error', code: 'server_error', message: 'broker_unavailable: the server cannot reach Redis; sends are not acknowledged and messages are held until it is back' }
+    session.sink?.write(JSON.stringify(frame))
+    session.probe?.write(JSON.stringify(frame))
+  }
+
+  /** Redis did not take a write: say so (once per outage), tell the client, retry what is held. */
+  #outage(session: Session, st: Homed, err: unknown): void {
+    if (!this.#down && !this.#closed) {
+      this.#down = true
+      this.host.error(new BrokerError('broker_unavailable', `Redis did not take a session write: ${(err as Error).message}; messages are held and retried`))
+    }
+    this.#tell(session, st)
+    if (st.pending.length === 0 || this.#closed) return
+    const t = setTimeout(() => {
+      if (!st.queued && this.#homed.get(session) === st) {
+        st.queued = true
+        void this.#sync(session, st, false)
+      }
+    }, Math.min(50 * 2 ** st.failures++, 2_000))
+    ;(t as { unref?: () => void }).unref?.()
+  }
+
+  /** Another process holds a newer epoch: this one is no longer the home. */
+  #fenced(session: Session): void {
+    this.#forget(session, new BrokerError('session_moved', 'this session moved to another process'))
+    session.drop(CloseCode.replaced, 'the session moved to another process')
+  }
+
+  #forget(session: Session, err: unknown): void {
+    const st = this.#homed.get(session)
+    this.#homed.delete(session)
+    if (this.host.sessions.get(session.sid) === session) this.host.sessions.delete(session.sid)
+    for (const b of st?.pending.splice(0) ?? []) b.reject(err)
+  }
+
+  ended(session: Session): void {
+    const st = this.#homed.get(session)
+    if (!st) return
+    this.#homed.delete(session)
+    const end = st.chain
+      .then(() => {
+        for (const b of st.pending.splice(0)) b.resolve() // the session is over: nothing more to hold
+        return evalScript(this.link.main, END_LUA, this.#keys(session.sid), [st.ep])
+      })
+      .catch((err: unknown) => this.#closed || this.host.error(err))
+      .finally(() => this.#ending.delete(end))
+    this.#ending.add(end)
+  }
+
+  /** Renew the keys of every session homed here; drop those another process adopted meanwhile. */
+  async #touchAll(): Promise<void> {
+    if (!this.#host || this.#closed) return
+    await Promise.all(
+      [...this.#homed].map(async ([session, st]) => {
+        const ok = await evalScript(this.link.main, TOUCH_LUA, this.#keys(session.sid), [st.ep, this.#ttl]).catch(() => 1)
+        if (Number(ok) !== 1 && this.#homed.get(session) === st) this.#fenced(session)
+      }),
+    )
+  }
+
+  // ---------------------------------------------------------------- adoption and release
+
+  /** The hash fields routing needs; undefined when there is no such session. */
+  async meta(sid: string): Promise<SessionMeta | undefined> {
+    const [home, ep, rel, ik, u] = (await unavailable(this.link.main.sendCommand(['HMGET', this.#keys(sid)[0]!, 'home', 'ep', 'rel', 'ik', 'u']))) as (string | null)[]
+    if (!home || !ep) return undefined
+    return { home, ep, released: rel === '1', ik: ik ?? '', u: u ?? 'null' }
+  }
+
+  /** Take the session over (one per sid at a time in this process). 'moved': someone else did; look again. */
+  adopt(sid: string, meta: SessionMeta): Promise<Session | undefined | 'moved'> {
+    const running = this.#adopting.get(sid)
+    if (running) return running
+    const p = this.#adoptNow(sid, meta).finally(() => this.#adopting.delete(sid))
+    this.#adopting.set(sid, p)
+    return p
+  }
+
+  async #adoptNow(sid: string, meta: SessionMeta): Promise<Session | undefined | 'moved'> {
+    const local = this.host.sessions.get(sid)
+    if (local) return local
+    const res = (await unavailable(evalScript(this.link.main, ADOPT_LUA, this.#keys(sid), [meta.home, meta.ep, this.id, this.#ttl]))) as unknown[] | null
+    if (!res) return undefined
+    if (res[0] !== 'ok') return 'moved'
+    const ep = String(res[1])
+    const h = fieldsOf(res[2])
+    const nacks = Object.entries(fieldsOf(res[3]))
+      .map(([seq, f]) => [Number(seq), JSON.parse(f) as ServerFrame] as [number, ServerFrame])
+      .sort((a, b) => a[0] - b[0])
+    const log = (res[4] as [string, string[]][]).map(([id, fields]) => [parseInt(id, 10), fields[1]!] as [number, string])
+    const init: SessionInit = {
+      sid,
+      connId: h.cid!,
+      lastSeq: Number(h.seq),
+      nextId: Number(h.nid),
+      forgottenNack: Number(h.fn),
+      nacks,
+      topics: JSON.parse(h.tp ?? '[]') as string[],
+      log,
+    }
+    const session = this.host.newSession(JSON.parse(h.u ?? 'null'), init)
+    this.#homed.set(session, { ep, pending: [], chain: Promise.resolve(), queued: false, failures: 0, told: false })
+    await this.#catchUp(session, h.fp ?? '0-0')
+    this.host.sessions.set(sid, session)
+    this.host.announce(session.conn)
+    return session
+  }
+
+  /**
+   * Fan-out messages the old home had not given the session: those after its saved position up to
+   * this process's position, filtered by its topics. Returns with nothing awaited after the last
+   * check, so the session joins live delivery exactly where the catch-up ended.
+   */
+  async #catchUp(session: Session, saved: string): Promise<void> {
+    const { broker } = this.link
+    // This process may not yet have read as far as the old home had: wait for it, or it would deliver those twice.
+    for (let waited = 0; compareIds(broker.position, saved) < 0 && waited < 10_000; waited += 10) await new Promise((r) => setTimeout(r, 10))
+    let from = saved
+    for (;;) {
+      const to = broker.position
+      if (compareIds(to, from) <= 0) return
+      for (const m of await broker.fanoutRange(from, to)) if (m.topic === undefined || session.topics.has(m.topic)) void session.sendPayload(m.payload, m.topic)
+      from = to
+    }
+  }
+
+  async release(): Promise<void> {
+    this.gateway.closeAll(CloseCode.goingAway, 'this server is shutting down')
+    await Promise.all(
+      [...this.#homed].map(async ([session, st]) => {
+        await this.#sync(session, st, false)
+        await evalScript(this.link.main, RELEASE_LUA, this.#keys(session.sid).slice(0, 1), [st.ep]).catch((err: unknown) => this.host.error(err))
+        this.#forget(session, new BrokerError('session_moved', 'the session was released'))
+        session.drop(CloseCode.goingAway, 'this server is shutting down')
+      }),
+    )
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.#timers.splice(0)) clearInterval(t)
+    await Promise.allSettled([...this.#ending, ...[...this.#homed.values()].map((st) => st.chain)])
+    this.#closed = true
+    this.gateway.close()
+  }
+
+  /** A crashed process (test hook): stop everything at once, flush nothing, release nothing. */
+  crash(): void {
+    this.#closed = true
+    for (const t of this.#timers.splice(0)) clearInterval(t)
+    // A dead process runs no more handlers: its sessions stop here (nothing is written anywhere).
+    for (const session of [...this.#homed.keys()]) session.drop(CloseCode.goingAway, 'crashed')
+    this.#homed.clear()
+    this.gateway.close()
+  }
+
+  // ---------------------------------------------------------------- pub/sub
+
+  /** Publish to a process's channel; resolves with how many processes heard it (0: that process is gone). */
+  async publish(process: string, message: HomeMessage | GatewayMessage): Promise<number> {
+    return Number(await unavailable(this.link.main.sendCommand(['PUBLISH', this.channel(process), JSON.stringify(message)])))
+  }
+
+  #onMessage(raw: string): void {
+    let m: HomeMessage | GatewayMessage
+    try {
+      m = JSON.parse(raw) as HomeMessage | GatewayMessage
+    } catch (err) {
+      return this.host.error(err)
+    }
+    if (m.k === 'att') return this.relay.attach(m)
+    if (m.k === 'fr') return this.relay.frames(m)
+    if (m.k === 'post') return void this.relay.post(m).catch((err: unknown) => this.host.error(err))
+    if (m.k === 'det') return this.relay.detached(m.sk)
+    this.gateway.onMessage(m)
+  }
+
+  /** Transports whose other side (home or gateway) stopped listening are closed or detached. */
+  async #liveness(): Promise<void> {
+    if (this.#closed) return
+    const gateways = this.relay.gateways()
+    const homes = this.gateway.homes()
+    const all = [...new Set([...gateways, ...homes])]
+    if (all.length === 0) return
+    const res = (await this.link.main.sendCommand(['PUBSUB', 'NUMSUB', ...all.map((p) => this.channel(p))])) as unknown[]
+    const dead = new Set(all.filter((_, i) => Number(res[2 * i + 1]) === 0))
+    if (dead.size === 0) return
+    this.relay.gatewaysGone(dead)
+    this.gateway.homesGone(dead)
+  }
+}
+
+/** A failed Redis call as the server reports it: `BrokerError('broker_unavailable')`, the cause kept. */
+async function unavailable<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p
+  } catch (err) {
+    if (err instanceof BrokerError) throw err
+    const e = new BrokerError('broker_unavailable', `Redis did not answer: ${(err as Error).message}`)
+    ;(e as { cause?: unknown }).cause = err
+    throw e
+  }
+}
+
+/** Mark a promise handled (an ignored conn.send() never becomes an unhandled rejection) and return it. */
+function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {})
+  return p
+}
