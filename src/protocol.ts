@@ -163,6 +163,8 @@ export const CloseCode = {
   tooLarge: 1009,
   /** The server failed (e.g. `authenticate()` threw); retry with backoff. */
   internalError: 1011,
+  /** The server is draining for a restart (`realtime.drain()`): reconnect at once, the session resumes on another process. */
+  serviceRestart: 1012,
   badFrame: 4400,
   unauthorized: 4401,
   forbidden: 4403,
