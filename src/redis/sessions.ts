@@ -19,7 +19,7 @@ import { BrokerError, type FanOut } from '../server/broker'
 import type { ClusterHost, SessionCluster } from '../server/cluster/layer'
 import type { Session, SessionInit } from '../server/session'
 import type { Sink } from '../server/sink'
-import { compareIds, evalScript, fieldsOf, type Client } from './eval'
+import { compareIds, evalScript, fieldsOf, send, type Client } from './eval'
 import { Gateway, type GatewayMessage } from './gateway'
 import { HomeRelay } from './relay'
 import { ADOPT_LUA, CREATE_LUA, END_LUA, RELEASE_LUA, SYNC_LUA, TOUCH_LUA } from './scripts'
@@ -190,9 +190,19 @@ export class RedisSessions implements SessionCluster {
     return handled(p)
   }
 
+  /**
+   * Commit a handled batch's inbound state; resolves true once Redis holds it (its acks may go
+   * out), false when the session is no longer homed here. A failed commit is retried (with
+   * backoff) until Redis answers: nothing else would ever release those acks, and a WebSocket
+   * client whose in-flight frames are never acked stops sending (it resends only on reconnect).
+   */
   async commit(session: Session): Promise<boolean> {
-    const st = this.#homed.get(session)
-    return st ? this.#sync(session, st, true) : false
+    for (let failures = 0; ; failures++) {
+      const st = this.#homed.get(session)
+      if (!st || this.#closed || session.ended) return false
+      if (await this.#sync(session, st, true)) return true
+      await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** failures, 2_000)))
+    }
   }
 
   /** One SYNC_LUA call for the session, after the previous one (per-session order). */
@@ -320,7 +330,7 @@ export class RedisSessions implements SessionCluster {
 
   /** The hash fields routing needs; undefined when there is no such session. */
   async meta(sid: string): Promise<SessionMeta | undefined> {
-    const [home, ep, rel, ik, u] = (await unavailable(this.link.main.sendCommand(['HMGET', this.#keys(sid)[0]!, 'home', 'ep', 'rel', 'ik', 'u']))) as (string | null)[]
+    const [home, ep, rel, ik, u] = (await unavailable(send(this.link.main, ['HMGET', this.#keys(sid)[0]!, 'home', 'ep', 'rel', 'ik', 'u']))) as (string | null)[]
     if (!home || !ep) return undefined
     return { home, ep, released: rel === '1', ik: ik ?? '', u: u ?? 'null' }
   }
@@ -415,7 +425,7 @@ export class RedisSessions implements SessionCluster {
 
   /** Publish to a process's channel; resolves with how many processes heard it (0: that process is gone). */
   async publish(process: string, message: HomeMessage | GatewayMessage): Promise<number> {
-    return Number(await unavailable(this.link.main.sendCommand(['PUBLISH', this.channel(process), JSON.stringify(message)])))
+    return Number(await unavailable(send(this.link.main, ['PUBLISH', this.channel(process), JSON.stringify(message)])))
   }
 
   #onMessage(raw: string): void {
@@ -439,7 +449,7 @@ export class RedisSessions implements SessionCluster {
     const homes = this.gateway.homes()
     const all = [...new Set([...gateways, ...homes])]
     if (all.length === 0) return
-    const res = (await this.link.main.sendCommand(['PUBSUB', 'NUMSUB', ...all.map((p) => this.channel(p))])) as unknown[]
+    const res = (await send(this.link.main, ['PUBSUB', 'NUMSUB', ...all.map((p) => this.channel(p))])) as unknown[]
     const dead = new Set(all.filter((_, i) => Number(res[2 * i + 1]) === 0))
     if (dead.size === 0) return
     this.relay.gatewaysGone(dead)
