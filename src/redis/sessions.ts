@@ -101,6 +101,8 @@ export class RedisSessions implements SessionCluster {
   #early: string[] = []
   #timers: ReturnType<typeof setInterval>[] = []
   #closed = false
+  /** release() or close() began: our own Redis clients are about to be closed; failures from that are no outage. */
+  #stopping = false
   #down = false
 
   constructor(readonly link: RedisLink) {
@@ -275,7 +277,7 @@ export class RedisSessions implements SessionCluster {
   #outage(session: Session, st: Homed, err: unknown): void {
     if (!this.#down && !this.#closed) {
       this.#down = true
-      this.host.error(new BrokerError('broker_unavailable', `Redis did not take a session write: ${(err as Error).message}; messages are held and retried`))
+      this.report(new BrokerError('broker_unavailable', `Redis did not take a session write: ${(err as Error).message}; messages are held and retried`))
     }
     this.#tell(session, st)
     if (st.pending.length === 0 || this.#closed) return
@@ -310,7 +312,7 @@ export class RedisSessions implements SessionCluster {
         for (const b of st.pending.splice(0)) b.resolve() // the session is over: nothing more to hold
         return evalScript(this.link.main, END_LUA, this.#keys(session.sid), [st.ep])
       })
-      .catch((err: unknown) => this.#closed || this.host.error(err))
+      .catch((err: unknown) => this.#closed || this.report(err))
       .finally(() => this.#ending.delete(end))
     this.#ending.add(end)
   }
@@ -393,11 +395,12 @@ export class RedisSessions implements SessionCluster {
   }
 
   async release(): Promise<void> {
+    this.#stopping = true
     this.gateway.closeAll(CloseCode.goingAway, 'this server is shutting down')
     await Promise.all(
       [...this.#homed].map(async ([session, st]) => {
         await this.#sync(session, st, false)
-        await evalScript(this.link.main, RELEASE_LUA, this.#keys(session.sid).slice(0, 1), [st.ep]).catch((err: unknown) => this.host.error(err))
+        await evalScript(this.link.main, RELEASE_LUA, this.#keys(session.sid).slice(0, 1), [st.ep]).catch((err: unknown) => this.report(err))
         this.#forget(session, new BrokerError('session_moved', 'the session was released'))
         session.drop(CloseCode.goingAway, 'this server is shutting down')
       }),
@@ -405,6 +408,7 @@ export class RedisSessions implements SessionCluster {
   }
 
   async close(): Promise<void> {
+    this.#stopping = true
     for (const t of this.#timers.splice(0)) clearInterval(t)
     await Promise.allSettled([...this.#ending, ...[...this.#homed.values()].map((st) => st.chain)])
     this.#closed = true
@@ -428,6 +432,16 @@ export class RedisSessions implements SessionCluster {
     return Number(await unavailable(send(this.link.main, ['PUBLISH', this.channel(process), JSON.stringify(message)])))
   }
 
+  /**
+   * Report an error on the server's `error` event, except a failed Redis call while this process
+   * is shutting down (drain / close): closing our own clients ("Disconnects client", "The client is
+   * closed") is not an outage.
+   */
+  report(err: unknown): void {
+    if (this.#stopping && isShutdownFailure(err)) return
+    this.host.error(err)
+  }
+
   #onMessage(raw: string): void {
     let m: HomeMessage | GatewayMessage
     try {
@@ -437,7 +451,7 @@ export class RedisSessions implements SessionCluster {
     }
     if (m.k === 'att') return this.relay.attach(m)
     if (m.k === 'fr') return this.relay.frames(m)
-    if (m.k === 'post') return void this.relay.post(m).catch((err: unknown) => this.host.error(err))
+    if (m.k === 'post') return void this.relay.post(m).catch((err: unknown) => this.report(err))
     if (m.k === 'det') return this.relay.detached(m.sk)
     this.gateway.onMessage(m)
   }
@@ -455,6 +469,13 @@ export class RedisSessions implements SessionCluster {
     this.relay.gatewaysGone(dead)
     this.gateway.homesGone(dead)
   }
+}
+
+/** A Redis call that failed because a client of ours is closing or closed (node-redis's error classes, by name). */
+function isShutdownFailure(err: unknown): boolean {
+  const cause = err instanceof BrokerError ? (err as { cause?: unknown }).cause : err
+  const name = (cause as { constructor?: { name?: string } } | undefined)?.constructor?.name
+  return name === 'DisconnectsClientError' || name === 'ClientClosedError' || (err instanceof BrokerError && err.code === 'broker_unavailable')
 }
 
 /** A failed Redis call as the server reports it: `BrokerError('broker_unavailable')`, the cause kept. */

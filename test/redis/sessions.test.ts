@@ -390,3 +390,47 @@ describe('Redis faults for sessions', () => {
     for (const e of a.errors) expect((e as Error).name, String(e)).toBe('BrokerError')
   })
 })
+
+describe('a clean shutdown is not an outage', () => {
+  it('close() with a forwarded POST in flight: not reported as broker_unavailable; the POST answers 503 (retry), not a bare 500', async () => {
+    const p = prefix()
+    const [a, b] = await Promise.all([node(p), node(p)])
+    const sse = await ssePeer(b.url) // homed on B
+    const { sid } = await sse.wait('hello')
+    const admin = createClient({ url: redis.url })
+    await admin.connect()
+    try {
+      // B cannot commit (Redis refuses writes), so it holds its answer to A's forwarded POST.
+      await admin.sendCommand(['CONFIG', 'SET', 'maxmemory', '1'])
+      const post = postFrames(a.url, sid, JSON.stringify([msg(1, { type: 'count', n: 1 })]))
+      await until(() => b.handled.length === 1, 10_000, 'B to handle the forwarded frame')
+      await a.close()
+      const r = await post
+      expect(r.status).toBe(503)
+      expect(r.body).toMatchObject([{ t: 'error', code: 'server_error', fatal: false }])
+      expect(a.errors.map(String)).toEqual([])
+    } finally {
+      await admin.sendCommand(['CONFIG', 'SET', 'maxmemory', '0'])
+      await admin.quit()
+    }
+    await sse.wait('msg', (f) => (f.d as { n: number }).n === 1)
+  })
+})
+
+describe('a gateway POST during an outage', () => {
+  it('answers 503 with the protocol error body (broker_unavailable), not a bare 500', async () => {
+    const p = prefix()
+    const [a, b] = await Promise.all([node(p), node(p, { commandTimeoutMs: 200 })])
+    const sse = await ssePeer(a.url)
+    const { sid } = await sse.wait('hello')
+    const admin = createClient({ url: redis.url })
+    await admin.connect()
+    await admin.sendCommand(['CLIENT', 'PAUSE', '3000', 'ALL'])
+    await admin.disconnect()
+    const r = await postFrames(b.url, sid, JSON.stringify([msg(1, { type: 'count', n: 1 })]))
+    expect(r.status).toBe(503)
+    expect(r.body).toHaveLength(1)
+    expect(r.body[0]).toMatchObject({ t: 'error', code: 'server_error', fatal: false })
+    expect((r.body[0] as { message: string }).message).toMatch(/^broker_unavailable: /)
+  })
+})
