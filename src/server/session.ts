@@ -153,7 +153,7 @@ export class Session {
    * Nacks by seq, in seq order, kept while the client may still resend that seq (within
    * `resendWindow` of `lastSeq`), so a resend whose nack was lost is nacked again, never acked.
    */
-  #nacks = new Map<number, ServerFrame>()
+  #nacks: Map<number, ServerFrame> | undefined
   /** The highest seq whose nack was forgotten: a duplicate at or below it has an unknown outcome. */
   #forgottenNack = 0
   /** Token bucket for maxInboundPerSecond: a burst of one second's worth, refilled continuously. */
@@ -177,7 +177,7 @@ export class Session {
     this.#lastSeq = init.lastSeq
     this.#nextId = init.nextId
     this.#forgottenNack = init.forgottenNack
-    for (const [seq, nack] of init.nacks) this.#nacks.set(seq, nack)
+    for (const [seq, nack] of init.nacks) (this.#nacks ??= new Map()).set(seq, nack)
     for (const t of init.topics) this.topics.add(t)
     for (const [id, text] of init.log) {
       const f = JSON.parse(text) as { topic?: string; d: unknown }
@@ -191,7 +191,7 @@ export class Session {
 
   /** @internal What the cluster layer commits after a batch of client frames (lastSeq, nacks, topics). */
   inboundState(): { lastSeq: number; forgottenNack: number; nacks: [number, ServerFrame][]; topics: string[] } {
-    return { lastSeq: this.#lastSeq, forgottenNack: this.#forgottenNack, nacks: [...this.#nacks], topics: [...this.topics] }
+    return { lastSeq: this.#lastSeq, forgottenNack: this.#forgottenNack, nacks: this.#nacks ? [...this.#nacks] : [], topics: [...this.topics] }
   }
 
   /** Whether the session is waiting for a resume (no live connection, expiry armed). */
@@ -333,7 +333,7 @@ export class Session {
     sink?.close(code, reason)
     probe?.close(code, reason)
     this.#log?.clear()
-    this.#nacks.clear()
+    this.#nacks = undefined
   }
 
   #processBatch(frames: readonly ClientFrame[], reply: (f: ServerFrame) => void): Promise<void> | undefined {
@@ -397,7 +397,7 @@ export class Session {
       }
       if (f.seq <= this.#lastSeq) {
         // A resend after a reconnect: already handled. Repeat a nack whose reply may have been lost.
-        const nack = this.#nacks.get(f.seq) ?? (f.seq <= this.#forgottenNack ? this.#unknownOutcome(f.seq) : undefined)
+        const nack = this.#nacks?.get(f.seq) ?? (f.seq <= this.#forgottenNack ? this.#unknownOutcome(f.seq) : undefined)
         if (nack) this.#reply(nack)
         else if (f.seq > this.#acked) this.#acked = f.seq
         continue
@@ -407,7 +407,7 @@ export class Session {
         continue
       }
       this.#lastSeq = f.seq
-      if (this.#nacks.size > 0) this.#forgetOldNacks()
+      if (this.#nacks && this.#nacks.size > 0) this.#forgetOldNacks()
       const outcome = this.#overRate() ?? this.#accept(f)
       if (outcome instanceof Promise) {
         const seq = f.seq
@@ -428,7 +428,7 @@ export class Session {
       return
     }
     const nack: ServerFrame = { t: 'nack', seq, code: failed.code, message: failed.message }
-    this.#nacks.set(seq, nack)
+    ;(this.#nacks ??= new Map()).set(seq, nack)
     this.#reply(nack)
   }
 
@@ -465,9 +465,9 @@ export class Session {
   /** Drop nacks the client can no longer resend: more than `resendWindow` below `lastSeq`. */
   #forgetOldNacks(): void {
     const floor = this.#lastSeq - this.host.resendWindow
-    for (const seq of this.#nacks.keys()) {
+    for (const seq of this.#nacks!.keys()) {
       if (seq > floor) break
-      this.#nacks.delete(seq)
+      this.#nacks!.delete(seq)
       this.#forgottenNack = seq
     }
   }
@@ -559,7 +559,7 @@ export class Session {
     sink?.close(code, reason)
     probe?.close(code, reason)
     this.#log?.clear()
-    this.#nacks.clear()
+    this.#nacks = undefined
     this.host.onEnd(this)
     const r = this.conn.fire('close', { reason })
     if (Array.isArray(r)) for (const err of r) this.host.onError(err)

@@ -20,6 +20,10 @@ export interface FramePipe {
   buffered(): number
   /** Call `cb` once when the transport can take more. */
   onDrain(cb: () => void): void
+  /** Over the bound (the outbox has closed itself); used when the constructor got no `onOverflow`. */
+  overflow?(): void
+  /** Called at the start of every flush; used when the constructor got no `beforeFlush`. */
+  beforeFlush?(): void
 }
 
 /**
@@ -41,13 +45,22 @@ export class Outbox {
   /** From now on, writes count against the bound (set once the session's hello and replay are queued). */
   live = false
 
+  /**
+   * `onOverflow` and `beforeFlush` may instead be methods of `pipe`: a connection that is its own
+   * pipe then costs no closure per connection (memory per idle connection).
+   */
   constructor(
     private readonly pipe: FramePipe,
     private readonly maxBufferedBytes: number,
-    private readonly onOverflow: () => void,
+    private readonly onOverflow?: () => void,
     /** Called at the start of every flush, so a caller can add the last frames of the tick (coalesced acks). */
     private readonly beforeFlush?: () => void,
   ) {}
+
+  #beforeFlush(): void {
+    if (this.beforeFlush) this.beforeFlush()
+    else this.pipe.beforeFlush?.()
+  }
 
   /** Queue one frame. Returns false (and reports the overflow once) when the connection is over its bound. */
   write(text: string, id?: number): boolean {
@@ -55,7 +68,8 @@ export class Outbox {
     // The cheap check uses the last reading of pipe.buffered() (never below the real value); only near the bound is it read again.
     if (this.live && this.#counted + this.#pipeBuffered >= this.maxBufferedBytes && this.#counted + (this.#pipeBuffered = this.pipe.buffered()) >= this.maxBufferedBytes) {
       this.close()
-      this.onOverflow()
+      if (this.onOverflow) this.onOverflow()
+      else this.pipe.overflow?.()
       return false
     }
     this.#texts.push(text)
@@ -109,7 +123,8 @@ export class Outbox {
     if (this.#scheduled || this.#draining) return
     this.#scheduled = true
     // Frames written in one tick leave together: one write (SSE) or one corked burst (WebSocket).
-    queueMicrotask(this.#flushTick)
+    // A closure per scheduled flush (short-lived), not one held by every connection.
+    queueMicrotask(() => this.#flushTick())
   }
 
   /** Make sure a flush runs at the end of this tick (it calls `beforeFlush`, which may add frames). */
@@ -117,9 +132,9 @@ export class Outbox {
     if (!this.#closed && !this.#finish) this.#schedule()
   }
 
-  readonly #flushTick = (): void => {
+  #flushTick(): void {
     if (this.#closed) return void (this.#scheduled = false)
-    this.beforeFlush?.() // still #scheduled: what it writes joins this flush
+    this.#beforeFlush() // still #scheduled: what it writes joins this flush
     this.#scheduled = false
     this.#flush()
   }
@@ -156,7 +171,7 @@ export class Outbox {
       this.#draining = false
       if (this.#closed) return
       this.#scheduled = true // what beforeFlush writes joins this flush
-      this.beforeFlush?.()
+      this.#beforeFlush()
       this.#scheduled = false
       this.#flush()
     })

@@ -6,7 +6,7 @@ import { tickNow } from './clock'
 import { CLOSE_GRACE_MS, now, type LiveConnection, type ServerCore } from './core'
 import { DRAIN_CLOSE } from './drain'
 import { checkOrigin } from './origin'
-import { Outbox } from './outbox'
+import { Outbox, type FramePipe } from './outbox'
 import { errorFrame } from './replies'
 
 /** An accepted WebSocket as an adapter provides it (graphql-ws style): the core never sees `ws`. */
@@ -51,53 +51,83 @@ export function openedSocket(core: ServerCore, socket: SocketLike, req: Realtime
   }
   conn.start(req).catch((err) => {
     core.reportError(err)
-    conn.close(CloseCode.internalError, 'server error')
+    conn.shut(CloseCode.internalError, 'server error')
   })
   return conn // itself, not an object of closures (memory per connection)
 }
 
-class SocketConnection implements LiveConnection, SocketHandlers {
+/**
+ * One accepted WebSocket. It is its own outbox pipe and its own session sink: their methods live
+ * on the prototype, so an idle connection holds no closure of its own (memory per connection).
+ */
+class SocketConnection implements LiveConnection, SocketHandlers, Sink, FramePipe {
   readonly #outbox: Outbox
-  readonly #sink: Sink
   #session: Session | undefined
   #closing = false
   #gone = false
   #grace: ReturnType<typeof setTimeout> | undefined
   #lastSeen = now()
-  #early: (string | null)[] = []
+  /** Frames that arrived while authentication ran; allocated by the first such frame. */
+  #early: (string | null)[] | undefined
   #badInARow = 0
 
   constructor(
     private readonly core: ServerCore,
     private readonly socket: SocketLike,
   ) {
-    this.#outbox = new Outbox(
-      {
-        writeFrames: (texts, _ids, from, to) => socket.sendAll(from === 0 && to === texts.length ? texts : texts.slice(from, to)),
-        buffered: () => socket.buffered(),
-        onDrain: (cb) => socket.onDrain(cb),
-      },
-      core.options.maxBufferedBytes,
-      () => this.#slow(),
-      () => this.#flushAck(), // the tick's coalesced ack leaves in the same corked write as the tick's messages
-    )
-    this.#sink = {
-      kind: 'websocket',
-      write: (text) => void this.#outbox.write(text),
-      // Replaced: at once. Otherwise (session over) what is queued goes out first, then the close frame.
-      // A client that does not read cannot hold the socket open: it is destroyed after the grace period either way.
-      close: (code, reason) => {
-        if (code === CloseCode.replaced) return this.#outbox.close(), this.close(code, reason)
-        this.#armGrace()
-        this.#flushAck() // a pending ack goes out before the close (bye: "flush pending acks")
-        this.#outbox.finish(() => this.close(code, reason))
-      },
-      bufferedBytes: () => this.#outbox.bufferedBytes(),
-    }
+    this.#outbox = new Outbox(this, core.options.maxBufferedBytes) // overflow() and beforeFlush() are methods below
+  }
+
+  // Sink (the session's side)
+
+  get kind(): 'websocket' {
+    return 'websocket'
+  }
+
+  write(text: string): void {
+    void this.#outbox.write(text)
+  }
+
+  /**
+   * Replaced: at once. Otherwise (session over) what is queued goes out first, then the close frame.
+   * A client that does not read cannot hold the socket open: it is destroyed after the grace period either way.
+   */
+  close(code: number, reason: string): void {
+    if (code === CloseCode.replaced) return this.#outbox.close(), this.shut(code, reason)
+    this.#armGrace()
+    this.#flushAck() // a pending ack goes out before the close (bye: "flush pending acks")
+    this.#outbox.finish(() => this.shut(code, reason))
+  }
+
+  bufferedBytes(): number {
+    return this.#outbox.bufferedBytes()
+  }
+
+  // FramePipe (the outbox's side)
+
+  writeFrames(texts: readonly string[], _ids: readonly number[], from: number, to: number): void {
+    this.socket.sendAll(from === 0 && to === texts.length ? texts : texts.slice(from, to))
+  }
+
+  buffered(): number {
+    return this.socket.buffered()
+  }
+
+  onDrain(cb: () => void): void {
+    this.socket.onDrain(cb)
+  }
+
+  overflow(): void {
+    this.#slow()
+  }
+
+  /** The tick's coalesced ack leaves in the same corked write as the tick's messages. */
+  beforeFlush(): void {
+    this.#flushAck()
   }
 
   /** Close with a code; the socket is destroyed if the close handshake does not finish in time. */
-  close(code: number, reason: string): void {
+  shut(code: number, reason: string): void {
     if (this.#closing) return
     this.#closing = true
     this.socket.close(code, reason)
@@ -113,7 +143,7 @@ class SocketConnection implements LiveConnection, SocketHandlers {
   /** One frame saying why, then close (before any session exists). */
   refuse(frame: ServerFrame, code: number, reason: string): void {
     this.socket.sendAll([JSON.stringify(frame)])
-    this.close(code, reason)
+    this.shut(code, reason)
   }
 
   async start(req: RealtimeRequest): Promise<void> {
@@ -127,17 +157,19 @@ class SocketConnection implements LiveConnection, SocketHandlers {
     this.#lastSeen = now()
     this.core.live.add(this)
     this.core.startSweep()
-    const session = await this.core.sessions.open(this.#sink, { sid, last, user: auth.user })
+    const session = await this.core.sessions.open(this, { sid, last, user: auth.user })
     this.#session = session
     this.#outbox.live = true
-    if (this.#gone) return this.core.sessions.detach(session, this.#sink)
-    for (const m of this.#early.splice(0)) this.#handle(m)
+    if (this.#gone) return this.core.sessions.detach(session, this)
+    const early = this.#early
+    this.#early = undefined
+    if (early) for (const m of early) this.#handle(m)
   }
 
   message(text: string | null): void {
     if (this.#session) return this.#handle(text)
     if (this.#closing) return
-    if (this.#early.push(text) > MAX_EARLY_FRAMES) this.close(CloseCode.badFrame, 'too many frames before authentication finished')
+    if ((this.#early ??= []).push(text) > MAX_EARLY_FRAMES) this.shut(CloseCode.badFrame, 'too many frames before authentication finished')
   }
 
   closed(): void {
@@ -146,12 +178,12 @@ class SocketConnection implements LiveConnection, SocketHandlers {
     clearTimeout(this.#grace)
     this.#outbox.close()
     this.core.live.delete(this)
-    if (this.#session) this.core.sessions.detach(this.#session, this.#sink)
+    if (this.#session) this.core.sessions.detach(this.#session, this)
   }
 
   /** The sweep: no client frame for 3 × hb is a dead connection. */
   beat(t: number): void {
-    if (t - this.#lastSeen > 3 * this.core.options.heartbeatIntervalMs) this.close(CloseCode.idleTimeout, 'no ping from client')
+    if (t - this.#lastSeen > 3 * this.core.options.heartbeatIntervalMs) this.shut(CloseCode.idleTimeout, 'no ping from client')
   }
 
   #handle(text: string | null): void {
@@ -165,7 +197,8 @@ class SocketConnection implements LiveConnection, SocketHandlers {
       return this.#badFrame((err as FrameError).message)
     }
     this.#badInARow = 0
-    const pending = this.#session!.process(frames, this.#reply, this.#sink)
+    // A closure per message (short-lived), not one held by every connection.
+    const pending = this.#session!.process(frames, (f) => this.#reply(f), this)
     if (pending) pending.catch((err: unknown) => this.core.reportError(err))
   }
 
@@ -178,35 +211,35 @@ class SocketConnection implements LiveConnection, SocketHandlers {
    * next nack / pong, which keeps "a pending ack before a nack or pong"). Replies for a
    * connection that is no longer the session's live one are dropped (the client resends).
    */
-  readonly #reply = (f: ServerFrame): void => {
-    if (this.#session?.sink !== this.#sink) return
+  #reply(f: ServerFrame): void {
+    if (this.#session?.sink !== this) return
     if (f.t === 'ack') {
       if (this.#ackSeq < 0) this.#outbox.wake() // the outbox's flush at the end of the tick writes it (beforeFlush)
       if (f.seq > this.#ackSeq) this.#ackSeq = f.seq
       return
     }
     this.#flushAck()
-    this.#sink.write(JSON.stringify(f))
+    this.write(JSON.stringify(f))
   }
 
   #flushAck(): void {
     const seq = this.#ackSeq
     if (seq < 0) return
     this.#ackSeq = -1
-    if (this.#session?.sink === this.#sink) this.#outbox.write(`{"t":"ack","seq":${seq}}`)
+    if (this.#session?.sink === this) this.#outbox.write(`{"t":"ack","seq":${seq}}`)
   }
 
   #badFrame(message: string): void {
     if (++this.#badInARow > MAX_BAD_FRAMES_IN_A_ROW) {
-      this.#sink.write(JSON.stringify(errorFrame('bad_frame', `more than ${MAX_BAD_FRAMES_IN_A_ROW} bad frames in a row; closing`)))
-      return this.#sink.close(CloseCode.badFrame, 'too many bad frames')
+      this.write(JSON.stringify(errorFrame('bad_frame', `more than ${MAX_BAD_FRAMES_IN_A_ROW} bad frames in a row; closing`)))
+      return this.close(CloseCode.badFrame, 'too many bad frames')
     }
-    this.#sink.write(JSON.stringify(errorFrame('bad_frame', message)))
+    this.write(JSON.stringify(errorFrame('bad_frame', message)))
   }
 
   /** Over maxBufferedBytes: detach at once (the session can be resumed from its replay log); the socket follows within the grace period. */
   #slow(): void {
-    this.close(CloseCode.slowConsumer, 'slow consumer: too many bytes queued')
-    if (this.#session) this.core.sessions.detach(this.#session, this.#sink)
+    this.shut(CloseCode.slowConsumer, 'slow consumer: too many bytes queued')
+    if (this.#session) this.core.sessions.detach(this.#session, this)
   }
 }

@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { ServerCore } from '../core/core'
-import { openedSocket, type SocketLike } from '../core/websocket'
+import { openedSocket, type SocketHandlers, type SocketLike } from '../core/websocket'
 import type { RealtimeRequest } from '../request'
 import { nodeRequest, type NodeUpgrader } from './http'
 import { encodeTextFrames } from './ws-frames'
@@ -73,16 +73,31 @@ class WsSocket implements SocketLike {
 /** Protocol violations (1002, 1009) and resets: the client's doing, not a server error; ws closes the socket itself. One function for every socket. */
 const ignoreError = () => {}
 
+/** Where a served `ws` socket keeps its handlers, so that one pair of listener functions serves every socket. */
+const HANDLERS = Symbol('surewire.handlers')
+type Served = WebSocket & { [HANDLERS]: SocketHandlers }
+const handlersOf = (ws: WebSocket) => (ws as Served)[HANDLERS]
+
+function onMessage(this: WebSocket, data: Buffer, binary: boolean): void {
+  handlersOf(this).message(binary ? null : data.toString('utf8'))
+}
+
+function onClose(this: WebSocket): void {
+  handlersOf(this).closed()
+}
+
 /**
  * Hand an accepted socket to the core. A function of its own (not inline in the upgrade callback),
- * so the listeners it adds do not keep the upgrade's `req` (headers and all) alive for the life of
- * the connection (memory per connection).
+ * so nothing it adds keeps the upgrade's `req` (headers and all) alive for the life of the
+ * connection; the listeners are shared functions (`this` is the socket), not closures per
+ * connection (memory per connection).
  */
 function serveSocket(core: ServerCore, ws: WebSocket, raw: Duplex, req: RealtimeRequest): void {
   ws.on('error', ignoreError)
-  const h = openedSocket(core, new WsSocket(ws, raw), req)
-  ws.on('message', (data: Buffer, binary: boolean) => h.message(binary ? null : data.toString('utf8')))
-  ws.on('close', () => h.closed())
+  const served = ws as Served
+  served[HANDLERS] = openedSocket(core, new WsSocket(ws, raw), req)
+  ws.on('message', onMessage)
+  ws.on('close', onClose)
 }
 
 export const wsUpgrader: NodeUpgrader = (core, req: IncomingMessage, socket, head) => {
