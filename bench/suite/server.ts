@@ -63,7 +63,16 @@ const welcome = (): BenchMsg => ({ type: 'welcome', id: `c${++nextId}` })
 
 // ------------------------------------------------------------------ surewire
 const surewireHttp = createServer((_req, res) => res.writeHead(404).end())
-const realtime = createRealtimeServer({ incoming: passthrough, outgoing: passthrough }).attach(surewireHttp)
+/**
+ * The push task sends 220,000 messages (~12 MB of frames) with no flow control, as fast as the
+ * server can. The raw servers, ws and socket.io buffer that without bound; surewire's default
+ * bound (maxBufferedBytes, 4 MiB) closes a client that falls 4 MiB behind as a slow consumer, and
+ * its replay (replayWindowBytes, 1 MiB) cannot cover such a backlog, so the client gets a reset and
+ * the rest of the run never arrives. That happens whenever the client process is descheduled long
+ * enough (a loaded machine). The bench measures throughput, not that policy: room for a whole run.
+ */
+const PUSH_MAX_BUFFERED_BYTES = 64 * 1024 * 1024
+const realtime = createRealtimeServer({ incoming: passthrough, outgoing: passthrough, maxBufferedBytes: PUSH_MAX_BUFFERED_BYTES }).attach(surewireHttp)
 realtime.on('connection', (conn) => {
   void conn.send(welcome())
   conn.on('message', handler((m) => conn.send(m)))
