@@ -10,8 +10,8 @@
  *
  *   npm run bench                          the whole suite, 3 runs each
  *   npm run bench -- --runs 5              more runs
- *   npm run bench -- --only push,rtt       some sections (push c2s rtt connect heap validate bundle cluster)
- *   npm run bench -- --prof                also write client --cpu-prof profiles to bench/profiles/
+ *   npm run bench -- --only push,rtt       some sections (push c2s rtt rtt-alone connect heap server-heap broadcast validate bundle cluster)
+ *   npm run bench -- --prof                also write client (and solo server) --cpu-prof profiles to bench/profiles/
  *   npm run bench -- --rows raw-ws,surewire-ws   only these rows of each section (A/B while profiling)
  *   npm run bench -- --out /tmp/x.md       write the results elsewhere
  */
@@ -20,15 +20,15 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { arch, cpus, platform, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { build } from 'esbuild'
 import { clientDefaults } from '../src/index'
 import { bundleSizes, type BundleSize } from './suite/bundle'
 import { clusterSection } from './cluster'
-import { summarize, type RttImpl, type ServerPorts, type Summary, type Task, type TaskResult } from './suite/shared'
+import { buildBenchWorkers, startFleet, startSolo, until, type Fleet } from './suite/procs'
+import { summarize, type FleetImpl, type RttImpl, type SoloStack, type ServerPorts, type Summary, type Task, type TaskResult } from './suite/shared'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const SUITE = join(ROOT, 'bench/suite')
-const SECTIONS = ['push', 'c2s', 'rtt', 'connect', 'heap', 'validate', 'bundle', 'cluster'] as const
+const SECTIONS = ['push', 'c2s', 'rtt', 'rtt-alone', 'connect', 'heap', 'server-heap', 'broadcast', 'validate', 'bundle', 'cluster'] as const
 type Section = (typeof SECTIONS)[number]
 
 // ------------------------------------------------------------------ arguments
@@ -61,26 +61,7 @@ const PROF_DIR = join(ROOT, 'bench/profiles')
 // ------------------------------------------------------------------ workers
 
 const BUILD_DIR = join(ROOT, 'node_modules/.cache/surewire-bench')
-
-/**
- * Bundle the two workers (with surewire's src/ and the test proxy inlined, packages
- * external) to plain .mjs, the way tsup builds dist/: the workers then start
- * without a TypeScript loader, and the measured code is what users run (tsx's
- * transform adds a `__name()` call to every function created at run time).
- */
-async function buildWorkers(): Promise<void> {
-  await build({
-    entryPoints: { client: join(SUITE, 'client.ts'), server: join(SUITE, 'server.ts') },
-    outdir: BUILD_DIR,
-    outExtension: { '.js': '.mjs' },
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    logLevel: 'warning',
-  })
-}
+const buildWorkers = () => buildBenchWorkers(SUITE, BUILD_DIR)
 
 function startServer(): Promise<{ proc: ChildProcess; ports: ServerPorts; request: (cmd: 'cpu' | 'proxyStats' | 'exit') => Promise<unknown> }> {
   const proc = fork(join(BUILD_DIR, 'server.mjs'), [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
@@ -173,6 +154,9 @@ interface Figures {
   connect: Record<string, { cold: Summary; warm: Summary }>
   rememberedUpgrades?: number
   heap: Record<string, Summary>
+  rttAlone: Record<string, { median: Summary; p99: Summary }>
+  serverHeap: Record<string, Summary>
+  fanout: Record<string, { rate: Summary; cpu: Summary }>
   bundle?: { sizes: BundleSize[]; reactMissing: boolean }
 }
 
@@ -227,6 +211,57 @@ const CONNECT_ROWS = pick<{ key: string; label: string; impl: ConnectImplName; m
   { key: 'socketio-ws-first', label: "socket.io-client, transports: ['websocket', 'polling'] (tryAllTransports default: false)", impl: 'socketio-ws-first', modes: ['pass', 'refuse', 'hang'] },
 ])
 
+
+/** Sections 8–10: one stack's server alone in its own process (bench/suite/solo.ts), clients in fleets (bench/suite/fleet.ts). */
+const SERVER_HEAP_CLIENTS = 2_000
+const SERVER_HEAP_FLEETS = 2
+const FANOUT_CLIENTS = 2_000
+const FANOUT_FLEETS = 4
+const FANOUT_N = 100
+const FANOUT_WARM = 20
+const FANOUT_BURST = 1
+
+const RTT_ALONE_ROWS = pick<{ key: string; label: string; stack: SoloStack; impl: RttImpl }>([
+  { key: 'surewire-ws', label: 'surewire client ↔ surewire server, WebSocket', stack: 'surewire', impl: 'surewire-ws' },
+  { key: 'socketio-ws', label: 'socket.io-client ↔ socket.io, websocket transport', stack: 'socketio', impl: 'socketio-ws' },
+  { key: 'raw-ws', label: 'raw `ws` ↔ raw `ws`', stack: 'raw-ws', impl: 'raw-ws' },
+])
+
+const SERVER_HEAP_ROWS = pick<{ key: string; label: string; stack: SoloStack; impl: FleetImpl }>([
+  { key: 'surewire-ws', label: 'surewire server, WebSocket', stack: 'surewire', impl: 'surewire-ws' },
+  { key: 'surewire-sse', label: 'surewire server, SSE', stack: 'surewire', impl: 'surewire-sse' },
+  { key: 'socketio-ws', label: "socket.io server, clients with transports: ['websocket']", stack: 'socketio', impl: 'socketio-ws' },
+  { key: 'socketio-default', label: 'socket.io server, clients default (polling, upgraded to websocket)', stack: 'socketio', impl: 'socketio-default' },
+  { key: 'raw-ws', label: 'raw `ws` server (reference)', stack: 'raw-ws', impl: 'raw-ws' },
+])
+
+const FANOUT_ROWS = pick<{ key: string; label: string; stack: SoloStack; impl: FleetImpl }>([
+  { key: 'surewire-ws', label: 'surewire `broadcast()`, WebSocket clients', stack: 'surewire', impl: 'surewire-ws' },
+  { key: 'surewire-sse', label: 'surewire `broadcast()`, SSE clients', stack: 'surewire', impl: 'surewire-sse' },
+  { key: 'socketio-ws', label: "socket.io `io.emit()`, clients with transports: ['websocket']", stack: 'socketio', impl: 'socketio-ws' },
+  { key: 'raw-ws', label: 'raw `ws`, `send()` to each client (reference: no session, no replay log)', stack: 'raw-ws', impl: 'raw-ws' },
+])
+
+/** `--prof`: the solo server writes a CPU profile too (bench/profiles/NNN-server-<section>-<row>/). */
+const soloProf = (sectionName: string, key: string): string[] =>
+  PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(PROF_DIR, `${String(++profCount).padStart(3, '0')}-server-${sectionName}-${key}`)}`] : []
+
+/** Ports for the client worker when one solo server is all there is (the task's impl picks the one it needs). */
+const soloPorts = (port: number): ServerPorts => ({ surewire: port, socketio: port, rawWs: port, rawSse: 0, proxies: { surewire: { pass: 0, refuse: 0, hang: 0 }, socketio: { pass: 0, refuse: 0, hang: 0 } } })
+
+/** `total` clients of `impl` to `port`, spread over `fleets` processes started together. */
+async function fleetsOf(impl: FleetImpl, port: number, total: number, fleets: number): Promise<Fleet[]> {
+  const per = Math.ceil(total / fleets)
+  const started = await Promise.allSettled(Array.from({ length: fleets }, (_, i) => startFleet(BUILD_DIR, { impl, port, clients: Math.min(per, total - i * per) })))
+  const ok = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+  const failed = started.find((r) => r.status === 'rejected')
+  if (failed) {
+    await Promise.all(ok.map((x) => x.close()))
+    throw failed.reason
+  }
+  return ok
+}
+
 async function main(): Promise<void> {
   const started = Date.now()
   if (PROF) mkdirSync(PROF_DIR, { recursive: true })
@@ -234,7 +269,7 @@ async function main(): Promise<void> {
   const server = await startServer()
   const { ports } = server
   const serverCpu = async () => (await server.request('cpu')) as number
-  const f: Figures = { pushCpu: {}, pushRate: {}, c2sRate: {}, rttMedian: {}, connect: {}, heap: {} }
+  const f: Figures = { pushCpu: {}, pushRate: {}, c2sRate: {}, rttMedian: {}, connect: {}, heap: {}, rttAlone: {}, serverHeap: {}, fanout: {} }
   const md: string[] = []
   const section = (title: string, intro: string, body: string) => md.push(`## ${title}`, '', intro, '', body, '')
   if (ONLY.includes('cluster')) md.push(...(await clusterSection(RUNS, log)).markdown) // bench/cluster.ts: its own processes and redis-server
@@ -452,6 +487,119 @@ async function main(): Promise<void> {
         table(['entry', 'what is imported', 'min', 'min + gzip', 'min + brotli'], rows, ['l', 'l', 'r', 'r', 'r']),
       )
     }
+
+    if (ONLY.includes('rtt-alone')) {
+      log(`rtt-alone: ${RTT_N} sequential round trips, each stack alone (own server and client process), ${RUNS} runs × ${RTT_ALONE_ROWS.length} stacks`)
+      const raw: Record<string, { median: number[]; p99: number[] }> = {}
+      for (let r = 0; r < RUNS; r++) {
+        for (const row of RTT_ALONE_ROWS) {
+          const solo = await startSolo(BUILD_DIR, row.stack, soloProf('rtt-alone', row.key))
+          try {
+            const res = (await runClient(soloPorts(solo.port), { kind: 'rtt', impls: [row.impl], n: RTT_N, warm: 500 })) as Extract<TaskResult, { kind: 'rtt' }>
+            const got = res.byImpl[row.impl]!
+            const x = (raw[row.key] ??= { median: [], p99: [] })
+            x.median.push(got.median)
+            x.p99.push(got.p99)
+            log(`  ${row.key.padEnd(14)} median ${num(got.median * 1000, 0)} µs  p99 ${num(got.p99 * 1000, 0)} µs`)
+          } finally {
+            await solo.stop()
+          }
+        }
+      }
+      const us = (v: number[]) => summarize(v.map((m) => m * 1000))
+      const rows = RTT_ALONE_ROWS.map((row) => {
+        const x = raw[row.key]!
+        f.rttAlone[row.key] = { median: us(x.median), p99: us(x.p99) }
+        return [row.label, spread(f.rttAlone[row.key]!.median, 0), spread(f.rttAlone[row.key]!.p99, 0)]
+      })
+      section(
+        '8. Round trip, each stack alone',
+        `As section 3 (${RTT_N.toLocaleString('en-US')} sequential \`echo\` request/replies after 500 unmeasured ones, median and p99 of each run), but each stack alone: its own server process (bench/suite/solo.ts, nothing else listening in it) and its own client process, one stack at a time, runs interleaved across stacks. The table gives the median over the runs and their range.`,
+        table(['stack', 'median µs', 'p99 µs'], rows, ['l', 'r', 'r']),
+      )
+    }
+
+    if (ONLY.includes('server-heap')) {
+      log(`server-heap: ${SERVER_HEAP_CLIENTS} idle clients in ${SERVER_HEAP_FLEETS} processes, ${RUNS} runs × ${SERVER_HEAP_ROWS.length} rows`)
+      const raw: Record<string, number[]> = {}
+      for (let r = 0; r < RUNS; r++) {
+        for (const row of SERVER_HEAP_ROWS) {
+          const solo = await startSolo(BUILD_DIR, row.stack, ['--expose-gc'])
+          try {
+            const connected = (n: number) => until(`${n} ${row.key} connections`, async () => (await solo.request<number>({ cmd: 'connections' })) === n)
+            // One connection opened and closed first, so lazily loaded modules and first-use caches are in the baseline.
+            const [warm] = await fleetsOf(row.impl, solo.port, 1, 1)
+            await connected(1)
+            await warm!.close()
+            await connected(0)
+            const base = await solo.request<number>({ cmd: 'heap' })
+            const fleets = await fleetsOf(row.impl, solo.port, SERVER_HEAP_CLIENTS, SERVER_HEAP_FLEETS)
+            await connected(SERVER_HEAP_CLIENTS)
+            await new Promise((res) => setTimeout(res, 500)) // welcome messages, upgrades, first timers
+            const heap = await solo.request<number>({ cmd: 'heap' })
+            await Promise.all(fleets.map((x) => x.close()))
+            const per = (heap - base) / SERVER_HEAP_CLIENTS
+            ;(raw[row.key] ??= []).push(per)
+            log(`  ${row.key.padEnd(18)} ${num(per / 1000, 2)} kB/connection`)
+          } finally {
+            await solo.stop()
+          }
+        }
+      }
+      const rows = SERVER_HEAP_ROWS.map((row) => {
+        f.serverHeap[row.key] = summarize(raw[row.key]!)
+        return [row.label, spread(summarize(raw[row.key]!.map((b) => b / 1000)), 2)]
+      })
+      section(
+        '9. Server heap per idle connection',
+        `${SERVER_HEAP_CLIENTS.toLocaleString('en-US')} connected, idle clients (${SERVER_HEAP_FLEETS} client processes) of one server process running one stack alone (bench/suite/solo.ts, \`node --expose-gc\`): V8 \`heapUsed\` after GC with all of them connected (and 500 ms settled), minus \`heapUsed\` after GC before the first (one client was connected and disconnected before that baseline, so lazily loaded modules are not counted), divided by ${SERVER_HEAP_CLIENTS.toLocaleString('en-US')}. Each connection has received its \`welcome\` message (surewire keeps it in the session's replay log). Heap only: socket buffers outside the V8 heap are not counted.`,
+        table(['server', 'kB per connection'], rows, ['l', 'r']),
+      )
+    }
+
+    if (ONLY.includes('broadcast')) {
+      const deliveries = FANOUT_N * FANOUT_CLIENTS
+      log(`broadcast: ${FANOUT_N} broadcasts to ${FANOUT_CLIENTS} clients in ${FANOUT_FLEETS} processes, ${RUNS} runs × ${FANOUT_ROWS.length} rows`)
+      const raw: Record<string, { rate: number[]; cpu: number[] }> = {}
+      for (let r = 0; r < RUNS; r++) {
+        for (const row of FANOUT_ROWS) {
+          const solo = await startSolo(BUILD_DIR, row.stack, soloProf('broadcast', row.key))
+          let fleets: Fleet[] = []
+          try {
+            fleets = await fleetsOf(row.impl, solo.port, FANOUT_CLIENTS, FANOUT_FLEETS)
+            await until(`${FANOUT_CLIENTS} ${row.key} connections`, async () => (await solo.request<number>({ cmd: 'connections' })) === FANOUT_CLIENTS)
+            const round = async (n: number) => {
+              const waits = await Promise.all(fleets.map((x) => x.expect(n)))
+              await Promise.all(waits.map((w) => w.armed))
+              const c0 = await solo.request<number>({ cmd: 'cpu' })
+              const t0 = await solo.request<number>({ cmd: 'broadcast', n, burst: FANOUT_BURST })
+              const done = await Promise.all(waits.map((w) => w.done))
+              const c1 = await solo.request<number>({ cmd: 'cpu' })
+              return { ms: Math.max(...done.map((d) => d.at)) - t0, serverCpuUs: c1 - c0 }
+            }
+            await round(FANOUT_WARM) // JIT, buffers
+            const res = await round(FANOUT_N)
+            const x = (raw[row.key] ??= { rate: [], cpu: [] })
+            x.rate.push(deliveries / (res.ms / 1000))
+            x.cpu.push(res.serverCpuUs / deliveries)
+            log(`  ${row.key.padEnd(14)} ${num(deliveries / (res.ms / 1000), 0).padStart(10)} deliveries/s  server ${num(res.serverCpuUs / deliveries, 2)} µs/delivery`)
+          } finally {
+            await Promise.all(fleets.map((x) => x.close()))
+            await solo.stop()
+          }
+        }
+      }
+      const rows = FANOUT_ROWS.map((row) => {
+        const x = raw[row.key]!
+        f.fanout[row.key] = { rate: summarize(x.rate), cpu: summarize(x.cpu) }
+        return [row.label, spread(f.fanout[row.key]!.rate, 0), spread(f.fanout[row.key]!.cpu, 2)]
+      })
+      section(
+        `10. Broadcast to ${FANOUT_CLIENTS.toLocaleString('en-US')} connected clients`,
+        `One server process running one stack alone (bench/suite/solo.ts); ${FANOUT_CLIENTS.toLocaleString('en-US')} clients spread over ${FANOUT_FLEETS} client processes. The server broadcasts ${FANOUT_N} small messages (\`{"type":"tick","n":…}\`), ${FANOUT_BURST} per event-loop turn, after ${FANOUT_WARM} unmeasured ones: ${deliveries.toLocaleString('en-US')} deliveries. deliveries/s: from the first broadcast call to the moment the last client received its last message (epoch clocks of the processes, \`performance.timeOrigin + now()\`). Server CPU: \`process.cpuUsage()\` of the server process over the same span, divided by the deliveries. The client processes share the machine's 2 cores with the server, so deliveries/s includes the clients' cost; CPU per delivery is the server's alone.`,
+        table(['server', 'deliveries/s', 'server CPU µs/delivery'], rows, ['l', 'r', 'r']),
+      )
+    }
   } finally {
     await server.request('exit').catch(() => {})
     server.proc.kill()
@@ -469,7 +617,8 @@ async function main(): Promise<void> {
     `- Packages: ${versions()}`,
     `- ${RUNS} runs per figure; cells are \`median (min–max)\` over the runs. Sections: ${ONLY.join(', ')}; the run took ${minutes} min.`,
     '- Server (bench/suite/server.ts) and each client (bench/suite/client.ts) in separate processes on 127.0.0.1, bundled with esbuild to plain .mjs (packages external) as tsup builds dist/; surewire clients use `WebSocket` from `ws` (Node 20 has none built in).',
-    '- Reproduce: `npm run bench` (options: `-- --runs 5`, `-- --only push,rtt`, `-- --prof` for client CPU profiles in bench/profiles/).',
+    '- Sections 8–10 run one stack\'s server alone in a process of its own (bench/suite/solo.ts) with its clients in other processes (bench/suite/client.ts, or fleets of idle clients: bench/suite/fleet.ts).',
+    `- Reproduce: \`npm run bench\` (options: \`-- --runs 5\`, \`-- --only ${SECTIONS.join(',')}\` (any of them), \`-- --prof\` for client CPU profiles in bench/profiles/). Heap by constructor: \`npx tsx bench/heap-snapshot.ts\` (server side; \`--side client\`, \`--impl surewire-sse\`).`,
     '',
     '## Targets',
     '',
@@ -527,7 +676,31 @@ function targets(f: Figures): string {
   )
   const [hw, hd, hi] = [f.heap['surewire-ws'], f.heap['socketio-default'], f.heap['socketio-ws']]
   const ioHeap = Math.min(m(hd), m(hi))
-  add('heap per idle connection', "≤ ½ socket.io-client's (the smaller of its two rows)", `${num(m(hw) / 1000, 2)} kB vs ${num(ioHeap / 1000, 2)} kB`, has(hw, hd, hi) ? m(hw) <= ioHeap / 2 : undefined)
+  add('client heap per idle connection', "≤ ½ socket.io-client's (the smaller of its two rows)", `${num(m(hw) / 1000, 2)} kB vs ${num(ioHeap / 1000, 2)} kB`, has(hw, hd, hi) ? m(hw) <= ioHeap / 2 : undefined)
+  const [aw, ai] = [f.rttAlone['surewire-ws'], f.rttAlone['socketio-ws']]
+  add(
+    'round trip over WebSocket, each stack alone, median and p99',
+    '≤ socket.io (both)',
+    `median ${num(m(aw?.median), 0)} vs ${num(m(ai?.median), 0)} µs; p99 ${num(m(aw?.p99), 0)} vs ${num(m(ai?.p99), 0)} µs`,
+    aw && ai && has(aw.median, aw.p99, ai.median, ai.p99) ? m(aw.median) <= m(ai.median) && m(aw.p99) <= m(ai.p99) : undefined,
+  )
+  const [shw, shs, shi, shd] = [f.serverHeap['surewire-ws'], f.serverHeap['surewire-sse'], f.serverHeap['socketio-ws'], f.serverHeap['socketio-default']]
+  const ioServer = Math.min(shi?.ok ? m(shi) : Infinity, shd?.ok ? m(shd) : Infinity)
+  for (const [label, sh] of [['WebSocket', shw], ['SSE', shs]] as const) {
+    add(
+      `server heap per idle connection, ${label}`,
+      "≤ ½ socket.io server's (the smaller of its two rows)",
+      `${num(m(sh) / 1000, 2)} kB vs ${num(ioServer / 1000, 2)} kB`,
+      has(sh) && Number.isFinite(ioServer) ? m(sh) <= ioServer / 2 : undefined,
+    )
+  }
+  const [fw, fi] = [f.fanout['surewire-ws'], f.fanout['socketio-ws']]
+  add(
+    `broadcast to ${FANOUT_CLIENTS.toLocaleString('en-US')} clients, WebSocket`,
+    "≥ socket.io's deliveries/s, ≤ its server CPU per delivery",
+    `${num(m(fw?.rate), 0)} vs ${num(m(fi?.rate), 0)} deliveries/s; ${num(m(fw?.cpu), 2)} vs ${num(m(fi?.cpu), 2)} µs/delivery`,
+    fw && fi && has(fw.rate, fw.cpu, fi.rate, fi.cpu) ? m(fw.rate) >= m(fi.rate) && m(fw.cpu) <= m(fi.cpu) : undefined,
+  )
   const b = f.bundle?.sizes
   const core = b?.find((x) => x.name === 'surewire')
   const withReact = b?.find((x) => x.name === 'surewire + surewire/react')

@@ -4,9 +4,9 @@
  * the `ws` upgrader was installed by a top-level statement that esbuild dropped).
  */
 import { fork } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import { afterAll, expect, it } from 'vitest'
@@ -31,6 +31,7 @@ http.listen(0, '127.0.0.1', () => process.send!((http.address() as { port: numbe
   await build({ entryPoints: [entry], outfile: join(dir, 'server.mjs'), bundle: true, platform: 'node', format: 'esm', packages: 'external', logLevel: 'silent', nodePaths: [fileURLToPath(new URL('../node_modules', import.meta.url))] })
   // Resolve `ws` from this checkout's node_modules: run the bundle from a file next to it.
   const bundled = fileURLToPath(new URL('../node_modules/.cache/bundled-server-test.mjs', import.meta.url))
+  mkdirSync(dirname(bundled), { recursive: true }) // a fresh `npm ci` has no node_modules/.cache
   writeFileSync(bundled, (await import('node:fs')).readFileSync(join(dir, 'server.mjs')))
   const child = fork(bundled, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   try {

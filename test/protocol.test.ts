@@ -244,6 +244,7 @@ describe('isFatalCloseCode', () => {
       replaced: 4409,
       idleTimeout: 4408,
       internalError: 1011,
+      serviceRestart: 1012,
       slowConsumer: 4429,
     })
   })

@@ -383,6 +383,40 @@ describe('fan-out', () => {
     expect(ns(b.frames)).toEqual([1, 4])
   })
 
+  it('topics: none until a subscribe; a failed subscribe or unsubscribe leaves them as they were', async () => {
+    const s = await serve()
+    s.srv.realtime.on('error', () => {}) // the throwing handlers below are reported here
+    const a = await s.ready()
+    const b = await s.ready()
+    const [ca, cb] = s.conns as [Conn, Conn]
+    expect([...ca.topics]).toEqual([]) // sessions start without a set of their own (memory per connection)
+    ca.on('subscribe', (t) => {
+      if (t === 'no') throw new Error('refused by the app')
+    })
+    ca.on('unsubscribe', (t) => {
+      if (t === 'keep') throw new Error('refused by the app')
+    })
+    a.send({ t: 'sub', seq: 1, topic: 'x' })
+    a.send({ t: 'sub', seq: 2, topic: 'no' })
+    a.send({ t: 'sub', seq: 3, topic: 'keep' })
+    a.send({ t: 'unsub', seq: 4, topic: 'keep' })
+    a.send({ t: 'unsub', seq: 5, topic: 'x' })
+    a.send({ t: 'unsub', seq: 6, topic: 'never' })
+    await a.wait('ack', (f) => f.seq === 6)
+    expect(matching(a.frames, 'nack').map((f) => [f.seq, f.code])).toEqual([
+      [2, 'server_error'],
+      [4, 'server_error'],
+    ])
+    expect([...ca.topics]).toEqual(['keep'])
+    expect([...cb.topics]).toEqual([]) // the other session's topics are its own
+    void s.srv.realtime.publish('keep', tick(1))
+    void s.srv.realtime.broadcast(tick(2))
+    await b.wait('msg', (f) => (f.d as { n: number }).n === 2)
+    await a.wait('msg', (f) => (f.d as { n: number }).n === 2)
+    expect(matching(a.frames, 'msg').map((f) => (f.d as { n: number }).n)).toEqual([1, 2])
+    expect(matching(b.frames, 'msg').map((f) => (f.d as { n: number }).n)).toEqual([2])
+  })
+
   it('send, broadcast and publish throw ValidationError on an invalid message', async () => {
     const s = await serve()
     const p = await s.ready()

@@ -5,6 +5,8 @@
  * and exits.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { writeHeapSnapshot } from 'node:v8'
 import { createParser } from 'eventsource-parser'
 import { io, type ManagerOptions, type SocketOptions } from 'socket.io-client'
 import { WebSocket } from 'ws'
@@ -408,6 +410,7 @@ async function heap(t: Extract<Task, { kind: 'heap' }>): Promise<TaskResult> {
   warm.close()
   await sleep(200)
   const baseHeap = await collect()
+  if (t.snapshotDir) writeHeapSnapshot(join(t.snapshotDir, 'base.heapsnapshot'))
   const conns: { ready: Promise<unknown>; close(): void }[] = []
   for (let i = 0; i < t.clients; i += 100) {
     const batch = Array.from({ length: Math.min(100, t.clients - i) }, () => idleConnection(t.impl))
@@ -416,6 +419,7 @@ async function heap(t: Extract<Task, { kind: 'heap' }>): Promise<TaskResult> {
   }
   await sleep(500) // welcome messages, upgrades, first timers
   const heap = await collect()
+  if (t.snapshotDir) writeHeapSnapshot(join(t.snapshotDir, 'loaded.heapsnapshot'))
   for (const c of conns) c.close()
   return { kind: 'heap', perConnBytes: (heap - baseHeap) / t.clients, clients: t.clients, baseHeap, heap }
 }

@@ -16,102 +16,18 @@
  *   count {n, of}   by counting; after the one with n === of, done {n: how many arrived}
  * and greets each new connection with `welcome` (the "first message" of the connect benchmark).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { Server as IoServer } from 'socket.io'
-import { WebSocketServer } from 'ws'
-import { createRealtimeServer } from '../../src/server/index'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { startProxy, type TestProxy } from '../../test/support/proxy'
-import { PUSH_BURST, passthrough, type BenchMsg, type ProxyModeName, type ServerPorts, type ServerRequest } from './shared'
+import { listen, pushLoop, rawWsApp, socketIoApp, surewireApp } from './app'
+import type { ProxyModeName, ServerPorts, ServerRequest } from './shared'
 
-/** Call `send(i)` for i = 1..n, PUSH_BURST at a time, yielding to the event loop between bursts. */
-function pushLoop(n: number, send: (i: number) => void): void {
-  let i = 0
-  const burst = () => {
-    const end = Math.min(n, i + PUSH_BURST)
-    while (i < end) send(++i)
-    if (i < n) setImmediate(burst)
-  }
-  burst()
-}
-
-/** The shared application logic; `reply` sends one message back to the same client. */
-function handler(reply: (m: BenchMsg) => void): (m: BenchMsg) => void {
-  let counted = 0
-  return (m) => {
-    switch (m.type) {
-      case 'push':
-        return pushLoop(m.n, (i) => reply({ type: 'tick', n: i }))
-      case 'echo':
-        return reply({ type: 'echo', n: m.n })
-      case 'count':
-        counted++
-        if (m.n === m.of) {
-          reply({ type: 'done', n: counted })
-          counted = 0
-        }
-        return
-    }
-  }
-}
-
-const listen = (http: Server) =>
-  new Promise<number>((resolve) => http.listen(0, '127.0.0.1', () => resolve((http.address() as AddressInfo).port)))
-
-let nextId = 0
-const welcome = (): BenchMsg => ({ type: 'welcome', id: `c${++nextId}` })
-
-// ------------------------------------------------------------------ surewire
+// ------------------------------------------------------------------ surewire, socket.io, raw ws (app.ts)
 const surewireHttp = createServer((_req, res) => res.writeHead(404).end())
-/**
- * The push task sends 220,000 messages (~12 MB of frames) with no flow control, as fast as the
- * server can. The raw servers, ws and socket.io buffer that without bound; surewire's default
- * bound (maxBufferedBytes, 4 MiB) closes a client that falls 4 MiB behind as a slow consumer, and
- * its replay (replayWindowBytes, 1 MiB) cannot cover such a backlog, so the client gets a reset and
- * the rest of the run never arrives. That happens whenever the client process is descheduled long
- * enough (a loaded machine). The bench measures throughput, not that policy: room for a whole run.
- */
-const PUSH_MAX_BUFFERED_BYTES = 64 * 1024 * 1024
-const realtime = createRealtimeServer({ incoming: passthrough, outgoing: passthrough, maxBufferedBytes: PUSH_MAX_BUFFERED_BYTES }).attach(surewireHttp)
-realtime.on('connection', (conn) => {
-  void conn.send(welcome())
-  conn.on('message', handler((m) => conn.send(m)))
-})
-realtime.on('error', (err) => console.error('surewire server error:', err))
-
-// ------------------------------------------------------------------ socket.io
+const realtime = surewireApp(surewireHttp)
 const ioHttp = createServer()
-const io = new IoServer(ioHttp, { serveClient: false })
-io.on('connection', (socket) => {
-  socket.emit('welcome', welcome())
-  const h = handler((m) => socket.emit(m.type, m))
-  socket.on('push', h)
-  socket.on('echo', h)
-  socket.on('count', h)
-})
-
-// ------------------------------------------------------------------ raw ws
+const io = socketIoApp(ioHttp)
 const wsHttp = createServer((_req, res) => res.writeHead(404).end())
-const wss = new WebSocketServer({ server: wsHttp, perMessageDeflate: false })
-wss.on('connection', (ws, req) => {
-  ws.send(JSON.stringify(welcome()))
-  // Path /batched: cork the socket for the rest of the tick on the first write (as surewire's server does).
-  const batched = req.url === '/batched'
-  let corked = false
-  const uncork = () => {
-    corked = false
-    req.socket.uncork()
-  }
-  const h = handler((m) => {
-    if (batched && !corked) {
-      corked = true
-      req.socket.cork()
-      process.nextTick(uncork)
-    }
-    ws.send(JSON.stringify(m))
-  })
-  ws.on('message', (data) => h(JSON.parse(data.toString()) as BenchMsg))
-})
+const wss = rawWsApp(wsHttp)
 
 // ------------------------------------------------------------------ raw SSE
 const sseHttp = createServer((req: IncomingMessage, res: ServerResponse) => {

@@ -78,7 +78,13 @@ export type Task =
       /** File-backed storage for the remembered case across processes. */
       storageFile?: string
     }
-  | { kind: 'heap'; impl: HeapImpl; clients: number }
+  | {
+      kind: 'heap'
+      impl: HeapImpl
+      clients: number
+      /** Also write V8 heap snapshots (base.heapsnapshot, loaded.heapsnapshot) here (bench/heap-snapshot.ts). */
+      snapshotDir?: string
+    }
   | { kind: 'validate'; n: number }
   /** The first and second fetch() of a fresh process, against the surewire server. */
   | { kind: 'fetch' }
@@ -118,3 +124,40 @@ export function summarize(values: number[]): Summary {
   const median = v.length === 0 ? NaN : v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2
   return { median, min: v[0] ?? NaN, max: v[v.length - 1] ?? NaN, ok: v.length, of: values.length }
 }
+
+// ------------------------------------------------------------------ one stack alone (solo.ts) and client fleets (fleet.ts)
+
+/** The server stack a solo.ts worker runs alone. */
+export type SoloStack = 'surewire' | 'socketio' | 'raw-ws'
+/** What solo.ts reports once it listens on 127.0.0.1. */
+export interface SoloReady {
+  port: number
+}
+/** Runner → solo.ts; each is answered with `{ id, result }` (or `{ id, error }`). */
+export type SoloRequest =
+  /** Process CPU (user + system), µs. */
+  | { id: number; cmd: 'cpu' }
+  /** Clients connected right now. */
+  | { id: number; cmd: 'connections' }
+  /** `heapUsed` after GC (needs --expose-gc). */
+  | { id: number; cmd: 'heap' }
+  /** GC, then a V8 heap snapshot to `file`. */
+  | { id: number; cmd: 'snapshot'; file: string }
+  /** `n` broadcasts to every client (`tick` 1..n), `burst` per event-loop turn; answers the start time (epoch ms). */
+  | { id: number; cmd: 'broadcast'; n: number; burst: number }
+  | { id: number; cmd: 'exit' }
+
+/**
+ * Idle-connection clients of fleet.ts. `socketio-default`: polling first, idle after the upgrade
+ * to websocket; `socketio-ws`: transports: ['websocket'].
+ */
+export type FleetImpl = 'surewire-ws' | 'surewire-sse' | 'socketio-ws' | 'socketio-default' | 'raw-ws'
+export interface FleetTask {
+  impl: FleetImpl
+  port: number
+  clients: number
+}
+/** Runner → fleet.ts: count `tick`s until every client has `n` (answered with `done`), or close everything and exit. */
+export type FleetCommand = { cmd: 'expect'; n: number } | { cmd: 'close' }
+/** fleet.ts → runner. `done.at`: epoch ms (performance.timeOrigin + now) when the last client got its n-th tick. */
+export type FleetReport = { ready: true } | { armed: true } | { done: { at: number; cpuUs: number } }

@@ -158,26 +158,29 @@ export function idleFixes(proxy: ProxyKind, path: string, cutMs: number): Fix[] 
 }
 
 /**
- * SSE and POST of one session reach different processes. Sessions live in one process (the
- * Redis broker shares fan-out, not sessions), so every request of a client must reach the same
- * process. Routing by the `sid` query parameter does not do that: a new client's first SSE GET
- * carries no `sid` yet, so it hashes elsewhere than its POSTs. Route by client address instead.
+ * SSE and POST of one session reach different processes that do not share sessions. The fix is
+ * the Redis broker (it shares sessions: any request for a session works on any process), or,
+ * without it, routing every request of a client to one process. Routing by the `sid` query
+ * parameter does not do that: a new client's first SSE GET carries no `sid` yet, so it hashes
+ * elsewhere than its POSTs. Route by client address instead.
  */
 export function stickyFixes(proxy: ProxyKind): Fix[] {
-  return pick(
+  const broker: Fix = {
+    where: 'share sessions between the processes (surewire/redis: then plain round-robin works, no affinity needed)',
+    snippet: `import { createRedisBroker } from 'surewire/redis'\ncreateRealtimeServer({ broker: await createRedisBroker({ url: 'redis://127.0.0.1:6379' }), … })`,
+  }
+  return [broker].concat(pick(
     proxy,
     {
-      nginx: [{ where: 'route every request of a client to one process (nginx upstream)', snippet: 'upstream realtime {\n    ip_hash;\n    server 127.0.0.1:3001;\n    server 127.0.0.1:3002;\n}' }],
-      apache: [{ where: 'sticky routing (Apache mod_proxy_balancer with a route cookie; browsers send it on SSE and POST)', snippet: 'Header add Set-Cookie "ROUTEID=.%{BALANCER_WORKER_ROUTE}e; path=/" env=BALANCER_ROUTE_CHANGED\n<Proxy balancer://realtime>\n    BalancerMember http://127.0.0.1:3001 route=1\n    BalancerMember http://127.0.0.1:3002 route=2\n    ProxySet stickysession=ROUTEID\n</Proxy>' }],
-      haproxy: [{ where: 'route every request of a client to one process (HAProxy backend)', snippet: 'balance source\nhash-type consistent' }],
-      caddy: [{ where: 'route every request of a client to one process (Caddy reverse_proxy)', snippet: 'lb_policy ip_hash' }],
-      traefik: [{ where: 'sticky routing (Traefik, browsers only: a cookie)', snippet: 'loadBalancer:\n  sticky:\n    cookie: {}' }],
-      envoy: [{ where: 'route every request of a client to one process (Envoy route, ring_hash cluster)', snippet: 'hash_policy:\n  - connection_properties: { source_ip: true }' }],
+      nginx: [{ where: 'or route every request of a client to one process (nginx upstream)', snippet: 'upstream realtime {\n    ip_hash;\n    server 127.0.0.1:3001;\n    server 127.0.0.1:3002;\n}' }],
+      apache: [{ where: 'or sticky routing (Apache mod_proxy_balancer with a route cookie; browsers send it on SSE and POST)', snippet: 'Header add Set-Cookie "ROUTEID=.%{BALANCER_WORKER_ROUTE}e; path=/" env=BALANCER_ROUTE_CHANGED\n<Proxy balancer://realtime>\n    BalancerMember http://127.0.0.1:3001 route=1\n    BalancerMember http://127.0.0.1:3002 route=2\n    ProxySet stickysession=ROUTEID\n</Proxy>' }],
+      haproxy: [{ where: 'or route every request of a client to one process (HAProxy backend)', snippet: 'balance source\nhash-type consistent' }],
+      caddy: [{ where: 'or route every request of a client to one process (Caddy reverse_proxy)', snippet: 'lb_policy ip_hash' }],
+      traefik: [{ where: 'or sticky routing (Traefik, browsers only: a cookie)', snippet: 'loadBalancer:\n  sticky:\n    cookie: {}' }],
+      envoy: [{ where: 'or route every request of a client to one process (Envoy route, ring_hash cluster)', snippet: 'hash_policy:\n  - connection_properties: { source_ip: true }' }],
     },
     ['nginx'],
-  ).concat([
-    { where: 'fan-out across processes (broadcast/publish) needs a shared broker as well', snippet: `import { createRedisBroker } from 'surewire/redis'\ncreateRealtimeServer({ broker: await createRedisBroker({ url: 'redis://127.0.0.1:6379' }), … })` },
-  ])
+  ))
 }
 
 export function corsFixes(origin: string): Fix[] {

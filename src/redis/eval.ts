@@ -1,9 +1,36 @@
 import { createHash } from 'node:crypto'
 import type { createClient } from 'redis'
+import { BrokerError } from '../server/broker'
 
 export type Client = ReturnType<typeof createClient>
 
 const shas = new Map<string, string>()
+/** Each client's `commandTimeoutMs` (set once by createRedisBroker). */
+const bounds = new WeakMap<Client, number>()
+
+/** Every command sent through {@link send} / {@link evalScript} on `client` settles within `ms`. */
+export function boundCommands(client: Client, ms: number): void {
+  bounds.set(client, ms)
+}
+
+/**
+ * One Redis command that settles within the client's `commandTimeoutMs`: node-redis drops it
+ * from its queue if it was not written yet, and a reply that never comes (a command written just
+ * before the connection died) is given up here; both reject `BrokerError('broker_unavailable')`.
+ * A timed-out command may still have run: callers retry only idempotent ones.
+ */
+export function send(client: Client, args: string[]): Promise<unknown> {
+  const ms = bounds.get(client)
+  if (ms === undefined) return client.sendCommand(args)
+  return new Promise((resolve, reject) => {
+    const late = () => new BrokerError('broker_unavailable', `Redis did not answer ${args[0]} within commandTimeoutMs=${ms}`)
+    const t = setTimeout(() => reject(late()), ms)
+    client.sendCommand(args, { timeout: ms }).then(
+      (v) => (clearTimeout(t), resolve(v)),
+      (e: unknown) => (clearTimeout(t), reject((e as Error)?.name === 'TimeoutError' ? late() : e)),
+    )
+  })
+}
 
 /**
  * Run a Lua script by its SHA (EVALSHA), sending its text (EVAL) only when Redis does not know
@@ -14,11 +41,11 @@ export async function evalScript(client: Client, script: string, keys: readonly 
   if (!sha) shas.set(script, (sha = createHash('sha1').update(script).digest('hex')))
   const tail = [String(keys.length), ...keys, ...args]
   try {
-    return await client.sendCommand(['EVALSHA', sha, ...tail])
+    return await send(client, ['EVALSHA', sha, ...tail])
   } catch (err) {
     // Redis's reply code (the first word of its error reply), not prose: NOSCRIPT means "load it".
     if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err
-    return client.sendCommand(['EVAL', script, ...tail])
+    return send(client, ['EVAL', script, ...tail])
   }
 }
 

@@ -25,6 +25,7 @@
 import { createClient } from 'redis'
 import { BrokerError, type Broker, type BrokerHandlers, type FanOut } from '../server/broker'
 import { CLUSTER, type ClusterHost } from '../server/cluster/layer'
+import { boundCommands, send } from './eval'
 import { RedisSessions, sessionDefaults } from './sessions'
 
 type Client = ReturnType<typeof createClient>
@@ -47,6 +48,13 @@ export interface RedisBrokerOptions {
   streamMaxEntries?: number
   /** How long `createRedisBroker` waits for Redis before it throws `broker_unreachable`. @default 5_000 */
   connectTimeoutMs?: number
+  /**
+   * How long one Redis command (a publish, a session write, a forwarded request) may wait for its
+   * answer before it fails with `broker_unavailable`: a `publish()` or `conn.send()` always
+   * settles, even when Redis restarts with the command in flight. Session writes that fail are
+   * held and retried (idempotent), so this bounds a wait, not what is kept. @default 5_000
+   */
+  commandTimeoutMs?: number
   /** How long one blocking read waits before it asks again. @default 5_000 */
   blockMs?: number
   /**
@@ -64,6 +72,7 @@ export const redisBrokerDefaults = {
   keyPrefix: 'surewire:',
   streamMaxEntries: 100_000,
   connectTimeoutMs: 5_000,
+  commandTimeoutMs: 5_000,
   blockMs: 5_000,
   ...sessionDefaults,
 } as const
@@ -130,6 +139,7 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Br
     await Promise.allSettled([reader.isOpen ? reader.disconnect() : undefined, sub.isOpen ? sub.disconnect() : undefined, own && main.isOpen ? main.disconnect() : undefined])
     throw err
   }
+  boundCommands(main, o.commandTimeoutMs)
   const broker = new RedisBroker(o, main, reader, own, onError)
   broker.sessions = new RedisSessions({ main, sub, prefix: o.keyPrefix, broker, options: o })
   await timeout(broker.init())
@@ -176,13 +186,20 @@ class RedisBroker implements Broker {
 
   async fanOut(m: FanOut): Promise<void> {
     if (this.#closed) throw new BrokerError('broker_unavailable', 'the broker is closed')
-    await this.main.sendCommand(['EVAL', PUBLISH_LUA, '2', this.#stream, this.#epochKey, String(this.o.streamMaxEntries), m.topic === undefined ? '' : '#' + m.topic, m.payload, randomEpoch()])
+    const args = ['EVAL', PUBLISH_LUA, '2', this.#stream, this.#epochKey, String(this.o.streamMaxEntries), m.topic === undefined ? '' : '#' + m.topic, m.payload, randomEpoch()]
+    try {
+      await send(this.main, args)
+    } catch (err) {
+      // Settled either way (commandTimeoutMs): a rejection is always a BrokerError, the cause kept.
+      if (err instanceof BrokerError) throw err
+      throw Object.assign(new BrokerError('broker_unavailable', `Redis did not take the publish: ${(err as Error).message}`), { cause: err })
+    }
   }
 
   /** Where this process starts reading: the stream's end when the broker is created, so everything published after `createRedisBroker` resolved is delivered here. */
   async init(): Promise<void> {
-    this.#epoch = String(await this.main.sendCommand(['EVAL', EPOCH_LUA, '1', this.#epochKey, randomEpoch()]))
-    const tail = (await this.main.sendCommand(['XREVRANGE', this.#stream, '+', '-', 'COUNT', '1'])) as [string, string[]][]
+    this.#epoch = String(await send(this.main, ['EVAL', EPOCH_LUA, '1', this.#epochKey, randomEpoch()]))
+    const tail = (await send(this.main, ['XREVRANGE', this.#stream, '+', '-', 'COUNT', '1'])) as [string, string[]][]
     this.#last = tail[0]?.[0] ?? '0-0'
   }
 
@@ -193,7 +210,7 @@ class RedisBroker implements Broker {
 
   /** The fan-out messages after `from` up to and including `to` (adoption catch-up). */
   async fanoutRange(from: string, to: string): Promise<FanOut[]> {
-    const entries = (await this.main.sendCommand(['XRANGE', this.#stream, '(' + from, to])) as Entry[]
+    const entries = (await send(this.main, ['XRANGE', this.#stream, '(' + from, to])) as Entry[]
     return entries.flatMap(([, fields]) => {
       const m = parseEntry(fields)
       return m ? [m] : []
@@ -240,7 +257,7 @@ class RedisBroker implements Broker {
 
   /** Back after a failure: if Redis lost its data (new epoch), say so and read the new stream from its start. */
   async #recovered(): Promise<void> {
-    const epoch = String(await this.main.sendCommand(['EVAL', EPOCH_LUA, '1', this.#epochKey, randomEpoch()]))
+    const epoch = String(await send(this.main, ['EVAL', EPOCH_LUA, '1', this.#epochKey, randomEpoch()]))
     this.#healthy = true
     if (epoch !== this.#epoch) {
       this.#epoch = epoch

@@ -67,7 +67,7 @@ export class HomeRelay {
     const e = this.#remote.get(m.sk)
     if (!e || e.session.ended) return void this.layer.publish(m.gw, { k: 'c', sk: m.sk, code: CloseCode.goingAway, reason: 'the session is not here any more' }).catch(() => {})
     const { session, sink } = e
-    session.process(m.f, (f) => (session.sink === sink ? sink.write(JSON.stringify(f)) : undefined), sink)?.catch((err: unknown) => this.layer.host.error(err))
+    session.process(m.f, (f) => (session.sink === sink ? sink.write(JSON.stringify(f)) : undefined), sink)?.catch((err: unknown) => this.layer.report(err))
   }
 
   async post(m: Extract<HomeMessage, { k: 'post' }>): Promise<void> {

@@ -19,7 +19,7 @@ import { BrokerError, type FanOut } from '../server/broker'
 import type { ClusterHost, SessionCluster } from '../server/cluster/layer'
 import type { Session, SessionInit } from '../server/session'
 import type { Sink } from '../server/sink'
-import { compareIds, evalScript, fieldsOf, type Client } from './eval'
+import { compareIds, evalScript, fieldsOf, send, type Client } from './eval'
 import { Gateway, type GatewayMessage } from './gateway'
 import { HomeRelay } from './relay'
 import { ADOPT_LUA, CREATE_LUA, END_LUA, RELEASE_LUA, SYNC_LUA, TOUCH_LUA } from './scripts'
@@ -101,6 +101,8 @@ export class RedisSessions implements SessionCluster {
   #early: string[] = []
   #timers: ReturnType<typeof setInterval>[] = []
   #closed = false
+  /** release() or close() began: our own Redis clients are about to be closed; failures from that are no outage. */
+  #stopping = false
   #down = false
 
   constructor(readonly link: RedisLink) {
@@ -190,9 +192,19 @@ export class RedisSessions implements SessionCluster {
     return handled(p)
   }
 
+  /**
+   * Commit a handled batch's inbound state; resolves true once Redis holds it (its acks may go
+   * out), false when the session is no longer homed here. A failed commit is retried (with
+   * backoff) until Redis answers: nothing else would ever release those acks, and a WebSocket
+   * client whose in-flight frames are never acked stops sending (it resends only on reconnect).
+   */
   async commit(session: Session): Promise<boolean> {
-    const st = this.#homed.get(session)
-    return st ? this.#sync(session, st, true) : false
+    for (let failures = 0; ; failures++) {
+      const st = this.#homed.get(session)
+      if (!st || this.#closed || session.ended) return false
+      if (await this.#sync(session, st, true)) return true
+      await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** failures, 2_000)))
+    }
   }
 
   /** One SYNC_LUA call for the session, after the previous one (per-session order). */
@@ -265,7 +277,7 @@ export class RedisSessions implements SessionCluster {
   #outage(session: Session, st: Homed, err: unknown): void {
     if (!this.#down && !this.#closed) {
       this.#down = true
-      this.host.error(new BrokerError('broker_unavailable', `Redis did not take a session write: ${(err as Error).message}; messages are held and retried`))
+      this.report(new BrokerError('broker_unavailable', `Redis did not take a session write: ${(err as Error).message}; messages are held and retried`))
     }
     this.#tell(session, st)
     if (st.pending.length === 0 || this.#closed) return
@@ -300,7 +312,7 @@ export class RedisSessions implements SessionCluster {
         for (const b of st.pending.splice(0)) b.resolve() // the session is over: nothing more to hold
         return evalScript(this.link.main, END_LUA, this.#keys(session.sid), [st.ep])
       })
-      .catch((err: unknown) => this.#closed || this.host.error(err))
+      .catch((err: unknown) => this.#closed || this.report(err))
       .finally(() => this.#ending.delete(end))
     this.#ending.add(end)
   }
@@ -320,7 +332,7 @@ export class RedisSessions implements SessionCluster {
 
   /** The hash fields routing needs; undefined when there is no such session. */
   async meta(sid: string): Promise<SessionMeta | undefined> {
-    const [home, ep, rel, ik, u] = (await unavailable(this.link.main.sendCommand(['HMGET', this.#keys(sid)[0]!, 'home', 'ep', 'rel', 'ik', 'u']))) as (string | null)[]
+    const [home, ep, rel, ik, u] = (await unavailable(send(this.link.main, ['HMGET', this.#keys(sid)[0]!, 'home', 'ep', 'rel', 'ik', 'u']))) as (string | null)[]
     if (!home || !ep) return undefined
     return { home, ep, released: rel === '1', ik: ik ?? '', u: u ?? 'null' }
   }
@@ -383,11 +395,12 @@ export class RedisSessions implements SessionCluster {
   }
 
   async release(): Promise<void> {
+    this.#stopping = true
     this.gateway.closeAll(CloseCode.goingAway, 'this server is shutting down')
     await Promise.all(
       [...this.#homed].map(async ([session, st]) => {
         await this.#sync(session, st, false)
-        await evalScript(this.link.main, RELEASE_LUA, this.#keys(session.sid).slice(0, 1), [st.ep]).catch((err: unknown) => this.host.error(err))
+        await evalScript(this.link.main, RELEASE_LUA, this.#keys(session.sid).slice(0, 1), [st.ep]).catch((err: unknown) => this.report(err))
         this.#forget(session, new BrokerError('session_moved', 'the session was released'))
         session.drop(CloseCode.goingAway, 'this server is shutting down')
       }),
@@ -395,6 +408,7 @@ export class RedisSessions implements SessionCluster {
   }
 
   async close(): Promise<void> {
+    this.#stopping = true
     for (const t of this.#timers.splice(0)) clearInterval(t)
     await Promise.allSettled([...this.#ending, ...[...this.#homed.values()].map((st) => st.chain)])
     this.#closed = true
@@ -415,7 +429,17 @@ export class RedisSessions implements SessionCluster {
 
   /** Publish to a process's channel; resolves with how many processes heard it (0: that process is gone). */
   async publish(process: string, message: HomeMessage | GatewayMessage): Promise<number> {
-    return Number(await unavailable(this.link.main.sendCommand(['PUBLISH', this.channel(process), JSON.stringify(message)])))
+    return Number(await unavailable(send(this.link.main, ['PUBLISH', this.channel(process), JSON.stringify(message)])))
+  }
+
+  /**
+   * Report an error on the server's `error` event, except a failed Redis call while this process
+   * is shutting down (drain / close): closing our own clients ("Disconnects client", "The client is
+   * closed") is not an outage.
+   */
+  report(err: unknown): void {
+    if (this.#stopping && isShutdownFailure(err)) return
+    this.host.error(err)
   }
 
   #onMessage(raw: string): void {
@@ -427,7 +451,7 @@ export class RedisSessions implements SessionCluster {
     }
     if (m.k === 'att') return this.relay.attach(m)
     if (m.k === 'fr') return this.relay.frames(m)
-    if (m.k === 'post') return void this.relay.post(m).catch((err: unknown) => this.host.error(err))
+    if (m.k === 'post') return void this.relay.post(m).catch((err: unknown) => this.report(err))
     if (m.k === 'det') return this.relay.detached(m.sk)
     this.gateway.onMessage(m)
   }
@@ -439,12 +463,19 @@ export class RedisSessions implements SessionCluster {
     const homes = this.gateway.homes()
     const all = [...new Set([...gateways, ...homes])]
     if (all.length === 0) return
-    const res = (await this.link.main.sendCommand(['PUBSUB', 'NUMSUB', ...all.map((p) => this.channel(p))])) as unknown[]
+    const res = (await send(this.link.main, ['PUBSUB', 'NUMSUB', ...all.map((p) => this.channel(p))])) as unknown[]
     const dead = new Set(all.filter((_, i) => Number(res[2 * i + 1]) === 0))
     if (dead.size === 0) return
     this.relay.gatewaysGone(dead)
     this.gateway.homesGone(dead)
   }
+}
+
+/** A Redis call that failed because a client of ours is closing or closed (node-redis's error classes, by name). */
+function isShutdownFailure(err: unknown): boolean {
+  const cause = err instanceof BrokerError ? (err as { cause?: unknown }).cause : err
+  const name = (cause as { constructor?: { name?: string } } | undefined)?.constructor?.name
+  return name === 'DisconnectsClientError' || name === 'ClientClosedError' || (err instanceof BrokerError && err.code === 'broker_unavailable')
 }
 
 /** A failed Redis call as the server reports it: `BrokerError('broker_unavailable')`, the cause kept. */

@@ -93,12 +93,16 @@ export class ReplayLog {
   #push(id: number, payload: string, topic: string | typeof WHOLE | undefined, size: number): void {
     const b = this.bounds
     const now = b.now ? b.now() : tickNow()
-    const e = (this.#e ??= { ids: [], payloads: [], topics: [], sizes: [], ats: [] })
-    e.ids.push(id)
-    e.payloads.push(payload)
-    e.topics.push(topic)
-    e.sizes.push(size)
-    e.ats.push(now)
+    const e = this.#e
+    // The first entry gets arrays of exactly one slot (a push would allocate 17 each): most idle sessions hold one message.
+    if (!e) this.#e = { ids: [id], payloads: [payload], topics: [topic], sizes: [size], ats: [now] }
+    else {
+      e.ids.push(id)
+      e.payloads.push(payload)
+      e.topics.push(topic)
+      e.sizes.push(size)
+      e.ats.push(now)
+    }
     this.#bytes += size
     b.used.bytes += size
     this.#trim(now)

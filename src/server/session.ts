@@ -146,7 +146,8 @@ export class Session {
    */
   probe: Sink | null = null
   #nextId = 1
-  #log: ReplayLog
+  /** Created with the first message sent (memory per idle connection): see #logged(). */
+  #log: ReplayLog | undefined
   #lastSeq = 0
   /**
    * Nacks by seq, in seq order, kept while the client may still resend that seq (within
@@ -169,7 +170,6 @@ export class Session {
   ) {
     this.sid = init?.sid ?? b64(24)
     this.conn = new Connection(this, user, init?.connId)
-    this.#log = new ReplayLog(host.replay)
     if (init) this.#restore(init)
   }
 
@@ -181,8 +181,12 @@ export class Session {
     for (const t of init.topics) this.topics.add(t)
     for (const [id, text] of init.log) {
       const f = JSON.parse(text) as { topic?: string; d: unknown }
-      this.#log.push(id, JSON.stringify(f.d), f.topic, text.length)
+      this.#logged().push(id, JSON.stringify(f.d), f.topic, text.length)
     }
+  }
+
+  #logged(): ReplayLog {
+    return (this.#log ??= new ReplayLog(this.host.replay))
   }
 
   /** @internal What the cluster layer commits after a batch of client frames (lastSeq, nacks, topics). */
@@ -217,15 +221,15 @@ export class Session {
     }
     const frame: HelloFrame = { t: 'hello', sid: this.sid, ...hello, resumed: typeof resume === 'number', seq: this.#lastSeq }
     const from = typeof resume === 'number' ? resume : 0
-    this.#log.trim() // age out what is past replayWindowMs before deciding
-    const oldest = this.#log.oldest ?? this.#nextId
+    this.#log?.trim() // age out what is past replayWindowMs before deciding
+    const oldest = this.#log?.oldest ?? this.#nextId
     if (resume === 'unknown') frame.reset = 'session_unknown'
     else if (typeof resume === 'number' && from + 1 < oldest && from + 1 < this.#nextId) {
       frame.resumed = false
       frame.reset = 'replay_window_exceeded'
     }
     sink.write(JSON.stringify(frame))
-    for (const m of this.#log.after(from)) sink.write(m.text, m.id)
+    if (this.#log) for (const m of this.#log.after(from)) sink.write(m.text, m.id)
   }
 
   /** `sink` ended. If it was the live one, the session waits `ttlMs` for a resume, then ends as `expired`. */
@@ -269,7 +273,7 @@ export class Session {
     const id = this.#nextId++
     const text = msgFrame(id, payload, topic)
     if (this.host.store) return this.host.store.append(this, id, text, payload, topic)
-    this.#log.push(id, payload, topic, text.length)
+    this.#logged().push(id, payload, topic, text.length)
     this.#deliver(text, id)
     return RESOLVED
   }
@@ -277,7 +281,7 @@ export class Session {
   /** A message the cluster store holds: into the replay log and out to the client. */
   committed(id: number, text: string, payload: string, topic: string | undefined): void {
     if (this.#ended) return
-    this.#log.push(id, payload, topic, text.length)
+    this.#logged().push(id, payload, topic, text.length)
     this.#deliver(text, id)
   }
 
@@ -328,7 +332,7 @@ export class Session {
     this.sink = this.probe = null
     sink?.close(code, reason)
     probe?.close(code, reason)
-    this.#log.clear()
+    this.#log?.clear()
     this.#nacks.clear()
   }
 
@@ -554,7 +558,7 @@ export class Session {
     const code = reason === 'server_closed' ? CloseCode.goingAway : CloseCode.normal
     sink?.close(code, reason)
     probe?.close(code, reason)
-    this.#log.clear()
+    this.#log?.clear()
     this.#nacks.clear()
     this.host.onEnd(this)
     const r = this.conn.fire('close', { reason })

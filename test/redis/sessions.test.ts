@@ -12,7 +12,8 @@
  */
 import type { Socket } from 'node:net'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { createRedisBroker } from '../../src/redis'
+import { createClient } from 'redis'
+import { createRedisBroker, type BrokerError, type RedisBrokerOptions } from '../../src/redis'
 import type { Broker, Connection } from '../../src/server'
 import { matching, postFrames, ssePeer, wsPeer, type Frame } from '../support/peer'
 import { startServer, until, type TestServer } from '../support/servers'
@@ -45,8 +46,8 @@ interface Node extends TestServer {
 let prefixes = 0
 const prefix = () => `s${++prefixes}-${process.pid}:`
 
-async function node(p: string): Promise<Node> {
-  const broker: Broker = await createRedisBroker({ url: redis.url, keyPrefix: p, blockMs: 1_000, livenessIntervalMs: 200 })
+async function node(p: string, extra: Partial<RedisBrokerOptions> = {}): Promise<Node> {
+  const broker: Broker = await createRedisBroker({ url: redis.url, keyPrefix: p, blockMs: 1_000, livenessIntervalMs: 200, ...extra })
   const s = await startServer({ broker, sessionTtlMs: 30_000 })
   const errors: unknown[] = []
   const conns: Connection[] = []
@@ -346,5 +347,90 @@ describe('Redis faults for sessions', () => {
     expect(a.handled).toHaveLength(11)
     expect(a.errors.length).toBeGreaterThan(0)
     for (const e of [...a.errors, ...b.errors]) expect((e as Error).name, String(e)).toBe('BrokerError')
+  })
+
+  /** Redis holds every command unanswered for `ms` (CLIENT PAUSE ALL): written commands get no reply, as when Redis dies with them in flight. */
+  async function pauseRedis(ms: number): Promise<void> {
+    const admin = createClient({ url: redis.url })
+    await admin.connect()
+    await admin.sendCommand(['CLIENT', 'PAUSE', String(ms), 'ALL'])
+    await admin.disconnect()
+  }
+
+  it('a publish settles (rejects BrokerError broker_unavailable) when Redis does not answer; later ones resolve again', async () => {
+    const a = await node(prefix(), { commandTimeoutMs: 200 })
+    await pauseRedis(3_000)
+    // Without a bound this would wait for the whole pause and then resolve.
+    await expect(a.realtime.broadcast({ type: 'tick', n: 1 })).rejects.toMatchObject({ name: 'BrokerError', code: 'broker_unavailable' })
+    let ok = false
+    for (let i = 0; i < 200 && !ok; i++) ok = await a.realtime.broadcast({ type: 'tick', n: 2 }).then(() => true, () => false) // each settles within 200 ms
+    expect(ok, 'publishes resolve again once Redis answers').toBe(true)
+  })
+
+  it('a WebSocket batch whose commit Redis refused is acked once Redis takes writes again, without a resend', async () => {
+    const a = await node(prefix())
+    const ws = wsPeer(a.url)
+    await ws.hello()
+    ws.send(msg(1, { type: 'count', n: 1 }))
+    await ws.wait('ack', (f) => f.seq === 1)
+    const admin = createClient({ url: redis.url })
+    await admin.connect()
+    try {
+      // Redis answers every write with an error reply (OOM), as it does with LOADING right after a restart.
+      await admin.sendCommand(['CONFIG', 'SET', 'maxmemory', '1'])
+      ws.send(msg(2, { type: 'count', n: 2 }))
+      await until(() => a.errors.some((e) => (e as BrokerError).code === 'broker_unavailable'), 10_000, 'the refused write to be reported')
+      expect(matching(ws.frames, 'ack').map((f) => f.seq)).toEqual([1]) // withheld while Redis does not hold it
+    } finally {
+      await admin.sendCommand(['CONFIG', 'SET', 'maxmemory', '0'])
+      await admin.quit()
+    }
+    await ws.wait('ack', (f) => f.seq === 2) // the commit is retried; the ack is released then
+    expect(a.handled).toHaveLength(2)
+    for (const e of a.errors) expect((e as Error).name, String(e)).toBe('BrokerError')
+  })
+})
+
+describe('a clean shutdown is not an outage', () => {
+  it('close() with a forwarded POST in flight: not reported as broker_unavailable; the POST answers 503 (retry), not a bare 500', async () => {
+    const p = prefix()
+    const [a, b] = await Promise.all([node(p), node(p)])
+    const sse = await ssePeer(b.url) // homed on B
+    const { sid } = await sse.wait('hello')
+    const admin = createClient({ url: redis.url })
+    await admin.connect()
+    try {
+      // B cannot commit (Redis refuses writes), so it holds its answer to A's forwarded POST.
+      await admin.sendCommand(['CONFIG', 'SET', 'maxmemory', '1'])
+      const post = postFrames(a.url, sid, JSON.stringify([msg(1, { type: 'count', n: 1 })]))
+      await until(() => b.handled.length === 1, 10_000, 'B to handle the forwarded frame')
+      await a.close()
+      const r = await post
+      expect(r.status).toBe(503)
+      expect(r.body).toMatchObject([{ t: 'error', code: 'server_error', fatal: false }])
+      expect(a.errors.map(String)).toEqual([])
+    } finally {
+      await admin.sendCommand(['CONFIG', 'SET', 'maxmemory', '0'])
+      await admin.quit()
+    }
+    await sse.wait('msg', (f) => (f.d as { n: number }).n === 1)
+  })
+})
+
+describe('a gateway POST during an outage', () => {
+  it('answers 503 with the protocol error body (broker_unavailable), not a bare 500', async () => {
+    const p = prefix()
+    const [a, b] = await Promise.all([node(p), node(p, { commandTimeoutMs: 200 })])
+    const sse = await ssePeer(a.url)
+    const { sid } = await sse.wait('hello')
+    const admin = createClient({ url: redis.url })
+    await admin.connect()
+    await admin.sendCommand(['CLIENT', 'PAUSE', '3000', 'ALL'])
+    await admin.disconnect()
+    const r = await postFrames(b.url, sid, JSON.stringify([msg(1, { type: 'count', n: 1 })]))
+    expect(r.status).toBe(503)
+    expect(r.body).toHaveLength(1)
+    expect(r.body[0]).toMatchObject({ t: 'error', code: 'server_error', fatal: false })
+    expect((r.body[0] as { message: string }).message).toMatch(/^broker_unavailable: /)
   })
 })

@@ -4,10 +4,11 @@
  * reconnects through the load balancer to another process), then hands its sessions over (the
  * session layer's `release()`, when the broker shares sessions) and closes.
  */
+import { CloseCode } from '../../protocol'
 import type { Sink } from '../sink'
 
 /** Why a drained transport was closed: WebSocket 1012 "service restart" (RFC 6455 registry), retried by every client. */
-export const DRAIN_CLOSE = { code: 1012, reason: 'server draining: reconnect' } as const
+export const DRAIN_CLOSE = { code: CloseCode.serviceRestart, reason: 'server draining: reconnect' } as const
 
 /**
  * When each of `n` transports is closed, in ms from the start of the drain: independent uniform

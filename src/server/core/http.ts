@@ -1,4 +1,5 @@
 import { FrameError, parseClientBatch, type ServerFrame } from '../../protocol'
+import { BrokerError } from '../broker'
 import { openParams, type RealtimeRequest } from '../request'
 import type { AuthResult, ServerCore } from './core'
 import { checkOrigin, corsHeaders } from './origin'
@@ -113,9 +114,21 @@ async function post(core: ServerCore, req: RealtimeRequest, body: BodyReader, al
   const text = await body(max)
   if (text === undefined) return fail(400, 'bad_frame', 'the request body was cut off', allow) // the client went away: nobody reads this
   if (text === null) return tooLarge()
+  try {
+    return await postFrames(core, sid, text, auth.user, allow)
+  } catch (err) {
+    if (!(err instanceof BrokerError)) throw err
+    // The shared broker did not answer, or the session kept moving: retryable, the frames unacked
+    // (the client sends them again). A shutdown of this process is not an outage: not reported then.
+    if (!core.draining) core.reportError(err)
+    return fail(503, 'server_error', `${err.code}: ${err.message}`, { ...allow, 'Retry-After': '1' })
+  }
+}
+
+async function postFrames(core: ServerCore, sid: string, text: string, user: unknown, allow: Record<string, string>): Promise<CoreReply> {
   const session = await core.sessions.find(sid)
   if (!session) return fail(404, 'session_unknown', 'no such session; reconnect to get a new one', allow)
-  if (core.options.identify(session.user) !== core.options.identify(auth.user)) {
+  if (core.options.identify(session.user) !== core.options.identify(user)) {
     return fail(403, 'forbidden', 'this session belongs to another identity', allow)
   }
   let frames

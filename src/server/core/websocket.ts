@@ -47,16 +47,16 @@ export function openedSocket(core: ServerCore, socket: SocketLike, req: Realtime
   if (!origin.ok) {
     // Accept-then-close (contract C2): browsers see the reason; no session, no frame read.
     conn.refuse(errorFrame('origin_not_allowed', origin.message), CloseCode.forbidden, 'origin not allowed')
-    return { message: () => {}, closed: () => conn.closed() }
+    return conn // refused: closing, so message() ignores what arrives
   }
   conn.start(req).catch((err) => {
     core.reportError(err)
     conn.close(CloseCode.internalError, 'server error')
   })
-  return { message: (text) => conn.message(text), closed: () => conn.closed() }
+  return conn // itself, not an object of closures (memory per connection)
 }
 
-class SocketConnection implements LiveConnection {
+class SocketConnection implements LiveConnection, SocketHandlers {
   readonly #outbox: Outbox
   readonly #sink: Sink
   #session: Session | undefined

@@ -53,17 +53,39 @@ export async function serveNodeRequest(core: ServerCore, req: IncomingMessage, r
   res.writeHead(200, { ...answer.headers, Connection: 'keep-alive' })
   req.socket.setNoDelay(true)
   req.socket.setTimeout(0)
-  const pipe: StreamPipe = {
-    write: (chunk) => void res.write(chunk),
-    buffered: () => res.writableLength,
-    onDrain: (cb) => (res.writableNeedDrain ? res.once('drain', cb) : setTimeout(cb, 5)),
-    end: () => res.end(),
-    destroy: () => res.destroy(),
-  }
-  const stream = answer.start(pipe)
+  const stream = answer.start(new ResponsePipe(res))
   const gone = () => stream.gone()
   res.on('close', gone)
   res.on('error', gone)
+}
+
+/**
+ * An SSE response as the core's byte stream. A class, not an object of closures: its methods live
+ * on the prototype, so an open stream holds one small object (memory per connection).
+ */
+class ResponsePipe implements StreamPipe {
+  constructor(private readonly res: ServerResponse) {}
+
+  write(chunk: string): void {
+    this.res.write(chunk)
+  }
+
+  buffered(): number {
+    return this.res.writableLength
+  }
+
+  onDrain(cb: () => void): void {
+    if (this.res.writableNeedDrain) this.res.once('drain', cb)
+    else setTimeout(cb, 5)
+  }
+
+  end(): void {
+    this.res.end()
+  }
+
+  destroy(): void {
+    this.res.destroy()
+  }
 }
 
 /** Serve a WebSocket upgrade on the realtime path. */

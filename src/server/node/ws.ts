@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { ServerCore } from '../core/core'
 import { openedSocket, type SocketLike } from '../core/websocket'
+import type { RealtimeRequest } from '../request'
 import { nodeRequest, type NodeUpgrader } from './http'
 import { encodeTextFrames } from './ws-frames'
 
@@ -35,25 +36,56 @@ function serverFor(core: ServerCore): WebSocketServer {
   return wss
 }
 
-function socketLike(ws: WebSocket, raw: Duplex): SocketLike {
-  return {
-    sendAll(texts) {
-      if (ws.readyState !== ws.OPEN) return
-      // One buffer, one write: a burst of frames leaves in one TCP write and arrives in one read on the client.
-      raw.write(encodeTextFrames(texts))
-    },
-    buffered: () => ws.bufferedAmount,
-    onDrain: (cb) => (raw.writableNeedDrain ? raw.once('drain', cb) : setTimeout(cb, 5)),
-    close: (code, reason) => ws.close(code, reason),
-    destroy: () => ws.terminate(),
+/**
+ * The core's view of one `ws` socket. A class, not an object of closures: its methods live on the
+ * prototype, so an idle connection holds one small object (memory per connection).
+ */
+class WsSocket implements SocketLike {
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly raw: Duplex,
+  ) {}
+
+  sendAll(texts: readonly string[]): void {
+    if (this.ws.readyState !== this.ws.OPEN) return
+    // One buffer, one write: a burst of frames leaves in one TCP write and arrives in one read on the client.
+    this.raw.write(encodeTextFrames(texts))
+  }
+
+  buffered(): number {
+    return this.ws.bufferedAmount
+  }
+
+  onDrain(cb: () => void): void {
+    if (this.raw.writableNeedDrain) this.raw.once('drain', cb)
+    else setTimeout(cb, 5)
+  }
+
+  close(code: number, reason: string): void {
+    this.ws.close(code, reason)
+  }
+
+  destroy(): void {
+    this.ws.terminate()
   }
 }
 
+/** Protocol violations (1002, 1009) and resets: the client's doing, not a server error; ws closes the socket itself. One function for every socket. */
+const ignoreError = () => {}
+
+/**
+ * Hand an accepted socket to the core. A function of its own (not inline in the upgrade callback),
+ * so the listeners it adds do not keep the upgrade's `req` (headers and all) alive for the life of
+ * the connection (memory per connection).
+ */
+function serveSocket(core: ServerCore, ws: WebSocket, raw: Duplex, req: RealtimeRequest): void {
+  ws.on('error', ignoreError)
+  const h = openedSocket(core, new WsSocket(ws, raw), req)
+  ws.on('message', (data: Buffer, binary: boolean) => h.message(binary ? null : data.toString('utf8')))
+  ws.on('close', () => h.closed())
+}
+
 export const wsUpgrader: NodeUpgrader = (core, req: IncomingMessage, socket, head) => {
-  serverFor(core).handleUpgrade(req, socket, head, (ws) => {
-    ws.on('error', () => {}) // protocol violations (1002, 1009) and resets: the client's doing, not a server error; ws closes the socket itself
-    const h = openedSocket(core, socketLike(ws, socket), nodeRequest(req))
-    ws.on('message', (data: Buffer, binary: boolean) => h.message(binary ? null : data.toString('utf8')))
-    ws.on('close', () => h.closed())
-  })
+  const request = nodeRequest(req)
+  serverFor(core).handleUpgrade(req, socket, head, (ws) => serveSocket(core, ws, socket, request))
 }
