@@ -76,8 +76,9 @@ interface Pending {
   text: string
   payload: string
   topic: string | undefined
-  resolve: () => void
-  reject: (err: unknown) => void
+  /** Absent for a fanned-out message (post): nobody waits for it. */
+  resolve: (() => void) | undefined
+  reject: ((err: unknown) => void) | undefined
 }
 
 /** Write-through state of one session homed here. */
@@ -218,6 +219,14 @@ export class RedisSessions implements SessionCluster {
     return handled(p)
   }
 
+  post(session: Session, id: number, text: string, payload: string, topic: string | undefined): void {
+    const st = this.#homed.get(session)
+    // As for an ignored append(): a session no longer homed here, or one Redis has not answered for too long, does not take it.
+    if (!st || st.pending.length >= MAX_PENDING) return
+    st.pending.push({ id, text, payload, topic, resolve: undefined, reject: undefined })
+    this.#queue(session, st)
+  }
+
   /**
    * Commit a handled batch's inbound state; resolves true once Redis holds it (its acks may go
    * out), false when the session is no longer homed here. A failed commit is retried (with
@@ -342,8 +351,8 @@ export class RedisSessions implements SessionCluster {
   /** Resolve (ok) or reject (`err`) a part's messages and tell its waiters. */
   #settle(part: Part, ok: boolean, err?: unknown): void {
     for (const b of part.batch) {
-      if (ok) b.resolve()
-      else b.reject(err)
+      if (ok) b.resolve?.()
+      else b.reject?.(err)
     }
     for (const w of part.waiters) w(ok)
   }
@@ -359,7 +368,7 @@ export class RedisSessions implements SessionCluster {
     }
     for (const { session, st, batch, waiters } of parts) {
       if (this.#homed.get(session) !== st) {
-        for (const b of batch) b.reject(new BrokerError('session_moved', 'this session moved to another process'))
+        for (const b of batch) b.reject?.(new BrokerError('session_moved', 'this session moved to another process'))
       } else {
         st.pending.unshift(...batch)
         this.#tell(session, st)
@@ -405,7 +414,7 @@ export class RedisSessions implements SessionCluster {
     const st = this.#homed.get(session)
     this.#homed.delete(session)
     if (this.host.sessions.get(session.sid) === session) this.host.sessions.delete(session.sid)
-    for (const b of st?.pending.splice(0) ?? []) b.reject(err)
+    for (const b of st?.pending.splice(0) ?? []) b.reject?.(err)
   }
 
   ended(session: Session): void {
@@ -414,7 +423,7 @@ export class RedisSessions implements SessionCluster {
     this.#homed.delete(session)
     const end = st.flight
       .then(() => {
-        for (const b of st.pending.splice(0)) b.resolve() // the session is over: nothing more to hold
+        for (const b of st.pending.splice(0)) b.resolve?.() // the session is over: nothing more to hold
         return evalScript(this.link.main, END_LUA, this.#keys(session.sid), [st.ep])
       })
       .catch((err: unknown) => this.#closed || this.report(err))
@@ -494,7 +503,7 @@ export class RedisSessions implements SessionCluster {
     for (;;) {
       const to = broker.position
       if (compareIds(to, from) <= 0) return
-      for (const m of await broker.fanoutRange(from, to)) if (m.topic === undefined || session.topics.has(m.topic)) void session.sendPayload(m.payload, m.topic)
+      for (const m of await broker.fanoutRange(from, to)) if (m.topic === undefined || session.topics.has(m.topic)) session.fanOut(m.payload, m.topic)
       from = to
     }
   }
