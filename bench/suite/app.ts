@@ -49,9 +49,19 @@ export const welcome = (): BenchMsg => ({ type: 'welcome', id: `c${++nextId}` })
 
 type Realtime = RealtimeServer<typeof passthrough, typeof passthrough>
 
+/**
+ * The push task sends 220,000 messages (~12 MB of frames) with no flow control, as fast as the
+ * server can. The raw servers, ws and socket.io buffer that without bound; surewire's default
+ * bound (maxBufferedBytes, 4 MiB) closes a client that falls 4 MiB behind as a slow consumer, and
+ * its replay (replayWindowBytes, 1 MiB) cannot cover such a backlog, so the client gets a reset and
+ * the rest of the run never arrives. That happens whenever the client process is descheduled long
+ * enough (a loaded machine). The bench measures throughput, not that policy: room for a whole run.
+ */
+const PUSH_MAX_BUFFERED_BYTES = 64 * 1024 * 1024
+
 /** surewire's reference server (WebSocket + SSE + POST) on `http`, no schema. */
 export function surewireApp(http: Server): Realtime {
-  const realtime = createRealtimeServer({ incoming: passthrough, outgoing: passthrough }).attach(http)
+  const realtime = createRealtimeServer({ incoming: passthrough, outgoing: passthrough, maxBufferedBytes: PUSH_MAX_BUFFERED_BYTES }).attach(http)
   realtime.on('connection', (conn) => {
     void conn.send(welcome())
     conn.on('message', handler((m) => void conn.send(m)))

@@ -31,6 +31,8 @@ interface Peer {
   ready: Promise<void>
   /** Called with every application message. */
   onMessage: (m: BenchMsg) => void
+  /** Called when messages were lost for good (surewire: a `reset`), so a task fails at once with the cause instead of waiting for its timeout. */
+  onLost: (why: string) => void
   /** surewire returns its send() promise (resolved on the server's ack); the others nothing. */
   send(m: BenchMsg): Promise<void> | void
   close(): void
@@ -49,6 +51,7 @@ function surewirePeer(port: number, transports: TransportKind[], incoming: Stand
   const peer: Peer = {
     ready: client.connect(),
     onMessage: noop,
+    onLost: noop,
     send(m) {
       const p = client.send(m)
       p.catch(noop) // close() rejects what is still unacked
@@ -57,6 +60,10 @@ function surewirePeer(port: number, transports: TransportKind[], incoming: Stand
     close: () => client.close(),
   }
   client.on('message', (m) => peer.onMessage(m as BenchMsg))
+  // A slow-consumer close the replay could not cover ends in a reset: what was missed never arrives.
+  let lastError = ''
+  client.on('error', (e) => (lastError = e.message))
+  client.on('reset', (r) => peer.onLost(`surewire reset ${r.reason} after: ${lastError || 'no error'}`))
   return peer
 }
 
@@ -68,6 +75,7 @@ function socketIoPeer(port: number, opts: Partial<ManagerOptions & SocketOptions
       socket.once('connect_error', reject)
     }),
     onMessage: noop,
+    onLost: noop,
     send: (m) => void socket.emit(m.type, m),
     close: () => void socket.disconnect(),
   }
@@ -83,6 +91,7 @@ function rawWsPeer(port: number, path = '/'): Peer {
       ws.once('error', reject)
     }),
     onMessage: noop,
+    onLost: noop,
     send: (m) => ws.send(JSON.stringify(m)),
     close: () => ws.close(),
   }
@@ -109,10 +118,14 @@ function peerFor(impl: string, incoming?: StandardSchemaV1): Peer {
 }
 
 /** A promise plus its resolver, for "the n-th message arrived". */
-function latch(): { promise: Promise<void>; resolve: () => void } {
+function latch(): { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void } {
   let resolve = noop
-  const promise = new Promise<void>((r) => (resolve = r))
-  return { promise, resolve }
+  let reject: (e: Error) => void = noop
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  return { promise, resolve, reject }
 }
 
 // ------------------------------------------------------------------ 1, 6: server → client push
@@ -150,6 +163,7 @@ async function push(t: Extract<Task, { kind: 'push' }>): Promise<TaskResult> {
     peer.onMessage = (m) => {
       if (m.type === 'tick' && ++got === want) done.resolve()
     }
+    peer.onLost = (why) => done.reject(new Error(`${t.impl} push: ${got.toLocaleString('en-US')} of ${want.toLocaleString('en-US')} messages, then ${why}`))
     run = async (n) => {
       got = 0
       want = n

@@ -88,7 +88,9 @@ export interface ServerOptions<In extends StandardSchemaV1, Out extends Standard
    * network: WebSocket `bufferedAmount`, the SSE response's buffer, the Fetch stream's queue).
    * A client that stops reading while the server keeps sending is closed as a slow consumer
    * past it (WebSocket close 4429; SSE: an `error` frame `slow_consumer`, then the stream is
-   * cut) and resumes from the replay log when it reconnects. The replay written on (re)connect
+   * cut) and resumes from the replay log when it reconnects — with `reset: 'replay_window_exceeded'`
+   * when its backlog (up to this bound plus the OS socket buffers) was more than `replayWindowBytes`:
+   * keep `replayWindowBytes` well above this if slow clients must resume without a reset. The replay written on (re)connect
    * is paced by the network and does not count. Integer ≥ 1024.
    * @default 4_194_304 (4 MiB)
    */
