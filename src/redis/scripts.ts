@@ -14,33 +14,57 @@ return 1
 `
 
 /**
- * The write-through step of one session: outbound messages (appended to the log, skipping ids it
- * already holds, so a retried call after a lost reply adds nothing twice), and, when ARGV[5] is
- * '1', the inbound state. KEYS hash, log, nacks. ARGV: ep, fan-out position, ttl ms, log max
- * entries, inbound flag, lastSeq, forgottenNack, topics JSON, nack count N, then N (seq, frame)
- * pairs, then (id, text) pairs.
+ * The write-through step of every session in a batch (one call per tick for all the sessions a
+ * process homes, split by size): per session, outbound messages (appended to its log, skipping
+ * ids it already holds, so a retried call after a lost reply adds nothing twice) and, when its
+ * inbound flag is '1', the inbound state. KEYS: per session hash, log, nacks. ARGV: fan-out
+ * position, ttl ms, log max entries, then per session: ep, inbound flag, [lastSeq, forgottenNack,
+ * topics JSON, nack count N, N (seq, frame) pairs] when inbound, message count M, M (id, text)
+ * pairs. Returns one result per session, in order: 1 written, 0 fenced (another epoch; nothing of
+ * that session written, the others are not affected).
  */
 export const SYNC_LUA = `
-local h = redis.call('HMGET', KEYS[1], 'ep', 'nid')
-if h[1] ~= ARGV[1] then return 0 end
-local nid = tonumber(h[2])
-local n = tonumber(ARGV[9])
-local first = 10 + 2 * n
-for i = first, #ARGV, 2 do
-  local id = tonumber(ARGV[i])
-  if id >= nid then
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], id .. '-1', 'm', ARGV[i + 1])
-    nid = id + 1
+local out = {}
+local a = 4
+for s = 1, #KEYS / 3 do
+  local hk, lk, nk = KEYS[3 * s - 2], KEYS[3 * s - 1], KEYS[3 * s]
+  local ep, inb = ARGV[a], ARGV[a + 1] == '1'
+  a = a + 2
+  local st, ni, nn
+  if inb then
+    st = a
+    nn = tonumber(ARGV[a + 3])
+    ni = a + 4
+    a = ni + 2 * nn
+  end
+  local mn = tonumber(ARGV[a])
+  local mi = a + 1
+  a = mi + 2 * mn
+  local h = redis.call('HMGET', hk, 'ep', 'nid')
+  if h[1] ~= ep then
+    out[s] = 0
+  else
+    local nid = tonumber(h[2])
+    for i = mi, mi + 2 * mn - 1, 2 do
+      local id = tonumber(ARGV[i])
+      if id >= nid then
+        redis.call('XADD', lk, 'MAXLEN', '~', ARGV[3], id .. '-1', 'm', ARGV[i + 1])
+        nid = id + 1
+      end
+    end
+    redis.call('HSET', hk, 'nid', nid, 'fp', ARGV[1])
+    if inb then
+      redis.call('HSET', hk, 'seq', ARGV[st], 'fn', ARGV[st + 1], 'tp', ARGV[st + 2])
+      redis.call('DEL', nk)
+      for i = ni, ni + 2 * nn - 1, 2 do redis.call('HSET', nk, ARGV[i], ARGV[i + 1]) end
+    end
+    redis.call('PEXPIRE', hk, ARGV[2])
+    redis.call('PEXPIRE', lk, ARGV[2])
+    redis.call('PEXPIRE', nk, ARGV[2])
+    out[s] = 1
   end
 end
-redis.call('HSET', KEYS[1], 'nid', nid, 'fp', ARGV[2])
-if ARGV[5] == '1' then
-  redis.call('HSET', KEYS[1], 'seq', ARGV[6], 'fn', ARGV[7], 'tp', ARGV[8])
-  redis.call('DEL', KEYS[3])
-  for i = 10, first - 1, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
-end
-for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
-return 1
+return out
 `
 
 /**

@@ -4,8 +4,9 @@
  * - The **home** (the process that created or adopted a session) holds its Session and the app's
  *   Connection. Its state lives in Redis, fenced by a home epoch: every outbound message is
  *   appended to the session's log stream (id allocated here) and every batch of client frames
- *   commits lastSeq / nacks / topics, each in ONE script call (SYNC_LUA), before the message
- *   reaches a transport or the batch's acks are released. A script that finds another epoch
+ *   commits lastSeq / nacks / topics, before the message reaches a transport or the batch's acks
+ *   are released. The writes of one tick of EVERY session homed here go out together in one
+ *   script call (SYNC_LUA; a few when the tick is large), which answers per session. A script that finds another epoch
  *   means this process was fenced out: the session is dropped here (`replaced`).
  * - Every process subscribes to its own channel `<prefix>p:<process id>`; other processes forward
  *   requests for sessions homed here over it (gateway.ts), and this process answers on theirs.
@@ -33,6 +34,10 @@ export const sessionDefaults = {
 const LOG_MAX_ENTRIES = 10_000
 /** Outbound messages a session may hold while Redis does not answer; more are rejected `broker_unavailable`. */
 const MAX_PENDING = 10_000
+/** Sessions one SYNC_LUA call writes at most (a larger tick is split into calls sent together). */
+const BATCH_SESSIONS = 256
+/** Bytes of message text one SYNC_LUA call carries at most (one session's batch is never split). */
+const BATCH_BYTES = 512 * 1024
 
 /** What the layer uses of the broker: the fan-out position and range, for adoption catch-up. */
 export interface FanoutSource {
@@ -71,19 +76,36 @@ interface Pending {
   text: string
   payload: string
   topic: string | undefined
-  resolve: () => void
-  reject: (err: unknown) => void
+  /** Absent for a fanned-out message (post): nobody waits for it. */
+  resolve: (() => void) | undefined
+  reject: ((err: unknown) => void) | undefined
 }
 
 /** Write-through state of one session homed here. */
 interface Homed {
   ep: string
   pending: Pending[]
-  chain: Promise<unknown>
+  /** The last batch call that carried this session's writes (settles, never rejects). */
+  flight: Promise<void>
+  /** In the set of sessions the next batch call writes. */
   queued: boolean
-  failures: number
+  /** The next batch call carries the inbound state too (a commit waits for it). */
+  inbound: boolean
+  /** Told the outcome of the batch call that carries this session's writes (commit, release). */
+  waiters: ((ok: boolean) => void)[]
   /** An outage was announced to this session's client (once per outage). */
   told: boolean
+}
+
+const SETTLED: Promise<void> = Promise.resolve()
+const homed = (ep: string): Homed => ({ ep, pending: [], flight: SETTLED, queued: false, inbound: false, waiters: [], told: false })
+
+/** One session's part of a batch call. */
+interface Part {
+  session: Session
+  st: Homed
+  batch: Pending[]
+  waiters: ((ok: boolean) => void)[]
 }
 
 const randomId = () => Array.from(globalThis.crypto.getRandomValues(new Uint8Array(9)), (b) => b.toString(16).padStart(2, '0')).join('')
@@ -104,6 +126,14 @@ export class RedisSessions implements SessionCluster {
   /** release() or close() began: our own Redis clients are about to be closed; failures from that are no outage. */
   #stopping = false
   #down = false
+  /** Sessions with writes for the next batch call (in the order they were written). */
+  readonly #dirty = new Map<Session, Homed>()
+  /** The write-through loop (one round of batch calls at a time), while it runs. */
+  #loop: Promise<void> = SETTLED
+  #running = false
+  /** Failed rounds in a row (the retry backoff). */
+  #failures = 0
+  #retry: ReturnType<typeof setTimeout> | undefined
 
   constructor(readonly link: RedisLink) {
     this.gateway = new Gateway(this)
@@ -175,7 +205,7 @@ export class RedisSessions implements SessionCluster {
     const user = JSON.stringify(session.user) ?? 'null'
     const args = [this.id, session.conn.id, this.host.options.identify(session.user), user, this.#ttl, this.link.broker.position]
     await unavailable(evalScript(this.link.main, CREATE_LUA, this.#keys(session.sid).slice(0, 1), args))
-    this.#homed.set(session, { ep: '1', pending: [], chain: Promise.resolve(), queued: false, failures: 0, told: false })
+    this.#homed.set(session, homed('1'))
   }
 
   append(session: Session, id: number, text: string, payload: string, topic: string | undefined): Promise<void> {
@@ -185,11 +215,16 @@ export class RedisSessions implements SessionCluster {
       return handled(Promise.reject(new BrokerError('broker_unavailable', `Redis has not answered for ${MAX_PENDING} messages of this session; not queued`)))
     }
     const p = new Promise<void>((resolve, reject) => st.pending.push({ id, text, payload, topic, resolve, reject }))
-    if (!st.queued) {
-      st.queued = true
-      void this.#sync(session, st, false)
-    }
+    this.#queue(session, st)
     return handled(p)
+  }
+
+  post(session: Session, id: number, text: string, payload: string, topic: string | undefined): void {
+    const st = this.#homed.get(session)
+    // As for an ignored append(): a session no longer homed here, or one Redis has not answered for too long, does not take it.
+    if (!st || st.pending.length >= MAX_PENDING) return
+    st.pending.push({ id, text, payload, topic, resolve: undefined, reject: undefined })
+    this.#queue(session, st)
   }
 
   /**
@@ -202,54 +237,150 @@ export class RedisSessions implements SessionCluster {
     for (let failures = 0; ; failures++) {
       const st = this.#homed.get(session)
       if (!st || this.#closed || session.ended) return false
-      if (await this.#sync(session, st, true)) return true
+      st.inbound = true
+      if (await this.#written(session, st)) return true
       await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** failures, 2_000)))
     }
   }
 
-  /** One SYNC_LUA call for the session, after the previous one (per-session order). */
-  #sync(session: Session, st: Homed, inbound: boolean): Promise<boolean> {
-    const run = st.chain.then(() => this.#syncNow(session, st, inbound))
-    st.chain = run.catch(() => {})
-    return run
+  /** Resolves with the outcome of the next batch call that carries the session's writes (true at once when it has none). */
+  #written(session: Session, st: Homed): Promise<boolean> {
+    if (!st.inbound && st.pending.length === 0) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      st.waiters.push(resolve)
+      this.#queue(session, st)
+    })
   }
 
-  async #syncNow(session: Session, st: Homed, inbound: boolean): Promise<boolean> {
-    if (!inbound) st.queued = false
-    const batch = st.pending.splice(0)
-    if (!inbound && batch.length === 0) return true
-    if (this.#homed.get(session) !== st) {
-      for (const b of batch) b.reject(new BrokerError('session_moved', 'this session moved to another process'))
-      return false
+  /** The session has writes: they go out with the next batch call (at the end of this tick, or after the one in flight). */
+  #queue(session: Session, st: Homed): void {
+    if (!st.queued) {
+      st.queued = true
+      this.#dirty.set(session, st)
     }
-    const state = inbound ? session.inboundState() : undefined
-    const args = [st.ep, this.link.broker.position, this.#ttl, String(LOG_MAX_ENTRIES), state ? '1' : '0']
-    if (state) {
-      args.push(String(state.lastSeq), String(state.forgottenNack), JSON.stringify(state.topics), String(state.nacks.length))
-      for (const [seq, nack] of state.nacks) args.push(String(seq), JSON.stringify(nack))
-    } else args.push('0', '0', '[]', '0')
-    for (const b of batch) args.push(String(b.id), b.text)
-    let ok: unknown
+    if (!this.#running) {
+      this.#running = true
+      this.#loop = this.#run()
+    }
+  }
+
+  /**
+   * The write-through loop: each round takes every session with writes and sends them in batch
+   * calls (split by {@link BATCH_SESSIONS} / {@link BATCH_BYTES}, sent together: a session is in
+   * one of them), and the next round starts when they have answered, so a session's writes are
+   * never in two calls at once (per-session order, ids persisted in order).
+   */
+  async #run(): Promise<void> {
     try {
-      ok = await evalScript(this.link.main, SYNC_LUA, this.#keys(session.sid), args)
-    } catch (err) {
-      st.pending.unshift(...batch) // kept, in order, under the same ids: retried until Redis answers
-      this.#outage(session, st, err)
-      return false
+      await SETTLED // after the current synchronous run (a fan-out to every session): its writes are in
+      await this.#rounds()
+    } finally {
+      this.#running = false // at once when the last round ends: a write queued after this starts a new loop
     }
-    if (Number(ok) !== 1) {
-      for (const b of batch) b.reject(new BrokerError('session_moved', 'this session moved to another process'))
-      this.#fenced(session)
-      return false
+  }
+
+  async #rounds(): Promise<void> {
+    while (this.#dirty.size > 0) {
+      const calls: Promise<void>[] = []
+      let parts: Part[] = []
+      let bytes = 0
+      for (const [session, st] of this.#dirty) {
+        st.queued = false
+        const part: Part = { session, st, batch: st.pending.splice(0), waiters: st.waiters.splice(0) }
+        if (this.#homed.get(session) !== st) {
+          this.#settle(part, false, new BrokerError('session_moved', 'this session moved to another process'))
+          continue
+        }
+        for (const b of part.batch) bytes += b.text.length
+        parts.push(part)
+        if (parts.length >= BATCH_SESSIONS || bytes >= BATCH_BYTES) {
+          calls.push(this.#write(parts))
+          parts = []
+          bytes = 0
+        }
+      }
+      this.#dirty.clear()
+      if (parts.length > 0) calls.push(this.#write(parts))
+      await Promise.all(calls)
     }
-    st.failures = 0
-    st.told = false
+  }
+
+  /** One SYNC_LUA call for `parts` (each session's inbound state taken now); never rejects. */
+  #write(parts: Part[]): Promise<void> {
+    const keys: string[] = []
+    const args = [this.link.broker.position, this.#ttl, String(LOG_MAX_ENTRIES)]
+    const inbound: boolean[] = []
+    for (const { session, st, batch } of parts) {
+      keys.push(...this.#keys(session.sid))
+      const state = st.inbound ? session.inboundState() : undefined
+      inbound.push(st.inbound)
+      st.inbound = false
+      args.push(st.ep, state ? '1' : '0')
+      if (state) {
+        args.push(String(state.lastSeq), String(state.forgottenNack), JSON.stringify(state.topics), String(state.nacks.length))
+        for (const [seq, nack] of state.nacks) args.push(String(seq), JSON.stringify(nack))
+      }
+      args.push(String(batch.length))
+      for (const b of batch) args.push(String(b.id), b.text)
+    }
+    const call = evalScript(this.link.main, SYNC_LUA, keys, args).then(
+      (res) => this.#answered(parts, res as unknown[]),
+      (err: unknown) => this.#failed(parts, err),
+    )
+      .catch((err: unknown) => this.report(err))
+    for (const p of parts) p.st.flight = call
+    return call
+  }
+
+  /** The batch call answered: per session, written (delivered now) or fenced (dropped here; the others are not affected). */
+  #answered(parts: Part[], res: unknown[]): void {
+    this.#failures = 0
     this.#down = false
-    for (const b of batch) {
-      session.committed(b.id, b.text, b.payload, b.topic)
-      b.resolve()
+    parts.forEach((part, i) => {
+      if (Number(res[i]) === 1) {
+        part.st.told = false
+        for (const b of part.batch) part.session.committed(b.id, b.text, b.payload, b.topic)
+        this.#settle(part, true)
+        return
+      }
+      this.#settle(part, false, new BrokerError('session_moved', 'this session moved to another process'))
+      if (this.#homed.get(part.session) === part.st) this.#fenced(part.session)
+    })
+  }
+
+  /** Resolve (ok) or reject (`err`) a part's messages and tell its waiters. */
+  #settle(part: Part, ok: boolean, err?: unknown): void {
+    for (const b of part.batch) {
+      if (ok) b.resolve?.()
+      else b.reject?.(err)
     }
-    return true
+    for (const w of part.waiters) w(ok)
+  }
+
+  /**
+   * Redis did not take a batch call: its messages are kept, in order, under the same ids, and
+   * retried (with backoff) until Redis answers; commits waiting on it are told false (they retry).
+   */
+  #failed(parts: Part[], err: unknown): void {
+    if (!this.#down && !this.#closed) {
+      this.#down = true
+      this.report(new BrokerError('broker_unavailable', `Redis did not take a session write: ${(err as Error).message}; messages are held and retried`))
+    }
+    for (const { session, st, batch, waiters } of parts) {
+      if (this.#homed.get(session) !== st) {
+        for (const b of batch) b.reject?.(new BrokerError('session_moved', 'this session moved to another process'))
+      } else {
+        st.pending.unshift(...batch)
+        this.#tell(session, st)
+      }
+      for (const w of waiters) w(false)
+    }
+    if (this.#retry || this.#closed) return
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined
+      for (const [session, st] of this.#homed) if (st.pending.length > 0) this.#queue(session, st)
+    }, Math.min(50 * 2 ** this.#failures++, 2_000))
+    ;(this.#retry as { unref?: () => void }).unref?.()
   }
 
   /**
@@ -273,23 +404,6 @@ export class RedisSessions implements SessionCluster {
     session.probe?.write(JSON.stringify(frame))
   }
 
-  /** Redis did not take a write: say so (once per outage), tell the client, retry what is held. */
-  #outage(session: Session, st: Homed, err: unknown): void {
-    if (!this.#down && !this.#closed) {
-      this.#down = true
-      this.report(new BrokerError('broker_unavailable', `Redis did not take a session write: ${(err as Error).message}; messages are held and retried`))
-    }
-    this.#tell(session, st)
-    if (st.pending.length === 0 || this.#closed) return
-    const t = setTimeout(() => {
-      if (!st.queued && this.#homed.get(session) === st) {
-        st.queued = true
-        void this.#sync(session, st, false)
-      }
-    }, Math.min(50 * 2 ** st.failures++, 2_000))
-    ;(t as { unref?: () => void }).unref?.()
-  }
-
   /** Another process holds a newer epoch: this one is no longer the home. */
   #fenced(session: Session): void {
     this.#forget(session, new BrokerError('session_moved', 'this session moved to another process'))
@@ -300,16 +414,16 @@ export class RedisSessions implements SessionCluster {
     const st = this.#homed.get(session)
     this.#homed.delete(session)
     if (this.host.sessions.get(session.sid) === session) this.host.sessions.delete(session.sid)
-    for (const b of st?.pending.splice(0) ?? []) b.reject(err)
+    for (const b of st?.pending.splice(0) ?? []) b.reject?.(err)
   }
 
   ended(session: Session): void {
     const st = this.#homed.get(session)
     if (!st) return
     this.#homed.delete(session)
-    const end = st.chain
+    const end = st.flight
       .then(() => {
-        for (const b of st.pending.splice(0)) b.resolve() // the session is over: nothing more to hold
+        for (const b of st.pending.splice(0)) b.resolve?.() // the session is over: nothing more to hold
         return evalScript(this.link.main, END_LUA, this.#keys(session.sid), [st.ep])
       })
       .catch((err: unknown) => this.#closed || this.report(err))
@@ -369,7 +483,7 @@ export class RedisSessions implements SessionCluster {
       log,
     }
     const session = this.host.newSession(JSON.parse(h.u ?? 'null'), init)
-    this.#homed.set(session, { ep, pending: [], chain: Promise.resolve(), queued: false, failures: 0, told: false })
+    this.#homed.set(session, homed(ep))
     await this.#catchUp(session, h.fp ?? '0-0')
     this.host.sessions.set(sid, session)
     this.host.announce(session.conn)
@@ -389,7 +503,7 @@ export class RedisSessions implements SessionCluster {
     for (;;) {
       const to = broker.position
       if (compareIds(to, from) <= 0) return
-      for (const m of await broker.fanoutRange(from, to)) if (m.topic === undefined || session.topics.has(m.topic)) void session.sendPayload(m.payload, m.topic)
+      for (const m of await broker.fanoutRange(from, to)) if (m.topic === undefined || session.topics.has(m.topic)) session.fanOut(m.payload, m.topic)
       from = to
     }
   }
@@ -399,7 +513,8 @@ export class RedisSessions implements SessionCluster {
     this.gateway.closeAll(CloseCode.goingAway, 'this server is shutting down')
     await Promise.all(
       [...this.#homed].map(async ([session, st]) => {
-        await this.#sync(session, st, false)
+        await st.flight
+        await this.#written(session, st)
         await evalScript(this.link.main, RELEASE_LUA, this.#keys(session.sid).slice(0, 1), [st.ep]).catch((err: unknown) => this.report(err))
         this.#forget(session, new BrokerError('session_moved', 'the session was released'))
         session.drop(CloseCode.goingAway, 'this server is shutting down')
@@ -410,7 +525,7 @@ export class RedisSessions implements SessionCluster {
   async close(): Promise<void> {
     this.#stopping = true
     for (const t of this.#timers.splice(0)) clearInterval(t)
-    await Promise.allSettled([...this.#ending, ...[...this.#homed.values()].map((st) => st.chain)])
+    await Promise.allSettled([...this.#ending, this.#loop, ...[...this.#homed.values()].map((st) => st.flight)])
     this.#closed = true
     this.gateway.close()
   }
@@ -419,6 +534,7 @@ export class RedisSessions implements SessionCluster {
   crash(): void {
     this.#closed = true
     for (const t of this.#timers.splice(0)) clearInterval(t)
+    clearTimeout(this.#retry)
     // A dead process runs no more handlers: its sessions stop here (nothing is written anywhere).
     for (const session of [...this.#homed.keys()]) session.drop(CloseCode.goingAway, 'crashed')
     this.#homed.clear()

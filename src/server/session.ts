@@ -26,6 +26,8 @@ export interface SessionInit {
 export interface SessionStore {
   /** Hold one outbound message (id allocated by the home) in the broker, then hand it to `session.committed()`. Resolves when held. */
   append(session: Session, id: number, text: string, payload: string, topic: string | undefined): Promise<void>
+  /** {@link append} of a fanned-out message nobody waits for: no promise per delivery. */
+  post(session: Session, id: number, text: string, payload: string, topic: string | undefined): void
   /** Commit lastSeq / nacks / topics after a batch; false: do not release its replies (broker down, or fenced out). */
   commit(session: Session): Promise<boolean>
 }
@@ -276,6 +278,16 @@ export class Session {
     this.#logged().push(id, payload, topic, text.length)
     this.#deliver(text, id)
     return RESOLVED
+  }
+
+  /** A fanned-out message (broadcast / publish): {@link sendPayload} with nothing to wait for, so no promise per delivery. */
+  fanOut(payload: string, topic?: string): void {
+    if (this.#ended) return
+    const id = this.#nextId++
+    const text = msgFrame(id, payload, topic)
+    if (this.host.store) return this.host.store.post(this, id, text, payload, topic)
+    this.#logged().push(id, payload, topic, text.length)
+    this.#deliver(text, id)
   }
 
   /** A message the cluster store holds: into the replay log and out to the client. */

@@ -317,6 +317,30 @@ describe('fencing', () => {
     await again.wait('msg', (f) => (f.d as { n: number }).n === 2)
     expect(ticks(matching(again.frames, 'msg'))).toEqual([2]) // 99 never reached anyone
   })
+
+  it('a fenced session in a shared batch write does not block the others: it is dropped (4409), they get the broadcast', async () => {
+    const p = prefix()
+    const a = await node(p)
+    const peers = [wsPeer(a.url), wsPeer(a.url), wsPeer(a.url)]
+    const sids = (await Promise.all(peers.map((w) => w.hello()))).map((h) => h.sid)
+    await until(() => a.conns.length === 3, 10_000, 'three connections')
+    // Another process adopted the middle session (its epoch moved on); A does not know yet.
+    const admin = createClient({ url: redis.url })
+    await admin.connect()
+    cleanups.push(() => admin.quit())
+    await admin.hIncrBy(`${p}s:${sids[1]}`, 'ep', 1)
+    // One broadcast: all three sessions are written through in one batch call, which fences only the middle one.
+    await a.realtime.broadcast({ type: 'tick', n: 1 })
+    expect((await peers[1]!.closed()).code).toBe(4409)
+    for (const w of [peers[0]!, peers[2]!]) await w.wait('msg', (f) => (f.d as { n: number }).n === 1)
+    await a.realtime.broadcast({ type: 'tick', n: 2 })
+    for (const w of [peers[0]!, peers[2]!]) {
+      await w.wait('msg', (f) => (f.d as { n: number }).n === 2)
+      expect(ticks(matching(w.frames, 'msg'))).toEqual([1, 2])
+    }
+    expect(ticks(matching(peers[1]!.frames, 'msg'))).toEqual([])
+    expect(a.realtime.connections).toHaveLength(2)
+  })
 })
 
 describe('Redis faults for sessions', () => {

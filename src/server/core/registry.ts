@@ -160,7 +160,7 @@ export class SessionRegistry implements SessionLayer {
 
   /** A fanned-out message from the broker (any process): to this process's matching sessions. */
   #deliverHere(m: FanOut): void {
-    for (const s of this.sessions.values()) if (m.topic === undefined || s.topics.has(m.topic)) void s.sendPayload(m.payload, m.topic) // the msg frame names its topic (docs/PROTOCOL.md)
+    for (const s of this.sessions.values()) if (m.topic === undefined || s.topics.has(m.topic)) s.fanOut(m.payload, m.topic) // the msg frame names its topic (docs/PROTOCOL.md)
   }
 
   endAll(): void {
