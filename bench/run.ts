@@ -702,11 +702,12 @@ function targets(f: Figures): string {
     fw && fi && has(fw.rate, fw.cpu, fi.rate, fi.cpu) ? m(fw.rate) >= m(fi.rate) && m(fw.cpu) <= m(fi.cpu) : undefined,
   )
   const b = f.bundle?.sizes
-  const core = b?.find((x) => x.name === 'surewire')
-  const withReact = b?.find((x) => x.name === 'surewire + surewire/react')
-  add('bundle min+gzip, `surewire`', '≤ 5 kB (5,000 B)', core ? `${core.gzip.toLocaleString('en-US')} B` : '–', core ? core.gzip <= 5000 : undefined)
+  // Issue #14: the import an app makes, tab sharing included, and the hooks' cost on top of it.
+  const core = b?.find((x) => x.name === 'surewire (RealtimeClient only)')
+  const withReact = b?.find((x) => x.name === 'surewire (RealtimeClient) + surewire/react')
+  add('bundle min+gzip, `{ RealtimeClient }` (tab sharing included)', '≤ 8 kB (8,000 B)', core ? `${core.gzip.toLocaleString('en-US')} B` : '–', core ? core.gzip <= 8000 : undefined)
   add(
-    'bundle min+gzip, `surewire/react`',
+    'bundle min+gzip, `surewire/react` on top',
     '≤ 1 kB (1,000 B) more',
     withReact && core ? `+${(withReact.gzip - core.gzip).toLocaleString('en-US')} B` : f.bundle?.reactMissing ? 'no react entry yet' : '–',
     withReact && core ? withReact.gzip - core.gzip <= 1000 : undefined,
