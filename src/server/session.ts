@@ -562,16 +562,7 @@ export class Session {
 
   end(reason: ConnectionEvents<unknown>['close']['reason']): void {
     if (this.#ended) return
-    this.#ended = true
-    this.#stopExpiry()
-    const sink = this.sink
-    const probe = this.probe
-    this.sink = this.probe = null
-    const code = reason === 'server_closed' ? CloseCode.goingAway : CloseCode.normal
-    sink?.close(code, reason)
-    probe?.close(code, reason)
-    this.#log?.clear()
-    this.#nacks = undefined
+    this.drop(reason === 'server_closed' ? CloseCode.goingAway : CloseCode.normal, reason) // closes its transports, forgets its log
     this.host.onEnd(this)
     const r = this.conn.fire('close', { reason })
     if (Array.isArray(r)) for (const err of r) this.host.onError(err)
