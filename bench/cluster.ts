@@ -27,7 +27,7 @@ import { RealtimeClient } from '../src/index'
 import { createRealtimeServer } from '../src/server/index'
 import { createRedisBroker } from '../src/redis/index'
 import { startBalancer } from '../test/support/balancer'
-import { startRedis, type TestRedis } from '../test/redis/redis-server'
+import { startRedis, type TestRedis } from '../test/support/redis-server'
 import { passthrough, summarize } from './suite/shared'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))

@@ -77,23 +77,20 @@ export const redisBrokerDefaults = {
   ...sessionDefaults,
 } as const
 
-/** Append one message and return the stream's epoch (creating it once), in one atomic step. */
-const PUBLISH_LUA = `
-local epoch = redis.call('GET', KEYS[2])
+/** Lua: `epoch` = the stream epoch at `key`, set to `fresh` first if missing (every process agrees on it from the first start). */
+const epochLua = (key: string, fresh: string) => `
+local epoch = redis.call('GET', ${key})
 if not epoch then
-  epoch = ARGV[4]
-  redis.call('SET', KEYS[2], epoch)
-end
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 't', ARGV[2], 'p', ARGV[3])
+  epoch = ${fresh}
+  redis.call('SET', ${key}, epoch)
+end`
+/** The epoch, created if missing. KEYS epoch; ARGV fresh epoch. */
+const EPOCH_LUA = `${epochLua('KEYS[1]', 'ARGV[1]')}
 return epoch
 `
-/** The epoch, created if missing (so every process agrees on it from the first start). */
-const EPOCH_LUA = `
-local epoch = redis.call('GET', KEYS[1])
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('SET', KEYS[1], epoch)
-end
+/** Append one message and return the stream's epoch (creating it once), in one atomic step. KEYS stream, epoch; ARGV max entries, topic field, payload, fresh epoch. */
+const PUBLISH_LUA = `${epochLua('KEYS[2]', 'ARGV[4]')}
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 't', ARGV[2], 'p', ARGV[3])
 return epoch
 `
 
