@@ -125,6 +125,8 @@ export class RedisSessions implements SessionCluster {
   #closed = false
   /** release() or close() began: our own Redis clients are about to be closed; failures from that are no outage. */
   #stopping = false
+  /** drain() began (or release()): sessions are handed over, none adopted here. */
+  #draining = false
   #down = false
   /** Sessions with writes for the next batch call (in the order they were written). */
   readonly #dirty = new Map<Session, Homed>()
@@ -508,18 +510,41 @@ export class RedisSessions implements SessionCluster {
     }
   }
 
+  /** The drain began: no adoption here from now on (gateway.ts refuses instead; retried elsewhere). */
+  draining(): void {
+    this.#draining = true
+  }
+
+  get isDraining(): boolean {
+    return this.#draining
+  }
+
+  /** The transports this process relays for sessions homed elsewhere (the drain closes them one by one). */
+  relayed(): Sink[] {
+    return this.gateway.sinks()
+  }
+
+  /**
+   * Hand one session homed here over (drain, release): flush what it owes, mark it released (the
+   * next process that sees a request for it adopts it at once), forget it here and close its
+   * transports with `code` so its client resumes elsewhere.
+   */
+  async handOver(session: Session, code: number, reason: string): Promise<void> {
+    const st = this.#homed.get(session)
+    if (!st) return
+    await st.flight
+    await this.#written(session, st)
+    await evalScript(this.link.main, RELEASE_LUA, this.#keys(session.sid).slice(0, 1), [st.ep]).catch((err: unknown) => this.report(err))
+    if (this.#homed.get(session) !== st) return // fenced or ended meanwhile: nothing of ours to close
+    this.#forget(session, new BrokerError('session_moved', 'the session was released'))
+    session.drop(code, reason)
+  }
+
   async release(): Promise<void> {
     this.#stopping = true
+    this.#draining = true
     this.gateway.closeAll(CloseCode.goingAway, 'this server is shutting down')
-    await Promise.all(
-      [...this.#homed].map(async ([session, st]) => {
-        await st.flight
-        await this.#written(session, st)
-        await evalScript(this.link.main, RELEASE_LUA, this.#keys(session.sid).slice(0, 1), [st.ep]).catch((err: unknown) => this.report(err))
-        this.#forget(session, new BrokerError('session_moved', 'the session was released'))
-        session.drop(CloseCode.goingAway, 'this server is shutting down')
-      }),
-    )
+    await Promise.all([...this.#homed.keys()].map((session) => this.handOver(session, CloseCode.goingAway, 'this server is shutting down')))
   }
 
   async close(): Promise<void> {
