@@ -38,6 +38,8 @@ const MAX_PENDING = 10_000
 export interface FanoutSource {
   readonly position: string
   fanoutRange(from: string, to: string): Promise<FanOut[]>
+  /** The stream was trimmed past `from`: a catch-up from there would skip messages. */
+  lostAfter(from: string): Promise<boolean>
 }
 
 export interface RedisLink {
@@ -295,12 +297,22 @@ export class RedisSessions implements SessionCluster {
     const nacks = Object.entries(fieldsOf(res[3]))
       .map(([seq, f]) => [Number(seq), JSON.parse(f) as ServerFrame] as [number, ServerFrame])
       .sort((a, b) => a[0] - b[0])
-    const log = (res[4] as [string, string[]][]).map(([id, fields]) => [parseInt(id, 10), fields[1]!] as [number, string])
+    let log = (res[4] as [string, string[]][]).map(([id, fields]) => [parseInt(id, 10), fields[1]!] as [number, string])
+    const fp = h.fp ?? '0-0'
+    let nextId = Number(h.nid)
+    if (await unavailable(this.link.broker.lostAfter(fp))) {
+      // The fan-out stream no longer reaches back to the old home's position: messages for this session
+      // may be gone. Never a silent gap: the log restarts after a skipped id, so every client resumes with
+      // `reset: 'replay_window_exceeded'` (session.ts attach), here and after any later adoption.
+      await unavailable(send(this.link.main, ['XTRIM', this.#keys(sid)[1]!, 'MINID', String(nextId)]))
+      log = []
+      nextId++
+    }
     const init: SessionInit = {
       sid,
       connId: h.cid!,
       lastSeq: Number(h.seq),
-      nextId: Number(h.nid),
+      nextId,
       forgottenNack: Number(h.fn),
       nacks,
       topics: JSON.parse(h.tp ?? '[]') as string[],
@@ -308,7 +320,7 @@ export class RedisSessions implements SessionCluster {
     }
     const session = this.host.newSession(JSON.parse(h.u ?? 'null'), init)
     this.#homed.set(session, homed(ep))
-    await this.#catchUp(session, h.fp ?? '0-0')
+    await this.#catchUp(session, fp)
     this.host.sessions.set(sid, session)
     this.host.announce(session.conn)
     return session

@@ -10,21 +10,14 @@
  * no gap and no duplicate.
  */
 import { describe, expect, it } from 'vitest'
-import { createRedisBroker } from '../../src/redis'
 import { matching, wsPeer, type Frame, type WsPeer } from '../support/peer'
 import { useRedis } from '../support/redis-server'
-import { startServer, until, type TestServer } from '../support/servers'
+import { until } from '../support/servers'
+import { redisNode } from './nodes'
 
 const fixture = useRedis()
 
-async function node(prefix: string): Promise<TestServer & { errors: unknown[] }> {
-  const broker = await createRedisBroker({ url: fixture.redis.url, keyPrefix: prefix, blockMs: 1_000, livenessIntervalMs: 200 })
-  const s = await startServer({ broker, sessionTtlMs: 30_000 })
-  const errors: unknown[] = []
-  s.realtime.on('error', (e) => errors.push(e))
-  fixture.cleanup(() => s.close())
-  return { ...s, errors }
-}
+const node = (prefix: string) => redisNode(fixture, prefix)
 
 /** A wire-level client that follows its session: on a close it reconnects to `next()` with its last id. */
 class Mover {

@@ -10,65 +10,19 @@
  *   duplicate nothing that was acknowledged, and the client→server guarantee (at least once, with
  *   `(conn.id, inboundSeq)` as the de-duplication key) is checked against what handlers saw.
  */
-import type { Socket } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { createClient } from 'redis'
-import { createRedisBroker, type BrokerError, type RedisBrokerOptions } from '../../src/redis'
-import type { Broker, Connection } from '../../src/server'
+import type { BrokerError, RedisBrokerOptions } from '../../src/redis'
 import { matching, postFrames, ssePeer, wsPeer, type Frame } from '../support/peer'
-import { startServer, until, type TestServer } from '../support/servers'
+import { until } from '../support/servers'
 import { useRedis } from '../support/redis-server'
+import { redisNode } from './nodes'
 
 const fixture = useRedis()
 
-interface Node extends TestServer {
-  broker: Broker
-  errors: unknown[]
-  /** Every `connection` on this instance (adopted ones included). */
-  conns: Connection[]
-  /** Handler runs on this instance: `${conn.id}:${inboundSeq}` of every `count` message. */
-  handled: string[]
-  /** Crash: cut every socket and Redis connection at once; nothing is flushed or released. */
-  crash(): void
-}
-
 let prefixes = 0
 const prefix = () => `s${++prefixes}-${process.pid}:`
-
-async function node(p: string, extra: Partial<RedisBrokerOptions> = {}): Promise<Node> {
-  const broker: Broker = await createRedisBroker({ url: fixture.redis.url, keyPrefix: p, blockMs: 1_000, livenessIntervalMs: 200, ...extra })
-  const s = await startServer({ broker, sessionTtlMs: 30_000 })
-  const errors: unknown[] = []
-  const conns: Connection[] = []
-  const handled: string[] = []
-  const sockets = new Set<Socket>()
-  s.http.on('connection', (sock: Socket) => sockets.add(sock))
-  s.realtime.on('error', (e) => errors.push(e))
-  s.realtime.on('connection', (conn) => {
-    conns.push(conn as Connection)
-    conn.on('message', (m) => {
-      if (m.type === 'count') {
-        handled.push(`${conn.id}:${conn.inboundSeq}`)
-        void conn.send({ type: 'tick', n: m.n })
-      }
-    })
-  })
-  let crashed = false
-  fixture.cleanup(() => (crashed ? undefined : s.close()))
-  return {
-    ...s,
-    broker,
-    errors,
-    conns,
-    handled,
-    crash() {
-      crashed = true
-      ;(broker as unknown as Record<symbol, () => void>)[Symbol.for('surewire.test.crash')]!()
-      for (const sock of sockets) sock.destroy()
-      s.http.close()
-    },
-  }
-}
+const node = (p: string, extra: Partial<RedisBrokerOptions> = {}) => redisNode(fixture, p, extra)
 
 const msg = (seq: number, d: unknown) => ({ t: 'msg', seq, d })
 const echoText = (f: Frame<'msg'>) => (f.d as { text?: string }).text
