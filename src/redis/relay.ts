@@ -90,6 +90,14 @@ export class HomeRelay {
     e.session.detach(e.sink, this.layer.host.options.sessionTtlMs)
   }
 
+  /** Close every transport relayed to another process from a session homed here (its gateway closes it; the client resumes). */
+  closeAll(code: number, reason: string): void {
+    for (const e of [...this.#remote.values()]) {
+      this.closeRemote(e.sink, code, reason)
+      e.session.detach(e.sink, this.layer.host.options.sessionTtlMs) // its resume window starts, as for any ended transport
+    }
+  }
+
   /** The processes whose transports are attached here. */
   gateways(): Set<string> {
     return new Set([...this.#remote.values()].map((e) => e.sink.gw))

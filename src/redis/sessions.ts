@@ -87,6 +87,8 @@ export class RedisSessions implements SessionCluster {
   #stopping = false
   /** drain() began (or release()): sessions are handed over, none adopted here. */
   #draining = false
+  /** This process's channel subscription is up (a loss is handled once, until it is back). */
+  #subscribed = true
   readonly #writer: SessionWriter
 
   constructor(readonly link: RedisLink) {
@@ -125,14 +127,33 @@ export class RedisSessions implements SessionCluster {
     return String(2 * this.host.options.sessionTtlMs)
   }
 
+  /**
+   * The subscription dropped (Redis restarted, or it closed the connection: e.g. past
+   * `client-output-buffer-limit pubsub`). node-redis resubscribes on its own; what was published
+   * to this channel meanwhile is lost, so every transport that depends on it closes and its client
+   * resumes (from its last id, resending what was not acked): those relayed from other homes
+   * (their writes) and those relayed to other processes from sessions homed here (their frames,
+   * detaches). Reported once per loss.
+   */
+  #lostSubscription(err: unknown): void {
+    if (!this.#subscribed) return
+    this.#subscribed = false
+    this.gateway.lostSubscription()
+    this.relay.closeAll(CloseCode.goingAway, 'lost the broker subscription; resume')
+    if (this.#host && !this.#closed) this.report(Object.assign(new BrokerError('broker_unavailable', `lost the Redis subscription of this process (${(err as Error)?.message ?? String(err)}); its relayed transports were closed and resume, it subscribes again on its own`), { cause: err }))
+  }
+
   /** Subscribe to this process's channel (before the broker is handed out, so no request reaches a deaf home). */
   async subscribe(): Promise<void> {
     const { sub } = this.link
     await sub.subscribe(this.channel(this.id), (raw: string) => (this.#host ? this.#onMessage(raw) : this.#early.push(raw)))
     // A lost subscription: transports relayed from other homes close (their clients resume); once back,
     // check every epoch (another process may have adopted a session while this one was deaf).
-    sub.on('error', () => this.gateway.lostSubscription())
-    sub.on('ready', () => void this.#touchAll())
+    sub.on('error', (err: unknown) => this.#lostSubscription(err))
+    sub.on('ready', () => {
+      this.#subscribed = true
+      void this.#touchAll()
+    })
   }
 
   bind(host: ClusterHost): void {
