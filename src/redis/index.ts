@@ -155,6 +155,14 @@ function streamEntries(res: unknown): Entry[] {
   throw new Error(`unexpected XREAD reply: ${typeof res}`)
 }
 
+/** Entries one XREAD asks for. */
+const READ_COUNT = 1000
+/** A read that came back this much later than its BLOCK timeout means the process stalled. */
+const STALL_MS = 1_000
+
+const trimmed = (from: string, max: number) =>
+  `this process's fan-out reader fell behind the stream (trimmed to about streamMaxEntries=${max}) after ${from}: messages published meanwhile are lost here; the clients of its sessions get a reset`
+
 /** Test hook (symbol, not an export): stop as a crashed process would, without flushing or releasing anything. */
 const CRASH = Symbol.for('surewire.test.crash')
 
@@ -260,12 +268,19 @@ class RedisBroker implements Broker {
 
   async #run(): Promise<void> {
     let failures = 0
+    // The previous read came back late (the process stalled: a blocked event loop, SIGSTOP, a paused VM): check the next batch.
+    let stalled = false
     while (!this.#closed) {
       try {
-        const res = await this.reader.sendCommand(['XREAD', 'BLOCK', String(this.o.blockMs), 'COUNT', '1000', 'STREAMS', this.#stream, this.#last])
-        if (!this.#healthy) await this.#recovered()
+        const from = this.#last
+        const sent = performance.now()
+        const entries = streamEntries(await this.reader.sendCommand(['XREAD', 'BLOCK', String(this.o.blockMs), 'COUNT', String(READ_COUNT), 'STREAMS', this.#stream, from]))
+        const late = performance.now() - sent > this.o.blockMs + STALL_MS
+        if (!this.#healthy) await this.#recovered(entries.length > 0 ? from : undefined)
+        else if (entries.length > 0 && (stalled || entries.length >= Math.min(READ_COUNT, this.o.streamMaxEntries))) await this.#gap(from)
+        stalled = late
         failures = 0
-        for (const [id, fields] of streamEntries(res)) this.#deliver(id, fields)
+        for (const [id, fields] of entries) this.#deliver(id, fields)
       } catch (err) {
         if (this.#closed) return
         failures++
@@ -279,17 +294,33 @@ class RedisBroker implements Broker {
     }
   }
 
-  /** Back after a failure: if Redis lost its data (new epoch), say so and read the new stream from its start. */
-  async #recovered(): Promise<void> {
+  /**
+   * Back after a failure: if Redis lost its data (new epoch), say so and read the new stream from
+   * its start; else, when the read after `from` returned entries, check the stream still held what
+   * follows `from` ({@link #gap}).
+   */
+  async #recovered(from: string | undefined): Promise<void> {
     const epoch = String(await send(this.main, ['EVAL', EPOCH_LUA, '1', this.#epochKey, randomEpoch()]))
+    const lost = epoch === this.#epoch && from !== undefined && (await this.lostAfter(from))
     this.#healthy = true
     if (epoch !== this.#epoch) {
       this.#epoch = epoch
       this.#last = '0-0'
-      this.#handlers?.status({ ok: false, reason: 'broker_data_lost', detail: 'Redis came back without its data (new fan-out epoch): messages published before the restart may be lost' })
-    }
+      this.#dataLost('Redis came back without its data (new fan-out epoch): messages published before the restart may be lost')
+    } else if (lost) this.#dataLost(trimmed(from!, this.o.streamMaxEntries))
     this.#handlers?.status({ ok: true })
     this.sessions.outage(false)
+  }
+
+  /** A read after `from` that may have skipped entries trimmed meanwhile (a batch as large as the stream keeps, or after a stall): report it if so. */
+  async #gap(from: string): Promise<void> {
+    if (await this.lostAfter(from)) this.#dataLost(trimmed(from, this.o.streamMaxEntries))
+  }
+
+  /** Fan-out messages may be gone for this process: reported once (`broker_data_lost`), and every session homed here is told (reset on its resume). */
+  #dataLost(detail: string): void {
+    this.#handlers?.status({ ok: false, reason: 'broker_data_lost', detail })
+    this.sessions.fanoutLost()
   }
 
   #deliver(id: string, fields: string[]): void {

@@ -243,6 +243,17 @@ export class RedisSessions implements SessionCluster {
     }
   }
 
+  /**
+   * This process's fan-out reader skipped messages (the stream was trimmed past its position, or
+   * Redis came back without its data): any session homed here may have missed one. Each is told,
+   * never a silent gap: its live transports close (going away) and the resume gets
+   * `reset: 'replay_window_exceeded'` ({@link Session.lost}); a session waiting for a resume gets it then.
+   */
+  fanoutLost(): void {
+    if (!this.#host || this.#closed) return
+    for (const session of this.#homed.keys()) session.lost(CloseCode.goingAway, 'broker_data_lost: messages for this session may be lost; resume')
+  }
+
   #tell(session: Session, st: Homed): void {
     if (st.told) return
     st.told = true

@@ -158,6 +158,8 @@ export class Session {
   #nacks: Map<number, ServerFrame> | undefined
   /** The highest seq whose nack was forgotten: a duplicate at or below it has an unknown outcome. */
   #forgottenNack = 0
+  /** Ids below this are announced as lost to any resume from before it (see {@link Session.lost}). */
+  #lostBefore = 0
   /** Token bucket for maxInboundPerSecond: a burst of one second's worth, refilled continuously. */
   #tokens = NaN
   #refilledAt = 0
@@ -224,7 +226,7 @@ export class Session {
     const frame: HelloFrame = { t: 'hello', sid: this.sid, ...hello, resumed: typeof resume === 'number', seq: this.#lastSeq }
     const from = typeof resume === 'number' ? resume : 0
     this.#log?.trim() // age out what is past replayWindowMs before deciding
-    const oldest = this.#log?.oldest ?? this.#nextId
+    const oldest = Math.max(this.#lostBefore, this.#log?.oldest ?? this.#nextId)
     if (resume === 'unknown') frame.reset = 'session_unknown'
     else if (typeof resume === 'number' && from + 1 < oldest && from + 1 < this.#nextId) {
       frame.resumed = false
@@ -232,6 +234,21 @@ export class Session {
     }
     sink.write(JSON.stringify(frame))
     if (this.#log) for (const m of this.#log.after(from)) sink.write(m.text, m.id)
+  }
+
+  /**
+   * @internal Messages meant for this session may be lost upstream (the cluster layer's fan-out
+   * reader found the stream trimmed past its position, or Redis lost its data): never a silent gap.
+   * One id is skipped, so every resume from before now gets `reset: 'replay_window_exceeded'`
+   * (what the log still holds follows it); the live transports close with `code` so the client
+   * resumes, and learns it, now.
+   */
+  lost(code: number, reason: string): void {
+    if (this.#ended) return
+    this.#lostBefore = ++this.#nextId
+    const { sink, probe } = this
+    probe?.close(code, reason)
+    sink?.close(code, reason)
   }
 
   /** `sink` ended. If it was the live one, the session waits `ttlMs` for a resume, then ends as `expired`. */
