@@ -13,7 +13,9 @@
  * receives every message exactly once, in the stream's one total order (hence per-topic order),
  * and a process whose Redis connection drops resumes from that id with nothing skipped. The
  * epoch (a random value set once per stream) tells a process that Redis came back without its
- * data; that is reported (`broker_data_lost`) instead of passing silently.
+ * data, and a reader that resumes past what the stream still holds (trimmed while it was away)
+ * finds that out too (`lostAfter`); either is reported (`broker_data_lost`) and announced to
+ * the clients of the sessions homed there (a reset), instead of passing silently.
  *
  * Sessions are shared too (src/redis/sessions.ts, gateway.ts; contract S1): any process may
  * serve any request for a session; its home process writes its state through to Redis, other
@@ -41,9 +43,16 @@ export interface RedisBrokerOptions {
   /** Prefix of every key the broker uses, so several apps can share one Redis. @default 'surewire:' */
   keyPrefix?: string
   /**
-   * Entries kept in the fan-out stream (XADD MAXLEN ~). A process whose Redis connection is down
-   * for longer than it takes to publish this many messages misses the oldest of them (reported as
-   * `broker_data_lost`). @default 100_000
+   * Entries kept in the fan-out stream (XADD MAXLEN ~, so at least this many). A process whose
+   * fan-out reader is away (its Redis connection down, or the process stalled: a blocked event
+   * loop, SIGSTOP, a paused VM) for longer than it takes the others to publish this many messages
+   * misses the oldest of them: never silently. When its reader resumes it checks the stream still
+   * holds what follows its position (after a failed read or a read that came back more than
+   * `blockMs` + 1 s late, and whenever one read returns this many entries, or 1,000); if not, it
+   * reports `broker_data_lost` once on the server's `error` event and every session homed on
+   * that process is told: its transports close (1001) and its resume gets
+   * `reset: 'replay_window_exceeded'`. Use the same value on every process (XADD trims with the
+   * publisher's). @default 100_000
    */
   streamMaxEntries?: number
   /** How long `createRedisBroker` waits for Redis before it throws `broker_unreachable`. @default 5_000 */

@@ -68,6 +68,12 @@ export type HomeMessage =
   | { k: 'post'; sid: string; gw: string; rid: string; f: ClientFrame[] }
   | { k: 'det'; sid: string; sk: string }
 
+/** A session skipped an id (fan-out loss): its log restarts after it and `nid` is at least past it, if still homed under `ep`. KEYS hash, log; ARGV ep, next id. */
+const LOST_LUA = `if redis.call('HGET', KEYS[1], 'ep') ~= ARGV[1] then return 0 end
+redis.call('XTRIM', KEYS[2], 'MINID', ARGV[2])
+if tonumber(redis.call('HGET', KEYS[1], 'nid') or '0') < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], 'nid', ARGV[2]) end
+return 1`
+
 const randomId = () => Array.from(globalThis.crypto.getRandomValues(new Uint8Array(9)), (b) => b.toString(16).padStart(2, '0')).join('')
 
 export class RedisSessions implements SessionCluster {
@@ -248,10 +254,14 @@ export class RedisSessions implements SessionCluster {
    * Redis came back without its data): any session homed here may have missed one. Each is told,
    * never a silent gap: its live transports close (going away) and the resume gets
    * `reset: 'replay_window_exceeded'` ({@link Session.lost}); a session waiting for a resume gets it then.
+   * The skipped id goes to Redis too (fenced: its log restarts after it), so an adopter resets as well.
    */
   fanoutLost(): void {
     if (!this.#host || this.#closed) return
-    for (const session of this.#homed.keys()) session.lost(CloseCode.goingAway, 'broker_data_lost: messages for this session may be lost; resume')
+    for (const [session, st] of this.#homed) {
+      const next = session.lost(CloseCode.goingAway, 'broker_data_lost: messages for this session may be lost; resume')
+      if (next !== undefined) void evalScript(this.link.main, LOST_LUA, this.#keys(session.sid).slice(0, 2), [st.ep, String(next)]).catch((err: unknown) => this.report(err))
+    }
   }
 
   #tell(session: Session, st: Homed): void {

@@ -241,14 +241,15 @@ export class Session {
    * reader found the stream trimmed past its position, or Redis lost its data): never a silent gap.
    * One id is skipped, so every resume from before now gets `reset: 'replay_window_exceeded'`
    * (what the log still holds follows it); the live transports close with `code` so the client
-   * resumes, and learns it, now.
+   * resumes, and learns it, now. Returns the id after the skipped one (undefined: ended).
    */
-  lost(code: number, reason: string): void {
-    if (this.#ended) return
+  lost(code: number, reason: string): number | undefined {
+    if (this.#ended) return undefined
     this.#lostBefore = ++this.#nextId
     const { sink, probe } = this
     probe?.close(code, reason)
     sink?.close(code, reason)
+    return this.#nextId
   }
 
   /** `sink` ended. If it was the live one, the session waits `ttlMs` for a resume, then ends as `expired`. */
