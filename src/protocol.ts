@@ -43,6 +43,8 @@ export const QUERY = {
   session: 'sid',
   lastId: 'last',
   token: 'access_token',
+  /** `notices=1`: this client reads `notice` frames (optional, additive; servers that do not know it ignore it). */
+  notices: 'notices',
 } as const
 
 // ---------------------------------------------------------------- server → client
@@ -108,7 +110,21 @@ export interface ErrorFrame {
   fatal?: boolean
 }
 
-export type ServerFrame = HelloFrame | MessageFrame | AckFrame | NackFrame | PongFrame | HeartbeatFrame | ErrorFrame
+/**
+ * The server's state changed while the connection stays open (optional, additive): sent only to a
+ * client that connected with `notices=1` (QUERY.notices). `server_degraded`: the server cannot do
+ * its work fully (`code` says why, e.g. `broker_unavailable`: it cannot reach Redis; sends are not
+ * acknowledged and messages are held until it is back); `server_recovered`: it can again. A client
+ * ignores a `reason` it does not know.
+ */
+export interface NoticeFrame {
+  t: 'notice'
+  reason: string
+  code?: string
+  message?: string
+}
+
+export type ServerFrame = HelloFrame | MessageFrame | AckFrame | NackFrame | PongFrame | HeartbeatFrame | ErrorFrame | NoticeFrame
 
 // ---------------------------------------------------------------- client → server
 
@@ -224,6 +240,7 @@ const SERVER_FIELDS: Record<string, string> = {
   pong: '',
   hb: '',
   error: 'code:s message:s fatal?:b',
+  notice: 'reason:s code?:s message?:s',
 }
 
 /** {@link SERVER_FIELDS} compiled once per frame type: `[key, optional, kind]` per field (nothing is split per frame). */

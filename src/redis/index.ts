@@ -66,6 +66,15 @@ export interface RedisBrokerOptions {
   livenessIntervalMs?: number
   /** How long a gateway waits for the home process to answer a forwarded POST or attach. @default 10_000 */
   forwardTimeoutMs?: number
+  /**
+   * Outbound messages a session's home holds while Redis does not take its writes (they go out,
+   * in order, once it does): the memory bound of an outage, per session. Past it a `conn.send()`
+   * rejects `broker_unavailable`, and a `broadcast()` / `publish()` for that session hands the
+   * session back to Redis instead of dropping the message: its transports close, and the client's
+   * resume (once Redis answers) adopts it and re-reads the fan-out messages it is owed from the
+   * fan-out stream (docs/RELIABILITY.md "Redis faults"). @default 10_000
+   */
+  maxHeldMessages?: number
 }
 
 export const redisBrokerDefaults = {

@@ -65,7 +65,8 @@ export class SseStream {
   }
 
   /** Attach to the session (hello + replay); resolves once attached. */
-  async open(req: OpenRequest): Promise<void> {
+  async open(req: OpenRequest, notices = false): Promise<void> {
+    if (notices) this.#sink.notices = true
     const live = { beat: () => this.#outbox.idle && this.#outbox.write(HEARTBEAT) }
     this.core.live.add(live)
     this.#stopBeat = () => this.core.live.delete(live)

@@ -83,6 +83,8 @@ class SocketConnection implements LiveConnection, SocketHandlers, Sink, FramePip
   get kind(): 'websocket' {
     return 'websocket'
   }
+  /** See {@link Sink.notices}; an own property only when the client asked (memory per connection). */
+  declare notices?: boolean
 
   write(text: string): void {
     void this.#outbox.write(text)
@@ -153,7 +155,8 @@ class SocketConnection implements LiveConnection, SocketHandlers, Sink, FramePip
     if (!auth.ok && auth.failed) return this.refuse(errorFrame('server_error', 'authentication is unavailable; retry later'), CloseCode.internalError, 'authentication unavailable')
     // Accept-then-close so browsers (which never see an HTTP status) get a reason they can show.
     if (!auth.ok) return this.refuse(errorFrame('unauthorized', 'authentication failed'), CloseCode.unauthorized, 'unauthorized')
-    const { sid, last } = openParams(req)
+    const { sid, last, notices } = openParams(req)
+    if (notices) this.notices = true
     this.#lastSeen = now()
     this.core.live.add(this)
     this.core.startSweep()
