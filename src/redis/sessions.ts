@@ -185,7 +185,8 @@ export class RedisSessions implements SessionCluster {
   post(session: Session, id: number, text: string, payload: string, topic: string | undefined): void {
     const st = this.#homed.get(session)
     if (!st) return // no longer homed here: its new home (or adopter, from the saved fan-out position) delivers it
-    if (st.pending.length >= this.link.options.maxHeldMessages) return this.#handBack(session, st)
+    // The bound applies while Redis fails this session's writes (st.told); a healthy Redis takes a large tick (a catch-up) in its next batch.
+    if (st.told && st.pending.length >= this.link.options.maxHeldMessages) return this.#handBack(session, st)
     st.pending.push({ id, text, payload, topic, resolve: undefined, reject: undefined })
     this.#writer.queue(session, st)
   }
@@ -233,7 +234,7 @@ export class RedisSessions implements SessionCluster {
   }
 
   /**
-   * A fanned-out message for a session that already holds `maxHeldMessages` Redis has not taken:
+   * A fanned-out message for a session that already holds `maxHeldMessages` Redis did not take:
    * rather than drop it (a hole the client would never learn of), stop holding this session here.
    * What Redis holds of it is exact (its log up to the last write, and the fan-out position saved
    * with it), so the held fan-out messages are dropped here and re-read from the fan-out stream by

@@ -94,7 +94,9 @@ async function openStream(core: ServerCore, req: RealtimeRequest, allow: Record<
       const stream = new SseStream(core, pipe)
       stream.open({ sid, last, user: auth.user }, notices).catch((err) => {
         core.reportError(err)
-        pipe.destroy()
+        // The shared broker did not answer (Redis down): say why before the stream ends (the client retries).
+        if (err instanceof BrokerError) stream.refuse(`${err.code}: ${err.message}`)
+        else pipe.destroy()
       })
       return stream
     },

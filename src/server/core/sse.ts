@@ -106,6 +106,12 @@ export class SseStream {
     else this.#outbox.finish(() => this.pipe.end())
   }
 
+  /** The session could not be opened (the shared broker did not answer): an error event saying why, then the end (the client retries). */
+  refuse(message: string): void {
+    this.pipe.write(event(JSON.stringify(errorFrame('server_error', message)), 0))
+    this.#end(false)
+  }
+
   /** Over maxBufferedBytes: say why (the frame waits behind the backlog), end, destroy after the grace period. */
   #slow(): void {
     const f = errorFrame('slow_consumer', `more than maxBufferedBytes=${this.core.options.maxBufferedBytes} bytes queued for this stream; reconnect to resume`)

@@ -1,4 +1,5 @@
 import { CloseCode, FrameError, parseClientMessage, type ServerFrame } from '../../protocol'
+import { BrokerError } from '../broker'
 import { openParams, type RealtimeRequest } from '../request'
 import type { Session } from '../session'
 import type { Sink } from '../sink'
@@ -51,7 +52,9 @@ export function openedSocket(core: ServerCore, socket: SocketLike, req: Realtime
   }
   conn.start(req).catch((err) => {
     core.reportError(err)
-    conn.shut(CloseCode.internalError, 'server error')
+    // The shared broker did not answer (Redis down): retryable, and the client's status detail says why.
+    if (err instanceof BrokerError) conn.refuse(errorFrame('server_error', `${err.code}: ${err.message}`), CloseCode.internalError, err.code)
+    else conn.shut(CloseCode.internalError, 'server error')
   })
   return conn // itself, not an object of closures (memory per connection)
 }
