@@ -147,6 +147,30 @@ describe('a status reason on the clients during a Redis outage', () => {
   }
 })
 
+describe('through a gateway', () => {
+  it("a client attached on another process than its session's home gets the notices the home sends (Redis refuses the home's writes; pub/sub works)", async () => {
+    const p = prefix()
+    const user = `gw${prefixes}`
+    await admin(['ACL', 'SETUSER', user, 'on', '>pw', '~*', '&*', '+@all'])
+    cleanups.push(() => admin(['ACL', 'DELUSER', user]))
+    const home = await node(p, { url: redis.url.replace('redis://', `redis://${user}:pw@`) })
+    const gateway = await node(p)
+    const first = wsPeer(home.url, 'notices=1')
+    const { sid } = await first.hello()
+    const relayed = wsPeer(gateway.url, `sid=${sid}&last=0&notices=1`) // relayed from the home
+    expect((await relayed.hello()).resumed).toBe(true)
+    await admin(['ACL', 'SETUSER', user, '-@scripting'])
+    await gateway.realtime.broadcast({ type: 'tick', n: 1 }) // the home's write of it is refused
+    await relayed.wait('notice', (f) => f.reason === 'server_degraded')
+    await admin(['ACL', 'SETUSER', user, '+@scripting'])
+    await relayed.wait('notice', (f) => f.reason === 'server_recovered')
+    const tick = await relayed.wait('msg')
+    expect(tick).toMatchObject({ id: 1, d: { type: 'tick', n: 1 } })
+    expect(relayed.frames.map((f) => f.t)).toEqual(['hello', 'notice', 'notice', 'msg'])
+    expect(home.conns).toHaveLength(1)
+  })
+})
+
 describe('the silent-drop edge: a session past maxHeldMessages', () => {
   it('is handed back to Redis instead of dropping fan-out: every broadcast arrives once, in order, no reset; the held conn.send() rejects broker_unavailable', async () => {
     const p = prefix()
