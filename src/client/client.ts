@@ -486,7 +486,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
         this.emit('error', new SurewireError('transport_error', `server error ${f.code}: ${f.message}`))
         return
       case 'notice': // the server's state changed; the connection stays open (docs/PROTOCOL.md)
-        if (f.reason === 'server_degraded' || f.reason === 'server_recovered') this.#setStatus('open', f.reason, f.code ? { detail: f.code } : {})
+        if (/^server_(degraded|recovered)$/.test(f.reason)) this.#setStatus('open', f.reason as StatusReason, { detail: f.code })
         return
       default:
         return // pong, hb: liveness only

@@ -48,7 +48,7 @@ export function openParams(req: RealtimeRequest): { sid: string | undefined; las
   const raw = req.headers['last-event-id'] ?? q.get(QUERY.lastId) ?? undefined
   const n = raw === undefined ? NaN : Number(raw)
   // notices=1: the client reads `notice` frames (docs/PROTOCOL.md); others get the older form (an `error` frame) or nothing.
-  return { sid, last: Number.isSafeInteger(n) && n >= 0 ? n : undefined, notices: q.get(QUERY.notices) === '1' }
+  return { sid, last: Number.isSafeInteger(n) && n >= 0 ? n : undefined, notices: q.get('notices') === '1' }
 }
 
 /** Header record from `[name, value]` pairs: lower-cased names, repeats joined with `, `. */
