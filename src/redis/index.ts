@@ -23,6 +23,7 @@
  * 6.2 (tested on 7.0).
  */
 import { createClient } from 'redis'
+import { ConfigError } from '../errors'
 import { BrokerError, type Broker, type BrokerHandlers, type FanOut } from '../server/broker'
 import { CLUSTER, type ClusterHost } from '../server/cluster/layer'
 import { boundCommands, send } from './eval'
@@ -112,6 +113,7 @@ const randomEpoch = () => Array.from(globalThis.crypto.getRandomValues(new Uint8
 export async function createRedisBroker(options: RedisBrokerOptions): Promise<Broker> {
   const o = { ...redisBrokerDefaults, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as RedisBrokerOptions & typeof redisBrokerDefaults
   if (!o.url === !o.client) throw new BrokerError('broker_unreachable', 'createRedisBroker: pass either `url` or `client`')
+  if (!Number.isSafeInteger(o.maxHeldMessages) || o.maxHeldMessages < 1) throw new ConfigError(`createRedisBroker: maxHeldMessages must be a positive integer (got ${String(o.maxHeldMessages)})`)
   const own = !o.client
   const main: Client = o.client ?? createClient({ url: o.url, socket: { connectTimeout: o.connectTimeoutMs, reconnectStrategy: (n) => Math.min(50 * 2 ** n, 2_000) } })
   const reader: Client = main.duplicate()

@@ -121,8 +121,14 @@ describe('a status reason on the clients during a Redis outage', () => {
     const notice = await again.wait('notice')
     expect(notice).toMatchObject({ t: 'notice', reason: 'server_degraded', code: 'broker_unavailable' })
     expect(again.frames.map((f) => f.t)).toEqual(['hello', 'notice'])
+    // Its liveness does not depend on Redis: a ping is answered at once, also behind a batch whose commit waits for Redis.
+    again.send({ t: 'msg', seq: 1, d: { type: 'echo', text: 'held' } })
+    again.send({ t: 'ping', n: 7 })
+    expect(await again.wait('pong')).toMatchObject({ n: 7 })
+    expect(matching(again.frames, 'ack')).toEqual([])
     await redis.start()
     await again.wait('notice', (f) => f.reason === 'server_recovered')
+    await again.wait('ack', (f) => f.seq === 1)
   })
 
   for (const transport of ['websocket', 'sse'] as const) {
@@ -172,6 +178,12 @@ describe('through a gateway', () => {
 })
 
 describe('the silent-drop edge: a session past maxHeldMessages', () => {
+  it('maxHeldMessages must be a positive integer (ConfigError before connecting)', async () => {
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      await expect(createRedisBroker({ url: redis.url, maxHeldMessages: bad })).rejects.toMatchObject({ name: 'ConfigError', code: 'bad_config' })
+    }
+  })
+
   it('is handed back to Redis instead of dropping fan-out: every broadcast arrives once, in order, no reset; the held conn.send() rejects broker_unavailable', async () => {
     const p = prefix()
     const user = `home${prefixes}`
