@@ -13,50 +13,24 @@
  *   Redis user, whose scripts (every session write) are then denied (`NOPERM`) while its reads
  *   (the fan-out stream) and the other process's writes (the publisher) go on.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createClient } from 'redis'
 import { createRedisBroker, type RedisBrokerOptions } from '../../src/redis'
-import type { BrokerError, Connection } from '../../src/server'
+import type { BrokerError } from '../../src/server'
 import type { StatusEvent } from '../../src'
 import { matching, wsPeer } from '../support/peer'
-import { closeClients, makeClient, startServer, until, type TestServer } from '../support/servers'
-import { startRedis, type TestRedis } from './redis-server'
+import { useRedis } from '../support/redis-server'
+import { makeClient, until } from '../support/servers'
+import { redisNode } from './nodes'
 
-let redis: TestRedis
-beforeAll(async () => {
-  redis = await startRedis()
-})
-afterAll(async () => {
-  await redis?.close()
-})
-
-const cleanups: (() => unknown)[] = []
-afterEach(async () => {
-  closeClients()
-  for (const fn of cleanups.splice(0).reverse()) await fn()
-})
-
-interface Node extends TestServer {
-  errors: unknown[]
-  conns: Connection[]
-}
+const fx = useRedis()
 
 let prefixes = 0
 const prefix = () => `o${++prefixes}-${process.pid}:`
-
-async function node(p: string, extra: Partial<RedisBrokerOptions> = {}): Promise<Node> {
-  const broker = await createRedisBroker({ url: redis.url, keyPrefix: p, blockMs: 1_000, livenessIntervalMs: 200, ...extra })
-  const s = await startServer({ broker, sessionTtlMs: 30_000 })
-  const errors: unknown[] = []
-  const conns: Connection[] = []
-  s.realtime.on('error', (e) => errors.push(e))
-  s.realtime.on('connection', (conn) => void conns.push(conn as Connection))
-  cleanups.push(() => s.close())
-  return { ...s, errors, conns }
-}
+const node = (p: string, extra: Partial<RedisBrokerOptions> = {}) => redisNode(fx, p, extra)
 
 async function admin(...commands: string[][]): Promise<void> {
-  const c = createClient({ url: redis.url })
+  const c = createClient({ url: fx.redis.url })
   await c.connect()
   try {
     for (const cmd of commands) await c.sendCommand(cmd)
@@ -68,6 +42,7 @@ async function admin(...commands: string[][]): Promise<void> {
 /** A client that records its status events, ticks, resets and errors. */
 function tracked(url: string, transport: 'websocket' | 'sse') {
   const c = makeClient(url, { transports: [transport], backoff: () => 100 })
+  fx.cleanup(() => c.close()) // before the servers (cleanups run newest first)
   const t = { c, statuses: [] as StatusEvent[], got: [] as number[], resets: [] as string[], errors: [] as string[] }
   c.on('status', (e) => t.statuses.push(e))
   c.onMessage('tick', (m) => t.got.push(m.n))
@@ -85,13 +60,13 @@ describe('a status reason on the clients during a Redis outage', () => {
       await t.c.connect()
       await t.c.send({ type: 'echo', text: 'before' })
       const opens = t.statuses.length
-      await redis.stop()
+      await fx.redis.stop()
       await until(() => reasons(t).includes('server_degraded'), 30_000, 'server_degraded')
       const degraded = t.statuses.find((s) => s.reason === 'server_degraded')!
       expect(degraded).toMatchObject({ status: 'open', previous: 'open', transport, detail: 'broker_unavailable' })
       expect(t.c.getSnapshot()).toMatchObject({ status: 'open', reason: 'server_degraded', detail: 'broker_unavailable' })
       const during = t.c.send({ type: 'echo', text: 'during' }) // not acknowledged while Redis is down
-      await redis.start()
+      await fx.redis.start()
       await until(() => reasons(t).includes('server_recovered'), 30_000, 'server_recovered')
       expect(t.c.getSnapshot()).toMatchObject({ status: 'open', reason: 'server_recovered' })
       expect(t.c.getSnapshot().detail).toBeUndefined()
@@ -107,7 +82,7 @@ describe('a status reason on the clients during a Redis outage', () => {
     const a = await node(prefix())
     const first = wsPeer(a.url, 'notices=1')
     const { sid } = await first.hello()
-    await redis.stop()
+    await fx.redis.stop()
     await first.wait('notice', (f) => f.reason === 'server_degraded')
     expect(matching(first.frames, 'error')).toEqual([]) // a client that reads notices gets no error frame for it
     // A client without notices=1 (an older one) resumes: the error frame it always got, after hello.
@@ -126,7 +101,7 @@ describe('a status reason on the clients during a Redis outage', () => {
     again.send({ t: 'ping', n: 7 })
     expect(await again.wait('pong')).toMatchObject({ n: 7 })
     expect(matching(again.frames, 'ack')).toEqual([])
-    await redis.start()
+    await fx.redis.start()
     await again.wait('notice', (f) => f.reason === 'server_recovered')
     await again.wait('ack', (f) => f.seq === 1)
   })
@@ -134,9 +109,9 @@ describe('a status reason on the clients during a Redis outage', () => {
   for (const transport of ['websocket', 'sse'] as const) {
     it(`${transport}: a new RealtimeClient that connects while Redis is down is refused, saying broker_unavailable, and connects on its own once Redis is back`, async () => {
       const a = await node(prefix(), { commandTimeoutMs: 500 })
-      await redis.stop()
+      await fx.redis.stop()
       let down = true
-      cleanups.push(() => down && redis.start())
+      fx.cleanup(() => down && fx.redis.start())
       const t = tracked(a.url, transport)
       const connected = t.c.connect()
       await until(() => t.statuses.some((s) => s.status === 'reconnecting'), 30_000, 'a refused attempt')
@@ -144,7 +119,7 @@ describe('a status reason on the clients during a Redis outage', () => {
       // WebSocket: the error frame before the close is the status detail; SSE: the error event before the stream's end is an `error` event.
       if (transport === 'websocket') expect(refused.detail).toMatch(/^close 1011 server_error: broker_unavailable: /)
       else expect(t.errors.some((e) => e.includes('broker_unavailable'))).toBe(true)
-      await redis.start()
+      await fx.redis.start()
       down = false
       await connected
       expect(t.c.status).toBe('open')
@@ -158,8 +133,8 @@ describe('through a gateway', () => {
     const p = prefix()
     const user = `gw${prefixes}`
     await admin(['ACL', 'SETUSER', user, 'on', '>pw', '~*', '&*', '+@all'])
-    cleanups.push(() => admin(['ACL', 'DELUSER', user]))
-    const home = await node(p, { url: redis.url.replace('redis://', `redis://${user}:pw@`) })
+    fx.cleanup(() => admin(['ACL', 'DELUSER', user]))
+    const home = await node(p, { url: fx.redis.url.replace('redis://', `redis://${user}:pw@`) })
     const gateway = await node(p)
     const first = wsPeer(home.url, 'notices=1')
     const { sid } = await first.hello()
@@ -180,7 +155,7 @@ describe('through a gateway', () => {
 describe('the silent-drop edge: a session past maxHeldMessages', () => {
   it('maxHeldMessages must be a positive integer (ConfigError before connecting)', async () => {
     for (const bad of [0, -1, 1.5, Number.NaN]) {
-      await expect(createRedisBroker({ url: redis.url, maxHeldMessages: bad })).rejects.toMatchObject({ name: 'ConfigError', code: 'bad_config' })
+      await expect(createRedisBroker({ url: fx.redis.url, maxHeldMessages: bad })).rejects.toMatchObject({ name: 'ConfigError', code: 'bad_config' })
     }
   })
 
@@ -188,8 +163,8 @@ describe('the silent-drop edge: a session past maxHeldMessages', () => {
     const p = prefix()
     const user = `home${prefixes}`
     await admin(['ACL', 'SETUSER', user, 'on', '>pw', '~*', '&*', '+@all'])
-    cleanups.push(() => admin(['ACL', 'DELUSER', user]))
-    const home = await node(p, { url: redis.url.replace('redis://', `redis://${user}:pw@`), maxHeldMessages: 5 })
+    fx.cleanup(() => admin(['ACL', 'DELUSER', user]))
+    const home = await node(p, { url: fx.redis.url.replace('redis://', `redis://${user}:pw@`), maxHeldMessages: 5 })
     const publisher = await node(p)
     const t = tracked(home.url, 'websocket')
     await t.c.connect()
