@@ -60,14 +60,18 @@ describe('a status reason on the clients during a Redis outage', () => {
       await t.c.connect()
       await t.c.send({ type: 'echo', text: 'before' })
       const opens = t.statuses.length
+      const stopAt = performance.now()
       await fx.redis.stop()
       await until(() => reasons(t).includes('server_degraded'), 30_000, 'server_degraded')
+      const degradedMs = performance.now() - stopAt
       const degraded = t.statuses.find((s) => s.reason === 'server_degraded')!
       expect(degraded).toMatchObject({ status: 'open', previous: 'open', transport, detail: 'broker_unavailable' })
       expect(t.c.getSnapshot()).toMatchObject({ status: 'open', reason: 'server_degraded', detail: 'broker_unavailable' })
       const during = t.c.send({ type: 'echo', text: 'during' }) // not acknowledged while Redis is down
+      const startAt = performance.now()
       await fx.redis.start()
       await until(() => reasons(t).includes('server_recovered'), 30_000, 'server_recovered')
+      if (process.env.SUREWIRE_FIGURES) console.log(`[figures] ${transport}: Redis stop → server_degraded ${degradedMs.toFixed(0)} ms, start → server_recovered ${(performance.now() - startAt).toFixed(0)} ms`)
       expect(t.c.getSnapshot()).toMatchObject({ status: 'open', reason: 'server_recovered' })
       expect(t.c.getSnapshot().detail).toBeUndefined()
       await during
