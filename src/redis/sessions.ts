@@ -24,6 +24,7 @@ import { compareIds, evalScript, fieldsOf, send, type Client } from './eval'
 import { Gateway, type GatewayMessage } from './gateway'
 import { HomeRelay } from './relay'
 import { ADOPT_LUA, CREATE_LUA, END_LUA, RELEASE_LUA, TOUCH_LUA } from './scripts'
+import { logMessages, type LogEntry } from './log'
 import { homed, SessionWriter, type Homed } from './writer'
 
 export const sessionDefaults = {
@@ -293,7 +294,7 @@ export class RedisSessions implements SessionCluster {
     const nacks = Object.entries(fieldsOf(res[3]))
       .map(([seq, f]) => [Number(seq), JSON.parse(f) as ServerFrame] as [number, ServerFrame])
       .sort((a, b) => a[0] - b[0])
-    const log = (res[4] as [string, string[]][]).map(([id, fields]) => [parseInt(id, 10), fields[1]!] as [number, string])
+    const log = logMessages(res[4] as LogEntry[])
     const init: SessionInit = {
       sid,
       connId: h.cid!,

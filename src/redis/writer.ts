@@ -11,8 +11,10 @@ import type { Session } from '../server/session'
 import { evalScript, type Client } from './eval'
 import { SYNC_LUA } from './scripts'
 
-/** Entries a session's log stream keeps at most (the process's replay bounds trim further on adoption). */
+/** Messages a session's log stream keeps at most (by id: MINID; the process's replay bounds trim further on adoption). */
 const LOG_MAX_ENTRIES = 10_000
+/** Messages one log entry holds at most (a session's batch in one call is one entry up to this; Lua's unpack() bounds it). */
+const ENTRY_MESSAGES = 500
 /** Sessions one SYNC_LUA call writes at most (a larger tick is split into calls sent together). */
 const BATCH_SESSIONS = 256
 /** Bytes of message text one SYNC_LUA call carries at most (one session's batch is never split). */
@@ -42,10 +44,16 @@ export interface Homed {
   waiters: ((ok: boolean) => void)[]
   /** An outage was announced to this session's client (once per outage). */
   told: boolean
+  /**
+   * When the next write renews the TTLs of the session's keys (Date.now() ms; 0: with the next
+   * write). Until a write that renewed them also appended to the log, the log key may be new
+   * (XADD creates it without a TTL), so it stays 0.
+   */
+  renewAt: number
 }
 
 const SETTLED: Promise<void> = Promise.resolve()
-export const homed = (ep: string): Homed => ({ ep, pending: [], flight: SETTLED, queued: false, inbound: false, waiters: [], told: false })
+export const homed = (ep: string): Homed => ({ ep, pending: [], flight: SETTLED, queued: false, inbound: false, waiters: [], told: false, renewAt: 0 })
 
 /** What the writer needs of the session layer. */
 export interface WriterHost {
@@ -75,6 +83,8 @@ interface Part {
   st: Homed
   batch: Pending[]
   waiters: ((ok: boolean) => void)[]
+  /** This call renews the TTLs (its answer moves `renewAt` on when it also appended to the log). */
+  renew?: number
 }
 
 const moved = () => new BrokerError('session_moved', 'this session moved to another process')
@@ -167,12 +177,17 @@ export class SessionWriter {
   /** One SYNC_LUA call for `parts` (each session's inbound state taken now); never rejects. */
   #write(parts: Part[]): Promise<void> {
     const keys: string[] = []
-    const args = [this.host.position(), this.host.ttl(), String(LOG_MAX_ENTRIES)]
-    for (const { session, st, batch } of parts) {
+    const ttl = this.host.ttl()
+    const args = [this.host.position(), ttl, String(LOG_MAX_ENTRIES), String(ENTRY_MESSAGES)]
+    const now = Date.now()
+    for (const part of parts) {
+      const { session, st, batch } = part
       keys.push(...this.host.keys(session.sid))
       const state = st.inbound ? session.inboundState() : undefined
       st.inbound = false
-      args.push(st.ep, state ? '1' : '0')
+      const renew = now >= st.renewAt
+      if (renew && batch.length > 0) part.renew = now + Number(ttl) / 4
+      args.push(st.ep, String((state ? 1 : 0) + (renew ? 2 : 0)))
       if (state) {
         args.push(String(state.lastSeq), String(state.forgottenNack), JSON.stringify(state.topics), String(state.nacks.length))
         for (const [seq, nack] of state.nacks) args.push(String(seq), JSON.stringify(nack))
@@ -197,6 +212,7 @@ export class SessionWriter {
     parts.forEach((part, i) => {
       if (Number(res[i]) === 1) {
         part.st.told = false
+        if (part.renew !== undefined) part.st.renewAt = part.renew
         for (const b of part.batch) part.session.committed(b.id, b.text, b.payload, b.topic)
         this.#settle(part, true)
         return
