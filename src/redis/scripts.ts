@@ -19,20 +19,20 @@ return 1
  * process homes, split by size): per session, outbound messages (appended to its log, skipping
  * ids it already holds, so a retried call after a lost reply adds nothing twice) and, when its
  * inbound flag is set, the inbound state. KEYS: per session hash, log, nacks. ARGV: fan-out
- * position, ttl ms, log max entries (message ids kept: MINID), messages per log entry at most,
- * then per session: ep, flags (1: inbound, 2: renew the TTLs), [lastSeq, forgottenNack, topics
- * JSON, nack count N, N (seq, frame) pairs] when inbound, message count M, M (id, text) pairs.
- * Log entries (src/redis/log.ts): one message is `<id>-1 m <text>` (the format before batching),
- * several are ONE entry `<first id>-1 <id> <text> <id> <text> …`. The TTLs are renewed only when
- * the flag asks (the writer does on a session's first write and then every ttl / 4; the touch
- * timer renews them too) and whenever the nacks hash is rewritten (a new key): no key of a
- * session is ever left without one. Returns one result per session, in order: 1 written, 0
- * fenced (another epoch; nothing of that session written, the others are not affected).
+ * position, ttl ms, log max entries (message ids kept: MINID), then per session: ep, flags (1:
+ * inbound, 2: renew the TTLs), [lastSeq, forgottenNack, topics JSON, nack count N, N (seq, frame)
+ * pairs] when inbound, run count R, R runs of (first id, message count C, the C frame texts joined
+ * by the record separator \x1e). A run is written as ONE log entry `<first id>-1 b <joined texts>`
+ * (one message: `<id>-1 m <text>`, the only shape before batched entries; src/redis/log.ts), so
+ * the script does no work per message. The TTLs are renewed only when the flag asks (the writer
+ * does on a session's first write and then every ttl / 4; the touch timer renews them too) and
+ * whenever the nacks hash is rewritten (a new key): no key of a session is ever left without one.
+ * Returns one result per session, in order: 1 written, 0 fenced (another epoch; nothing of that
+ * session written, the others are not affected).
  */
 export const SYNC_LUA = `
 local out = {}
-local a = 5
-local per = 2 * tonumber(ARGV[4])
+local a = 4
 for s = 1, #KEYS / 3 do
   local hk, lk, nk = KEYS[3 * s - 2], KEYS[3 * s - 1], KEYS[3 * s]
   local ep, fl = ARGV[a], tonumber(ARGV[a + 1])
@@ -45,28 +45,29 @@ for s = 1, #KEYS / 3 do
     ni = a + 4
     a = ni + 2 * nn
   end
-  local mn = tonumber(ARGV[a])
-  local i, last = a + 1, a + 2 * mn
-  a = last + 1
+  local rn = tonumber(ARGV[a])
+  local ri = a + 1
+  a = ri + 3 * rn
   local h = redis.call('HMGET', hk, 'ep', 'nid')
   if h[1] ~= ep then
     out[s] = 0
   else
     local nid = tonumber(h[2])
-    while i <= last and tonumber(ARGV[i]) < nid do i = i + 2 end
-    if i <= last then
-      local top = tonumber(ARGV[last - 1])
-      local min = math.max(0, top + 1 - tonumber(ARGV[3]))
-      if i == last - 1 then
-        redis.call('XADD', lk, 'MINID', '~', min, ARGV[i] .. '-1', 'm', ARGV[last])
-      else
-        while i <= last do
-          local j = math.min(i + per - 1, last)
-          redis.call('XADD', lk, 'MINID', '~', min, ARGV[i] .. '-1', unpack(ARGV, i, j))
-          i = j + 1
+    for r = ri, ri + 3 * rn - 1, 3 do
+      local first, n, texts = tonumber(ARGV[r]), tonumber(ARGV[r + 1]), ARGV[r + 2]
+      local top = first + n - 1
+      if top >= nid then
+        if first < nid then
+          -- A retry after a lost reply (more messages queued since): skip the ones already held.
+          local at = 0
+          for _ = first, nid - 1 do at = string.find(texts, '\\30', at + 1, true) end
+          texts = string.sub(texts, at + 1)
+          first = nid
         end
+        local min = math.max(0, top + 1 - tonumber(ARGV[3]))
+        redis.call('XADD', lk, 'MINID', '~', min, first .. '-1', first == top and 'm' or 'b', texts)
+        nid = top + 1
       end
-      nid = top + 1
     end
     redis.call('HSET', hk, 'nid', nid, 'fp', ARGV[1])
     if inb then

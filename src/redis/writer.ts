@@ -13,7 +13,7 @@ import { SYNC_LUA } from './scripts'
 
 /** Messages a session's log stream keeps at most (by id: MINID; the process's replay bounds trim further on adoption). */
 const LOG_MAX_ENTRIES = 10_000
-/** Messages one log entry holds at most (a session's batch in one call is one entry up to this; Lua's unpack() bounds it). */
+/** Messages one log entry holds at most (a session's batch in one call is one entry up to this: entries stay small enough to trim). */
 const ENTRY_MESSAGES = 500
 /** Sessions one SYNC_LUA call writes at most (a larger tick is split into calls sent together). */
 const BATCH_SESSIONS = 256
@@ -75,6 +75,31 @@ export interface WriterHost {
   /** Redis did not take the session's writes: tell its client (once per outage). */
   tell(session: Session, st: Homed): void
   report(err: unknown): void
+}
+
+/** Joins the frame texts of one log entry: a JSON text never holds a raw control character. */
+const SEP = '\x1e'
+
+/**
+ * A session's messages as the script reads them: run count R, then R runs of (first id, count C,
+ * the C texts joined by {@link SEP}); a run is consecutive ids, at most {@link ENTRY_MESSAGES}
+ * (a message whose text holds SEP, not a frame msgFrame makes, is a run of its own).
+ */
+function messages(batch: Pending[], out: string[]): void {
+  const at = out.push('0') - 1
+  let runs = 0
+  for (let i = 0; i < batch.length; ) {
+    let j = i + 1
+    if (!batch[i]!.text.includes(SEP)) {
+      while (j < batch.length && j - i < ENTRY_MESSAGES && batch[j]!.id === batch[j - 1]!.id + 1 && !batch[j]!.text.includes(SEP)) j++
+    }
+    let texts = batch[i]!.text
+    for (let k = i + 1; k < j; k++) texts += SEP + batch[k]!.text
+    out.push(String(batch[i]!.id), String(j - i), texts)
+    runs++
+    i = j
+  }
+  out[at] = String(runs)
 }
 
 /** One session's part of a batch call. */
@@ -178,8 +203,8 @@ export class SessionWriter {
   #write(parts: Part[]): Promise<void> {
     const keys: string[] = []
     const ttl = this.host.ttl()
-    const args = [this.host.position(), ttl, String(LOG_MAX_ENTRIES), String(ENTRY_MESSAGES)]
     const now = Date.now()
+    const body: string[] = []
     for (const part of parts) {
       const { session, st, batch } = part
       keys.push(...this.host.keys(session.sid))
@@ -187,14 +212,14 @@ export class SessionWriter {
       st.inbound = false
       const renew = now >= st.renewAt
       if (renew && batch.length > 0) part.renew = now + Number(ttl) / 4
-      args.push(st.ep, String((state ? 1 : 0) + (renew ? 2 : 0)))
+      body.push(st.ep, String((state ? 1 : 0) + (renew ? 2 : 0)))
       if (state) {
-        args.push(String(state.lastSeq), String(state.forgottenNack), JSON.stringify(state.topics), String(state.nacks.length))
-        for (const [seq, nack] of state.nacks) args.push(String(seq), JSON.stringify(nack))
+        body.push(String(state.lastSeq), String(state.forgottenNack), JSON.stringify(state.topics), String(state.nacks.length))
+        for (const [seq, nack] of state.nacks) body.push(String(seq), JSON.stringify(nack))
       }
-      args.push(String(batch.length))
-      for (const b of batch) args.push(String(b.id), b.text)
+      messages(batch, body)
     }
+    const args = [this.host.position(), ttl, String(LOG_MAX_ENTRIES), ...body]
     const call = evalScript(this.host.main, SYNC_LUA, keys, args)
       .then(
         (res) => this.#answered(parts, res as unknown[]),
