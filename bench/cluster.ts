@@ -25,6 +25,7 @@
  * fan-out run.
  */
 import { fork, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
@@ -67,6 +68,8 @@ const MEASURE = new Set(envList('SUREWIRE_BENCH_CLUSTER_ROWS') ?? ['latency', 'f
 const ONLY_CONFIGS = envList('SUREWIRE_BENCH_CLUSTER_CONFIGS')
 const PROF_DIR = process.env.SUREWIRE_BENCH_CLUSTER_PROF
 const STATS = process.env.SUREWIRE_BENCH_CLUSTER_STATS === '1'
+/** Where the STATS lines go (clusterSection's `log`). */
+let log: (line: string) => void = () => {}
 
 const stamp = () => performance.timeOrigin + performance.now()
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -187,7 +190,17 @@ async function latency(config: Config, procs: Proc[]): Promise<number[]> {
   return out
 }
 
-async function fanout(config: Config, procs: Proc[]): Promise<number> {
+/** CPU time (ms) a process has used so far, from /proc (Linux; 0 elsewhere). */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100 // utime + stime, in USER_HZ (100)
+  } catch {
+    return 0
+  }
+}
+
+async function fanout(config: Config, procs: Proc[], redisPid?: number): Promise<number> {
   const clients: RawClient[] = []
   for (let i = 0; i < CLIENTS; i += 50) {
     const batch = Array.from({ length: Math.min(50, CLIENTS - i) }, (_, j) => rawClient(config.stack, procs[(i + j) % procs.length]!.port))
@@ -198,9 +211,16 @@ async function fanout(config: Config, procs: Proc[]): Promise<number> {
   let got = 0
   let last = 0
   for (const c of clients) c.onDelivery(() => ((got += 1), (last = stamp())))
+  const pids = [...procs.map((p) => p.child.pid), redisPid]
+  const cpu0 = pids.map(cpuMs)
   const start = stamp()
   await procs[0]!.call({ cmd: 'fanout', count: BROADCASTS })
   await bounded((async () => { while (got < total) await sleep(5) })(), `${total} deliveries (got ${got})`)
+  if (STATS) {
+    const used = pids.map((pid, i) => cpuMs(pid) - cpu0[i]!)
+    const servers = used.slice(0, -1).reduce((a, b) => a + b, 0)
+    log(`  cpu µs per delivery: servers ${fmt((servers * 1000) / total, 2)}, redis ${fmt((used.at(-1)! * 1000) / total, 2)} (${used.map((u) => fmt(u, 0)).join(' / ')} ms)`)
+  }
   for (const c of clients) c.ws.terminate()
   return total / ((last - start) / 1000)
 }
@@ -270,6 +290,17 @@ async function killToFirstMessage(redis: TestRedis, prefix: string): Promise<num
   return out
 }
 
+/** redis-server's pid (INFO server). */
+async function serverPid(redis: TestRedis): Promise<number> {
+  const c = createClient({ url: redis.url })
+  await c.connect()
+  try {
+    return Number(/process_id:(\d+)/.exec(String(await c.sendCommand(['INFO', 'server'])))?.[1])
+  } finally {
+    await c.disconnect()
+  }
+}
+
 /** Redis's INFO commandstats: calls and µs per command. */
 async function commandStats(redis: TestRedis): Promise<Map<string, { calls: number; usec: number }>> {
   const c = createClient({ url: redis.url })
@@ -302,9 +333,11 @@ export interface ClusterFigures {
 }
 
 /** Run the cluster rows `runs` times (interleaved by configuration); returns the markdown section and the figures. */
-export async function clusterSection(runs: number, log: (line: string) => void): Promise<{ markdown: string[]; figures: ClusterFigures }> {
+export async function clusterSection(runs: number, logLine: (line: string) => void): Promise<{ markdown: string[]; figures: ClusterFigures }> {
+  log = logLine
   await build({ entryPoints: { 'cluster-server': join(ROOT, 'bench/cluster-server.ts') }, outdir: BUILD_DIR, outExtension: { '.js': '.mjs' }, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'warning' })
   const redis = await startRedis()
+  const redisPid = STATS ? await serverPid(redis) : undefined
   const lat: Record<string, number[]> = {}
   const del: Record<string, number[]> = {}
   const post: Record<string, number[]> = {}
@@ -318,7 +351,7 @@ export async function clusterSection(runs: number, log: (line: string) => void):
           if (MEASURE.has('latency')) (lat[config.key] ??= []).push(...(await latency(config, procs)))
           if (MEASURE.has('fanout')) {
             const before = STATS ? await commandStats(redis) : undefined
-            ;(del[config.key] ??= []).push(await fanout(config, procs))
+            ;(del[config.key] ??= []).push(await fanout(config, procs, redisPid))
             log(`cluster run ${run}/${runs} ${config.key}: ${fmt(del[config.key]!.at(-1)!, 0)} deliveries/s`)
             if (before) log(statsDelta(before, await commandStats(redis)))
           }
