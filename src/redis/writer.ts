@@ -81,20 +81,44 @@ export interface WriterHost {
 const SEP = '\x1e'
 
 /**
+ * Whether a message may share a log entry: its text holds no {@link SEP}. A frame is msgFrame's
+ * JSON around the payload (topic names are JSON-escaped there), so only the payload can, and a
+ * fan-out's payload is one string for every session: checked once per distinct payload.
+ */
+class Joinable {
+  #payload: string | undefined
+  #ok = false
+
+  test(b: Pending): boolean {
+    if (b.payload !== this.#payload) {
+      this.#payload = b.payload
+      this.#ok = !b.payload.includes(SEP)
+    }
+    return this.#ok
+  }
+}
+
+const joined: string[] = []
+
+/**
  * A session's messages as the script reads them: run count R, then R runs of (first id, count C,
  * the C texts joined by {@link SEP}); a run is consecutive ids, at most {@link ENTRY_MESSAGES}
- * (a message whose text holds SEP, not a frame msgFrame makes, is a run of its own).
+ * (a message whose payload holds SEP is a run of its own).
  */
-function messages(batch: Pending[], out: string[]): void {
+function messages(batch: Pending[], joinable: Joinable, out: string[]): void {
   const at = out.push('0') - 1
   let runs = 0
   for (let i = 0; i < batch.length; ) {
     let j = i + 1
-    if (!batch[i]!.text.includes(SEP)) {
-      while (j < batch.length && j - i < ENTRY_MESSAGES && batch[j]!.id === batch[j - 1]!.id + 1 && !batch[j]!.text.includes(SEP)) j++
+    if (joinable.test(batch[i]!)) {
+      while (j < batch.length && j - i < ENTRY_MESSAGES && batch[j]!.id === batch[j - 1]!.id + 1 && joinable.test(batch[j]!)) j++
     }
     let texts = batch[i]!.text
-    for (let k = i + 1; k < j; k++) texts += SEP + batch[k]!.text
+    if (j - i > 1) {
+      for (let k = i; k < j; k++) joined.push(batch[k]!.text)
+      texts = joined.join(SEP)
+      joined.length = 0
+    }
     out.push(String(batch[i]!.id), String(j - i), texts)
     runs++
     i = j
@@ -205,6 +229,7 @@ export class SessionWriter {
     const ttl = this.host.ttl()
     const now = Date.now()
     const body: string[] = []
+    const joinable = new Joinable()
     for (const part of parts) {
       const { session, st, batch } = part
       keys.push(...this.host.keys(session.sid))
@@ -217,7 +242,7 @@ export class SessionWriter {
         body.push(String(state.lastSeq), String(state.forgottenNack), JSON.stringify(state.topics), String(state.nacks.length))
         for (const [seq, nack] of state.nacks) body.push(String(seq), JSON.stringify(nack))
       }
-      messages(batch, body)
+      messages(batch, joinable, body)
     }
     const args = [this.host.position(), ttl, String(LOG_MAX_ENTRIES), ...body]
     const call = evalScript(this.host.main, SYNC_LUA, keys, args)
