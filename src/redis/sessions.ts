@@ -39,6 +39,8 @@ const MAX_PENDING = 10_000
 export interface FanoutSource {
   readonly position: string
   fanoutRange(from: string, to: string): Promise<FanOut[]>
+  /** The stream was trimmed past `from`: a catch-up from there would skip messages. */
+  lostAfter(from: string): Promise<boolean>
 }
 
 export interface RedisLink {
@@ -84,6 +86,10 @@ export class RedisSessions implements SessionCluster {
   #closed = false
   /** release() or close() began: our own Redis clients are about to be closed; failures from that are no outage. */
   #stopping = false
+  /** drain() began (or release()): sessions are handed over, none adopted here. */
+  #draining = false
+  /** This process's channel subscription is up (a loss is handled once, until it is back). */
+  #subscribed = true
   readonly #writer: SessionWriter
 
   constructor(readonly link: RedisLink) {
@@ -122,14 +128,33 @@ export class RedisSessions implements SessionCluster {
     return String(2 * this.host.options.sessionTtlMs)
   }
 
+  /**
+   * The subscription dropped (Redis restarted, or it closed the connection: e.g. past
+   * `client-output-buffer-limit pubsub`). node-redis resubscribes on its own; what was published
+   * to this channel meanwhile is lost, so every transport that depends on it closes and its client
+   * resumes (from its last id, resending what was not acked): those relayed from other homes
+   * (their writes) and those relayed to other processes from sessions homed here (their frames,
+   * detaches). Reported once per loss.
+   */
+  #lostSubscription(err: unknown): void {
+    if (!this.#subscribed) return
+    this.#subscribed = false
+    this.gateway.lostSubscription()
+    this.relay.closeAll(CloseCode.goingAway, 'lost the broker subscription; resume')
+    if (this.#host && !this.#closed) this.report(Object.assign(new BrokerError('broker_unavailable', `lost the Redis subscription of this process (${(err as Error)?.message ?? String(err)}); its relayed transports were closed and resume, it subscribes again on its own`), { cause: err }))
+  }
+
   /** Subscribe to this process's channel (before the broker is handed out, so no request reaches a deaf home). */
   async subscribe(): Promise<void> {
     const { sub } = this.link
     await sub.subscribe(this.channel(this.id), (raw: string) => (this.#host ? this.#onMessage(raw) : this.#early.push(raw)))
     // A lost subscription: transports relayed from other homes close (their clients resume); once back,
     // check every epoch (another process may have adopted a session while this one was deaf).
-    sub.on('error', () => this.gateway.lostSubscription())
-    sub.on('ready', () => void this.#touchAll())
+    sub.on('error', (err: unknown) => this.#lostSubscription(err))
+    sub.on('ready', () => {
+      this.#subscribed = true
+      void this.#touchAll()
+    })
   }
 
   bind(host: ClusterHost): void {
@@ -294,12 +319,22 @@ export class RedisSessions implements SessionCluster {
     const nacks = Object.entries(fieldsOf(res[3]))
       .map(([seq, f]) => [Number(seq), JSON.parse(f) as ServerFrame] as [number, ServerFrame])
       .sort((a, b) => a[0] - b[0])
-    const log = logMessages(res[4] as LogEntry[])
+    let log = logMessages(res[4] as LogEntry[])
+    const fp = h.fp ?? '0-0'
+    let nextId = Number(h.nid)
+    if (await unavailable(this.link.broker.lostAfter(fp))) {
+      // The fan-out stream no longer reaches back to the old home's position: messages for this session
+      // may be gone. Never a silent gap: the log restarts after a skipped id, so every client resumes with
+      // `reset: 'replay_window_exceeded'` (session.ts attach), here and after any later adoption.
+      await unavailable(send(this.link.main, ['XTRIM', this.#keys(sid)[1]!, 'MINID', String(nextId)]))
+      log = []
+      nextId++
+    }
     const init: SessionInit = {
       sid,
       connId: h.cid!,
       lastSeq: Number(h.seq),
-      nextId: Number(h.nid),
+      nextId,
       forgottenNack: Number(h.fn),
       nacks,
       topics: JSON.parse(h.tp ?? '[]') as string[],
@@ -307,7 +342,7 @@ export class RedisSessions implements SessionCluster {
     }
     const session = this.host.newSession(JSON.parse(h.u ?? 'null'), init)
     this.#homed.set(session, homed(ep))
-    await this.#catchUp(session, h.fp ?? '0-0')
+    await this.#catchUp(session, fp)
     this.host.sessions.set(sid, session)
     this.host.announce(session.conn)
     return session
@@ -331,18 +366,41 @@ export class RedisSessions implements SessionCluster {
     }
   }
 
+  /** The drain began: no adoption here from now on (gateway.ts refuses instead; retried elsewhere). */
+  draining(): void {
+    this.#draining = true
+  }
+
+  get isDraining(): boolean {
+    return this.#draining
+  }
+
+  /** The transports this process relays for sessions homed elsewhere (the drain closes them one by one). */
+  relayed(): Sink[] {
+    return this.gateway.sinks()
+  }
+
+  /**
+   * Hand one session homed here over (drain, release): flush what it owes, mark it released (the
+   * next process that sees a request for it adopts it at once), forget it here and close its
+   * transports with `code` so its client resumes elsewhere.
+   */
+  async handOver(session: Session, code: number, reason: string): Promise<void> {
+    const st = this.#homed.get(session)
+    if (!st) return
+    await st.flight
+    await this.#writer.written(session, st)
+    await evalScript(this.link.main, RELEASE_LUA, this.#keys(session.sid).slice(0, 1), [st.ep]).catch((err: unknown) => this.report(err))
+    if (this.#homed.get(session) !== st) return // fenced or ended meanwhile: nothing of ours to close
+    this.#forget(session, new BrokerError('session_moved', 'the session was released'))
+    session.drop(code, reason)
+  }
+
   async release(): Promise<void> {
     this.#stopping = true
+    this.#draining = true
     this.gateway.closeAll(CloseCode.goingAway, 'this server is shutting down')
-    await Promise.all(
-      [...this.#homed].map(async ([session, st]) => {
-        await st.flight
-        await this.#writer.written(session, st)
-        await evalScript(this.link.main, RELEASE_LUA, this.#keys(session.sid).slice(0, 1), [st.ep]).catch((err: unknown) => this.report(err))
-        this.#forget(session, new BrokerError('session_moved', 'the session was released'))
-        session.drop(CloseCode.goingAway, 'this server is shutting down')
-      }),
-    )
+    await Promise.all([...this.#homed.keys()].map((session) => this.handOver(session, CloseCode.goingAway, 'this server is shutting down')))
   }
 
   async close(): Promise<void> {

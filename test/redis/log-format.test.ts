@@ -7,69 +7,39 @@
  * - every key of a session carries a TTL after a write, including a nacks hash the script
  *   rewrote without renewing the others; a retried write after a lost reply adds nothing twice.
  */
-import type { Socket } from 'node:net'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createClient } from 'redis'
-import { createRedisBroker } from '../../src/redis'
 import { SYNC_LUA } from '../../src/redis/scripts'
 import { logMessages, type LogEntry } from '../../src/redis/log'
-import type { Broker, Connection } from '../../src/server'
 import { matching, wsPeer } from '../support/peer'
-import { startServer, until, type TestServer } from '../support/servers'
-import { startRedis, type TestRedis } from './redis-server'
+import { useRedis } from '../support/redis-server'
+import { until } from '../support/servers'
+import { redisNode, type RedisNode } from './nodes'
 
-let redis: TestRedis
-let admin: ReturnType<typeof createClient>
-beforeAll(async () => {
-  redis = await startRedis()
-  admin = createClient({ url: redis.url })
-  await admin.connect()
-})
-afterAll(async () => {
-  await admin?.quit()
-  await redis?.close()
-})
-
-const cleanups: (() => unknown)[] = []
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn()
-})
+const fixture = useRedis()
+let admin: ReturnType<typeof createClient> | undefined
+/** One command on a plain client of the file's redis-server (to read and rewrite the keys). */
+async function cmd(args: string[]): Promise<unknown> {
+  if (!admin) {
+    const c = (admin = createClient({ url: fixture.redis.url }))
+    await c.connect()
+    fixture.cleanup(async () => {
+      admin = undefined
+      await c.quit()
+    })
+  }
+  return admin.sendCommand(args)
+}
 
 let prefixes = 0
 const prefix = () => `lf${++prefixes}-${process.pid}:`
-
-interface Node extends TestServer {
-  conns: Connection[]
-  crash(): void
-}
-
-async function node(p: string): Promise<Node> {
-  const broker: Broker = await createRedisBroker({ url: redis.url, keyPrefix: p, blockMs: 1_000, livenessIntervalMs: 200 })
-  const s = await startServer({ broker, sessionTtlMs: 30_000 })
-  const conns: Connection[] = []
-  const sockets = new Set<Socket>()
-  s.http.on('connection', (sock: Socket) => sockets.add(sock))
-  s.realtime.on('error', () => {})
-  s.realtime.on('connection', (conn) => void conns.push(conn as Connection))
-  let crashed = false
-  cleanups.push(() => (crashed ? undefined : s.close()))
-  return {
-    ...s,
-    conns,
-    crash() {
-      crashed = true
-      ;(broker as unknown as Record<symbol, () => void>)[Symbol.for('surewire.test.crash')]!()
-      for (const sock of sockets) sock.destroy()
-      s.http.close()
-    },
-  }
-}
+const node = (p: string) => redisNode(fixture, p)
 
 const ticks = (frames: ReturnType<typeof matching<'msg'>>) => frames.map((f) => (f.d as { n: number }).n)
-const entries = async (key: string) => (await admin.sendCommand(['XRANGE', key, '-', '+'])) as LogEntry[]
+const entries = async (key: string) => (await cmd(['XRANGE', key, '-', '+'])) as LogEntry[]
 
 /** A session on A with ten messages in its log: five sends one at a time, then a burst of five broadcasts. */
-async function sessionWithLog(a: Node) {
+async function sessionWithLog(a: RedisNode) {
   const ws = wsPeer(a.url)
   const { sid } = await ws.hello()
   await until(() => a.conns.length === 1, 10_000, 'the connection')
@@ -108,9 +78,9 @@ describe('the session log', () => {
     // Rewrite the log as surewire before batched entries wrote it: `<id>-1 m <text>`, one per message.
     const key = `${p}s:${sid}:log`
     const messages = logMessages(await entries(key))
-    await admin.sendCommand(['DEL', key])
-    for (const [id, text] of messages) await admin.sendCommand(['XADD', key, 'MAXLEN', '~', '10000', `${id}-1`, 'm', text])
-    await admin.sendCommand(['PEXPIRE', key, '60000'])
+    await cmd(['DEL', key])
+    for (const [id, text] of messages) await cmd(['XADD', key, 'MAXLEN', '~', '10000', `${id}-1`, 'm', text])
+    await cmd(['PEXPIRE', key, '60000'])
     expect((await entries(key)).every(([, f]) => f[0] === 'm')).toBe(true)
     const again = wsPeer(b.url, `sid=${sid}&last=3`)
     expect(await again.hello()).toMatchObject({ sid, resumed: true })
@@ -132,7 +102,7 @@ describe('the session log', () => {
     await a.conns[0]!.send({ type: 'tick', n: 1 })
     await Promise.all([2, 3].map((n) => a.realtime.broadcast({ type: 'tick', n })))
     await ws.wait('msg', undefined, 3)
-    for (const key of [`${p}s:${sid}`, `${p}s:${sid}:log`]) expect(Number(await admin.sendCommand(['PTTL', key])), key).toBeGreaterThan(0)
+    for (const key of [`${p}s:${sid}`, `${p}s:${sid}:log`]) expect(Number(await cmd(['PTTL', key])), key).toBeGreaterThan(0)
   })
 })
 
@@ -143,17 +113,17 @@ describe('SYNC_LUA', () => {
     const ids = Array.from({ length: to - from + 1 }, (_, i) => from + i)
     return [String(from), String(ids.length), ids.map(frame).join('\x1e')]
   }
-  const sync = (k: string, args: string[]) => admin.sendCommand(['EVAL', SYNC_LUA, '3', k, `${k}:log`, `${k}:n`, ...hdr, ...args])
+  const sync = async (k: string, args: string[]) => cmd(['EVAL', SYNC_LUA, '3', k, `${k}:log`, `${k}:n`, ...hdr, ...args])
 
   it('a nacks hash rewritten without a renewal still gets a TTL; a retried call adds nothing twice', async () => {
     const k = `${prefix()}s:x`
-    await admin.sendCommand(['HSET', k, 'ep', '1', 'nid', '1'])
-    await admin.sendCommand(['PEXPIRE', k, '60000'])
+    await cmd(['HSET', k, 'ep', '1', 'nid', '1'])
+    await cmd(['PEXPIRE', k, '60000'])
     // First write renews (flag 2) and creates the log.
     expect(await sync(k, ['1', '2', '1', ...run(1, 3)])).toEqual([1])
     // Inbound only (flag 1), one nack, no renewal: the nacks key is new and must carry a TTL anyway.
     expect(await sync(k, ['1', '1', '5', '0', '[]', '1', '4', '{"t":"nack","seq":4}', '0'])).toEqual([1])
-    for (const key of [k, `${k}:log`, `${k}:n`]) expect(Number(await admin.sendCommand(['PTTL', key])), key).toBeGreaterThan(0)
+    for (const key of [k, `${k}:log`, `${k}:n`]) expect(Number(await cmd(['PTTL', key])), key).toBeGreaterThan(0)
     // The reply to the first call was "lost": it is sent again with two more messages queued since.
     expect(await sync(k, ['1', '0', '1', ...run(1, 5)])).toEqual([1])
     // Not consecutive (6, then 8): two runs; the single one is an `m` entry.
@@ -161,7 +131,7 @@ describe('SYNC_LUA', () => {
     const log = await entries(`${k}:log`)
     expect(log.map(([id, f]) => [id, f[0]])).toEqual([['1-1', 'b'], ['4-1', 'b'], ['6-1', 'm'], ['8-1', 'b']])
     expect(logMessages(log)).toEqual([1, 2, 3, 4, 5, 6, 8, 9].map((id) => [id, frame(id)]))
-    expect(await admin.sendCommand(['HGET', k, 'nid'])).toBe('10')
+    expect(await cmd(['HGET', k, 'nid'])).toBe('10')
     // Another epoch: fenced, nothing written.
     expect(await sync(k, ['2', '0', '1', ...run(10, 10)])).toEqual([0])
     expect(logMessages(await entries(`${k}:log`)).at(-1)![0]).toBe(9)
