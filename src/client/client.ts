@@ -41,6 +41,9 @@ type AnyClient = RealtimeClient<any, any>
 type C = Conn<AnyClient>
 /** What every client's connections report to it: set once, by the class's static block (which may reach its private members). */
 let connEvents: ConnEvents<AnyClient>
+/** The keepalive's and the inbox's callbacks, called with the client as `this` (no closures per client). */
+let clientDead: ConstructorParameters<typeof Keepalive>[1]
+let clientInbox: ConstructorParameters<typeof Inbox<unknown>>[1]
 type Timer = ReturnType<typeof setTimeout>
 type TimerName = 'retry' | 'connect' | 'headStart' | 'healthy'
 
@@ -106,6 +109,13 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       close: (cl, c, info) => cl.#onClose(c, info),
       limit: (cl) => cl.#serverMaxFrame,
     }
+    clientDead = function (reason, detail) {
+      ;(this as AnyClient).#lost(reason, detail)
+    }
+    clientInbox = function (error, data) {
+      if (error) (this as AnyClient).emit('invalid', { error, data })
+      else (this as AnyClient).#dispatch(data)
+    }
   }
 
   constructor(options: ClientOptions<In, Out>) {
@@ -116,8 +126,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     this.#endpoints = toHrefs(endpoints)
     const storage = options.storage === undefined ? defaultStorage() : options.storage
     this.#fallback = new WsFallback(storage ? new FallbackMemory(storage, endpoints.key, this.#o.rememberFallbackMs) : noMemory, this.#o.wsFailuresBeforeFallback)
-    this.#keepalive = new Keepalive(this.#o, (reason, detail) => this.#lost(reason, detail))
-    this.#inbox = new Inbox<Infer<In>>(options.incoming, (error, data) => (error ? this.emit('invalid', { error, data }) : this.#dispatch(data as Infer<In>)))
+    this.#keepalive = new Keepalive(this.#o, clientDead, this)
+    this.#inbox = new Inbox<Infer<In>>(options.incoming, clientInbox, this)
     this.getSnapshot = () => this.#snapshot // here rather than as a field initializer, which would need a context of its own
     const tap = (this.#tap = (options as { [engineTap]?: EngineTap })[engineTap])
     if (tap) {

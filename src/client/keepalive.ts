@@ -32,7 +32,9 @@ export class Keepalive {
 
   constructor(
     private readonly o: KeepaliveOptions,
-    private readonly onDead: (reason: 'pong_timeout' | 'sse_silent', detail: string) => void,
+    private readonly onDead: (this: unknown, reason: 'pong_timeout' | 'sse_silent', detail: string) => void,
+    /** `this` of `onDead`: the client passes one function for every client and itself here (a closure less per client). */
+    private readonly owner?: unknown,
   ) {}
 
   /** Start watching a newly active connection; pings go out on `transport`. */
@@ -64,7 +66,7 @@ export class Keepalive {
       // Hidden tabs throttle timers and suspended machines fire them late: no evidence of a dead
       // connection, so ask again (a visible tab checks at once, see the client's lifecycle handler).
       if (this.#lifecycle?.hidden?.() || now() - due > ms) return this.ping()
-      this.onDead('pong_timeout', `no pong within pongTimeoutMs=${ms}`)
+      this.onDead.call(this.owner, 'pong_timeout', `no pong within pongTimeoutMs=${ms}`)
     }, ms)
   }
 
@@ -96,7 +98,7 @@ export class Keepalive {
       const limit = this.#silenceMs()
       const quiet = now() - this.#lastFrameAt
       if (quiet < limit) return this.#watchSilence(limit - quiet)
-      this.onDead('sse_silent', `no frame or heartbeat for ${limit} ms`)
+      this.onDead.call(this.owner, 'sse_silent', `no frame or heartbeat for ${limit} ms`)
     }, ms)
   }
 }
