@@ -9,7 +9,8 @@ import { Inbox } from './inbox'
 import { Keepalive } from './keepalive'
 import { FallbackMemory, defaultStorage } from './memory'
 import { browserLifecycle, defaultBackoff, resolveClientOptions, type ClientOptions, type LifecycleSource } from './options'
-import { ClientSession, handled } from './session'
+import { handled, handledRejection } from './outbox'
+import { ClientSession } from './session'
 import { surewireCodec } from './codec'
 import { Conn, type ConnEvents, type Role } from './conn'
 import type { FetchLike } from './sse'
@@ -179,7 +180,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
    */
   send(message: InferIn<Out>): Promise<void> {
     if (this.#status === 'closed') {
-      return handled(Promise.reject(new SurewireError('client_closed', 'send() after close(): call connect() again or create a new RealtimeClient')))
+      return handledRejection(new SurewireError('client_closed', `send() after close()${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ': call connect() again or create a new RealtimeClient' : ''}`))
     }
     const result = this.#o.outgoing['~standard'].validate(message)
     return result instanceof Promise ? handled(result.then((r) => this.#sent(this.#s.message(r)))) : this.#sent(this.#s.message(result))
@@ -564,7 +565,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   /** The leader's connection as this tab's state machine sees it: frames go to the leader. Its transport reports nothing here. */
   #leaderConn(kind: TransportKind): C {
-    const c = new Conn<AnyClient>(this, noEvents, kind, 'active')
+    const c = new Conn<AnyClient>(this, connEvents, kind, 'active') // its transport never reports
     c.opened = true
     c.t = { kind, send: (f) => this.#link!.send(f as never), close() {} }
     return c
@@ -586,8 +587,6 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 }
 
-const noop = (): void => {}
-const noEvents: ConnEvents<AnyClient> = { open: noop, frame: noop, bad: noop, unsendable: noop, close: noop, limit: () => Infinity }
 
 /** Clients without storage share one memory that remembers nothing. */
 const noMemory = /* @__PURE__ */ new FallbackMemory(null, '', 0)

@@ -1,7 +1,7 @@
 import { SurewireError, ValidationError } from '../errors'
 import { utf8Length, type HelloFrame } from '../protocol'
 import type { StandardSchemaV1 } from '../schema'
-import { Outbox } from './outbox'
+import { Outbox, handledRejection } from './outbox'
 
 /** The bounds a session's sending obeys (ClientOptions). */
 interface SessionOptions {
@@ -49,17 +49,17 @@ export class ClientSession {
    * The promise is not marked handled here (the caller does; the outbox marks its own before it rejects).
    */
   message(result: StandardSchemaV1.Result<unknown>): Promise<void> {
-    if (result.issues) return refuse(new ValidationError(result.issues, 'outgoing'))
+    if (result.issues) return handledRejection(new ValidationError(result.issues, 'outgoing'))
     let json: string | undefined
     try {
       json = JSON.stringify(result.value)
     } catch (err) {
-      return refuse(new SurewireError('invalid_message', `message is not JSON-serialisable: ${(err as Error).message}`))
+      return handledRejection(new SurewireError('invalid_message', `message is not JSON-serialisable: ${(err as Error).message}`))
     }
-    if (json === undefined) return refuse(new SurewireError('invalid_message', 'message is not JSON-serialisable'))
+    if (json === undefined) return handledRejection(new SurewireError('invalid_message', 'message is not JSON-serialisable'))
     const bytes = utf8Length(json) + 24 // envelope {"t":"msg","seq":N,"d":…}
     const limit = this.limit()
-    if (bytes > limit) return refuse(new SurewireError('too_large', `message is ${bytes} bytes; the limit is ${limit} (maxMessageBytes / server maxFrameBytes)`))
+    if (bytes > limit) return handledRejection(new SurewireError('too_large', `message is ${bytes} bytes; the limit is ${limit}${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ' (maxMessageBytes / server maxFrameBytes)' : ''}`))
     return this.queue().pushMessage(result.value, json, bytes)
   }
 
@@ -108,13 +108,3 @@ export class ClientSession {
   }
 }
 
-/**
- * Mark a promise as handled so a fire-and-forget `send()` or `connect()` can never become an
- * unhandled rejection that crashes a Node process; awaiting it still sees the error.
- */
-export function handled<T>(p: Promise<T>): Promise<T> {
-  p.catch(() => {})
-  return p
-}
-
-const refuse = (e: Error): Promise<never> => handled(Promise.reject(e))
