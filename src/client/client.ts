@@ -46,6 +46,7 @@ let connEvents: ConnEvents<AnyClient>
 let clientDead: ConstructorParameters<typeof Keepalive>[1]
 let clientInbox: ConstructorParameters<typeof Inbox<unknown>>[1]
 type Timer = ReturnType<typeof setTimeout>
+type Waiter = { resolve: () => void; reject: (e: Error) => void }
 type TimerName = 'retry' | 'connect' | 'headStart' | 'healthy'
 
 type TypeOf<M> = M extends { type: infer T extends string } ? T : never
@@ -66,7 +67,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   readonly #inbox: Inbox<Infer<In>>
   #conns: C[] = []
   #timers: Record<TimerName, Timer | undefined> = { retry: undefined, connect: undefined, headStart: undefined, healthy: undefined }
-  #waiters: { resolve: () => void; reject: (e: Error) => void }[] = []
+  /** connect() calls waiting for open (or for the client to give up); none while open: an idle connection keeps no array. */
+  #waiters: Waiter[] | undefined
   #hb = DEFAULT_HEARTBEAT_MS
   /** Reconnect count, failed attempts in a row, auth refusals, the refusal that stands (budget.ts). */
   readonly #budget: RetryBudget
@@ -162,7 +164,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   /** Open the connection. Resolves once open on some transport; rejects with a typed error if the client gives up. */
   connect(): Promise<void> {
     if (this.#status === 'open') return Promise.resolve()
-    const p = handled(new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject })))
+    const p = handled(new Promise<void>((resolve, reject) => (this.#waiters ??= []).push({ resolve, reject })))
     if (this.#status === 'idle' || this.#status === 'closed') {
       this.#budget.reset()
       if (this.#link) return this.#link.connect(), p
@@ -293,6 +295,12 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     })
   }
 
+  #takeWaiters(): Waiter[] {
+    const w = this.#waiters ?? []
+    this.#waiters = undefined
+    return w
+  }
+
   #candidates(): C[] {
     return this.#conns.filter((c) => c.role === 'candidate')
   }
@@ -396,7 +404,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     if (c.kind === 'sse') this.#scheduleProbe()
     else this.#probe?.stop()
     this.#flush()
-    const waiters = this.#waiters.splice(0)
+    const waiters = this.#takeWaiters()
     for (const w of waiters) w.resolve()
   }
 
@@ -490,7 +498,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     if (bye) this.#s.forget()
     this.#setStatus('closed', reason, reason === 'closed_by_client' ? {} : { error })
     if (reason !== 'closed_by_client') this.emit('error', error)
-    for (const w of this.#waiters.splice(0)) w.reject(error)
+    for (const w of this.#takeWaiters()) w.reject(error)
     this.#s.outbox?.rejectAll(error)
   }
 
@@ -544,7 +552,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
         if (status !== 'open') return
         this.#s.outbox?.markAllUnsent() // a new leader learns our unanswered frames (it drops those it has)
         this.#flush()
-        for (const w of this.#waiters.splice(0)) w.resolve()
+        for (const w of this.#takeWaiters()) w.resolve()
         return
       }
       case 'msg':

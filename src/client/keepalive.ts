@@ -47,11 +47,13 @@ export class Keepalive {
     if (kind === 'sse') return this.alive()
     if (this.o.pingIntervalMs <= 0) return // pinging turned off
     const every = timerMs(Math.max(10, Math.min(this.o.pingIntervalMs, hb)))
-    const tick = () => {
-      this.ping()
-      this.#ping = setTimeout(tick, every)
-    }
-    this.#ping = setTimeout(tick, every)
+    this.#ping = setTimeout(pingTick, every, this, every)
+  }
+
+  /** The ping timer fired: ping, and arm it again. */
+  beat(every: number): void {
+    this.ping()
+    this.#ping = setTimeout(pingTick, every, this, every)
   }
 
   /** Ping now (WebSocket) and expect a frame back within `pongTimeoutMs`. */
@@ -101,4 +103,9 @@ export class Keepalive {
       this.onDead.call(this.owner, 'sse_silent', `no frame or heartbeat for ${limit} ms`)
     }, ms)
   }
+}
+
+/** The ping timer's callback: one function for every keepalive, its state passed as arguments (no closure per connection). */
+function pingTick(k: Keepalive, every: number): void {
+  k.beat(every)
 }
