@@ -1,6 +1,6 @@
 import { BaseEmitter } from '../emitter'
 import { AuthError, RejectedError, ServerRefusalError, SurewireError, ValidationError, errorText } from '../errors'
-import { CloseCode, DEFAULT_HEARTBEAT_MS, type ErrorFrame, type HelloFrame, type ServerFrame } from '../protocol'
+import { CloseCode, DEFAULT_HEARTBEAT_MS, utf8Length, type ErrorFrame, type HelloFrame, type ServerFrame } from '../protocol'
 import { type Infer, type InferIn, type StandardSchemaV1 } from '../schema'
 import { connectTimedOut, describeClose, planAttempt } from './attempt'
 import { RetryBudget } from './budget'
@@ -9,8 +9,7 @@ import { Inbox } from './inbox'
 import { Keepalive } from './keepalive'
 import { FallbackMemory, defaultStorage } from './memory'
 import { browserLifecycle, defaultBackoff, resolveClientOptions, type ClientOptions, type LifecycleSource } from './options'
-import { handled, handledRejection } from './outbox'
-import { ClientSession } from './session'
+import { Outbox, handled, handledRejection } from './outbox'
 import { surewireCodec } from './codec'
 import { Conn, type ConnEvents, type Role } from './conn'
 import type { FetchLike } from './sse'
@@ -62,20 +61,25 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   readonly #o
   readonly #endpoints: EndpointHrefs
   readonly #fallback: WsFallback
-  /** The server session: id, last message id, topics, outbox, the server's frame limit (session.ts). */
-  readonly #s: ClientSession
+  /** Created by the first send() or subscribe(): an idle connection that never sends holds none. */
+  #outbox: Outbox | undefined
   readonly #inbox: Inbox<Infer<In>>
   #conns: C[] = []
   #timers: Record<TimerName, Timer | undefined> = { retry: undefined, connect: undefined, headStart: undefined, healthy: undefined }
   /** connect() calls waiting for open (or for the client to give up); none while open: an idle connection keeps no array. */
   #waiters: Waiter[] | undefined
+  #sid: string | undefined
+  #lastId = 0
   #hb = DEFAULT_HEARTBEAT_MS
+  #serverMaxFrame = Infinity
   /** Reconnect count, failed attempts in a row, auth refusals, the refusal that stands (budget.ts). */
   readonly #budget: RetryBudget
   #attemptId = 0
   /** The background probe back to WebSocket; created the first time the client settles on SSE. */
   #probe: BackgroundProbe<C> | undefined
   #pendingLoss: { reason: StatusReason; detail: string; refused: boolean } | undefined
+  /** Created on the first subscribe(). */
+  #topics: Set<string> | undefined
   #lifecycleOff: (() => void) | undefined
   #lifecycle: LifecycleSource | null = null
   readonly #keepalive: Keepalive
@@ -101,11 +105,11 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       bad: (cl, c, err) => cl.#conns.includes(c) && cl.emit('error', err),
       unsendable: (cl, c, seq, err) => {
         if (!cl.#conns.includes(c)) return
-        cl.#s.outbox?.refuse(seq, err)
+        cl.#outbox?.refuse(seq, err)
         cl.#flush()
       },
       close: (cl, c, info) => cl.#onClose(c, info),
-      limit: (cl) => cl.#s.maxFrame,
+      limit: (cl) => cl.#serverMaxFrame,
     }
     clientDead = function (reason, detail) {
       ;(this as AnyClient).#lost(reason, detail)
@@ -120,7 +124,6 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     super()
     this.#o = resolveClientOptions(options)
     this.#budget = new RetryBudget(this.#o.maxAttempts, this.#o.authRetries)
-    const s = (this.#s = new ClientSession(this.#o))
     const endpoints = resolveEndpoints(options.url, options.paths)
     this.#endpoints = toHrefs(endpoints)
     const storage = options.storage === undefined ? defaultStorage() : options.storage
@@ -130,9 +133,9 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     this.getSnapshot = () => this.#snapshot // here rather than as a field initializer, which would need a context of its own
     const tap = (this.#tap = (options as { [engineTap]?: EngineTap })[engineTap])
     if (tap) {
-      s.sid = tap.sid
-      s.lastId = tap.lastId ?? 0
-      s.outbox = tap.outbox
+      this.#sid = tap.sid
+      this.#lastId = tap.lastId ?? 0
+      this.#outbox = tap.outbox
       tap.flush = () => this.#flush()
       tap.detach = () => this.#shutdown('closed_by_client', new SurewireError('client_closed', 'handed over to another tab'))
     } else this.#link = joinTabs(options as never, this.#endpoints, (e) => this.#fromLink(e), (o) => new RealtimeClient(o))
@@ -151,7 +154,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   readonly getSnapshot: () => ClientSnapshot
   /** Messages (and subscription changes) waiting for the server's ack. */
   get queued(): number {
-    return this.#s.outbox?.size ?? 0
+    return this.#outbox?.size ?? 0
   }
 
   /** Handle only messages whose `type` is `type`, typed accordingly. Returns an unsubscribe function. */
@@ -185,16 +188,18 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       return handledRejection(new SurewireError('client_closed', `send() after close()${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ': call connect() again or create a new RealtimeClient' : ''}`))
     }
     const result = this.#o.outgoing['~standard'].validate(message)
-    return result instanceof Promise ? handled(result.then((r) => this.#sent(this.#s.message(r)))) : this.#sent(this.#s.message(result))
+    return result instanceof Promise ? handled(result.then((r) => this.#enqueue(r))) : this.#enqueue(result)
   }
 
   /** Subscribe to a server topic. Survives reconnects and transport switches. */
   subscribe(topic: string): Promise<void> {
-    return this.#sent(this.#s.topic('sub', topic))
+    ;(this.#topics ??= new Set()).add(topic)
+    return this.#push({ t: 'sub', topic }, utf8Length(topic) + 32)
   }
 
   unsubscribe(topic: string): Promise<void> {
-    return this.#sent(this.#s.topic('unsub', topic))
+    this.#topics?.delete(topic)
+    return this.#push({ t: 'unsub', topic }, utf8Length(topic) + 32)
   }
 
   /** Close for good: tells the server the session is over, rejects pending sends. `connect()` may be called again. */
@@ -206,17 +211,42 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   // ------------------------------------------------------------------ sending
 
-  /** What send()/subscribe() queued (or refused, typed): write it if connected. (session.ts marks every such promise handled.) */
-  #sent(p: Promise<void>): Promise<void> {
+  /** Queue a validated message. Every promise it returns is marked handled (a rejection it settles later, by the outbox). */
+  #enqueue(result: StandardSchemaV1.Result<unknown>): Promise<void> {
+    if (result.issues) return handledRejection(new ValidationError(result.issues, 'outgoing'))
+    let json: string | undefined
+    try {
+      json = JSON.stringify(result.value)
+    } catch (err) {
+      return handledRejection(new SurewireError('invalid_message', `message is not JSON-serialisable: ${(err as Error).message}`))
+    }
+    if (json === undefined) return handledRejection(new SurewireError('invalid_message', 'message is not JSON-serialisable'))
+    // The one serialisation: the size checks use it, and the transport writes it (codec.ts serialisedData).
+    const bytes = utf8Length(json) + 24 // envelope {"t":"msg","seq":N,"d":…}
+    const limit = Math.min(this.#o.maxMessageBytes, this.#serverMaxFrame - 2)
+    if (bytes > limit) {
+      return handledRejection(new SurewireError('too_large', `message is ${bytes} bytes; the limit is ${limit}${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ' (maxMessageBytes / server maxFrameBytes)' : ''}`))
+    }
+    // Not wrapped in handled(): the outbox marks a promise handled before it rejects it (no `.catch` per send).
+    const p = this.#queue().pushMessage(result.value, json, bytes)
+    this.#flush()
+    return p
+  }
+
+  #queue(): Outbox {
+    return (this.#outbox ??= new Outbox(this.#o.maxQueuedMessages, this.#o.maxQueuedBytes))
+  }
+
+  #push(payload: Parameters<Outbox['push']>[0], bytes: number): Promise<void> {
+    const p = this.#queue().push(payload, bytes)
     this.#flush()
     return p
   }
 
   #flush(): void {
     const active = this.#active()
-    const outbox = this.#s.outbox
-    if (!active || !outbox?.size) return
-    const frames = outbox.takeUnsent()
+    if (!active || !this.#outbox?.size) return
+    const frames = this.#outbox.takeUnsent()
     if (frames.length) active.t.send(frames)
   }
 
@@ -315,8 +345,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     this.#conns = this.#conns.concat(c) // exact size: push() onto [] reserves 17 slots, kept while connected
     try {
       const fetch = (this.#o.fetch ?? (globalThis.fetch as FetchLike)).bind(globalThis)
-      const ctx = { WebSocket: this.#WebSocket()!, fetch, endpoints: fromHrefs(this.#endpoints), maxFrameBytes: () => this.#s.maxFrame, postTimeoutMs: this.#o.postTimeoutMs }
-      c.t = openTransport(this.#o.protocol ?? surewireCodec, kind, ctx, { token, sid: this.#s.sid, lastId: this.#s.lastId }, c, c)
+      const ctx = { WebSocket: this.#WebSocket()!, fetch, endpoints: fromHrefs(this.#endpoints), maxFrameBytes: () => this.#serverMaxFrame, postTimeoutMs: this.#o.postTimeoutMs }
+      c.t = openTransport(this.#o.protocol ?? surewireCodec, kind, ctx, { token, sid: this.#sid, lastId: this.#lastId }, c, c)
     } catch (err) {
       queueMicrotask(() => c.onClose({ opened: false, cause: 'network', detail: `could not open ${kind}: ${errorText(err)}` }))
     }
@@ -389,13 +419,24 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     if (previous && previous !== c) this.#drop(previous)
     this.#pendingLoss = undefined
     this.#hb = hello.hb > 0 ? Math.min(hello.hb, MAX_TIMER_MS) : this.#hb
+    this.#serverMaxFrame = hello.maxFrameBytes > 0 ? hello.maxFrameBytes : Infinity
     this.#tap?.hello(hello)
-    const outcome = this.#s.hello(hello)
-    if (outcome === 'resumed') this.stats.resumes++
-    else if (outcome !== 'first') {
+    const prevSid = this.#sid
+    this.#sid = hello.sid
+    if (prevSid !== undefined && (prevSid !== hello.sid || !hello.resumed)) {
       this.stats.resets++
-      this.emit('reset', { reason: outcome })
+      this.emit('reset', { reason: hello.reset ?? 'session_unknown' })
+    } else if (prevSid !== undefined) this.stats.resumes++
+    if (prevSid !== hello.sid) {
+      this.#lastId = 0
+      // A new server session knows none of our topics: subscribe again (unless a sub is already queued).
+      // (Topics imply an outbox: subscribe() created it.)
+      if (prevSid !== undefined) this.#outbox?.unshift([...(this.#topics ?? [])].filter((t) => !this.#outbox!.hasSub(t)).map((topic) => ({ t: 'sub' as const, topic })))
+      this.#outbox?.renumber()
     }
+    this.#outbox?.markAllUnsent()
+    const limit = Math.min(this.#o.maxMessageBytes, this.#serverMaxFrame - 2)
+    this.#outbox?.rejectLarger(limit, (bytes) => new SurewireError('too_large', `message is ${bytes} bytes; the server accepts at most ${limit}`))
     this.#keepalive.start(c.kind, this.#hb, c.t, this.#lifecycle)
     this.#budget.proved('handshake')
     this.#timer('healthy', this.#o.healthyAfterMs, () => this.#budget.healthy())
@@ -413,15 +454,16 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     else if (this.#budget.refused === 'open' && (f.t === 'ack' || f.t === 'nack')) this.#budget.proved('open')
     switch (f.t) {
       case 'msg':
-        if (!this.#s.fresh(f.id)) {
+        if (f.id <= this.#lastId) {
           this.stats.duplicates++
           return
         }
+        this.#lastId = f.id
         return this.#tap ? this.#tap.msg(f) : this.#inbox.push(f.d)
       case 'ack':
-        return this.#s.outbox?.ack(f.seq)
+        return this.#outbox?.ack(f.seq)
       case 'nack':
-        return this.#s.outbox?.nack(f.seq, new RejectedError(f.code, f.message))
+        return this.#outbox?.nack(f.seq, new RejectedError(f.code, f.message))
       case 'error': // not fatal (those were handled in #onFrame): the connection carries on
         this.emit('error', new SurewireError('transport_error', `server error ${f.code}: ${f.message}`))
         return
@@ -495,11 +537,14 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     this.#attemptId++
     this.#lifecycleOff?.()
     this.#lifecycleOff = undefined
-    if (bye) this.#s.forget()
+    if (bye) {
+      this.#sid = undefined
+      this.#lastId = 0
+    }
     this.#setStatus('closed', reason, reason === 'closed_by_client' ? {} : { error })
     if (reason !== 'closed_by_client') this.emit('error', error)
     for (const w of this.#takeWaiters()) w.reject(error)
-    this.#s.outbox?.rejectAll(error)
+    this.#outbox?.rejectAll(error)
   }
 
   // ------------------------------------------------------------------ background probe back to WebSocket
@@ -518,7 +563,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   #probeHello(c: C, hello: HelloFrame): void {
     this.#probe?.done()
-    if (hello.sid !== this.#s.sid || (!this.#active() && !this.#pendingLoss)) {
+    if (hello.sid !== this.#sid || (!this.#active() && !this.#pendingLoss)) {
       // The server no longer has our session on this path; stay where we are (and end the stray new session).
       this.#drop(c, true)
       return this.#probeFailed()
@@ -546,28 +591,28 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
         // While the leader is open, this tab's frames go to it (a connection of the state machine's kind).
         this.#conns = status === 'open' ? [this.#leaderConn(transport!)] : []
         this.#budget.attempt = attempt
-        this.#s.maxFrame = e.maxFrameBytes ?? Infinity
+        this.#serverMaxFrame = e.maxFrameBytes ?? Infinity
         const was = this.#snapshot // the same status again (a tab joining, a new leader): no event
         if (status !== was.status || reason !== was.reason || transport !== was.transport || attempt !== was.attempt) this.#setStatus(status, reason!, extra)
         if (status !== 'open') return
-        this.#s.outbox?.markAllUnsent() // a new leader learns our unanswered frames (it drops those it has)
+        this.#outbox?.markAllUnsent() // a new leader learns our unanswered frames (it drops those it has)
         this.#flush()
         for (const w of this.#takeWaiters()) w.resolve()
         return
       }
       case 'msg':
-        return (e.topic === undefined || this.#s.topics?.has(e.topic)) && this.#inbox.push(e.d)
+        return (e.topic === undefined || this.#topics?.has(e.topic)) && this.#inbox.push(e.d)
       case 'ack':
-        return this.#s.outbox?.ack(e.seq)
+        return this.#outbox?.ack(e.seq)
       case 'nack':
-        return this.#s.outbox?.nack(e.seq, e.error)
+        return this.#outbox?.nack(e.seq, e.error)
       case 'error':
         return this.emit('error', e.error)
       case 'reset':
         this.stats.resets++
         return this.emit('reset', { reason: e.reason })
       case 'topics': // the subscriptions the server has confirmed (unconfirmed ones are resent)
-        return this.#s.confirmed()
+        return [...(this.#topics ?? [])].filter((t) => !this.#outbox?.hasSub(t))
     }
   }
 
