@@ -9,6 +9,9 @@
  * Interface for the rest of the server (CLUSTER-SUITE's drain uses it):
  * - configuration: only the broker (`createRealtimeServer({ broker: await createRedisBroker({ url }) })`);
  *   every process sharing the Redis and key prefix shares the sessions. Nothing else to set.
+ * - the drain (`SessionRegistry.drain(windowMs)`) moves one client at a time: `handOver(session)`
+ *   for each session homed here, a close for each transport of `relayed()`; `draining()` first, so
+ *   a POST landing here during the drain is not adopted back (503, retried elsewhere).
  * - `SessionRegistry.release(): Promise<void>` (core.sessions.release()): flush every session this
  *   process homes, mark it released in Redis (the next process that sees a request for it adopts it
  *   at once, no liveness wait), and close its transports with 1001 so the clients resume elsewhere.
@@ -57,6 +60,12 @@ export interface SessionCluster extends SessionStore {
   detach(session: Session, sink: Sink): boolean
   /** A homed session ended (bye, expiry, close): remove its shared state. */
   ended(session: Session): void
+  /** The drain began: from now on this process adopts no session (a request that would adopt one is refused, retryable). */
+  draining(): void
+  /** Drain: hand one session homed here over (flush, mark released) and close its transports with `code`. */
+  handOver(session: Session, code: number, reason: string): Promise<void>
+  /** Drain: the transports this process relays for sessions homed on other processes. */
+  relayed(): Sink[]
   release(): Promise<void>
   close(): Promise<void>
 }
