@@ -71,7 +71,7 @@ export class Gateway {
       if (!dead) {
         const sk = this.#key()
         this.#relayed.set(sk, { sink, sid, home: meta.home })
-        const r = await this.#rpc(meta.home, { k: 'att', sid, gw: this.layer.id, sk, kind: sink.kind, last: last ?? null })
+        const r = await this.#rpc(meta.home, { k: 'att', sid, gw: this.layer.id, sk, kind: sink.kind, last: last ?? null, ...(sink.notices ? { n: 1 as const } : {}) })
         if (r === 'dead') dead = true
         else if (r.ok) return new RemoteSession(this, host.sessionHost, sid, user, sk)
         this.#relayed.delete(sk)

@@ -23,6 +23,7 @@
  * 6.2 (tested on 7.0).
  */
 import { createClient } from 'redis'
+import { ConfigError } from '../errors'
 import { BrokerError, type Broker, type BrokerHandlers, type FanOut } from '../server/broker'
 import { CLUSTER, type ClusterHost } from '../server/cluster/layer'
 import { boundCommands, compareIds, send } from './eval'
@@ -66,6 +67,15 @@ export interface RedisBrokerOptions {
   livenessIntervalMs?: number
   /** How long a gateway waits for the home process to answer a forwarded POST or attach. @default 10_000 */
   forwardTimeoutMs?: number
+  /**
+   * Outbound messages a session's home holds while Redis does not take its writes (they go out,
+   * in order, once it does): the memory bound of an outage, per session. Past it a `conn.send()`
+   * rejects `broker_unavailable`, and a `broadcast()` / `publish()` for that session hands the
+   * session back to Redis instead of dropping the message: its transports close, and the client's
+   * resume (once Redis answers) adopts it and re-reads the fan-out messages it is owed from the
+   * fan-out stream (docs/RELIABILITY.md "Redis faults"). @default 10_000
+   */
+  maxHeldMessages?: number
 }
 
 export const redisBrokerDefaults = {
@@ -100,6 +110,7 @@ const randomEpoch = () => Array.from(globalThis.crypto.getRandomValues(new Uint8
 export async function createRedisBroker(options: RedisBrokerOptions): Promise<Broker> {
   const o = { ...redisBrokerDefaults, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as RedisBrokerOptions & typeof redisBrokerDefaults
   if (!o.url === !o.client) throw new BrokerError('broker_unreachable', 'createRedisBroker: pass either `url` or `client`')
+  if (!Number.isSafeInteger(o.maxHeldMessages) || o.maxHeldMessages < 1) throw new ConfigError(`createRedisBroker: maxHeldMessages must be a positive integer (got ${String(o.maxHeldMessages)})`)
   const own = !o.client
   const main: Client = o.client ?? createClient({ url: o.url, socket: { connectTimeout: o.connectTimeoutMs, reconnectStrategy: (n) => Math.min(50 * 2 ** n, 2_000) } })
   const reader: Client = main.duplicate()

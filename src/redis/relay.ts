@@ -18,6 +18,7 @@ class RemoteSink implements Sink {
     readonly sk: string,
     readonly kind: TransportKind,
   ) {}
+  notices?: boolean
   write(text: string, id?: number): void {
     this.relay.toGateway(this, { k: 'w', sk: this.sk, t: text, ...(id === undefined ? {} : { id }) })
   }
@@ -62,8 +63,10 @@ export class HomeRelay {
     // Draining: the client reconnected on its own before its turn; hand its session over now (the gateway then adopts it).
     if (this.layer.isDraining) return void this.layer.handOver(session, DRAIN_CLOSE.code, DRAIN_CLOSE.reason).then(refuse, refuse)
     const sink = new RemoteSink(this, m.gw, m.sk, m.kind)
+    if (m.n) sink.notices = true // the client reads `notice` frames
     this.#remote.set(m.sk, { sink, session })
     session.attach(sink, this.layer.host.hello(), m.last ?? 0) // hello + replay are published before the answer below
+    this.layer.attached(session, sink) // and, while it is degraded, that it is
     this.layer.publish(m.gw, { k: 'r', rid: m.rid, ok: true }).catch(() => {})
   }
 

@@ -313,7 +313,8 @@ export class Session {
    */
   process(frames: readonly ClientFrame[], reply: (f: ServerFrame) => void, via?: Sink): Promise<void> | undefined {
     if (via) this.heardFrom(via)
-    if (this.host.store) return this.#processStored(this.host.store, frames, reply)
+    // Pings change no state to commit: answered at once, so liveness never waits for the broker (a Redis outage keeps connections open).
+    if (this.host.store && !frames.every(isPing)) return this.#processStored(this.host.store, frames, reply)
     return this.#processBatch(frames, reply)
   }
 
@@ -569,3 +570,5 @@ export class Session {
     else void r.then((errors) => errors.forEach((err) => this.host.onError(err)))
   }
 }
+
+const isPing = (f: ClientFrame): boolean => f.t === 'ping'

@@ -56,6 +56,8 @@ export interface SessionCluster extends SessionStore {
   attach(sink: Sink, sid: string, last: number | undefined, user: unknown): Promise<Session | undefined>
   /** A POST for a session this process does not hold: a handle whose process() runs on the home. */
   find(sid: string): Promise<Session | undefined>
+  /** A transport was just attached to `session` (hello and replay written): tell it the server's state when degraded (a `notice`, docs/PROTOCOL.md). */
+  attached(session: Session, sink: Sink): void
   /** A transport ended; true when it was a gateway transport (handled here). */
   detach(session: Session, sink: Sink): boolean
   /** A homed session ended (bye, expiry, close): remove its shared state. */

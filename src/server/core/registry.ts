@@ -104,7 +104,7 @@ export class SessionRegistry implements SessionLayer {
     if (!session && req.sid && this.#cluster) {
       // Not homed here: attach through its home process, or adopt it (cluster layer).
       const elsewhere = await this.#cluster.attach(sink, req.sid, req.last, req.user)
-      if (elsewhere) return elsewhere
+      if (elsewhere) return this.#cluster.attached(elsewhere, sink), elsewhere
     }
     const isNew = !session
     if (!session) {
@@ -117,6 +117,7 @@ export class SessionRegistry implements SessionLayer {
     // A client that asked to resume a session we do not have is told so (hello.reset) and can refetch.
     const resume = req.sid === undefined ? 'none' : isNew ? 'unknown' : (req.last ?? 0)
     session.attach(sink, hello, resume)
+    this.#cluster?.attached(session, sink)
     return session
   }
 

@@ -65,7 +65,8 @@ export class SseStream {
   }
 
   /** Attach to the session (hello + replay); resolves once attached. */
-  async open(req: OpenRequest): Promise<void> {
+  async open(req: OpenRequest, notices = false): Promise<void> {
+    if (notices) this.#sink.notices = true
     const live = { beat: () => this.#outbox.idle && this.#outbox.write(HEARTBEAT) }
     this.core.live.add(live)
     this.#stopBeat = () => this.core.live.delete(live)
@@ -103,6 +104,12 @@ export class SseStream {
     ;(this.#grace as { unref?: () => void }).unref?.()
     if (this.#outbox.closed) this.pipe.end()
     else this.#outbox.finish(() => this.pipe.end())
+  }
+
+  /** The session could not be opened (the shared broker did not answer): an error event saying why, then the end (the client retries). */
+  refuse(message: string): void {
+    this.pipe.write(event(JSON.stringify(errorFrame('server_error', message)), 0))
+    this.#end(false)
   }
 
   /** Over maxBufferedBytes: say why (the frame waits behind the backlog), end, destroy after the grace period. */
