@@ -23,21 +23,16 @@ import type { Sink } from '../server/sink'
 import { compareIds, evalScript, fieldsOf, send, type Client } from './eval'
 import { Gateway, type GatewayMessage } from './gateway'
 import { HomeRelay } from './relay'
-import { ADOPT_LUA, CREATE_LUA, END_LUA, RELEASE_LUA, SYNC_LUA, TOUCH_LUA } from './scripts'
+import { ADOPT_LUA, CREATE_LUA, END_LUA, RELEASE_LUA, TOUCH_LUA } from './scripts'
+import { homed, SessionWriter, type Homed } from './writer'
 
 export const sessionDefaults = {
   livenessIntervalMs: 1_000,
   forwardTimeoutMs: 10_000,
 } as const
 
-/** Entries a session's log stream keeps at most (the process's replay bounds trim further on adoption). */
-const LOG_MAX_ENTRIES = 10_000
 /** Outbound messages a session may hold while Redis does not answer; more are rejected `broker_unavailable`. */
 const MAX_PENDING = 10_000
-/** Sessions one SYNC_LUA call writes at most (a larger tick is split into calls sent together). */
-const BATCH_SESSIONS = 256
-/** Bytes of message text one SYNC_LUA call carries at most (one session's batch is never split). */
-const BATCH_BYTES = 512 * 1024
 
 /** What the layer uses of the broker: the fan-out position and range, for adoption catch-up. */
 export interface FanoutSource {
@@ -71,43 +66,6 @@ export type HomeMessage =
   | { k: 'post'; sid: string; gw: string; rid: string; f: ClientFrame[] }
   | { k: 'det'; sid: string; sk: string }
 
-interface Pending {
-  id: number
-  text: string
-  payload: string
-  topic: string | undefined
-  /** Absent for a fanned-out message (post): nobody waits for it. */
-  resolve: (() => void) | undefined
-  reject: ((err: unknown) => void) | undefined
-}
-
-/** Write-through state of one session homed here. */
-interface Homed {
-  ep: string
-  pending: Pending[]
-  /** The last batch call that carried this session's writes (settles, never rejects). */
-  flight: Promise<void>
-  /** In the set of sessions the next batch call writes. */
-  queued: boolean
-  /** The next batch call carries the inbound state too (a commit waits for it). */
-  inbound: boolean
-  /** Told the outcome of the batch call that carries this session's writes (commit, release). */
-  waiters: ((ok: boolean) => void)[]
-  /** An outage was announced to this session's client (once per outage). */
-  told: boolean
-}
-
-const SETTLED: Promise<void> = Promise.resolve()
-const homed = (ep: string): Homed => ({ ep, pending: [], flight: SETTLED, queued: false, inbound: false, waiters: [], told: false })
-
-/** One session's part of a batch call. */
-interface Part {
-  session: Session
-  st: Homed
-  batch: Pending[]
-  waiters: ((ok: boolean) => void)[]
-}
-
 const randomId = () => Array.from(globalThis.crypto.getRandomValues(new Uint8Array(9)), (b) => b.toString(16).padStart(2, '0')).join('')
 
 export class RedisSessions implements SessionCluster {
@@ -125,19 +83,23 @@ export class RedisSessions implements SessionCluster {
   #closed = false
   /** release() or close() began: our own Redis clients are about to be closed; failures from that are no outage. */
   #stopping = false
-  #down = false
-  /** Sessions with writes for the next batch call (in the order they were written). */
-  readonly #dirty = new Map<Session, Homed>()
-  /** The write-through loop (one round of batch calls at a time), while it runs. */
-  #loop: Promise<void> = SETTLED
-  #running = false
-  /** Failed rounds in a row (the retry backoff). */
-  #failures = 0
-  #retry: ReturnType<typeof setTimeout> | undefined
+  readonly #writer: SessionWriter
 
   constructor(readonly link: RedisLink) {
     this.gateway = new Gateway(this)
     this.relay = new HomeRelay(this)
+    this.#writer = new SessionWriter({
+      main: link.main,
+      position: () => link.broker.position,
+      ttl: () => this.#ttl,
+      keys: (sid) => this.#keys(sid),
+      state: (session) => this.#homed.get(session),
+      homed: () => this.#homed,
+      closed: () => this.#closed,
+      fenced: (session) => this.#fenced(session),
+      tell: (session, st) => this.#tell(session, st),
+      report: (err) => this.report(err),
+    })
   }
 
   get host(): ClusterHost {
@@ -215,7 +177,7 @@ export class RedisSessions implements SessionCluster {
       return handled(Promise.reject(new BrokerError('broker_unavailable', `Redis has not answered for ${MAX_PENDING} messages of this session; not queued`)))
     }
     const p = new Promise<void>((resolve, reject) => st.pending.push({ id, text, payload, topic, resolve, reject }))
-    this.#queue(session, st)
+    this.#writer.queue(session, st)
     return handled(p)
   }
 
@@ -224,7 +186,7 @@ export class RedisSessions implements SessionCluster {
     // As for an ignored append(): a session no longer homed here, or one Redis has not answered for too long, does not take it.
     if (!st || st.pending.length >= MAX_PENDING) return
     st.pending.push({ id, text, payload, topic, resolve: undefined, reject: undefined })
-    this.#queue(session, st)
+    this.#writer.queue(session, st)
   }
 
   /**
@@ -238,149 +200,9 @@ export class RedisSessions implements SessionCluster {
       const st = this.#homed.get(session)
       if (!st || this.#closed || session.ended) return false
       st.inbound = true
-      if (await this.#written(session, st)) return true
+      if (await this.#writer.written(session, st)) return true
       await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** failures, 2_000)))
     }
-  }
-
-  /** Resolves with the outcome of the next batch call that carries the session's writes (true at once when it has none). */
-  #written(session: Session, st: Homed): Promise<boolean> {
-    if (!st.inbound && st.pending.length === 0) return Promise.resolve(true)
-    return new Promise((resolve) => {
-      st.waiters.push(resolve)
-      this.#queue(session, st)
-    })
-  }
-
-  /** The session has writes: they go out with the next batch call (at the end of this tick, or after the one in flight). */
-  #queue(session: Session, st: Homed): void {
-    if (!st.queued) {
-      st.queued = true
-      this.#dirty.set(session, st)
-    }
-    if (!this.#running) {
-      this.#running = true
-      this.#loop = this.#run()
-    }
-  }
-
-  /**
-   * The write-through loop: each round takes every session with writes and sends them in batch
-   * calls (split by {@link BATCH_SESSIONS} / {@link BATCH_BYTES}, sent together: a session is in
-   * one of them), and the next round starts when they have answered, so a session's writes are
-   * never in two calls at once (per-session order, ids persisted in order).
-   */
-  async #run(): Promise<void> {
-    try {
-      await SETTLED // after the current synchronous run (a fan-out to every session): its writes are in
-      await this.#rounds()
-    } finally {
-      this.#running = false // at once when the last round ends: a write queued after this starts a new loop
-    }
-  }
-
-  async #rounds(): Promise<void> {
-    while (this.#dirty.size > 0) {
-      const calls: Promise<void>[] = []
-      let parts: Part[] = []
-      let bytes = 0
-      for (const [session, st] of this.#dirty) {
-        st.queued = false
-        const part: Part = { session, st, batch: st.pending.splice(0), waiters: st.waiters.splice(0) }
-        if (this.#homed.get(session) !== st) {
-          this.#settle(part, false, new BrokerError('session_moved', 'this session moved to another process'))
-          continue
-        }
-        for (const b of part.batch) bytes += b.text.length
-        parts.push(part)
-        if (parts.length >= BATCH_SESSIONS || bytes >= BATCH_BYTES) {
-          calls.push(this.#write(parts))
-          parts = []
-          bytes = 0
-        }
-      }
-      this.#dirty.clear()
-      if (parts.length > 0) calls.push(this.#write(parts))
-      await Promise.all(calls)
-    }
-  }
-
-  /** One SYNC_LUA call for `parts` (each session's inbound state taken now); never rejects. */
-  #write(parts: Part[]): Promise<void> {
-    const keys: string[] = []
-    const args = [this.link.broker.position, this.#ttl, String(LOG_MAX_ENTRIES)]
-    const inbound: boolean[] = []
-    for (const { session, st, batch } of parts) {
-      keys.push(...this.#keys(session.sid))
-      const state = st.inbound ? session.inboundState() : undefined
-      inbound.push(st.inbound)
-      st.inbound = false
-      args.push(st.ep, state ? '1' : '0')
-      if (state) {
-        args.push(String(state.lastSeq), String(state.forgottenNack), JSON.stringify(state.topics), String(state.nacks.length))
-        for (const [seq, nack] of state.nacks) args.push(String(seq), JSON.stringify(nack))
-      }
-      args.push(String(batch.length))
-      for (const b of batch) args.push(String(b.id), b.text)
-    }
-    const call = evalScript(this.link.main, SYNC_LUA, keys, args).then(
-      (res) => this.#answered(parts, res as unknown[]),
-      (err: unknown) => this.#failed(parts, err),
-    )
-      .catch((err: unknown) => this.report(err))
-    for (const p of parts) p.st.flight = call
-    return call
-  }
-
-  /** The batch call answered: per session, written (delivered now) or fenced (dropped here; the others are not affected). */
-  #answered(parts: Part[], res: unknown[]): void {
-    this.#failures = 0
-    this.#down = false
-    parts.forEach((part, i) => {
-      if (Number(res[i]) === 1) {
-        part.st.told = false
-        for (const b of part.batch) part.session.committed(b.id, b.text, b.payload, b.topic)
-        this.#settle(part, true)
-        return
-      }
-      this.#settle(part, false, new BrokerError('session_moved', 'this session moved to another process'))
-      if (this.#homed.get(part.session) === part.st) this.#fenced(part.session)
-    })
-  }
-
-  /** Resolve (ok) or reject (`err`) a part's messages and tell its waiters. */
-  #settle(part: Part, ok: boolean, err?: unknown): void {
-    for (const b of part.batch) {
-      if (ok) b.resolve?.()
-      else b.reject?.(err)
-    }
-    for (const w of part.waiters) w(ok)
-  }
-
-  /**
-   * Redis did not take a batch call: its messages are kept, in order, under the same ids, and
-   * retried (with backoff) until Redis answers; commits waiting on it are told false (they retry).
-   */
-  #failed(parts: Part[], err: unknown): void {
-    if (!this.#down && !this.#closed) {
-      this.#down = true
-      this.report(new BrokerError('broker_unavailable', `Redis did not take a session write: ${(err as Error).message}; messages are held and retried`))
-    }
-    for (const { session, st, batch, waiters } of parts) {
-      if (this.#homed.get(session) !== st) {
-        for (const b of batch) b.reject?.(new BrokerError('session_moved', 'this session moved to another process'))
-      } else {
-        st.pending.unshift(...batch)
-        this.#tell(session, st)
-      }
-      for (const w of waiters) w(false)
-    }
-    if (this.#retry || this.#closed) return
-    this.#retry = setTimeout(() => {
-      this.#retry = undefined
-      for (const [session, st] of this.#homed) if (st.pending.length > 0) this.#queue(session, st)
-    }, Math.min(50 * 2 ** this.#failures++, 2_000))
-    ;(this.#retry as { unref?: () => void }).unref?.()
   }
 
   /**
@@ -514,7 +336,7 @@ export class RedisSessions implements SessionCluster {
     await Promise.all(
       [...this.#homed].map(async ([session, st]) => {
         await st.flight
-        await this.#written(session, st)
+        await this.#writer.written(session, st)
         await evalScript(this.link.main, RELEASE_LUA, this.#keys(session.sid).slice(0, 1), [st.ep]).catch((err: unknown) => this.report(err))
         this.#forget(session, new BrokerError('session_moved', 'the session was released'))
         session.drop(CloseCode.goingAway, 'this server is shutting down')
@@ -525,7 +347,7 @@ export class RedisSessions implements SessionCluster {
   async close(): Promise<void> {
     this.#stopping = true
     for (const t of this.#timers.splice(0)) clearInterval(t)
-    await Promise.allSettled([...this.#ending, this.#loop, ...[...this.#homed.values()].map((st) => st.flight)])
+    await Promise.allSettled([...this.#ending, this.#writer.idle, ...[...this.#homed.values()].map((st) => st.flight)])
     this.#closed = true
     this.gateway.close()
   }
@@ -534,7 +356,7 @@ export class RedisSessions implements SessionCluster {
   crash(): void {
     this.#closed = true
     for (const t of this.#timers.splice(0)) clearInterval(t)
-    clearTimeout(this.#retry)
+    this.#writer.stop()
     // A dead process runs no more handlers: its sessions stop here (nothing is written anywhere).
     for (const session of [...this.#homed.keys()]) session.drop(CloseCode.goingAway, 'crashed')
     this.#homed.clear()
