@@ -6,8 +6,26 @@
  * an idle connection holds none of it (memory per connection).
  */
 import type { ClientFrame, ErrorCode, ServerFrame } from '../protocol'
-import { formatIssues } from '../schema'
-import type { Session, SessionStore } from './session'
+import { formatIssues, type StandardSchemaV1 } from '../schema'
+
+/** What the runner needs of its session (src/server/session.ts; declared here so neither module imports the other's types in a cycle). */
+export interface InboundSession {
+  readonly ended: boolean
+  readonly topics: Set<string>
+  readonly conn: { inboundSeq: number; fire(event: 'message' | 'subscribe' | 'unsubscribe', payload: never): unknown[] | Promise<unknown[]> }
+  readonly host: {
+    readonly resendWindow: number
+    readonly maxInboundPerSecond?: number
+    validateIncoming(msg: unknown): StandardSchemaV1.Result<unknown> | Promise<StandardSchemaV1.Result<unknown>>
+    /** Called with `conn` (the session's Connection, typed in session.ts). */
+    authorizeSubscribe(conn: never, topic: string): boolean | Promise<boolean>
+    onError(err: unknown): void
+    readonly store?: { commit(session: InboundSession): Promise<boolean> }
+  }
+  end(reason: 'client_closed'): void
+}
+
+type InboundStore = NonNullable<InboundSession['host']['store']>
 
 const SERVER_ERROR = { code: 'server_error', message: 'the server failed to handle this message' } as const
 
@@ -59,7 +77,7 @@ export class Inbound {
   #replies: ServerFrame[] | undefined
 
   constructor(
-    private readonly session: Session,
+    private readonly session: InboundSession,
     init?: InboundInit,
   ) {
     if (!init) return
@@ -68,7 +86,7 @@ export class Inbound {
     for (const [seq, nack] of init.nacks) (this.nacks ??= new Map()).set(seq, nack)
   }
 
-  /** See {@link Session.process}. */
+  /** See `Session.process` (src/server/session.ts). */
   process(frames: readonly ClientFrame[], reply: (f: ServerFrame) => void): Promise<void> | undefined {
     const store = this.session.host.store
     if (store) return this.#processStored(store, frames, reply)
@@ -76,7 +94,7 @@ export class Inbound {
   }
 
   /** With a cluster store: handle the batch, commit lastSeq/nacks/topics, and only then release its replies. */
-  #processStored(store: SessionStore, frames: readonly ClientFrame[], reply: (f: ServerFrame) => void): Promise<void> {
+  #processStored(store: InboundStore, frames: readonly ClientFrame[], reply: (f: ServerFrame) => void): Promise<void> {
     const run = this.#stored.then(async () => {
       const held: ServerFrame[] = []
       await this.#processBatch(frames, (f) => held.push(f))
@@ -264,7 +282,7 @@ export class Inbound {
     }
     const topic = f.topic
     if (f.t === 'sub') {
-      return then(host.authorizeSubscribe(this.session.conn, topic), (allowed) => {
+      return then(host.authorizeSubscribe(this.session.conn as never, topic), (allowed) => {
         if (!allowed) return { code: 'forbidden', message: `not allowed to subscribe to ${JSON.stringify(topic)}` }
         topics.add(topic)
         return then(this.#handled(f.seq, 'subscribe', topic), (failed) => {
