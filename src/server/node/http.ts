@@ -58,8 +58,10 @@ export async function serveNodeRequest(core: ServerCore, req: IncomingMessage, r
   req.socket.setTimeout(0)
   const socket = own ? (res.flushHeaders(), takeSocket(req, res)) : undefined
   if (socket) {
-    ;(socket as { [STREAM]?: SseStream })[STREAM] = answer.start(new SocketPipe(socket))
+    const stream = answer.start(new SocketPipe(socket))
+    ;(socket as { [STREAM]?: SseStream })[STREAM] = stream
     socket.on('close', streamGone)
+    if (socket.destroyed) stream.gone() // it may have closed already (gone() runs once either way)
     return
   }
   const stream = answer.start(new ResponsePipe(res))
