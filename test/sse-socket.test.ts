@@ -87,6 +87,21 @@ describe('SSE stream on its own socket (node:http adapter)', () => {
     await within(new Promise<void>((r) => srv.http.close(() => r())), 'http.close() (every connection ended)')
   })
 
+  it("still emits the response's 'close' to a listener the app added (it counts open streams)", async () => {
+    const srv = await serve()
+    let open = 0
+    srv.http.on('request', (req, res) => {
+      if (!String(req.headers.accept).includes('text/event-stream')) return
+      open++
+      res.on('close', () => open--)
+    })
+    const c = rawGet(srv.port)
+    await c.until('"t":"hello"')
+    expect(open).toBe(1)
+    c.socket.destroy()
+    await until(() => open === 0, 15_000, "the response's close event")
+  })
+
   it('keeps serving HTTP/1.0 through the response (no chunking, ends with the connection)', async () => {
     const srv = await serve()
     const c = rawGet(srv.port, '1.0')

@@ -61,6 +61,8 @@ export async function serveNodeRequest(core: ServerCore, req: IncomingMessage, r
     const stream = answer.start(new SocketPipe(socket))
     ;(socket as { [STREAM]?: SseStream })[STREAM] = stream
     socket.on('close', streamGone)
+    // Something (the app, a metrics hook) waits for this response's 'close': it still gets it (and res lives until then).
+    if (res.listenerCount('close') > 0) socket.once('close', () => res.emit('close'))
     if (socket.destroyed) stream.gone() // it may have closed already (gone() runs once either way)
     return
   }
