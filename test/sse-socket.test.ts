@@ -87,6 +87,21 @@ describe('SSE stream on its own socket (node:http adapter)', () => {
     await within(new Promise<void>((r) => srv.http.close(() => r())), 'http.close() (every connection ended)')
   })
 
+  it('http.closeAllConnections() still cuts an open stream; http.close() alone leaves it open (as it does a response)', async () => {
+    const srv = await serve()
+    const sockets: Socket[] = []
+    srv.http.on('connection', (s: Socket) => sockets.push(s))
+    const c = rawGet(srv.port)
+    await c.until('"t":"hello"')
+    let closed = false
+    srv.http.close(() => (closed = true)) // closes idle connections synchronously (Node ≥ 19): the stream is not one
+    expect(sockets.map((s) => s.destroyed)).toEqual([false])
+    expect(closed).toBe(false)
+    srv.http.closeAllConnections()
+    await within(c.ended, 'closeAllConnections() cuts the stream')
+    await until(() => closed, 15_000, 'http.close() callback')
+  })
+
   it("still emits the response's 'close' to a listener the app added (it counts open streams)", async () => {
     const srv = await serve()
     let open = 0

@@ -58,17 +58,37 @@ export function takeSocket(req: IncomingMessage, res: ServerResponse): Socket | 
   }
   for (const [event, fn] of found) socket.removeListener(event, fn)
   res.detachSocket(socket)
+  // server.close() (closeIdleConnections) leaves a socket with an unfinished message alone: as it did the response.
+  socket._httpMessage = STREAMING
   if (parser._consumed) parser.unconsume() // bytes now come to the socket's own 'data' (and are dropped: an SSE client sends none)
-  parser.remove?.() // off the server's list of connections (its header and request timeouts)
   for (const key of [...Object.keys(parser), ...Object.getOwnPropertySymbols(parser)]) {
-    if (typeof parser[key] === 'object' || typeof parser[key] === 'function') parser[key] = null
+    if (key !== 'socket' && (typeof parser[key] === 'object' || typeof parser[key] === 'function')) parser[key] = null
   }
+  // The parser stays on the server's list of connections until the socket closes, so
+  // server.closeAllConnections() still cuts the stream (the list hands it the parser's socket).
   socket.parser = null
-  setImmediate(() => parser.close()) // as node:http does: after the stack that may still hold it has unwound
+  ;(socket as ServerSocket & { [PARSER]?: NodeParser })[PARSER] = parser
   socket.on('error', ignore)
   socket.on('end', endedByClient)
+  socket.on('close', releaseParser)
   return socket
 }
+
+/** What a taken socket's `_httpMessage` is: an unfinished message, as far as node:http can tell. One object for all. */
+const STREAMING = Object.freeze({ finished: false })
+
+const PARSER = Symbol('surewire.parser')
+
+/** Off the server's list, and freed once the stack that may still hold it has unwound (as node:http does). */
+function releaseParser(this: Socket & { [PARSER]?: NodeParser }): void {
+  const parser = this[PARSER]
+  this[PARSER] = undefined
+  if (!parser) return
+  parser.remove?.()
+  setImmediate(closeParser, parser)
+}
+
+const closeParser = (parser: NodeParser) => parser.close()
 
 const ignore = () => {}
 
