@@ -37,7 +37,7 @@ export const CLIENT_FRAME_LIMITS = {
   maxTopicLength: 256,
 } as const
 
-/** Query parameter names used by the client when opening a transport. */
+/** Query parameter names used by the client when opening a transport (and `notices=1`: it reads {@link NoticeFrame}s). */
 export const QUERY = {
   version: 'v',
   session: 'sid',
@@ -108,7 +108,21 @@ export interface ErrorFrame {
   fatal?: boolean
 }
 
-export type ServerFrame = HelloFrame | MessageFrame | AckFrame | NackFrame | PongFrame | HeartbeatFrame | ErrorFrame
+/**
+ * The server's state changed while the connection stays open (optional, additive): sent only to a
+ * client that connected with the query parameter `notices=1`. `server_degraded`: the server cannot do
+ * its work fully (`code` says why, e.g. `broker_unavailable`: it cannot reach Redis; sends are not
+ * acknowledged and messages are held until it is back); `server_recovered`: it can again. A client
+ * ignores a `reason` it does not know.
+ */
+export interface NoticeFrame {
+  t: 'notice'
+  reason: string
+  code?: string
+  message?: string
+}
+
+export type ServerFrame = HelloFrame | MessageFrame | AckFrame | NackFrame | PongFrame | HeartbeatFrame | ErrorFrame | NoticeFrame
 
 // ---------------------------------------------------------------- client → server
 
@@ -224,6 +238,7 @@ const SERVER_FIELDS: Record<string, string> = {
   pong: '',
   hb: '',
   error: 'code:s message:s fatal?:b',
+  notice: 'reason:s code?:s', // message: for logs, never read
 }
 
 /** {@link SERVER_FIELDS} compiled once per frame type: `[key, optional, kind]` per field (nothing is split per frame). */

@@ -5,7 +5,9 @@ No surewire code runs here: this file is the proof that the protocol can be
 implemented from its document. It serves WebSocket, SSE and POST under one path,
 with sessions, hello, ping/pong, acks/nacks, de-duplication by `seq`, a replay
 buffer, resume (`last` / `Last-Event-ID`), SSE heartbeats and the WebSocket idle
-close. The application is an echo service:
+close. It has no shared broker, so it never degrades: it sends no `notice` frames
+(docs/PROTOCOL.md "notice") and ignores the `notices=1` query parameter clients send
+(like every query parameter it does not know). The application is an echo service:
 
   client → {"type": "echo", "text": …}   server → {"type": "echo", "text": …}
   client → {"type": "chat", "text": …}   (accepted, no reply)
@@ -416,7 +418,7 @@ async def open_stream(request: Request, allow: Dict[str, str]) -> Response:
     identity = authenticate(request.headers, request.query_params)
     if identity is None:
         return json_response(401, error_body("unauthorized", "authentication failed"), allow)
-    sid = request.query_params.get("sid")
+    sid = request.query_params.get("sid")  # `v`, `notices` and unknown parameters are ignored
     header_last = request.headers.get("last-event-id")
     last = parse_last(header_last) if header_last is not None else parse_last(request.query_params.get("last"))
     sink = Sink("sse")
@@ -504,7 +506,7 @@ async def realtime_ws(websocket: WebSocket) -> None:
         await websocket.send_text(dumps({"t": "error", "code": "unauthorized", "message": "authentication failed", "fatal": True}))
         await websocket.close(code=CLOSE_UNAUTHORIZED, reason="unauthorized")
         return
-    sid = websocket.query_params.get("sid")
+    sid = websocket.query_params.get("sid")  # `v`, `notices` and unknown parameters are ignored
     sink = Sink("websocket")
     session = open_session(sid, parse_last(websocket.query_params.get("last")), identity, sink)
 

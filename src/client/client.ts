@@ -485,6 +485,9 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       case 'error': // not fatal (those were handled in #onFrame): the connection carries on
         this.emit('error', new SurewireError('transport_error', `server error ${f.code}: ${f.message}`))
         return
+      case 'notice': // the server's state changed; the connection stays open (docs/PROTOCOL.md)
+        if (/^server_(degraded|recovered)$/.test(f.reason)) this.#setStatus('open', f.reason as StatusReason, { detail: f.code })
+        return
       default:
         return // pong, hb: liveness only
     }

@@ -89,12 +89,13 @@ export const surewireCodec: Codec = {
       [QUERY.session]: p.sid,
       [QUERY.lastId]: p.sid ? p.lastId : undefined,
       [QUERY.token]: p.token,
+      notices: 1, // this client reads `notice` frames (docs/PROTOCOL.md)
     })
   },
   eventsRequest(endpoints, p) {
     const headers: Record<string, string> = { Accept: 'text/event-stream', ...bearer(p.token) }
     if (p.sid) headers['Last-Event-ID'] = String(p.lastId)
-    return { url: withQuery(endpoints.sse, { [QUERY.version]: PROTOCOL_VERSION, [QUERY.session]: p.sid }), headers }
+    return { url: withQuery(endpoints.sse, { [QUERY.version]: PROTOCOL_VERSION, [QUERY.session]: p.sid, notices: 1 }), headers }
   },
   postRequest(endpoints, p, sid) {
     return {

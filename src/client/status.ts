@@ -18,6 +18,11 @@ export type Status = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed'
  * `token_timeout` (it did not settle within `connectTimeoutMs`),
  * `sse_buffered` (the SSE stream gave no event before the connect timeout although the server
  * answered — response headers arrived, or it answered the WebSocket handshake: a proxy buffers it).
+ * Still open, the server's state changed (only from servers that send `notice` frames,
+ * docs/PROTOCOL.md): `server_degraded` (the server cannot do its work fully; `detail` carries its
+ * code, e.g. `broker_unavailable`: it cannot reach Redis, so sends stay unacknowledged (queued) and
+ * its messages are held until it is back), `server_recovered` (it can again). A connection opened
+ * while the server is degraded gets `opened` (or its SSE reason) first, then `server_degraded`.
  * Closed: `closed_by_client`, `auth_failed`, `gave_up` (`maxAttempts` failed attempts in a row),
  * `fatal_error` (no usable transport, or the server refused for good: an error frame with
  * `fatal: true` or a code such as `origin_not_allowed`; `error` carries a `ServerRefusalError`).
@@ -53,6 +58,8 @@ export type StatusReason =
   | 'auth_failed'
   | 'gave_up'
   | 'fatal_error'
+  | 'server_degraded'
+  | 'server_recovered'
 
 export interface StatusEvent {
   status: Status

@@ -71,7 +71,7 @@ export class Gateway {
       if (!dead) {
         const sk = this.#key()
         this.#relayed.set(sk, { sink, sid, home: meta.home })
-        const r = await this.#rpc(meta.home, { k: 'att', sid, gw: this.layer.id, sk, kind: sink.kind, last: last ?? null })
+        const r = await this.#rpc(meta.home, { k: 'att', sid, gw: this.layer.id, sk, kind: sink.kind, last: last ?? null, ...(sink.notices ? { n: 1 as const } : {}) })
         if (r === 'dead') dead = true
         else if (r.ok) return new RemoteSession(this, host.sessionHost, sid, user, sk)
         this.#relayed.delete(sk)
@@ -121,6 +121,8 @@ export class Gateway {
           continue
         }
       }
+      // A draining process takes no session over (it would have to move it again): 503, the client retries elsewhere.
+      if (this.layer.isDraining) throw new BrokerError('session_moved', 'this process is draining and adopts no session; retry (another process adopts it)')
       const s = await this.layer.adopt(sid, meta)
       if (s === 'moved') continue
       if (!s) throw new BrokerError('session_moved', 'the session ended while its POST was being forwarded')
@@ -185,6 +187,11 @@ export class Gateway {
       this.layer.publish(r.home, { k: 'det', sid: r.sid, sk }).catch(() => {})
     }
     return true
+  }
+
+  /** The local transports relayed from other homes. */
+  sinks(): Sink[] {
+    return [...this.#relayed.values()].map((r) => r.sink)
   }
 
   /** The homes relayed transports depend on. */

@@ -23,9 +23,10 @@
  * 6.2 (tested on 7.0).
  */
 import { createClient } from 'redis'
+import { ConfigError } from '../errors'
 import { BrokerError, type Broker, type BrokerHandlers, type FanOut } from '../server/broker'
 import { CLUSTER, type ClusterHost } from '../server/cluster/layer'
-import { boundCommands, send } from './eval'
+import { boundCommands, compareIds, send } from './eval'
 import { RedisSessions, sessionDefaults } from './sessions'
 
 type Client = ReturnType<typeof createClient>
@@ -66,6 +67,15 @@ export interface RedisBrokerOptions {
   livenessIntervalMs?: number
   /** How long a gateway waits for the home process to answer a forwarded POST or attach. @default 10_000 */
   forwardTimeoutMs?: number
+  /**
+   * Outbound messages a session's home holds while Redis does not take its writes (they go out,
+   * in order, once it does): the memory bound of an outage, per session. Past it a `conn.send()`
+   * rejects `broker_unavailable`, and a `broadcast()` / `publish()` for that session hands the
+   * session back to Redis instead of dropping the message: its transports close, and the client's
+   * resume (once Redis answers) adopts it and re-reads the fan-out messages it is owed from the
+   * fan-out stream (docs/RELIABILITY.md "Redis faults"). @default 10_000
+   */
+  maxHeldMessages?: number
 }
 
 export const redisBrokerDefaults = {
@@ -77,23 +87,20 @@ export const redisBrokerDefaults = {
   ...sessionDefaults,
 } as const
 
-/** Append one message and return the stream's epoch (creating it once), in one atomic step. */
-const PUBLISH_LUA = `
-local epoch = redis.call('GET', KEYS[2])
+/** Lua: `epoch` = the stream epoch at `key`, set to `fresh` first if missing (every process agrees on it from the first start). */
+const epochLua = (key: string, fresh: string) => `
+local epoch = redis.call('GET', ${key})
 if not epoch then
-  epoch = ARGV[4]
-  redis.call('SET', KEYS[2], epoch)
-end
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 't', ARGV[2], 'p', ARGV[3])
+  epoch = ${fresh}
+  redis.call('SET', ${key}, epoch)
+end`
+/** The epoch, created if missing. KEYS epoch; ARGV fresh epoch. */
+const EPOCH_LUA = `${epochLua('KEYS[1]', 'ARGV[1]')}
 return epoch
 `
-/** The epoch, created if missing (so every process agrees on it from the first start). */
-const EPOCH_LUA = `
-local epoch = redis.call('GET', KEYS[1])
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('SET', KEYS[1], epoch)
-end
+/** Append one message and return the stream's epoch (creating it once), in one atomic step. KEYS stream, epoch; ARGV max entries, topic field, payload, fresh epoch. */
+const PUBLISH_LUA = `${epochLua('KEYS[2]', 'ARGV[4]')}
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 't', ARGV[2], 'p', ARGV[3])
 return epoch
 `
 
@@ -103,6 +110,7 @@ const randomEpoch = () => Array.from(globalThis.crypto.getRandomValues(new Uint8
 export async function createRedisBroker(options: RedisBrokerOptions): Promise<Broker> {
   const o = { ...redisBrokerDefaults, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as RedisBrokerOptions & typeof redisBrokerDefaults
   if (!o.url === !o.client) throw new BrokerError('broker_unreachable', 'createRedisBroker: pass either `url` or `client`')
+  if (!Number.isSafeInteger(o.maxHeldMessages) || o.maxHeldMessages < 1) throw new ConfigError(`createRedisBroker: maxHeldMessages must be a positive integer (got ${String(o.maxHeldMessages)})`)
   const own = !o.client
   const main: Client = o.client ?? createClient({ url: o.url, socket: { connectTimeout: o.connectTimeoutMs, reconnectStrategy: (n) => Math.min(50 * 2 ** n, 2_000) } })
   const reader: Client = main.duplicate()
@@ -206,6 +214,33 @@ class RedisBroker implements Broker {
   /** The id of the last fan-out entry delivered to this process's sessions. */
   get position(): string {
     return this.#last
+  }
+
+  /**
+   * Whether the fan-out stream no longer holds everything after `from` (trimmed by
+   * `streamMaxEntries`): adoption catch-up from there would skip messages. Judged from the first
+   * entry still held: later than `from` (and, on Redis ≥ 7, some entry ever trimmed: `entries-added`
+   * > `length`; the broker never XDELs) means the entry at `from` was trimmed, and so may be some
+   * after it. Conservative: a reset too many only when exactly the entry at `from` went.
+   */
+  async lostAfter(from: string): Promise<boolean> {
+    // Nothing published yet: nothing trimmed (a Redis that lost its data is the epoch's job).
+    if (Number(await send(this.main, ['EXISTS', this.#stream])) === 0) return false
+    const info = await send(this.main, ['XINFO', 'STREAM', this.#stream])
+    // node-redis answers a map (an object, or a Map under RESP3); a flat [field, value, …] array is read too.
+    const field = (name: string): unknown => {
+      if (info instanceof Map) return (info as Map<string, unknown>).get(name)
+      if (Array.isArray(info)) {
+        const i = info.indexOf(name)
+        return i >= 0 && i % 2 === 0 ? info[i + 1] : undefined
+      }
+      return (info as Record<string, unknown>)[name]
+    }
+    const first = (field('first-entry') as [string, unknown] | null | undefined)?.[0]
+    if (first === undefined || compareIds(first, from) <= 0) return false // the entry at `from` (or one before it) is still held
+    // Redis ≥ 7 counts what was ever added: none trimmed when all are still there.
+    const added = field('entries-added')
+    return added === undefined || Number(added) > Number(field('length'))
   }
 
   /** The fan-out messages after `from` up to and including `to` (adoption catch-up). */

@@ -4,6 +4,7 @@
  * process's channel in order; its WebSocket frames and forwarded POSTs are handled here.
  */
 import { CloseCode, type ServerFrame, type TransportKind } from '../protocol'
+import { DRAIN_CLOSE } from '../server/core/drain'
 import type { Session } from '../server/session'
 import type { Sink } from '../server/sink'
 import type { GatewayMessage } from './gateway'
@@ -17,6 +18,7 @@ class RemoteSink implements Sink {
     readonly sk: string,
     readonly kind: TransportKind,
   ) {}
+  notices?: boolean
   write(text: string, id?: number): void {
     this.relay.toGateway(this, { k: 'w', sk: this.sk, t: text, ...(id === undefined ? {} : { id }) })
   }
@@ -56,10 +58,15 @@ export class HomeRelay {
 
   attach(m: Extract<HomeMessage, { k: 'att' }>): void {
     const session = this.layer.host.sessions.get(m.sid)
-    if (!session || session.ended || !this.layer.homes(session)) return void this.layer.publish(m.gw, { k: 'r', rid: m.rid, ok: false }).catch(() => {})
+    const refuse = () => void this.layer.publish(m.gw, { k: 'r', rid: m.rid, ok: false }).catch(() => {})
+    if (!session || session.ended || !this.layer.homes(session)) return refuse()
+    // Draining: the client reconnected on its own before its turn; hand its session over now (the gateway then adopts it).
+    if (this.layer.isDraining) return void this.layer.handOver(session, DRAIN_CLOSE.code, DRAIN_CLOSE.reason).then(refuse, refuse)
     const sink = new RemoteSink(this, m.gw, m.sk, m.kind)
+    if (m.n) sink.notices = true // the client reads `notice` frames
     this.#remote.set(m.sk, { sink, session })
     session.attach(sink, this.layer.host.hello(), m.last ?? 0) // hello + replay are published before the answer below
+    this.layer.attached(session, sink) // and, while it is degraded, that it is
     this.layer.publish(m.gw, { k: 'r', rid: m.rid, ok: true }).catch(() => {})
   }
 
@@ -84,6 +91,14 @@ export class HomeRelay {
     if (!e) return
     this.#remote.delete(sk)
     e.session.detach(e.sink, this.layer.host.options.sessionTtlMs)
+  }
+
+  /** Close every transport relayed to another process from a session homed here (its gateway closes it; the client resumes). */
+  closeAll(code: number, reason: string): void {
+    for (const e of [...this.#remote.values()]) {
+      this.closeRemote(e.sink, code, reason)
+      e.session.detach(e.sink, this.layer.host.options.sessionTtlMs) // its resume window starts, as for any ended transport
+    }
   }
 
   /** The processes whose transports are attached here. */

@@ -15,7 +15,7 @@
  *   rebuilds it from Redis, catches it up on fan-out messages from its saved position, and fires
  *   `connection` with `conn.adopted`.
  */
-import { CloseCode, type ClientFrame, type ServerFrame, type TransportKind } from '../protocol'
+import { CloseCode, type ClientFrame, type NoticeFrame, type ServerFrame, type TransportKind } from '../protocol'
 import { BrokerError, type FanOut } from '../server/broker'
 import type { ClusterHost, SessionCluster } from '../server/cluster/layer'
 import type { Session, SessionInit } from '../server/session'
@@ -29,15 +29,16 @@ import { homed, SessionWriter, type Homed } from './writer'
 export const sessionDefaults = {
   livenessIntervalMs: 1_000,
   forwardTimeoutMs: 10_000,
+  maxHeldMessages: 10_000,
 } as const
 
-/** Outbound messages a session may hold while Redis does not answer; more are rejected `broker_unavailable`. */
-const MAX_PENDING = 10_000
 
 /** What the layer uses of the broker: the fan-out position and range, for adoption catch-up. */
 export interface FanoutSource {
   readonly position: string
   fanoutRange(from: string, to: string): Promise<FanOut[]>
+  /** The stream was trimmed past `from`: a catch-up from there would skip messages. */
+  lostAfter(from: string): Promise<boolean>
 }
 
 export interface RedisLink {
@@ -45,7 +46,7 @@ export interface RedisLink {
   sub: Client
   prefix: string
   broker: FanoutSource
-  options: { livenessIntervalMs: number; forwardTimeoutMs: number }
+  options: { livenessIntervalMs: number; forwardTimeoutMs: number; maxHeldMessages: number }
 }
 
 /** What a session's hash says (gateway routing and adoption). */
@@ -61,7 +62,7 @@ export interface SessionMeta {
 
 /** Messages to a home process. */
 export type HomeMessage =
-  | { k: 'att'; sid: string; gw: string; sk: string; kind: TransportKind; last: number | null; rid: string }
+  | { k: 'att'; sid: string; gw: string; sk: string; kind: TransportKind; last: number | null; rid: string; n?: 1 }
   | { k: 'fr'; sid: string; gw: string; sk: string; f: ClientFrame[] }
   | { k: 'post'; sid: string; gw: string; rid: string; f: ClientFrame[] }
   | { k: 'det'; sid: string; sk: string }
@@ -83,6 +84,10 @@ export class RedisSessions implements SessionCluster {
   #closed = false
   /** release() or close() began: our own Redis clients are about to be closed; failures from that are no outage. */
   #stopping = false
+  /** drain() began (or release()): sessions are handed over, none adopted here. */
+  #draining = false
+  /** This process's channel subscription is up (a loss is handled once, until it is back). */
+  #subscribed = true
   readonly #writer: SessionWriter
 
   constructor(readonly link: RedisLink) {
@@ -97,7 +102,8 @@ export class RedisSessions implements SessionCluster {
       homed: () => this.#homed,
       closed: () => this.#closed,
       fenced: (session) => this.#fenced(session),
-      tell: (session, st) => this.#tell(session, st),
+      tell: (session, st) => this.#tell(session, st, true),
+      recovered: (session, st) => this.#tell(session, st, false),
       report: (err) => this.report(err),
     })
   }
@@ -121,14 +127,33 @@ export class RedisSessions implements SessionCluster {
     return String(2 * this.host.options.sessionTtlMs)
   }
 
+  /**
+   * The subscription dropped (Redis restarted, or it closed the connection: e.g. past
+   * `client-output-buffer-limit pubsub`). node-redis resubscribes on its own; what was published
+   * to this channel meanwhile is lost, so every transport that depends on it closes and its client
+   * resumes (from its last id, resending what was not acked): those relayed from other homes
+   * (their writes) and those relayed to other processes from sessions homed here (their frames,
+   * detaches). Reported once per loss.
+   */
+  #lostSubscription(err: unknown): void {
+    if (!this.#subscribed) return
+    this.#subscribed = false
+    this.gateway.lostSubscription()
+    this.relay.closeAll(CloseCode.goingAway, 'lost the broker subscription; resume')
+    if (this.#host && !this.#closed) this.report(Object.assign(new BrokerError('broker_unavailable', `lost the Redis subscription of this process (${(err as Error)?.message ?? String(err)}); its relayed transports were closed and resume, it subscribes again on its own`), { cause: err }))
+  }
+
   /** Subscribe to this process's channel (before the broker is handed out, so no request reaches a deaf home). */
   async subscribe(): Promise<void> {
     const { sub } = this.link
     await sub.subscribe(this.channel(this.id), (raw: string) => (this.#host ? this.#onMessage(raw) : this.#early.push(raw)))
     // A lost subscription: transports relayed from other homes close (their clients resume); once back,
     // check every epoch (another process may have adopted a session while this one was deaf).
-    sub.on('error', () => this.gateway.lostSubscription())
-    sub.on('ready', () => void this.#touchAll())
+    sub.on('error', (err: unknown) => this.#lostSubscription(err))
+    sub.on('ready', () => {
+      this.#subscribed = true
+      void this.#touchAll()
+    })
   }
 
   bind(host: ClusterHost): void {
@@ -173,8 +198,9 @@ export class RedisSessions implements SessionCluster {
   append(session: Session, id: number, text: string, payload: string, topic: string | undefined): Promise<void> {
     const st = this.#homed.get(session)
     if (!st) return handled(Promise.reject(new BrokerError('session_moved', 'this session is no longer homed on this process')))
-    if (st.pending.length >= MAX_PENDING) {
-      return handled(Promise.reject(new BrokerError('broker_unavailable', `Redis has not answered for ${MAX_PENDING} messages of this session; not queued`)))
+    const max = this.link.options.maxHeldMessages
+    if (st.pending.length >= max) {
+      return handled(Promise.reject(new BrokerError('broker_unavailable', `Redis has not taken ${max} messages of this session (maxHeldMessages); not queued`)))
     }
     const p = new Promise<void>((resolve, reject) => st.pending.push({ id, text, payload, topic, resolve, reject }))
     this.#writer.queue(session, st)
@@ -183,8 +209,9 @@ export class RedisSessions implements SessionCluster {
 
   post(session: Session, id: number, text: string, payload: string, topic: string | undefined): void {
     const st = this.#homed.get(session)
-    // As for an ignored append(): a session no longer homed here, or one Redis has not answered for too long, does not take it.
-    if (!st || st.pending.length >= MAX_PENDING) return
+    if (!st) return // no longer homed here: its new home (or adopter, from the saved fan-out position) delivers it
+    // The bound applies while Redis fails this session's writes (st.told); a healthy Redis takes a large tick (a catch-up) in its next batch.
+    if (st.told && st.pending.length >= this.link.options.maxHeldMessages) return this.#handBack(session, st)
     st.pending.push({ id, text, payload, topic, resolve: undefined, reject: undefined })
     this.#writer.queue(session, st)
   }
@@ -206,24 +233,59 @@ export class RedisSessions implements SessionCluster {
   }
 
   /**
-   * The broker lost Redis (`down`) or has it back: every client of a session homed here is told
-   * once per outage with an `error` frame (`server_error`, message starting `broker_unavailable`):
-   * its sends are not acknowledged and server messages are held until Redis answers again.
+   * The broker lost Redis (`down`) or has it back: the clients of every session homed here are
+   * told, once per outage ({@link #tell}).
    */
   outage(down: boolean): void {
     if (!this.#host || this.#closed) return
-    for (const [session, st] of this.#homed) {
-      if (down) this.#tell(session, st)
-      else st.told = false
-    }
+    for (const [session, st] of this.#homed) this.#tell(session, st, down)
   }
 
-  #tell(session: Session, st: Homed): void {
-    if (st.told) return
-    st.told = true
-    const frame: ServerFrame = { t: 'error', code: 'server_error', message: 'broker_unavailable: the server cannot reach Redis; sends are not acknowledged and messages are held until it is back' }
-    session.sink?.write(JSON.stringify(frame))
-    session.probe?.write(JSON.stringify(frame))
+  /**
+   * Tell a session's clients that its writes stopped going through (`down`) or go through again,
+   * once per change: a client that connected with `notices=1` gets a `notice` frame
+   * (`server_degraded` / `server_recovered`, docs/PROTOCOL.md); an older one gets, when it goes
+   * down only, the `error` frame it always got (`server_error`, message starting `broker_unavailable`).
+   */
+  #tell(session: Session, st: Homed, down: boolean): void {
+    if (st.told === down) return
+    st.told = down
+    for (const sink of [session.sink, session.probe]) if (sink) notify(sink, down)
+  }
+
+  /** A transport just attached (hello and replay written): while its session is degraded, it is told so too. */
+  attached(session: Session, sink: Sink): void {
+    if (this.#homed.get(session)?.told) notify(sink, true)
+  }
+
+  /**
+   * A fanned-out message for a session that already holds `maxHeldMessages` Redis did not take:
+   * rather than drop it (a hole the client would never learn of), stop holding this session here.
+   * What Redis holds of it is exact (its log up to the last write, and the fan-out position saved
+   * with it), so the held fan-out messages are dropped here and re-read from the fan-out stream by
+   * whoever adopts the session; the held `conn.send()`s reject (`broker_unavailable`: the app
+   * knows). Its transports close (1001), the session is marked released in Redis as soon as Redis
+   * answers, and the client's resume, on any process, adopts it: every message arrives, in order,
+   * under the ids it would have had, with no `reset`.
+   */
+  #handBack(session: Session, st: Homed): void {
+    const max = this.link.options.maxHeldMessages
+    this.#forget(session, new BrokerError('broker_unavailable', `Redis has not taken ${max} messages of this session (maxHeldMessages); it is handed back to Redis and resumes from there`))
+    session.drop(CloseCode.goingAway, 'Redis has not answered for too long; resume (the session continues once it is back)')
+    void this.#releaseWhenBack(session.sid, st)
+  }
+
+  /** RELEASE_LUA for a session given up here, retried (with backoff) until Redis answers or this process stops. */
+  async #releaseWhenBack(sid: string, st: Homed): Promise<void> {
+    await st.flight // a write in flight lands first (or fails): released after it
+    for (let failures = 0; !this.#stopping && !this.#closed; failures++) {
+      try {
+        await evalScript(this.link.main, RELEASE_LUA, this.#keys(sid).slice(0, 1), [st.ep]) // 0: adopted meanwhile; nothing to do
+        return
+      } catch {
+        await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** failures, 2_000)))
+      }
+    }
   }
 
   /** Another process holds a newer epoch: this one is no longer the home. */
@@ -293,12 +355,22 @@ export class RedisSessions implements SessionCluster {
     const nacks = Object.entries(fieldsOf(res[3]))
       .map(([seq, f]) => [Number(seq), JSON.parse(f) as ServerFrame] as [number, ServerFrame])
       .sort((a, b) => a[0] - b[0])
-    const log = (res[4] as [string, string[]][]).map(([id, fields]) => [parseInt(id, 10), fields[1]!] as [number, string])
+    let log = (res[4] as [string, string[]][]).map(([id, fields]) => [parseInt(id, 10), fields[1]!] as [number, string])
+    const fp = h.fp ?? '0-0'
+    let nextId = Number(h.nid)
+    if (await unavailable(this.link.broker.lostAfter(fp))) {
+      // The fan-out stream no longer reaches back to the old home's position: messages for this session
+      // may be gone. Never a silent gap: the log restarts after a skipped id, so every client resumes with
+      // `reset: 'replay_window_exceeded'` (session.ts attach), here and after any later adoption.
+      await unavailable(send(this.link.main, ['XTRIM', this.#keys(sid)[1]!, 'MINID', String(nextId)]))
+      log = []
+      nextId++
+    }
     const init: SessionInit = {
       sid,
       connId: h.cid!,
       lastSeq: Number(h.seq),
-      nextId: Number(h.nid),
+      nextId,
       forgottenNack: Number(h.fn),
       nacks,
       topics: JSON.parse(h.tp ?? '[]') as string[],
@@ -306,7 +378,7 @@ export class RedisSessions implements SessionCluster {
     }
     const session = this.host.newSession(JSON.parse(h.u ?? 'null'), init)
     this.#homed.set(session, homed(ep))
-    await this.#catchUp(session, h.fp ?? '0-0')
+    await this.#catchUp(session, fp)
     this.host.sessions.set(sid, session)
     this.host.announce(session.conn)
     return session
@@ -330,18 +402,41 @@ export class RedisSessions implements SessionCluster {
     }
   }
 
+  /** The drain began: no adoption here from now on (gateway.ts refuses instead; retried elsewhere). */
+  draining(): void {
+    this.#draining = true
+  }
+
+  get isDraining(): boolean {
+    return this.#draining
+  }
+
+  /** The transports this process relays for sessions homed elsewhere (the drain closes them one by one). */
+  relayed(): Sink[] {
+    return this.gateway.sinks()
+  }
+
+  /**
+   * Hand one session homed here over (drain, release): flush what it owes, mark it released (the
+   * next process that sees a request for it adopts it at once), forget it here and close its
+   * transports with `code` so its client resumes elsewhere.
+   */
+  async handOver(session: Session, code: number, reason: string): Promise<void> {
+    const st = this.#homed.get(session)
+    if (!st) return
+    await st.flight
+    await this.#writer.written(session, st)
+    await evalScript(this.link.main, RELEASE_LUA, this.#keys(session.sid).slice(0, 1), [st.ep]).catch((err: unknown) => this.report(err))
+    if (this.#homed.get(session) !== st) return // fenced or ended meanwhile: nothing of ours to close
+    this.#forget(session, new BrokerError('session_moved', 'the session was released'))
+    session.drop(code, reason)
+  }
+
   async release(): Promise<void> {
     this.#stopping = true
+    this.#draining = true
     this.gateway.closeAll(CloseCode.goingAway, 'this server is shutting down')
-    await Promise.all(
-      [...this.#homed].map(async ([session, st]) => {
-        await st.flight
-        await this.#writer.written(session, st)
-        await evalScript(this.link.main, RELEASE_LUA, this.#keys(session.sid).slice(0, 1), [st.ep]).catch((err: unknown) => this.report(err))
-        this.#forget(session, new BrokerError('session_moved', 'the session was released'))
-        session.drop(CloseCode.goingAway, 'this server is shutting down')
-      }),
-    )
+    await Promise.all([...this.#homed.keys()].map((session) => this.handOver(session, CloseCode.goingAway, 'this server is shutting down')))
   }
 
   async close(): Promise<void> {
@@ -408,6 +503,17 @@ export class RedisSessions implements SessionCluster {
     this.gateway.homesGone(dead)
   }
 }
+
+/** Write the degraded / recovered notice to one transport, in the form its client reads (see RedisSessions.#tell). */
+function notify(sink: Sink, down: boolean): void {
+  if (sink.notices) sink.write(JSON.stringify(down ? DEGRADED : RECOVERED))
+  else if (down) sink.write(JSON.stringify(OLD_DEGRADED))
+}
+
+const DEGRADED: NoticeFrame = { t: 'notice', reason: 'server_degraded', code: 'broker_unavailable', message: 'the server cannot reach Redis; sends are not acknowledged and messages are held until it is back' }
+const RECOVERED: NoticeFrame = { t: 'notice', reason: 'server_recovered' }
+/** What a client without `notices=1` is told (the form from before `notice` frames). */
+const OLD_DEGRADED: ServerFrame = { t: 'error', code: 'server_error', message: `broker_unavailable: ${DEGRADED.message!}` }
 
 /** A Redis call that failed because a client of ours is closing or closed (node-redis's error classes, by name). */
 function isShutdownFailure(err: unknown): boolean {

@@ -66,6 +66,8 @@ export interface WriterHost {
   fenced(session: Session): void
   /** Redis did not take the session's writes: tell its client (once per outage). */
   tell(session: Session, st: Homed): void
+  /** Redis took the writes of a session whose client was told it did not: tell it they go through again. */
+  recovered(session: Session, st: Homed): void
   report(err: unknown): void
 }
 
@@ -196,7 +198,7 @@ export class SessionWriter {
     this.#down = false
     parts.forEach((part, i) => {
       if (Number(res[i]) === 1) {
-        part.st.told = false
+        if (part.st.told) this.host.recovered(part.session, part.st) // before the held messages go out
         for (const b of part.batch) part.session.committed(b.id, b.text, b.payload, b.topic)
         this.#settle(part, true)
         return

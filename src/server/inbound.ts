@@ -39,6 +39,8 @@ const isThenable = <T>(v: T | PromiseLike<T>): v is PromiseLike<T> => typeof (v 
 /** `f(v)`, at once when `v` is a value, after it settles when it is a promise (sync stays sync). */
 const then = <T, R>(v: T | PromiseLike<T>, f: (value: T) => R | PromiseLike<R>): R | PromiseLike<R> => (isThenable(v) ? v.then(f) : f(v))
 
+const isPing = (f: ClientFrame): boolean => f.t === 'ping'
+
 /** A batch that arrived while an earlier one waits on a promise. */
 interface Held {
   frames: readonly ClientFrame[]
@@ -89,7 +91,8 @@ export class Inbound {
   /** See `Session.process` (src/server/session.ts). */
   process(frames: readonly ClientFrame[], reply: (f: ServerFrame) => void): Promise<void> | undefined {
     const store = this.session.host.store
-    if (store) return this.#processStored(store, frames, reply)
+    // Pings change no state to commit: answered at once, so liveness never waits for the broker (a Redis outage keeps connections open).
+    if (store && !frames.every(isPing)) return this.#processStored(store, frames, reply)
     return this.#processBatch(frames, reply)
   }
 

@@ -42,12 +42,13 @@ export function bearerToken(req: RequestHeadersAndUrl): string | undefined {
 }
 
 /** Session id and resume point a transport connection asks for. */
-export function openParams(req: RealtimeRequest): { sid: string | undefined; last: number | undefined } {
+export function openParams(req: RealtimeRequest): { sid: string | undefined; last: number | undefined; notices: boolean } {
   const q = new URL(req.url, 'http://x').searchParams
   const sid = q.get(QUERY.session) ?? undefined
   const raw = req.headers['last-event-id'] ?? q.get(QUERY.lastId) ?? undefined
   const n = raw === undefined ? NaN : Number(raw)
-  return { sid, last: Number.isSafeInteger(n) && n >= 0 ? n : undefined }
+  // notices=1: the client reads `notice` frames (docs/PROTOCOL.md); others get the older form (an `error` frame) or nothing.
+  return { sid, last: Number.isSafeInteger(n) && n >= 0 ? n : undefined, notices: q.get('notices') === '1' }
 }
 
 /** Header record from `[name, value]` pairs: lower-cased names, repeats joined with `, `. */

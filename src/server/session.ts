@@ -323,3 +323,4 @@ export class Session {
     else void r.then((errors) => errors.forEach((err) => this.host.onError(err)))
   }
 }
+

@@ -6,6 +6,8 @@ import type { TransportKind } from '../protocol'
  */
 export interface Sink {
   readonly kind: TransportKind
+  /** The client connected with `notices=1`: it reads `notice` frames (docs/PROTOCOL.md); set by the edge before the session attaches it. */
+  notices?: boolean
   /**
    * Write one serialized frame; `id` is set for app messages (SSE puts it in `id:`). Never
    * throws and never blocks: past the connection's `maxBufferedBytes` the sink closes itself

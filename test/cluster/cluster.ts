@@ -16,8 +16,8 @@ import { createRealtimeServer, type RealtimeServer } from '../../src/server'
 import { createRedisBroker } from '../../src/redis'
 import { ClientMessage, ServerMessage } from '../support/schemas'
 import { TestWebSocket, until } from '../support/servers'
-import type { Nginx } from '../nginx/nginx'
-import { startRedis, type TestRedis } from '../redis/redis-server'
+import type { Nginx } from '../support/nginx'
+import { startRedis, type TestRedis } from '../support/redis-server'
 import { startNginxUpstream } from './nginx-upstream'
 
 const fixture = fileURLToPath(new URL('./fixtures/node-server.ts', import.meta.url))

@@ -4,28 +4,20 @@
  * stream on one, its POSTs on the other (the shape of Next.js route handlers on several
  * instances). Then a RealtimeClient on SSE + POST through nginx's round-robin upstream of the two.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { createFetchHandler, createRealtimeServer } from '../../src/server/web'
 import { createRedisBroker } from '../../src/redis'
 import { serveFetch } from '../support/fetch-node'
 import { ClientMessage, ServerMessage } from '../support/schemas'
 import { until } from '../support/servers'
-import { startRedis, type TestRedis } from '../redis/redis-server'
+import { useRedis } from '../support/redis-server'
 import { startNginxUpstream } from './nginx-upstream'
 import { trackedClient, type Tracked } from './cluster'
 
-let redis: TestRedis
-beforeAll(async () => {
-  redis = await startRedis()
-})
-afterAll(async () => {
-  await redis?.close()
-})
-const cleanups: (() => unknown)[] = []
+const fixture = useRedis()
 const clients: Tracked[] = []
-afterEach(async () => {
+afterEach(() => {
   for (const t of clients.splice(0)) t.c.close()
-  for (const fn of cleanups.splice(0).reverse()) await fn()
 })
 
 let prefixes = 0
@@ -34,13 +26,14 @@ async function twoHandlers() {
   const keyPrefix = `f${process.pid}-${++prefixes}:`
   return Promise.all(
     ['a', 'b'].map(async (name) => {
-      const broker = await createRedisBroker({ url: redis.url, keyPrefix, blockMs: 1_000 })
+      const broker = await createRedisBroker({ url: fixture.redis.url, keyPrefix, blockMs: 1_000 })
       const realtime = createRealtimeServer({ incoming: ClientMessage, outgoing: ServerMessage, broker })
       const errors: unknown[] = []
       realtime.on('error', (e) => errors.push(e))
       realtime.on('connection', (conn) => conn.on('message', (m) => m.type === 'echo' && void conn.send({ type: 'echo', text: `${m.text} from ${name}` })))
       const srv = await serveFetch(createFetchHandler(realtime))
-      cleanups.push(() => srv.close(), () => realtime.close())
+      fixture.cleanup(() => srv.close())
+      fixture.cleanup(() => realtime.close())
       return { name, realtime, srv, errors }
     }),
   )
@@ -74,7 +67,7 @@ describe('createFetchHandler on the Redis broker', () => {
     const res = await fetch(`${a!.srv.url}?v=1`, { headers: { accept: 'text/event-stream' } })
     expect(res.status).toBe(200)
     const stream = sseFrames(res)
-    cleanups.push(() => stream.cancel())
+    fixture.cleanup(() => stream.cancel())
     await until(() => stream.frames.some((f) => f.t === 'hello'), 15_000, 'hello')
     const sid = stream.frames.find((f) => f.t === 'hello')!.sid as string
     const post = await fetch(`${b!.srv.url}?v=1&sid=${encodeURIComponent(sid)}`, {
@@ -93,7 +86,7 @@ describe('createFetchHandler on the Redis broker', () => {
   it('a RealtimeClient on SSE + POST through round-robin over the two: every send acked and echoed', async () => {
     const [a, b] = await twoHandlers()
     const nginx = await startNginxUpstream([a!.srv.port, b!.srv.port])
-    cleanups.push(() => nginx.stop())
+    fixture.cleanup(() => nginx.stop())
     const t = trackedClient(nginx.url('/realtime'), 'sse')
     clients.push(t)
     const echoes: string[] = []

@@ -271,6 +271,26 @@ describe('FastAPI server: topic on published messages, seq in hello (docs/PROTOC
   })
 })
 
+describe('FastAPI server: notices=1 (docs/PROTOCOL.md "notice")', () => {
+  it('a client announcing notices=1 (every RealtimeClient does) is served as any other; a server without a broker sends no notice', async () => {
+    const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/realtime?v=1&notices=1`)
+    const frames: Record<string, unknown>[] = []
+    ws.on('message', (d) => frames.push(JSON.parse(String(d))))
+    await until(() => frames.length > 0, 10_000, 'hello')
+    expect(frames[0]).toMatchObject({ t: 'hello', resumed: false })
+    ws.send(JSON.stringify({ t: 'msg', seq: 1, d: { type: 'echo', text: 'n1' } }))
+    await until(() => frames.some((f) => f.t === 'msg') && frames.some((f) => f.t === 'ack'), 10_000, 'the echo and the ack')
+    expect(frames.map((f) => f.t).sort()).toEqual(['ack', 'hello', 'msg'])
+    ws.close()
+    const res = await fetch(`${base}/realtime?v=1&notices=1`, { headers: { Accept: 'text/event-stream' } })
+    expect(res.status).toBe(200)
+    const reader = res.body!.getReader()
+    const first = new TextDecoder().decode((await reader.read()).value)
+    expect(first).toMatch(/"t":"hello"/)
+    await reader.cancel()
+  })
+})
+
 describe('FastAPI server: WebSocket array messages (contract B1, docs/PROTOCOL.md)', () => {
   it('hello says batch: true; an array is one batch (acks before a nack); a bad element: nothing processed', async () => {
     const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/realtime?v=1`)

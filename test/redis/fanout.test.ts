@@ -5,34 +5,23 @@
  * loses nothing that was published and recovers on its own; an unreachable Redis at start is a
  * clear error.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { createRedisBroker } from '../../src/redis'
 import { BrokerError } from '../../src/server'
 import { closeClients, makeClient, startServer, until, type TestServer } from '../support/servers'
-import { freePort, startRedis, type TestRedis } from './redis-server'
+import { freePort, useRedis } from '../support/redis-server'
 
-let redis: TestRedis
-beforeAll(async () => {
-  redis = await startRedis()
-})
-afterAll(async () => {
-  await redis?.close()
-})
-
-const cleanups: (() => unknown)[] = []
-afterEach(async () => {
-  closeClients()
-  for (const fn of cleanups.splice(0).reverse()) await fn()
-})
+const fixture = useRedis()
+afterEach(() => closeClients()) // before the fixture's cleanups (vitest runs afterEach hooks newest first)
 
 let prefixes = 0
 /** A reference server whose broker is Redis; every instance of one test shares `prefix`. */
 async function node(prefix: string): Promise<TestServer & { errors: unknown[] }> {
-  const broker = await createRedisBroker({ url: redis.url, keyPrefix: prefix, blockMs: 1_000 })
+  const broker = await createRedisBroker({ url: fixture.redis.url, keyPrefix: prefix, blockMs: 1_000 })
   const s = await startServer({ broker })
   const errors: unknown[] = []
   s.realtime.on('error', (e) => errors.push(e))
-  cleanups.push(() => s.close())
+  fixture.cleanup(() => s.close())
   return { ...s, errors }
 }
 
@@ -104,9 +93,9 @@ describe('Redis faults', () => {
       }
     })()
     await until(() => subs.every((x) => x.got.length >= 100), 30_000, 'traffic to flow')
-    await redis.stop()
+    await fixture.redis.stop()
     await until(() => a.errors.some((e) => e instanceof BrokerError && e.code === 'broker_unavailable'), 30_000, 'the outage to be reported')
-    await redis.start()
+    await fixture.redis.start()
     await publishing
     const resolved = outcomes.flatMap((o, i) => (o === 'ok' ? [i + 1] : []))
     expect(resolved.length).toBeGreaterThan(0)

@@ -10,76 +10,19 @@
  *   duplicate nothing that was acknowledged, and the client→server guarantee (at least once, with
  *   `(conn.id, inboundSeq)` as the de-duplication key) is checked against what handlers saw.
  */
-import type { Socket } from 'node:net'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createClient } from 'redis'
-import { createRedisBroker, type BrokerError, type RedisBrokerOptions } from '../../src/redis'
-import type { Broker, Connection } from '../../src/server'
+import type { BrokerError, RedisBrokerOptions } from '../../src/redis'
 import { matching, postFrames, ssePeer, wsPeer, type Frame } from '../support/peer'
-import { startServer, until, type TestServer } from '../support/servers'
-import { startRedis, type TestRedis } from './redis-server'
+import { until } from '../support/servers'
+import { useRedis } from '../support/redis-server'
+import { redisNode } from './nodes'
 
-let redis: TestRedis
-beforeAll(async () => {
-  redis = await startRedis()
-})
-afterAll(async () => {
-  await redis?.close()
-})
-
-const cleanups: (() => unknown)[] = []
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn()
-})
-
-interface Node extends TestServer {
-  broker: Broker
-  errors: unknown[]
-  /** Every `connection` on this instance (adopted ones included). */
-  conns: Connection[]
-  /** Handler runs on this instance: `${conn.id}:${inboundSeq}` of every `count` message. */
-  handled: string[]
-  /** Crash: cut every socket and Redis connection at once; nothing is flushed or released. */
-  crash(): void
-}
+const fixture = useRedis()
 
 let prefixes = 0
 const prefix = () => `s${++prefixes}-${process.pid}:`
-
-async function node(p: string, extra: Partial<RedisBrokerOptions> = {}): Promise<Node> {
-  const broker: Broker = await createRedisBroker({ url: redis.url, keyPrefix: p, blockMs: 1_000, livenessIntervalMs: 200, ...extra })
-  const s = await startServer({ broker, sessionTtlMs: 30_000 })
-  const errors: unknown[] = []
-  const conns: Connection[] = []
-  const handled: string[] = []
-  const sockets = new Set<Socket>()
-  s.http.on('connection', (sock: Socket) => sockets.add(sock))
-  s.realtime.on('error', (e) => errors.push(e))
-  s.realtime.on('connection', (conn) => {
-    conns.push(conn as Connection)
-    conn.on('message', (m) => {
-      if (m.type === 'count') {
-        handled.push(`${conn.id}:${conn.inboundSeq}`)
-        void conn.send({ type: 'tick', n: m.n })
-      }
-    })
-  })
-  let crashed = false
-  cleanups.push(() => (crashed ? undefined : s.close()))
-  return {
-    ...s,
-    broker,
-    errors,
-    conns,
-    handled,
-    crash() {
-      crashed = true
-      ;(broker as unknown as Record<symbol, () => void>)[Symbol.for('surewire.test.crash')]!()
-      for (const sock of sockets) sock.destroy()
-      s.http.close()
-    },
-  }
-}
+const node = (p: string, extra: Partial<RedisBrokerOptions> = {}) => redisNode(fixture, p, extra)
 
 const msg = (seq: number, d: unknown) => ({ t: 'msg', seq, d })
 const echoText = (f: Frame<'msg'>) => (f.d as { text?: string }).text
@@ -325,9 +268,9 @@ describe('fencing', () => {
     const sids = (await Promise.all(peers.map((w) => w.hello()))).map((h) => h.sid)
     await until(() => a.conns.length === 3, 10_000, 'three connections')
     // Another process adopted the middle session (its epoch moved on); A does not know yet.
-    const admin = createClient({ url: redis.url })
+    const admin = createClient({ url: fixture.redis.url })
     await admin.connect()
-    cleanups.push(() => admin.quit())
+    fixture.cleanup(() => admin.quit())
     await admin.hIncrBy(`${p}s:${sids[1]}`, 'ep', 1)
     // One broadcast: all three sessions are written through in one batch call, which fences only the middle one.
     await a.realtime.broadcast({ type: 'tick', n: 1 })
@@ -351,13 +294,13 @@ describe('Redis faults for sessions', () => {
     const { sid } = await ws.hello()
     for (let seq = 1; seq <= 5; seq++) ws.send(msg(seq, { type: 'count', n: seq }))
     await ws.wait('ack', (f) => f.seq === 5)
-    await redis.stop()
+    await fixture.redis.stop()
     await ws.wait('error', (f) => f.message.startsWith('broker_unavailable'))
     for (let seq = 6; seq <= 10; seq++) ws.send(msg(seq, { type: 'count', n: seq }))
     // A POST on B for the session while Redis is down: a retryable error, not a hang or a crash.
     const during = await postFrames(b.url, sid, JSON.stringify([msg(6, { type: 'count', n: 6 })])).catch((e: unknown) => e)
     if (!(during instanceof Error)) expect((during as { status: number }).status).toBeGreaterThanOrEqual(500)
-    await redis.start()
+    await fixture.redis.start()
     // The client resends what was not acknowledged (as RealtimeClient does); nothing is handled twice.
     await until(() => matching(ws.frames, 'msg').length >= 10, 30_000, 'held messages to go out after Redis is back')
     for (let seq = 6; seq <= 10; seq++) ws.send(msg(seq, { type: 'count', n: seq }))
@@ -375,7 +318,7 @@ describe('Redis faults for sessions', () => {
 
   /** Redis holds every command unanswered for `ms` (CLIENT PAUSE ALL): written commands get no reply, as when Redis dies with them in flight. */
   async function pauseRedis(ms: number): Promise<void> {
-    const admin = createClient({ url: redis.url })
+    const admin = createClient({ url: fixture.redis.url })
     await admin.connect()
     await admin.sendCommand(['CLIENT', 'PAUSE', String(ms), 'ALL'])
     await admin.disconnect()
@@ -397,7 +340,7 @@ describe('Redis faults for sessions', () => {
     await ws.hello()
     ws.send(msg(1, { type: 'count', n: 1 }))
     await ws.wait('ack', (f) => f.seq === 1)
-    const admin = createClient({ url: redis.url })
+    const admin = createClient({ url: fixture.redis.url })
     await admin.connect()
     try {
       // Redis answers every write with an error reply (OOM), as it does with LOADING right after a restart.
@@ -421,7 +364,7 @@ describe('a clean shutdown is not an outage', () => {
     const [a, b] = await Promise.all([node(p), node(p)])
     const sse = await ssePeer(b.url) // homed on B
     const { sid } = await sse.wait('hello')
-    const admin = createClient({ url: redis.url })
+    const admin = createClient({ url: fixture.redis.url })
     await admin.connect()
     try {
       // B cannot commit (Redis refuses writes), so it holds its answer to A's forwarded POST.
@@ -447,7 +390,7 @@ describe('a gateway POST during an outage', () => {
     const [a, b] = await Promise.all([node(p), node(p, { commandTimeoutMs: 200 })])
     const sse = await ssePeer(a.url)
     const { sid } = await sse.wait('hello')
-    const admin = createClient({ url: redis.url })
+    const admin = createClient({ url: fixture.redis.url })
     await admin.connect()
     await admin.sendCommand(['CLIENT', 'PAUSE', '3000', 'ALL'])
     await admin.disconnect()

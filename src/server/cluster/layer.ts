@@ -9,6 +9,9 @@
  * Interface for the rest of the server (CLUSTER-SUITE's drain uses it):
  * - configuration: only the broker (`createRealtimeServer({ broker: await createRedisBroker({ url }) })`);
  *   every process sharing the Redis and key prefix shares the sessions. Nothing else to set.
+ * - the drain (`SessionRegistry.drain(windowMs)`) moves one client at a time: `handOver(session)`
+ *   for each session homed here, a close for each transport of `relayed()`; `draining()` first, so
+ *   a POST landing here during the drain is not adopted back (503, retried elsewhere).
  * - `SessionRegistry.release(): Promise<void>` (core.sessions.release()): flush every session this
  *   process homes, mark it released in Redis (the next process that sees a request for it adopts it
  *   at once, no liveness wait), and close its transports with 1001 so the clients resume elsewhere.
@@ -53,10 +56,18 @@ export interface SessionCluster extends SessionStore {
   attach(sink: Sink, sid: string, last: number | undefined, user: unknown): Promise<Session | undefined>
   /** A POST for a session this process does not hold: a handle whose process() runs on the home. */
   find(sid: string): Promise<Session | undefined>
+  /** A transport was just attached to `session` (hello and replay written): tell it the server's state when degraded (a `notice`, docs/PROTOCOL.md). */
+  attached(session: Session, sink: Sink): void
   /** A transport ended; true when it was a gateway transport (handled here). */
   detach(session: Session, sink: Sink): boolean
   /** A homed session ended (bye, expiry, close): remove its shared state. */
   ended(session: Session): void
+  /** The drain began: from now on this process adopts no session (a request that would adopt one is refused, retryable). */
+  draining(): void
+  /** Drain: hand one session homed here over (flush, mark released) and close its transports with `code`. */
+  handOver(session: Session, code: number, reason: string): Promise<void>
+  /** Drain: the transports this process relays for sessions homed on other processes. */
+  relayed(): Sink[]
   release(): Promise<void>
   close(): Promise<void>
 }

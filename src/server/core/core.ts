@@ -2,7 +2,6 @@ import type { Connection } from '../connection'
 import type { ResolvedServerOptions } from '../options'
 import type { RealtimeRequest } from '../request'
 import { now } from './clock'
-import { closeSpread } from './drain'
 import { SessionRegistry, type SessionLayer } from './registry'
 
 export { now }
@@ -93,15 +92,16 @@ export class ServerCore {
   }
 
   /**
-   * The graceful drain: refuse new transports, close the ones this process has at random moments
-   * spread over `windowMs` (the clients reconnect elsewhere), hand the sessions over (`release()`
-   * of a shared session layer), then close. With the in-memory layer the sessions end at the close.
+   * The graceful drain: refuse new transports, move the clients one at a time at random moments
+   * spread over `windowMs` (src/server/core/drain.ts; they reconnect elsewhere), release what is
+   * left (`release()` of a shared session layer), then close. With the in-memory layer the
+   * sessions end at the close.
    */
   async drain(windowMs: number): Promise<void> {
     if (this.#draining || this.#closed) return
     this.#draining = true
     const layer: SessionLayer = this.sessions
-    await closeSpread(() => layer.transports(), windowMs)
+    await layer.drain(windowMs)
     if (layer.release) await layer.release().catch((err: unknown) => this.events.error(err))
     await this.close()
   }

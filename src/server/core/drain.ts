@@ -1,11 +1,12 @@
 /**
  * The graceful drain (docs/DEPLOYMENT.md "Rolling deploys"): this process stops taking new
- * transports, closes the ones it has at random moments spread over a window (each client
- * reconnects through the load balancer to another process), then hands its sessions over (the
- * session layer's `release()`, when the broker shares sessions) and closes.
+ * transports and moves its clients one at a time, at random moments spread over a window: each
+ * session it homes is handed over (with a broker that shares sessions: flushed and marked
+ * released) and its transports closed, and each transport it relays for a session homed on
+ * another process is closed; each client reconnects through the load balancer to another
+ * process. Then it releases what is left and closes.
  */
 import { CloseCode } from '../../protocol'
-import type { Sink } from '../sink'
 
 /** Why a drained transport was closed: WebSocket 1012 "service restart" (RFC 6455 registry), retried by every client. */
 export const DRAIN_CLOSE = { code: CloseCode.serviceRestart, reason: 'server draining: reconnect' } as const
@@ -20,21 +21,24 @@ export function drainSchedule(n: number, windowMs: number, random: () => number 
 }
 
 /**
- * Close every sink of `sinks()` at its moment of the schedule; resolves once the last one is
- * closed. Sinks that appear during the window (none should: new transports are refused) are
- * closed at its end.
+ * Run `act` on every item of `items()` at its moment of the schedule (one client's move each: a
+ * session handed over, or a transport closed); resolves once every act has settled. Items that
+ * appear during the window (none should: new transports are refused) are acted on at its end.
+ * An act that rejects is passed to `failed`.
  */
-export function closeSpread(sinks: () => Sink[], windowMs: number): Promise<void> {
-  const first = sinks()
+export function spreadOver<T>(items: () => T[], windowMs: number, act: (item: T) => unknown, failed: (err: unknown) => void): Promise<void> {
+  const first = items()
   const at = drainSchedule(first.length, windowMs)
-  return new Promise((resolve) => {
+  const acts: Promise<unknown>[] = []
+  const run = (item: T) => void acts.push(Promise.resolve().then(() => act(item)).catch(failed))
+  return new Promise<void>((resolve) => {
     let left = first.length + 1
     const done = () => --left === 0 && resolve()
-    first.forEach((sink, i) => setTimeout(() => (sink.close(DRAIN_CLOSE.code, DRAIN_CLOSE.reason), done()), at[i]))
+    first.forEach((item, i) => setTimeout(() => (run(item), done()), at[i]))
     setTimeout(() => {
       const seen = new Set(first)
-      for (const sink of sinks()) if (!seen.has(sink)) sink.close(DRAIN_CLOSE.code, DRAIN_CLOSE.reason)
+      for (const item of items()) if (!seen.has(item)) run(item)
       done()
     }, windowMs)
-  })
+  }).then(() => Promise.all(acts).then(() => {}))
 }

@@ -85,16 +85,18 @@ async function openStream(core: ServerCore, req: RealtimeRequest, allow: Record<
   if (core.draining) return fail(503, 'server_error', 'this server is draining; connect again (another process takes over)', { ...allow, 'Retry-After': '1', Connection: 'close' })
   const auth: AuthResult = await core.authenticate(req)
   if (!auth.ok) return authFailed(auth, allow)
-  const { sid, last } = openParams(req)
+  const { sid, last, notices } = openParams(req)
   core.startSweep()
   return {
     kind: 'stream',
     headers: { ...allow, ...SSE_HEADERS },
     start(pipe) {
       const stream = new SseStream(core, pipe)
-      stream.open({ sid, last, user: auth.user }).catch((err) => {
+      stream.open({ sid, last, user: auth.user }, notices).catch((err) => {
         core.reportError(err)
-        pipe.destroy()
+        // The shared broker did not answer (Redis down): say why before the stream ends (the client retries).
+        if (err instanceof BrokerError) stream.refuse(`${err.code}: ${err.message}`)
+        else pipe.destroy()
       })
       return stream
     },

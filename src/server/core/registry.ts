@@ -5,6 +5,7 @@ import { createMemoryBroker, BrokerError, type Broker, type FanOut } from '../br
 import { Session, type SessionHost } from '../session'
 import type { Sink } from '../sink'
 import { CLUSTER, type ClusterFactory, type SessionCluster } from '../cluster/layer'
+import { DRAIN_CLOSE, spreadOver } from './drain'
 
 /** Parameters of a transport connection, read from its request. */
 export interface OpenRequest {
@@ -24,8 +25,13 @@ export interface SessionLayer {
   find(sid: string): Promise<Session | undefined>
   /** A transport connection ended (fire-and-forget); the session starts its own resume window. */
   detach(session: Session, sink: Sink): void
-  /** The transports this process writes to (each session's live sink and probe): what a drain closes. */
-  transports(): Sink[]
+  /**
+   * Move every client of this process elsewhere, one at a time at random moments over `windowMs`
+   * (no thundering herd): each session homed here is handed over (shared broker: flushed and
+   * marked released, so the next process adopts it) and its transports closed with 1012; each
+   * transport relayed here for a session homed elsewhere is closed with 1012. Resolves when all moved.
+   */
+  drain(windowMs: number): Promise<void>
   /**
    * Stop being the home of every session this process holds, after flushing what they owe
    * (contract S1), so the next process a client reaches adopts them at once. Absent when sessions
@@ -98,7 +104,7 @@ export class SessionRegistry implements SessionLayer {
     if (!session && req.sid && this.#cluster) {
       // Not homed here: attach through its home process, or adopt it (cluster layer).
       const elsewhere = await this.#cluster.attach(sink, req.sid, req.last, req.user)
-      if (elsewhere) return elsewhere
+      if (elsewhere) return this.#cluster.attached(elsewhere, sink), elsewhere
     }
     const isNew = !session
     if (!session) {
@@ -111,6 +117,7 @@ export class SessionRegistry implements SessionLayer {
     // A client that asked to resume a session we do not have is told so (hello.reset) and can refetch.
     const resume = req.sid === undefined ? 'none' : isNew ? 'unknown' : (req.last ?? 0)
     session.attach(sink, hello, resume)
+    this.#cluster?.attached(session, sink)
     return session
   }
 
@@ -127,13 +134,17 @@ export class SessionRegistry implements SessionLayer {
     session.detach(sink, this.options.sessionTtlMs)
   }
 
-  transports(): Sink[] {
-    const out: Sink[] = []
-    for (const s of this.sessions.values()) {
-      if (s.sink) out.push(s.sink)
-      if (s.probe) out.push(s.probe)
+  drain(windowMs: number): Promise<void> {
+    const cluster = this.#cluster
+    cluster?.draining()
+    const movers = (): (Session | Sink)[] => [...this.sessions.values(), ...(cluster?.relayed() ?? [])]
+    const move = (m: Session | Sink) => {
+      if (!(m instanceof Session)) return m.close(DRAIN_CLOSE.code, DRAIN_CLOSE.reason)
+      if (cluster) return cluster.handOver(m, DRAIN_CLOSE.code, DRAIN_CLOSE.reason)
+      m.sink?.close(DRAIN_CLOSE.code, DRAIN_CLOSE.reason) // in-memory: nowhere to hand it; the client gets a new session elsewhere
+      m.probe?.close(DRAIN_CLOSE.code, DRAIN_CLOSE.reason)
     }
-    return out
+    return spreadOver(movers, windowMs, move, (err) => this.events.error(err))
   }
 
   /**

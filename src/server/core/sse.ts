@@ -60,6 +60,8 @@ export class SseStream implements Sink, FramePipe, LiveConnection {
   get kind(): 'sse' {
     return 'sse'
   }
+  /** See {@link Sink.notices}; an own property only when the client asked (memory per connection). */
+  declare notices?: boolean
 
   write(text: string, id?: number): void {
     void this.#outbox.write(text, id)
@@ -97,7 +99,8 @@ export class SseStream implements Sink, FramePipe, LiveConnection {
   }
 
   /** Attach to the session (hello + replay); resolves once attached. */
-  async open(req: OpenRequest): Promise<void> {
+  async open(req: OpenRequest, notices = false): Promise<void> {
+    if (notices) this.notices = true
     this.core.live.add(this)
     const session = await this.core.sessions.open(this, req)
     this.#session = session
@@ -131,6 +134,12 @@ export class SseStream implements Sink, FramePipe, LiveConnection {
     ;(this.#grace as { unref?: () => void }).unref?.()
     if (this.#outbox.closed) this.pipe.end()
     else this.#outbox.finish(() => this.pipe.end())
+  }
+
+  /** The session could not be opened (the shared broker did not answer): an error event saying why, then the end (the client retries). */
+  refuse(message: string): void {
+    this.pipe.write(event(JSON.stringify(errorFrame('server_error', message)), 0))
+    this.#end(false)
   }
 
   /** Over maxBufferedBytes: say why (the frame waits behind the backlog), end, destroy after the grace period. */

@@ -1,4 +1,5 @@
 import { CloseCode, FrameError, parseClientMessage, type ServerFrame } from '../../protocol'
+import { BrokerError } from '../broker'
 import { openParams, type RealtimeRequest } from '../request'
 import type { Session } from '../session'
 import type { Sink } from '../sink'
@@ -51,7 +52,9 @@ export function openedSocket(core: ServerCore, socket: SocketLike, req: Realtime
   }
   conn.start(req).catch((err) => {
     core.reportError(err)
-    conn.shut(CloseCode.internalError, 'server error')
+    // The shared broker did not answer (Redis down): retryable, and the client's status detail says why.
+    if (err instanceof BrokerError) conn.refuse(errorFrame('server_error', `${err.code}: ${err.message}`), CloseCode.internalError, err.code)
+    else conn.shut(CloseCode.internalError, 'server error')
   })
   return conn // itself, not an object of closures (memory per connection)
 }
@@ -83,6 +86,8 @@ class SocketConnection implements LiveConnection, SocketHandlers, Sink, FramePip
   get kind(): 'websocket' {
     return 'websocket'
   }
+  /** See {@link Sink.notices}; an own property only when the client asked (memory per connection). */
+  declare notices?: boolean
 
   write(text: string): void {
     void this.#outbox.write(text)
@@ -153,7 +158,8 @@ class SocketConnection implements LiveConnection, SocketHandlers, Sink, FramePip
     if (!auth.ok && auth.failed) return this.refuse(errorFrame('server_error', 'authentication is unavailable; retry later'), CloseCode.internalError, 'authentication unavailable')
     // Accept-then-close so browsers (which never see an HTTP status) get a reason they can show.
     if (!auth.ok) return this.refuse(errorFrame('unauthorized', 'authentication failed'), CloseCode.unauthorized, 'unauthorized')
-    const { sid, last } = openParams(req)
+    const { sid, last, notices } = openParams(req)
+    if (notices) this.notices = true
     this.#lastSeen = now()
     this.core.live.add(this)
     this.core.startSweep()

@@ -1,0 +1,60 @@
+/**
+ * The in-process instances of the Redis suite: a RealtimeServer on its own http server whose
+ * broker is createRedisBroker on the file's redis-server (test/support/redis-server.ts), with
+ * what the tests check recorded (errors, connections, handled `count` messages) and a crash hook
+ * (every socket and Redis connection cut at once; nothing flushed or released).
+ */
+import type { Socket } from 'node:net'
+import { createRedisBroker, type RedisBrokerOptions } from '../../src/redis'
+import type { Broker, Connection, ServerOptions } from '../../src/server'
+import type { RedisFixture } from '../support/redis-server'
+import type { ClientMessage, ServerMessage } from '../support/schemas'
+import { startServer, type TestServer } from '../support/servers'
+
+export interface RedisNode extends TestServer {
+  broker: Broker
+  errors: unknown[]
+  /** Every `connection` on this instance (adopted ones included). */
+  conns: Connection[]
+  /** Handler runs on this instance: `${conn.id}:${inboundSeq}` of every `count` message. */
+  handled: string[]
+  /** Crash: cut every socket and Redis connection at once; nothing is flushed or released. */
+  crash(): void
+}
+
+/** A RealtimeServer on its own http server whose broker is Redis (prefix `p`); `count` messages are recorded and answered with `tick`. */
+export async function redisNode(fixture: RedisFixture, p: string, extra: Partial<RedisBrokerOptions> = {}, server: Partial<ServerOptions<typeof ClientMessage, typeof ServerMessage>> = {}): Promise<RedisNode> {
+  const broker: Broker = await createRedisBroker({ url: fixture.redis.url, keyPrefix: p, blockMs: 1_000, livenessIntervalMs: 200, ...extra })
+  const s = await startServer({ broker, sessionTtlMs: 30_000, ...server })
+  const errors: unknown[] = []
+  const conns: Connection[] = []
+  const handled: string[] = []
+  const sockets = new Set<Socket>()
+  s.http.on('connection', (sock: Socket) => sockets.add(sock))
+  s.realtime.on('error', (e) => errors.push(e))
+  s.realtime.on('connection', (conn) => {
+    conns.push(conn as Connection)
+    conn.on('message', (m) => {
+      if (m.type === 'count') {
+        handled.push(`${conn.id}:${conn.inboundSeq}`)
+        void conn.send({ type: 'tick', n: m.n })
+      }
+    })
+  })
+  let crashed = false
+  fixture.cleanup(() => (crashed ? undefined : s.close()))
+  return {
+    ...s,
+    broker,
+    errors,
+    conns,
+    handled,
+    crash() {
+      crashed = true
+      ;(broker as unknown as Record<symbol, () => void>)[Symbol.for('surewire.test.crash')]!()
+      for (const sock of sockets) sock.destroy()
+      s.http.close()
+    },
+  }
+}
+
