@@ -19,11 +19,19 @@
  *   message on its new connection.
  * Clients are raw `ws` sockets speaking each stack's wire protocol (count only), so the figures
  * are the servers' and Redis's, not a client library's. Everything on 127.0.0.1.
+ *
+ * While iterating (the default is everything): SUREWIRE_BENCH_CLUSTER_ROWS=fanout,latency,post,kill
+ * picks the measurements, SUREWIRE_BENCH_CLUSTER_CONFIGS=redis-3,io-redis-3 the configurations (keys
+ * below), SUREWIRE_BENCH_CLUSTER_PROF=<dir> runs every server process with `node --cpu-prof` into
+ * <dir>, and SUREWIRE_BENCH_CLUSTER_STATS=1 logs Redis's per-command time (INFO commandstats) per
+ * fan-out run.
  */
 import { fork, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
+import { createClient } from 'redis'
 import { WebSocket } from 'ws'
 import { RealtimeClient, clientDefaults } from '../src/index'
 import { createRealtimeServer } from '../src/server/index'
@@ -57,6 +65,14 @@ const CONFIGS: Config[] = [
   { key: 'io-redis-3', label: 'socket.io + @socket.io/redis-adapter, 3 processes', stack: 'socketio', broker: 'redis', processes: 3 },
 ]
 
+const envList = (name: string) => process.env[name]?.split(',').filter(Boolean)
+const MEASURE = new Set(envList('SUREWIRE_BENCH_CLUSTER_ROWS') ?? ['latency', 'fanout', 'post', 'kill'])
+const ONLY_CONFIGS = envList('SUREWIRE_BENCH_CLUSTER_CONFIGS')
+const PROF_DIR = process.env.SUREWIRE_BENCH_CLUSTER_PROF
+const STATS = process.env.SUREWIRE_BENCH_CLUSTER_STATS === '1'
+/** Where the STATS lines go (clusterSection's `log`). */
+let log: (line: string) => void = () => {}
+
 const stamp = () => performance.timeOrigin + performance.now()
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 function bounded<T>(p: Promise<T>, what: string, ms = STEP_TIMEOUT_MS): Promise<T> {
@@ -74,7 +90,8 @@ class Proc {
   constructor(private readonly env: Record<string, string>) {}
 
   async start(): Promise<void> {
-    const child = fork(join(BUILD_DIR, 'cluster-server.mjs'), [], { env: { ...process.env, ...this.env, PORT: String(this.port) }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+    const execArgv = PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROF_DIR] : []
+    const child = fork(join(BUILD_DIR, 'cluster-server.mjs'), [], { execArgv, env: { ...process.env, ...this.env, PORT: String(this.port) }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
     this.child = child
     live.add(child)
     child.once('exit', () => live.delete(child))
@@ -175,7 +192,17 @@ async function latency(config: Config, procs: Proc[]): Promise<number[]> {
   return out
 }
 
-async function fanout(config: Config, procs: Proc[]): Promise<number> {
+/** CPU time (ms) a process has used so far, from /proc (Linux; 0 elsewhere). */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100 // utime + stime, in USER_HZ (100)
+  } catch {
+    return 0
+  }
+}
+
+async function fanout(config: Config, procs: Proc[], redisPid?: number): Promise<number> {
   const clients: RawClient[] = []
   for (let i = 0; i < CLIENTS; i += 50) {
     const batch = Array.from({ length: Math.min(50, CLIENTS - i) }, (_, j) => rawClient(config.stack, procs[(i + j) % procs.length]!.port))
@@ -186,9 +213,16 @@ async function fanout(config: Config, procs: Proc[]): Promise<number> {
   let got = 0
   let last = 0
   for (const c of clients) c.onDelivery(() => ((got += 1), (last = stamp())))
+  const pids = [...procs.map((p) => p.child.pid), redisPid]
+  const cpu0 = pids.map(cpuMs)
   const start = stamp()
   await procs[0]!.call({ cmd: 'fanout', count: BROADCASTS })
   await bounded((async () => { while (got < total) await sleep(5) })(), `${total} deliveries (got ${got})`)
+  if (STATS) {
+    const used = pids.map((pid, i) => cpuMs(pid) - cpu0[i]!)
+    const servers = used.slice(0, -1).reduce((a, b) => a + b, 0)
+    log(`  cpu µs per delivery: servers ${fmt((servers * 1000) / total, 2)}, redis ${fmt((used.at(-1)! * 1000) / total, 2)} (${used.map((u) => fmt(u, 0)).join(' / ')} ms)`)
+  }
   for (const c of clients) c.ws.terminate()
   return total / ((last - start) / 1000)
 }
@@ -262,6 +296,36 @@ async function killToFirstMessage(redis: TestRedis, prefix: string): Promise<num
   return out
 }
 
+/** redis-server's pid (INFO server). */
+async function serverPid(redis: TestRedis): Promise<number> {
+  const c = createClient({ url: redis.url })
+  await c.connect()
+  try {
+    return Number(/process_id:(\d+)/.exec(String(await c.sendCommand(['INFO', 'server'])))?.[1])
+  } finally {
+    await c.disconnect()
+  }
+}
+
+/** Redis's INFO commandstats: calls and µs per command. */
+async function commandStats(redis: TestRedis): Promise<Map<string, { calls: number; usec: number }>> {
+  const c = createClient({ url: redis.url })
+  await c.connect()
+  try {
+    const out = new Map<string, { calls: number; usec: number }>()
+    for (const m of String(await c.sendCommand(['INFO', 'commandstats'])).matchAll(/cmdstat_(\S+?):calls=(\d+),usec=(\d+)/g)) out.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) })
+    return out
+  } finally {
+    await c.disconnect()
+  }
+}
+
+function statsDelta(a: Map<string, { calls: number; usec: number }>, b: Map<string, { calls: number; usec: number }>): string {
+  const rows = [...b].map(([k, v]) => ({ k, calls: v.calls - (a.get(k)?.calls ?? 0), usec: v.usec - (a.get(k)?.usec ?? 0) })).filter((r) => r.calls > 0)
+  rows.sort((x, y) => y.usec - x.usec)
+  return '  redis: ' + rows.map((r) => `${r.k} ${r.calls} calls ${fmt(r.usec / 1000, 0)} ms`).join(', ')
+}
+
 // ------------------------------------------------------------------ the section
 
 const pct = (v: number[], p: number) => {
@@ -275,9 +339,11 @@ export interface ClusterFigures {
 }
 
 /** Run the cluster rows `runs` times (interleaved by configuration); returns the markdown section and the figures. */
-export async function clusterSection(runs: number, log: (line: string) => void): Promise<{ markdown: string[]; figures: ClusterFigures }> {
+export async function clusterSection(runs: number, logLine: (line: string) => void): Promise<{ markdown: string[]; figures: ClusterFigures }> {
+  log = logLine
   await build({ entryPoints: { 'cluster-server': join(ROOT, 'bench/cluster-server.ts') }, outdir: BUILD_DIR, outExtension: { '.js': '.mjs' }, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'warning' })
   const redis = await startRedis()
+  const redisPid = STATS ? await serverPid(redis) : undefined
   const lat: Record<string, number[]> = {}
   const del: Record<string, number[]> = {}
   const post: Record<string, number[]> = {}
@@ -285,19 +351,25 @@ export async function clusterSection(runs: number, log: (line: string) => void):
   let prefixes = 0
   try {
     for (let run = 1; run <= runs; run++) {
-      for (const config of CONFIGS) {
+      for (const config of CONFIGS.filter((c) => !ONLY_CONFIGS || ONLY_CONFIGS.includes(c.key))) {
         const procs = await startProcs(config, redis, `bench${process.pid}-${++prefixes}:`)
         try {
-          ;(lat[config.key] ??= []).push(...(await latency(config, procs)))
-          ;(del[config.key] ??= []).push(await fanout(config, procs))
-          if (config.stack === 'surewire') (post[config.key] ??= []).push(...(await postRtt(procs.at(-1)!.port, procs[0]!.port)))
-          log(`cluster run ${run}/${runs} ${config.key}: ${fmt(del[config.key]!.at(-1)!, 0)} deliveries/s`)
+          if (MEASURE.has('latency')) (lat[config.key] ??= []).push(...(await latency(config, procs)))
+          if (MEASURE.has('fanout')) {
+            const before = STATS ? await commandStats(redis) : undefined
+            ;(del[config.key] ??= []).push(await fanout(config, procs, redisPid))
+            log(`cluster run ${run}/${runs} ${config.key}: ${fmt(del[config.key]!.at(-1)!, 0)} deliveries/s`)
+            if (before) log(statsDelta(before, await commandStats(redis)))
+          }
+          if (MEASURE.has('post') && config.stack === 'surewire') (post[config.key] ??= []).push(...(await postRtt(procs.at(-1)!.port, procs[0]!.port)))
         } finally {
           await Promise.all(procs.map((p) => p.kill('SIGTERM')))
         }
       }
-      kills.push(...(await killToFirstMessage(redis, `bench${process.pid}-${++prefixes}:`)))
-      log(`cluster run ${run}/${runs}: kill → first message ${kills.slice(-KILLS_PER_RUN).map((k) => fmt(k, 0)).join(', ')} ms`)
+      if (MEASURE.has('kill')) {
+        kills.push(...(await killToFirstMessage(redis, `bench${process.pid}-${++prefixes}:`)))
+        log(`cluster run ${run}/${runs}: kill → first message ${kills.slice(-KILLS_PER_RUN).map((k) => fmt(k, 0)).join(', ')} ms`)
+      }
     }
   } finally {
     await redis.close()

@@ -1,21 +1,23 @@
 import { BaseEmitter } from '../emitter'
-import { AuthError, ConfigError, RejectedError, ServerRefusalError, SurewireError, ValidationError, errorText } from '../errors'
+import { AuthError, RejectedError, ServerRefusalError, SurewireError, ValidationError, errorText } from '../errors'
 import { CloseCode, DEFAULT_HEARTBEAT_MS, utf8Length, type ErrorFrame, type HelloFrame, type ServerFrame } from '../protocol'
 import { type Infer, type InferIn, type StandardSchemaV1 } from '../schema'
+import { connectTimedOut, describeClose, planAttempt } from './attempt'
 import { RetryBudget } from './budget'
 import { WsFallback } from './fallback'
 import { Inbox } from './inbox'
 import { Keepalive } from './keepalive'
 import { FallbackMemory, defaultStorage } from './memory'
 import { browserLifecycle, defaultBackoff, resolveClientOptions, type ClientOptions, type LifecycleSource } from './options'
-import { Outbox } from './outbox'
+import { Outbox, handled, handledRejection } from './outbox'
 import { surewireCodec } from './codec'
-import { openTransport } from './open'
+import { Conn, type ConnEvents, type Role } from './conn'
 import type { FetchLike } from './sse'
+import { openTransport } from './open'
 import type { ClientSnapshot, ClientStats, Status, StatusEvent, StatusReason } from './status'
 import { BackgroundProbe } from './probe'
 import { MAX_TIMER_MS, timerMs } from './time'
-import type { Transport, TransportClose, TransportHandlers, TransportKind } from './transport'
+import type { TransportClose, TransportKind } from './transport'
 import { fromHrefs, resolveEndpoints, toHrefs, type EndpointHrefs } from './url'
 import { isFatalServerError, judgeClose } from './verdict'
 import type { WebSocketConstructor } from './websocket'
@@ -34,15 +36,16 @@ export interface ClientEvents<M> {
   reset: { reason: 'session_unknown' | 'replay_window_exceeded' }
 }
 
-type Role = 'candidate' | 'active' | 'probe'
-/** One transport and its place in the state machine; also the handlers its transport reports to. */
-interface Conn extends TransportHandlers {
-  kind: TransportKind
-  t: Transport
-  opened: boolean
-  role: Role
-}
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the connection records of every client, whatever its schemas
+type AnyClient = RealtimeClient<any, any>
+type C = Conn<AnyClient>
+/** What every client's connections report to it: set once, by the class's static block (which may reach its private members). */
+let connEvents: ConnEvents<AnyClient>
+/** The keepalive's and the inbox's callbacks, called with the client as `this` (no closures per client). */
+let clientDead: ConstructorParameters<typeof Keepalive>[1]
+let clientInbox: ConstructorParameters<typeof Inbox<unknown>>[1]
 type Timer = ReturnType<typeof setTimeout>
+type Waiter = { resolve: () => void; reject: (e: Error) => void }
 type TimerName = 'retry' | 'connect' | 'headStart' | 'healthy'
 
 type TypeOf<M> = M extends { type: infer T extends string } ? T : never
@@ -61,9 +64,10 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   /** Created by the first send() or subscribe(): an idle connection that never sends holds none. */
   #outbox: Outbox | undefined
   readonly #inbox: Inbox<Infer<In>>
-  #conns: Conn[] = []
+  #conns: C[] = []
   #timers: Record<TimerName, Timer | undefined> = { retry: undefined, connect: undefined, headStart: undefined, healthy: undefined }
-  #waiters: { resolve: () => void; reject: (e: Error) => void }[] = []
+  /** connect() calls waiting for open (or for the client to give up); none while open: an idle connection keeps no array. */
+  #waiters: Waiter[] | undefined
   #sid: string | undefined
   #lastId = 0
   #hb = DEFAULT_HEARTBEAT_MS
@@ -72,7 +76,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   readonly #budget: RetryBudget
   #attemptId = 0
   /** The background probe back to WebSocket; created the first time the client settles on SSE. */
-  #probe: BackgroundProbe<Conn> | undefined
+  #probe: BackgroundProbe<C> | undefined
   #pendingLoss: { reason: StatusReason; detail: string; refused: boolean } | undefined
   /** Created on the first subscribe(). */
   #topics: Set<string> | undefined
@@ -88,6 +92,34 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   /** This client is the connection a leader tab holds for every tab (src/client/share). */
   readonly #tap: EngineTap | undefined
 
+  static {
+    connEvents = {
+      open: (cl, c) => {
+        // Contract C3: the server keeps the SSE stream until the probe's first frame, so send one at once.
+        if (c.role !== 'probe') return
+        c.t.send([{ t: 'ping' }])
+        cl.#probe?.opened()
+        if (cl.#pendingLoss) cl.#probe?.awaitHello(c)
+      },
+      frame: (cl, c, f, viaPost) => cl.#onFrame(c, f, viaPost),
+      bad: (cl, c, err) => cl.#conns.includes(c) && cl.emit('error', err),
+      unsendable: (cl, c, seq, err) => {
+        if (!cl.#conns.includes(c)) return
+        cl.#outbox?.refuse(seq, err)
+        cl.#flush()
+      },
+      close: (cl, c, info) => cl.#onClose(c, info),
+      limit: (cl) => cl.#serverMaxFrame,
+    }
+    clientDead = function (reason, detail) {
+      ;(this as AnyClient).#lost(reason, detail)
+    }
+    clientInbox = function (error, data) {
+      if (error) (this as AnyClient).emit('invalid', { error, data })
+      else (this as AnyClient).#dispatch(data)
+    }
+  }
+
   constructor(options: ClientOptions<In, Out>) {
     super()
     this.#o = resolveClientOptions(options)
@@ -96,8 +128,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     this.#endpoints = toHrefs(endpoints)
     const storage = options.storage === undefined ? defaultStorage() : options.storage
     this.#fallback = new WsFallback(storage ? new FallbackMemory(storage, endpoints.key, this.#o.rememberFallbackMs) : noMemory, this.#o.wsFailuresBeforeFallback)
-    this.#keepalive = new Keepalive(this.#o, (reason, detail) => this.#lost(reason, detail))
-    this.#inbox = new Inbox<Infer<In>>(options.incoming, (error, data) => (error ? this.emit('invalid', { error, data }) : this.#dispatch(data as Infer<In>)))
+    this.#keepalive = new Keepalive(this.#o, clientDead, this)
+    this.#inbox = new Inbox<Infer<In>>(options.incoming, clientInbox, this)
     this.getSnapshot = () => this.#snapshot // here rather than as a field initializer, which would need a context of its own
     const tap = (this.#tap = (options as { [engineTap]?: EngineTap })[engineTap])
     if (tap) {
@@ -135,7 +167,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   /** Open the connection. Resolves once open on some transport; rejects with a typed error if the client gives up. */
   connect(): Promise<void> {
     if (this.#status === 'open') return Promise.resolve()
-    const p = handled(new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject })))
+    const p = handled(new Promise<void>((resolve, reject) => (this.#waiters ??= []).push({ resolve, reject })))
     if (this.#status === 'idle' || this.#status === 'closed') {
       this.#budget.reset()
       if (this.#link) return this.#link.connect(), p
@@ -153,7 +185,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
    */
   send(message: InferIn<Out>): Promise<void> {
     if (this.#status === 'closed') {
-      return handled(Promise.reject(new SurewireError('client_closed', 'send() after close(): call connect() again or create a new RealtimeClient')))
+      return handledRejection(new SurewireError('client_closed', `send() after close()${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ': call connect() again or create a new RealtimeClient' : ''}`))
     }
     const result = this.#o.outgoing['~standard'].validate(message)
     return result instanceof Promise ? handled(result.then((r) => this.#enqueue(r))) : this.#enqueue(result)
@@ -181,19 +213,19 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   /** Queue a validated message. Every promise it returns is marked handled (a rejection it settles later, by the outbox). */
   #enqueue(result: StandardSchemaV1.Result<unknown>): Promise<void> {
-    if (result.issues) return handled(Promise.reject(new ValidationError(result.issues, 'outgoing')))
+    if (result.issues) return handledRejection(new ValidationError(result.issues, 'outgoing'))
     let json: string | undefined
     try {
       json = JSON.stringify(result.value)
     } catch (err) {
-      return handled(Promise.reject(new SurewireError('invalid_message', `message is not JSON-serialisable: ${(err as Error).message}`)))
+      return handledRejection(new SurewireError('invalid_message', `message is not JSON-serialisable: ${(err as Error).message}`))
     }
-    if (json === undefined) return handled(Promise.reject(new SurewireError('invalid_message', 'message is not JSON-serialisable')))
+    if (json === undefined) return handledRejection(new SurewireError('invalid_message', 'message is not JSON-serialisable'))
     // The one serialisation: the size checks use it, and the transport writes it (codec.ts serialisedData).
     const bytes = utf8Length(json) + 24 // envelope {"t":"msg","seq":N,"d":…}
     const limit = Math.min(this.#o.maxMessageBytes, this.#serverMaxFrame - 2)
     if (bytes > limit) {
-      return handled(Promise.reject(new SurewireError('too_large', `message is ${bytes} bytes; the limit is ${limit} (maxMessageBytes / server maxFrameBytes)`)))
+      return handledRejection(new SurewireError('too_large', `message is ${bytes} bytes; the limit is ${limit}${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ' (maxMessageBytes / server maxFrameBytes)' : ''}`))
     }
     // Not wrapped in handled(): the outbox marks a promise handled before it rejects it (no `.catch` per send).
     const p = this.#queue().pushMessage(result.value, json, bytes)
@@ -218,7 +250,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     if (frames.length) active.t.send(frames)
   }
 
-  #active(): Conn | undefined {
+  #active(): C | undefined {
     for (const c of this.#conns) if (c.role === 'active') return c // a loop: this runs on every send()
     return undefined
   }
@@ -276,56 +308,30 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     }
     if (id !== this.#attemptId || this.#status !== 'connecting') return
     this.#attemptToken = token
-    const want = this.#o.transports
-    const WS = this.#WebSocket()
-    const wantWs = want.includes('websocket')
-    const wantSse = want.includes('sse')
-    if (wantWs && !WS) {
-      if (!this.#wsWarned || !wantSse) {
-        this.#wsWarned = true
-        this.emit(
-          'error',
-          new ConfigError(
-            `this runtime has no WebSocket: pass \`WebSocket\`${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ', e.g. `import { WebSocket } from "ws"; new RealtimeClient({ WebSocket, … })`' : ''}` +
-              (wantSse ? '; using SSE + POST meanwhile' : ''),
-            'websocket_unavailable',
-          ),
-        )
-      }
-      if (!wantSse) return this.#shutdown('fatal_error', new ConfigError(`no usable transport: no WebSocket, and \`transports\` excludes 'sse'${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? '; pass `WebSocket` from the "ws" package or add \'sse\' to `transports`' : ''}`, 'websocket_unavailable'))
+    const plan = planAttempt(this.#o.transports, !!this.#WebSocket(), this.#wsWarned, this.#fallback)
+    if (plan.warn) {
+      this.#wsWarned = true
+      this.emit('error', plan.warn)
     }
-    const useWs = this.#fallback.begin(wantWs && (WS ? true : 'unavailable'), wantSse)
+    if (plan.stop) return this.#shutdown('fatal_error', plan.stop)
     this.stats.attempts++
-    if (useWs) {
-      this.#open('websocket', 'candidate', token)
-      if (wantSse) this.#timer('headStart', this.#o.sseHeadStartMs, () => this.#startSseCandidate(token))
-    } else {
-      this.#open('sse', 'candidate', token)
-    }
+    this.#open(plan.first!, 'candidate', token)
+    if (plan.sseLater) this.#timer('headStart', this.#o.sseHeadStartMs, () => this.#startSseCandidate(token))
     this.#timer('connect', this.#o.connectTimeoutMs, () => {
       if (id !== this.#attemptId) return
-      const pending = this.#candidates()
-      const sse = pending.find((c) => c.kind === 'sse')
-      // The server answered (SSE headers, or a refused WebSocket handshake) but the stream stays mute: a proxy buffers it.
-      const buffered = sse && (sse.opened || (this.#fallback.refusedNow && !pending.some((c) => c.kind === 'websocket')))
-      for (const c of pending) if (c.kind === 'websocket') this.#fallback.failed(c.opened ? 'ws_silent' : 'ws_timeout')
-      if (sse) this.#fallback.serverDown()
-      if (buffered) {
-        const detail =
-          `SSE ${sse.opened ? 'response arrived' : 'request got no response'} but no event within connectTimeoutMs=${this.#o.connectTimeoutMs}: ` +
-          `a proxy is buffering the stream${
-            (typeof process !== 'undefined' && process.env.NODE_ENV !== 'production')
-              ? " (the server answers other requests; nginx: `proxy_buffering off;`, and do not hide or ignore the server's X-Accel-Buffering header). `npx surewire doctor <url>` confirms it."
-              : ' (npx surewire doctor <url>)'
-          }`
-        this.emit('error', new SurewireError('transport_error', detail))
-        return this.#retry('sse_buffered', detail)
-      }
-      this.#retry('connect_timeout', `no hello within connectTimeoutMs=${this.#o.connectTimeoutMs}`)
+      const v = connectTimedOut(this.#candidates(), this.#fallback, this.#o.connectTimeoutMs)
+      if (v.error) this.emit('error', v.error)
+      this.#retry(v.reason, v.detail)
     })
   }
 
-  #candidates(): Conn[] {
+  #takeWaiters(): Waiter[] {
+    const w = this.#waiters ?? []
+    this.#waiters = undefined
+    return w
+  }
+
+  #candidates(): C[] {
     return this.#conns.filter((c) => c.role === 'candidate')
   }
 
@@ -334,49 +340,25 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     if (!this.#candidates().some((c) => c.kind === 'sse')) this.#open('sse', 'candidate', token)
   }
 
-  #open(kind: TransportKind, role: Role, token: string | undefined): Conn {
-    const c: Conn = {
-      kind,
-      role,
-      opened: false,
-      t: undefined as never, // set below
-      onOpen: () => {
-        c.opened = true
-        // Contract C3: the server keeps the SSE stream until the probe's first frame, so send one at once.
-        if (c.role !== 'probe') return
-        c.t.send([{ t: 'ping' }])
-        this.#probe?.opened()
-        if (this.#pendingLoss) this.#probe?.awaitHello(c)
-      },
-      onFrame: (f, viaPost) => this.#onFrame(c, f, viaPost),
-      onBadFrame: (err) => this.#conns.includes(c) && this.emit('error', err),
-      onUnsendable: (seq, err) => {
-        if (!this.#conns.includes(c)) return
-        this.#outbox?.refuse(seq, err)
-        this.#flush()
-      },
-      onClose: (info) => this.#onClose(c, info),
-    }
+  #open(kind: TransportKind, role: Role, token: string | undefined): C {
+    const c: C = new Conn<AnyClient>(this, connEvents, kind, role)
     this.#conns = this.#conns.concat(c) // exact size: push() onto [] reserves 17 slots, kept while connected
-    const params = { token, sid: this.#sid, lastId: this.#lastId }
     try {
-      const fetchFn = (this.#o.fetch ?? (globalThis.fetch as FetchLike)).bind(globalThis)
-      const maxFrameBytes = () => this.#serverMaxFrame
-      const ctx = { WebSocket: this.#WebSocket()!, fetch: fetchFn, endpoints: fromHrefs(this.#endpoints), maxFrameBytes, postTimeoutMs: this.#o.postTimeoutMs }
-      c.t = openTransport(this.#o.protocol ?? surewireCodec, kind, ctx, params, c)
+      const fetch = (this.#o.fetch ?? (globalThis.fetch as FetchLike)).bind(globalThis)
+      const ctx = { WebSocket: this.#WebSocket()!, fetch, endpoints: fromHrefs(this.#endpoints), maxFrameBytes: () => this.#serverMaxFrame, postTimeoutMs: this.#o.postTimeoutMs }
+      c.t = openTransport(this.#o.protocol ?? surewireCodec, kind, ctx, { token, sid: this.#sid, lastId: this.#lastId }, c, c)
     } catch (err) {
-      c.t = { kind, send() {}, close() {} }
       queueMicrotask(() => c.onClose({ opened: false, cause: 'network', detail: `could not open ${kind}: ${errorText(err)}` }))
     }
     return c
   }
 
-  #drop(c: Conn, bye = false): void {
+  #drop(c: C, bye = false): void {
     this.#conns = this.#conns.filter((x) => x !== c)
     c.t.close(bye)
   }
 
-  #onFrame(c: Conn, f: ServerFrame, viaPost = false): void {
+  #onFrame(c: C, f: ServerFrame, viaPost = false): void {
     if (!this.#conns.includes(c)) return // a ghost: a transport already replaced
     // A probe's refusal ends the probe only: the active SSE connection is unaffected.
     if (f.t === 'error' && c.role !== 'probe' && this.#serverError(c, f)) return
@@ -386,7 +368,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   /** An error frame that ends the connection: the auth signal, or `fatal` (contract C2). Returns true when handled. */
-  #serverError(c: Conn, f: ErrorFrame): boolean {
+  #serverError(c: C, f: ErrorFrame): boolean {
     if (f.code === 'unauthorized') {
       this.#authFailed(CloseCode.unauthorized, c.role === 'active' ? 'open' : 'handshake')
       return true
@@ -396,7 +378,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     return true
   }
 
-  #onClose(c: Conn, info: TransportClose): void {
+  #onClose(c: C, info: TransportClose): void {
     if (!this.#conns.includes(c)) return
     this.#conns = this.#conns.filter((x) => x !== c)
     if (c.role === 'probe') return this.#probeFailed()
@@ -421,7 +403,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
 
-  #won(c: Conn, hello: HelloFrame): void {
+  #won(c: C, hello: HelloFrame): void {
     this.#clear('connect', 'headStart')
     for (const other of this.#candidates()) {
       if (other === c) continue
@@ -431,7 +413,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     this.#activate(c, hello, this.#fallback.won(c.kind, this.#o.transports.includes('websocket')))
   }
 
-  #activate(c: Conn, hello: HelloFrame, reason: StatusReason): void {
+  #activate(c: C, hello: HelloFrame, reason: StatusReason): void {
     const previous = this.#active()
     c.role = 'active'
     if (previous && previous !== c) this.#drop(previous)
@@ -463,11 +445,11 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     if (c.kind === 'sse') this.#scheduleProbe()
     else this.#probe?.stop()
     this.#flush()
-    const waiters = this.#waiters.splice(0)
+    const waiters = this.#takeWaiters()
     for (const w of waiters) w.resolve()
   }
 
-  #handleFrame(c: Conn, f: ServerFrame, viaPost: boolean): void {
+  #handleFrame(c: C, f: ServerFrame, viaPost: boolean): void {
     if (!viaPost) this.#keepalive.alive()
     else if (this.#budget.refused === 'open' && (f.t === 'ack' || f.t === 'nack')) this.#budget.proved('open')
     switch (f.t) {
@@ -564,7 +546,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     }
     this.#setStatus('closed', reason, reason === 'closed_by_client' ? {} : { error })
     if (reason !== 'closed_by_client') this.emit('error', error)
-    for (const w of this.#waiters.splice(0)) w.reject(error)
+    for (const w of this.#takeWaiters()) w.reject(error)
     this.#outbox?.rejectAll(error)
   }
 
@@ -572,7 +554,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   #scheduleProbe(): void {
     if (!this.#o.wsProbeIntervalMs || !this.#o.transports.includes('websocket') || !this.#WebSocket()) return
-    this.#probe ??= new BackgroundProbe<Conn>(this.#o, {
+    this.#probe ??= new BackgroundProbe<C>(this.#o, {
       token: () => this.#token(),
       onSse: () => this.#active()?.kind === 'sse',
       open: (token) => (this.stats.attempts++, this.#open('websocket', 'probe', token)),
@@ -582,7 +564,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     this.#probe.schedule()
   }
 
-  #probeHello(c: Conn, hello: HelloFrame): void {
+  #probeHello(c: C, hello: HelloFrame): void {
     this.#probe?.done()
     if (hello.sid !== this.#sid || (!this.#active() && !this.#pendingLoss)) {
       // The server no longer has our session on this path; stay where we are (and end the stray new session).
@@ -610,7 +592,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
         const { status, transport, reason, attempt, error, ...extra } = e.s
         if (status === 'closed') return this.#status === 'closed' || this.#shutdown(reason!, error ?? new SurewireError('client_closed', 'closed'))
         // While the leader is open, this tab's frames go to it (a connection of the state machine's kind).
-        this.#conns = status === 'open' ? [{ ...noHandlers, kind: transport!, role: 'active', opened: true, t: { kind: transport!, send: (f) => this.#link!.send(f as never), close() {} } }] : []
+        this.#conns = status === 'open' ? [this.#leaderConn(transport!)] : []
         this.#budget.attempt = attempt
         this.#serverMaxFrame = e.maxFrameBytes ?? Infinity
         const was = this.#snapshot // the same status again (a tab joining, a new leader): no event
@@ -618,7 +600,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
         if (status !== 'open') return
         this.#outbox?.markAllUnsent() // a new leader learns our unanswered frames (it drops those it has)
         this.#flush()
-        for (const w of this.#waiters.splice(0)) w.resolve()
+        for (const w of this.#takeWaiters()) w.resolve()
         return
       }
       case 'msg':
@@ -637,6 +619,14 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     }
   }
 
+  /** The leader's connection as this tab's state machine sees it: frames go to the leader. Its transport reports nothing here. */
+  #leaderConn(kind: TransportKind): C {
+    const c = new Conn<AnyClient>(this, connEvents, kind, 'active') // its transport never reports
+    c.opened = true
+    c.t = { kind, send: (f) => this.#link!.send(f as never), close() {} }
+    return c
+  }
+
   // ------------------------------------------------------------------ lifecycle
 
   #onLifecycle(event: 'online' | 'offline' | 'visible'): void {
@@ -653,23 +643,6 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 }
 
-/** The status `detail` of a close: the server's own code and message when it said why, else the transport's text. */
-function describeClose(info: TransportClose): string {
-  if (info.serverCode === undefined) return info.detail
-  return `${info.status ? `HTTP ${info.status} ` : info.code ? `close ${info.code} ` : ''}${info.serverCode}: ${info.serverMessage ?? ''}`.trim()
-}
-
-/**
- * Mark a promise as handled so a fire-and-forget `send()` or `connect()` can never become an
- * unhandled rejection that crashes a Node process; awaiting it still sees the error.
- */
-function handled<T>(p: Promise<T>): Promise<T> {
-  p.catch(() => {})
-  return p
-}
-
-const noop = (): void => {}
-const noHandlers: TransportHandlers = { onOpen: noop, onFrame: noop, onBadFrame: noop, onUnsendable: noop, onClose: noop }
 
 /** Clients without storage share one memory that remembers nothing. */
 const noMemory = /* @__PURE__ */ new FallbackMemory(null, '', 0)

@@ -12,8 +12,10 @@ export class Inbox<M> {
 
   constructor(
     private readonly schema: StandardSchemaV1,
-    /** A valid message as `(undefined, message)`, an invalid payload as `(error, data)` (one callback: a closure less per client). */
-    private readonly out: (...a: [error: undefined, message: M] | [error: ValidationError, data: unknown]) => void,
+    /** A valid message as `(undefined, message)`, an invalid payload as `(error, data)`. */
+    private readonly out: (this: unknown, ...a: [error: undefined, message: M] | [error: ValidationError, data: unknown]) => void,
+    /** `this` of `out`: the client passes one function for every client and itself here (no closure per client). */
+    private readonly owner?: unknown,
   ) {}
 
   push(data: unknown): void {
@@ -39,8 +41,8 @@ export class Inbox<M> {
   }
 
   #settle(r: StandardSchemaV1.Result<unknown>, data: unknown): void {
-    if (r.issues) this.out(new ValidationError(r.issues, 'incoming'), data)
-    else this.out(undefined, r.value as M)
+    if (r.issues) this.out.call(this.owner, new ValidationError(r.issues, 'incoming'), data)
+    else this.out.call(this.owner, undefined, r.value as M)
   }
 
   async #drain(): Promise<void> {

@@ -32,7 +32,9 @@ export class Keepalive {
 
   constructor(
     private readonly o: KeepaliveOptions,
-    private readonly onDead: (reason: 'pong_timeout' | 'sse_silent', detail: string) => void,
+    private readonly onDead: (this: unknown, reason: 'pong_timeout' | 'sse_silent', detail: string) => void,
+    /** `this` of `onDead`: the client passes one function for every client and itself here (a closure less per client). */
+    private readonly owner?: unknown,
   ) {}
 
   /** Start watching a newly active connection; pings go out on `transport`. */
@@ -45,11 +47,13 @@ export class Keepalive {
     if (kind === 'sse') return this.alive()
     if (this.o.pingIntervalMs <= 0) return // pinging turned off
     const every = timerMs(Math.max(10, Math.min(this.o.pingIntervalMs, hb)))
-    const tick = () => {
-      this.ping()
-      this.#ping = setTimeout(tick, every)
-    }
-    this.#ping = setTimeout(tick, every)
+    this.#ping = setTimeout(pingTick, every, this, every)
+  }
+
+  /** The ping timer fired: ping, and arm it again. */
+  beat(every: number): void {
+    this.ping()
+    this.#ping = setTimeout(pingTick, every, this, every)
   }
 
   /** Ping now (WebSocket) and expect a frame back within `pongTimeoutMs`. */
@@ -64,7 +68,7 @@ export class Keepalive {
       // Hidden tabs throttle timers and suspended machines fire them late: no evidence of a dead
       // connection, so ask again (a visible tab checks at once, see the client's lifecycle handler).
       if (this.#lifecycle?.hidden?.() || now() - due > ms) return this.ping()
-      this.onDead('pong_timeout', `no pong within pongTimeoutMs=${ms}`)
+      this.onDead.call(this.owner, 'pong_timeout', `no pong within pongTimeoutMs=${ms}`)
     }, ms)
   }
 
@@ -96,7 +100,12 @@ export class Keepalive {
       const limit = this.#silenceMs()
       const quiet = now() - this.#lastFrameAt
       if (quiet < limit) return this.#watchSilence(limit - quiet)
-      this.onDead('sse_silent', `no frame or heartbeat for ${limit} ms`)
+      this.onDead.call(this.owner, 'sse_silent', `no frame or heartbeat for ${limit} ms`)
     }, ms)
   }
+}
+
+/** The ping timer's callback: one function for every keepalive, its state passed as arguments (no closure per connection). */
+function pingTick(k: Keepalive, every: number): void {
+  k.beat(every)
 }

@@ -4,14 +4,19 @@ import { serialisedData, type OutgoingFrame } from './codec'
 
 type Payload = { t: 'msg'; d: unknown } | { t: 'sub' | 'unsub'; topic: string }
 
-const noop = (): void => {}
+export const noop = (): void => {}
 
-/** A rejected promise already marked handled (a fire-and-forget send() must not crash a Node process). */
-function handledRejection(err: Error): Promise<never> {
-  const p = Promise.reject(err)
+/**
+ * Mark a promise as handled so a fire-and-forget `send()` or `connect()` can never become an
+ * unhandled rejection that crashes a Node process; awaiting it still sees the error.
+ */
+export function handled<T>(p: Promise<T>): Promise<T> {
   p.catch(noop)
   return p
 }
+
+/** A rejected promise already marked handled. */
+export const handledRejection = (err: Error): Promise<never> => handled(Promise.reject(err))
 
 /** One queued frame. A class, so every entry has one shape (the ack loop touches thousands of them). */
 class Entry {

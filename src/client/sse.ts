@@ -21,7 +21,7 @@ export interface SseOptions {
   fetch: FetchLike
   endpoints: Endpoints
   /** The server's frame limit from the last hello (Infinity before one arrived). */
-  maxFrameBytes: () => number
+  maxFrameBytes(): number
   /** A POST with no answer within this closes the transport with cause `post_timeout`. */
   postTimeoutMs: number
 }
@@ -42,6 +42,7 @@ interface Pending {
  */
 export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h: TransportHandlers): Transport {
   const r = new Reporter(h)
+  const endpoints = o.endpoints // read once: a context may build them on each read
   const abort = new AbortController()
   /** The session from this stream's hello: POSTs wait for it. */
   let sid: string | undefined
@@ -59,10 +60,10 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
     r.finish({ opened, ...info })
   }
 
-  const req = codec.eventsRequest(o.endpoints, params)
+  const req = codec.eventsRequest(endpoints, params)
   void readEventStream(
     () => o.fetch(req.url, { headers: req.headers, signal: abort.signal, cache: 'no-store' }),
-    o.endpoints.sse.pathname,
+    endpoints.sse.pathname,
     () => SSE_EVENT_BOUND_FACTOR * serverMax(),
     {
       isDone: () => r.done,
@@ -118,7 +119,7 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
       timedOut = true
       postAbort.abort()
     }, o.postTimeoutMs)
-    const { url, headers } = codec.postRequest(o.endpoints, params, sid!)
+    const { url, headers } = codec.postRequest(endpoints, params, sid!)
     let res: Response
     let text: string
     try {
@@ -213,7 +214,7 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
       batch = []
       const e = bye && sid ? codec.encode({ t: 'bye' }, 'sse') : null
       if (e && 'wire' in e) {
-        const { url, headers } = codec.postRequest(o.endpoints, params, sid!)
+        const { url, headers } = codec.postRequest(endpoints, params, sid!)
         o.fetch(url, { method: 'POST', headers, body: postBody(codec, [e.wire]), keepalive: true, cache: 'no-store' }).catch(() => {})
       }
     },

@@ -36,9 +36,15 @@ interface NodeWebSocketEvents {
 }
 const hasNodeEvents = (ws: unknown): ws is NodeWebSocketEvents => typeof (ws as { once?: unknown }).once === 'function'
 
+/** Where the server's frame limit is read (a method, so the transport keeps no closure of its own). */
+export interface FrameLimit {
+  /** The server's frame limit from its hello (Infinity before one arrived). */
+  maxFrameBytes(): number
+}
+
 /** Open a WebSocket transport speaking `codec`. */
-export function openWebSocket(WS: WebSocketConstructor, url: string, codec: Codec, maxFrameBytes: () => number, h: TransportHandlers): Transport {
-  return new WebSocketTransport(new WS(url), codec, maxFrameBytes, h)
+export function openWebSocket(WS: WebSocketConstructor, url: string, codec: Codec, limit: FrameLimit, h: TransportHandlers): Transport {
+  return new WebSocketTransport(new WS(url), codec, limit, h)
 }
 
 /**
@@ -55,7 +61,7 @@ class WebSocketTransport extends Reporter implements Transport {
   readonly kind = 'websocket'
   readonly #ws: WebSocketLike
   readonly #codec: Codec
-  readonly #maxFrameBytes: () => number
+  readonly #limit: FrameLimit
   #opened = false
   #status: number | undefined
   #lastError = ''
@@ -70,14 +76,14 @@ class WebSocketTransport extends Reporter implements Transport {
   #seen = 0
   #quiet = 0
   /** Frames held for the end of the tick (serialised), and their bytes as one array message. */
-  #held: string[] = []
+  #held: string[] | undefined
   #heldBytes = 0
 
-  constructor(ws: WebSocketLike, codec: Codec, maxFrameBytes: () => number, h: TransportHandlers) {
+  constructor(ws: WebSocketLike, codec: Codec, limit: FrameLimit, h: TransportHandlers) {
     super(h)
     this.#ws = ws
     this.#codec = codec
-    this.#maxFrameBytes = maxFrameBytes
+    this.#limit = limit
     const r = this as Reporter
     ws.binaryType = 'arraybuffer'
     // Taking `ws`'s event means `ws` leaves the refused handshake to us: abort it, which reports
@@ -130,7 +136,7 @@ class WebSocketTransport extends Reporter implements Transport {
   send(frames: ClientFrame[]): void {
     const r = this as Reporter
     if (r.done || this.#ws.readyState !== 1) return
-    const limit = this.#maxFrameBytes()
+    const limit = this.#limit.maxFrameBytes()
     let replies: ServerFrame[] | undefined
     let refused: { seq: number; error: SurewireError } | undefined
     for (const f of frames) {
@@ -167,17 +173,20 @@ class WebSocketTransport extends Reporter implements Transport {
       this.#seen = this.#count
       this.#quiet = 0
       this.#ws.send(wire)
-      queueMicrotask(this.#tick)
+      queueMicrotask((this.#tick ??= () => this.#turn()))
       return
     }
     // As one message: `[` + the frames joined by `,` + `]`. Full: write what is held first.
-    if (this.#held.length && this.#heldBytes + 1 + bytes > limit) this.#release()
-    this.#heldBytes += this.#held.length ? bytes + 1 : bytes + 2
-    this.#held.push(wire)
+    if (this.#held && this.#heldBytes + 1 + bytes > limit) this.#release()
+    this.#heldBytes += this.#held ? bytes + 1 : bytes + 2
+    ;(this.#held ??= []).push(wire)
   }
 
+  /** #turn as a callback, made on the first batched write (an idle connection holds none). */
+  #tick: (() => void) | undefined
+
   /** A microtask turn passed: the tick ends once QUIET_TURNS turns in a row brought no new frame. */
-  readonly #tick = (): void => {
+  #turn(): void {
     if (this.#count !== this.#seen) {
       this.#seen = this.#count
       this.#quiet = 0
@@ -185,14 +194,14 @@ class WebSocketTransport extends Reporter implements Transport {
       this.#inTick = false
       return this.#release()
     }
-    queueMicrotask(this.#tick)
+    queueMicrotask(this.#tick!)
   }
 
   /** Write the held frames as one message (a lone one as itself). Dropped if the socket is gone: the state machine resends what is unacked. */
   #release(): void {
     const held = this.#held
-    if (!held.length) return
-    this.#held = []
+    if (!held) return
+    this.#held = undefined
     this.#heldBytes = 0
     if ((this as Reporter).done || this.#ws.readyState !== 1) return
     this.#ws.send(held.length === 1 ? held[0]! : `[${held.join(',')}]`)

@@ -26,7 +26,7 @@ import { createClient } from 'redis'
 import { ConfigError } from '../errors'
 import { BrokerError, type Broker, type BrokerHandlers, type FanOut } from '../server/broker'
 import { CLUSTER, type ClusterHost } from '../server/cluster/layer'
-import { boundCommands, compareIds, send } from './eval'
+import { boundCommands, compareIds, evalScript, send } from './eval'
 import { RedisSessions, sessionDefaults } from './sessions'
 
 type Client = ReturnType<typeof createClient>
@@ -194,9 +194,9 @@ class RedisBroker implements Broker {
 
   async fanOut(m: FanOut): Promise<void> {
     if (this.#closed) throw new BrokerError('broker_unavailable', 'the broker is closed')
-    const args = ['EVAL', PUBLISH_LUA, '2', this.#stream, this.#epochKey, String(this.o.streamMaxEntries), m.topic === undefined ? '' : '#' + m.topic, m.payload, randomEpoch()]
+    const args = [String(this.o.streamMaxEntries), m.topic === undefined ? '' : '#' + m.topic, m.payload, randomEpoch()]
     try {
-      await send(this.main, args)
+      await evalScript(this.main, PUBLISH_LUA, [this.#stream, this.#epochKey], args)
     } catch (err) {
       // Settled either way (commandTimeoutMs): a rejection is always a BrokerError, the cause kept.
       if (err instanceof BrokerError) throw err

@@ -2,7 +2,8 @@
  * The Lua scripts of the session layer. Every one that changes a session checks its home epoch
  * (`ep`) first and answers 0 when it does not match: the caller was fenced out (another process
  * adopted the session) and must drop it. Keys of one session: `<p>s:<sid>` (hash), `<p>s:<sid>:log`
- * (the replay log, a capped stream whose entry ids are `<message id>-1`), `<p>s:<sid>:n` (nacks).
+ * (the replay log, a capped stream whose entry ids are `<first message id>-1`; src/redis/log.ts),
+ * `<p>s:<sid>:n` (nacks).
  */
 
 /** Create a session: KEYS hash; ARGV home, conn.id, identity key, user JSON, ttl ms, fan-out position. */
@@ -17,18 +18,25 @@ return 1
  * The write-through step of every session in a batch (one call per tick for all the sessions a
  * process homes, split by size): per session, outbound messages (appended to its log, skipping
  * ids it already holds, so a retried call after a lost reply adds nothing twice) and, when its
- * inbound flag is '1', the inbound state. KEYS: per session hash, log, nacks. ARGV: fan-out
- * position, ttl ms, log max entries, then per session: ep, inbound flag, [lastSeq, forgottenNack,
- * topics JSON, nack count N, N (seq, frame) pairs] when inbound, message count M, M (id, text)
- * pairs. Returns one result per session, in order: 1 written, 0 fenced (another epoch; nothing of
- * that session written, the others are not affected).
+ * inbound flag is set, the inbound state. KEYS: per session hash, log, nacks. ARGV: fan-out
+ * position, ttl ms, log max entries (message ids kept: MINID), then per session: ep, flags (1:
+ * inbound, 2: renew the TTLs), [lastSeq, forgottenNack, topics JSON, nack count N, N (seq, frame)
+ * pairs] when inbound, run count R, R runs of (first id, message count C, the C frame texts joined
+ * by the record separator \x1e). A run is written as ONE log entry `<first id>-1 b <joined texts>`
+ * (one message: `<id>-1 m <text>`, the only shape before batched entries; src/redis/log.ts), so
+ * the script does no work per message. The TTLs are renewed only when the flag asks (the writer
+ * does on a session's first write and then every ttl / 4; the touch timer renews them too) and
+ * whenever the nacks hash is rewritten (a new key): no key of a session is ever left without one.
+ * Returns one result per session, in order: 1 written, 0 fenced (another epoch; nothing of that
+ * session written, the others are not affected).
  */
 export const SYNC_LUA = `
 local out = {}
 local a = 4
 for s = 1, #KEYS / 3 do
   local hk, lk, nk = KEYS[3 * s - 2], KEYS[3 * s - 1], KEYS[3 * s]
-  local ep, inb = ARGV[a], ARGV[a + 1] == '1'
+  local ep, fl = ARGV[a], tonumber(ARGV[a + 1])
+  local inb, renew = fl % 2 == 1, fl >= 2
   a = a + 2
   local st, ni, nn
   if inb then
@@ -37,30 +45,42 @@ for s = 1, #KEYS / 3 do
     ni = a + 4
     a = ni + 2 * nn
   end
-  local mn = tonumber(ARGV[a])
-  local mi = a + 1
-  a = mi + 2 * mn
+  local rn = tonumber(ARGV[a])
+  local ri = a + 1
+  a = ri + 3 * rn
   local h = redis.call('HMGET', hk, 'ep', 'nid')
   if h[1] ~= ep then
     out[s] = 0
   else
     local nid = tonumber(h[2])
-    for i = mi, mi + 2 * mn - 1, 2 do
-      local id = tonumber(ARGV[i])
-      if id >= nid then
-        redis.call('XADD', lk, 'MAXLEN', '~', ARGV[3], id .. '-1', 'm', ARGV[i + 1])
-        nid = id + 1
+    for r = ri, ri + 3 * rn - 1, 3 do
+      local first, n, texts = tonumber(ARGV[r]), tonumber(ARGV[r + 1]), ARGV[r + 2]
+      local top = first + n - 1
+      if top >= nid then
+        if first < nid then
+          -- A retry after a lost reply (more messages queued since): skip the ones already held.
+          local at = 0
+          for _ = first, nid - 1 do at = string.find(texts, '\\30', at + 1, true) end
+          texts = string.sub(texts, at + 1)
+          first = nid
+        end
+        local min = math.max(0, top + 1 - tonumber(ARGV[3]))
+        redis.call('XADD', lk, 'MINID', '~', min, first .. '-1', first == top and 'm' or 'b', texts)
+        nid = top + 1
       end
     end
     redis.call('HSET', hk, 'nid', nid, 'fp', ARGV[1])
     if inb then
       redis.call('HSET', hk, 'seq', ARGV[st], 'fn', ARGV[st + 1], 'tp', ARGV[st + 2])
       redis.call('DEL', nk)
-      for i = ni, ni + 2 * nn - 1, 2 do redis.call('HSET', nk, ARGV[i], ARGV[i + 1]) end
+      for k = ni, ni + 2 * nn - 1, 2 do redis.call('HSET', nk, ARGV[k], ARGV[k + 1]) end
+      if nn > 0 and not renew then redis.call('PEXPIRE', nk, ARGV[2]) end
     end
-    redis.call('PEXPIRE', hk, ARGV[2])
-    redis.call('PEXPIRE', lk, ARGV[2])
-    redis.call('PEXPIRE', nk, ARGV[2])
+    if renew then
+      redis.call('PEXPIRE', hk, ARGV[2])
+      redis.call('PEXPIRE', lk, ARGV[2])
+      redis.call('PEXPIRE', nk, ARGV[2])
+    end
     out[s] = 1
   end
 end

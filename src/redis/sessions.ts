@@ -24,6 +24,7 @@ import { compareIds, evalScript, fieldsOf, send, type Client } from './eval'
 import { Gateway, type GatewayMessage } from './gateway'
 import { HomeRelay } from './relay'
 import { ADOPT_LUA, CREATE_LUA, END_LUA, RELEASE_LUA, TOUCH_LUA } from './scripts'
+import { logMessages, type LogEntry } from './log'
 import { homed, SessionWriter, type Homed } from './writer'
 
 export const sessionDefaults = {
@@ -355,7 +356,7 @@ export class RedisSessions implements SessionCluster {
     const nacks = Object.entries(fieldsOf(res[3]))
       .map(([seq, f]) => [Number(seq), JSON.parse(f) as ServerFrame] as [number, ServerFrame])
       .sort((a, b) => a[0] - b[0])
-    let log = (res[4] as [string, string[]][]).map(([id, fields]) => [parseInt(id, 10), fields[1]!] as [number, string])
+    let log = logMessages(res[4] as LogEntry[])
     const fp = h.fp ?? '0-0'
     let nextId = Number(h.nid)
     if (await unavailable(this.link.broker.lostAfter(fp))) {

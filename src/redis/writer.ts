@@ -11,8 +11,10 @@ import type { Session } from '../server/session'
 import { evalScript, type Client } from './eval'
 import { SYNC_LUA } from './scripts'
 
-/** Entries a session's log stream keeps at most (the process's replay bounds trim further on adoption). */
+/** Messages a session's log stream keeps at most (by id: MINID; the process's replay bounds trim further on adoption). */
 const LOG_MAX_ENTRIES = 10_000
+/** Messages one log entry holds at most (a session's batch in one call is one entry up to this: entries stay small enough to trim). */
+const ENTRY_MESSAGES = 500
 /** Sessions one SYNC_LUA call writes at most (a larger tick is split into calls sent together). */
 const BATCH_SESSIONS = 256
 /** Bytes of message text one SYNC_LUA call carries at most (one session's batch is never split). */
@@ -42,10 +44,16 @@ export interface Homed {
   waiters: ((ok: boolean) => void)[]
   /** An outage was announced to this session's client (once per outage). */
   told: boolean
+  /**
+   * When the next write renews the TTLs of the session's keys (Date.now() ms; 0: with the next
+   * write). Until a write that renewed them also appended to the log, the log key may be new
+   * (XADD creates it without a TTL), so it stays 0.
+   */
+  renewAt: number
 }
 
 const SETTLED: Promise<void> = Promise.resolve()
-export const homed = (ep: string): Homed => ({ ep, pending: [], flight: SETTLED, queued: false, inbound: false, waiters: [], told: false })
+export const homed = (ep: string): Homed => ({ ep, pending: [], flight: SETTLED, queued: false, inbound: false, waiters: [], told: false, renewAt: 0 })
 
 /** What the writer needs of the session layer. */
 export interface WriterHost {
@@ -71,12 +79,63 @@ export interface WriterHost {
   report(err: unknown): void
 }
 
+/** Joins the frame texts of one log entry: a JSON text never holds a raw control character. */
+const SEP = '\x1e'
+
+/**
+ * Whether a message may share a log entry: its text holds no {@link SEP}. A frame is msgFrame's
+ * JSON around the payload (topic names are JSON-escaped there), so only the payload can, and a
+ * fan-out's payload is one string for every session: checked once per distinct payload.
+ */
+class Joinable {
+  #payload: string | undefined
+  #ok = false
+
+  test(b: Pending): boolean {
+    if (b.payload !== this.#payload) {
+      this.#payload = b.payload
+      this.#ok = !b.payload.includes(SEP)
+    }
+    return this.#ok
+  }
+}
+
+const joined: string[] = []
+
+/**
+ * A session's messages as the script reads them: run count R, then R runs of (first id, count C,
+ * the C texts joined by {@link SEP}); a run is consecutive ids, at most {@link ENTRY_MESSAGES}
+ * (a message whose payload holds SEP is a run of its own).
+ */
+function messages(batch: Pending[], joinable: Joinable, out: string[]): void {
+  const at = out.push('0') - 1
+  let runs = 0
+  for (let i = 0; i < batch.length; ) {
+    let j = i + 1
+    if (joinable.test(batch[i]!)) {
+      while (j < batch.length && j - i < ENTRY_MESSAGES && batch[j]!.id === batch[j - 1]!.id + 1 && joinable.test(batch[j]!)) j++
+    }
+    let texts = batch[i]!.text
+    if (j - i > 1) {
+      for (let k = i; k < j; k++) joined.push(batch[k]!.text)
+      texts = joined.join(SEP)
+      joined.length = 0
+    }
+    out.push(String(batch[i]!.id), String(j - i), texts)
+    runs++
+    i = j
+  }
+  out[at] = String(runs)
+}
+
 /** One session's part of a batch call. */
 interface Part {
   session: Session
   st: Homed
   batch: Pending[]
   waiters: ((ok: boolean) => void)[]
+  /** This call renews the TTLs (its answer moves `renewAt` on when it also appended to the log). */
+  renew?: number
 }
 
 const moved = () => new BrokerError('session_moved', 'this session moved to another process')
@@ -169,19 +228,25 @@ export class SessionWriter {
   /** One SYNC_LUA call for `parts` (each session's inbound state taken now); never rejects. */
   #write(parts: Part[]): Promise<void> {
     const keys: string[] = []
-    const args = [this.host.position(), this.host.ttl(), String(LOG_MAX_ENTRIES)]
-    for (const { session, st, batch } of parts) {
+    const ttl = this.host.ttl()
+    const now = Date.now()
+    const body: string[] = []
+    const joinable = new Joinable()
+    for (const part of parts) {
+      const { session, st, batch } = part
       keys.push(...this.host.keys(session.sid))
       const state = st.inbound ? session.inboundState() : undefined
       st.inbound = false
-      args.push(st.ep, state ? '1' : '0')
+      const renew = now >= st.renewAt
+      if (renew && batch.length > 0) part.renew = now + Number(ttl) / 4
+      body.push(st.ep, String((state ? 1 : 0) + (renew ? 2 : 0)))
       if (state) {
-        args.push(String(state.lastSeq), String(state.forgottenNack), JSON.stringify(state.topics), String(state.nacks.length))
-        for (const [seq, nack] of state.nacks) args.push(String(seq), JSON.stringify(nack))
+        body.push(String(state.lastSeq), String(state.forgottenNack), JSON.stringify(state.topics), String(state.nacks.length))
+        for (const [seq, nack] of state.nacks) body.push(String(seq), JSON.stringify(nack))
       }
-      args.push(String(batch.length))
-      for (const b of batch) args.push(String(b.id), b.text)
+      messages(batch, joinable, body)
     }
+    const args = [this.host.position(), ttl, String(LOG_MAX_ENTRIES), ...body]
     const call = evalScript(this.host.main, SYNC_LUA, keys, args)
       .then(
         (res) => this.#answered(parts, res as unknown[]),
@@ -199,6 +264,7 @@ export class SessionWriter {
     parts.forEach((part, i) => {
       if (Number(res[i]) === 1) {
         if (part.st.told) this.host.recovered(part.session, part.st) // before the held messages go out
+        if (part.renew !== undefined) part.st.renewAt = part.renew
         for (const b of part.batch) part.session.committed(b.id, b.text, b.payload, b.topic)
         this.#settle(part, true)
         return

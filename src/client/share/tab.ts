@@ -8,6 +8,7 @@ import type { SequencedClientFrame } from '../../protocol'
 import { Leader, type Engine } from './leader'
 import type { BroadcastChannelConstructor, BroadcastChannelLike, EngineTap, LinkEvent, LockManagerLike, TabLink } from './types'
 import { fromWire, type Bus, type Numbered } from './wire'
+import { noop } from '../outbox'
 
 export interface TabEnv {
   locks: LockManagerLike
@@ -18,7 +19,6 @@ export interface TabEnv {
   target?: { addEventListener(t: string, l: () => void): void; removeEventListener(t: string, l: () => void): void }
 }
 
-const noop = (): void => {}
 const randomId = () => Math.random().toString(36).slice(2) + Date.now().toString(36)
 
 export class Tab implements TabLink {

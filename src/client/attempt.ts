@@ -1,0 +1,84 @@
+import { ConfigError, SurewireError } from '../errors'
+import type { WsFallback } from './fallback'
+import type { StatusReason } from './status'
+import type { TransportClose, TransportKind } from './transport'
+
+/**
+ * The attempt race, decided from data: which transports an attempt starts, what a connect timeout
+ * means, how a close reads in a status `detail`. client.ts (the state machine) acts on these; the
+ * fallback bookkeeping (fallback.ts) is updated here, in the one place that reads the race.
+ */
+
+/** What one attempt starts with. `warn`: tell the app (once) that WebSocket is missing; `stop`: no transport is usable at all. */
+export interface AttemptPlan {
+  first?: TransportKind
+  /** Start an SSE candidate after `sseHeadStartMs` unless the WebSocket won first. */
+  sseLater: boolean
+  warn?: ConfigError
+  stop?: ConfigError
+}
+
+/**
+ * Plan an attempt from the `transports` option, whether this runtime has a WebSocket, and the
+ * fallback's memory. `warned`: the missing WebSocket was already reported (it is reported once while
+ * SSE covers for it, and every time when nothing else is allowed).
+ */
+export function planAttempt(want: readonly TransportKind[], hasWs: boolean, warned: boolean, fallback: WsFallback): AttemptPlan {
+  const wantWs = want.includes('websocket')
+  const wantSse = want.includes('sse')
+  const plan: AttemptPlan = { sseLater: false }
+  if (wantWs && !hasWs) {
+    if (!warned || !wantSse) {
+      plan.warn = new ConfigError(
+        `this runtime has no WebSocket: pass \`WebSocket\`${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ', e.g. `import { WebSocket } from "ws"; new RealtimeClient({ WebSocket, … })`' : ''}` + (wantSse ? '; using SSE + POST meanwhile' : ''),
+        'websocket_unavailable',
+      )
+    }
+    if (!wantSse) {
+      plan.stop = new ConfigError(`no usable transport: no WebSocket, and \`transports\` excludes 'sse'${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? '; pass `WebSocket` from the "ws" package or add \'sse\' to `transports`' : ''}`, 'websocket_unavailable')
+      return plan
+    }
+  }
+  if (fallback.begin(wantWs && (hasWs || 'unavailable'), wantSse)) {
+    plan.first = 'websocket'
+    plan.sseLater = wantSse
+  } else plan.first = 'sse'
+  return plan
+}
+
+/** A candidate as the race sees it. */
+interface Candidate {
+  kind: TransportKind
+  opened: boolean
+}
+
+/** What a connect timeout means. `error`: also reported on `error` (a proxy that buffers the stream). */
+export interface TimeoutVerdict {
+  reason: StatusReason
+  detail: string
+  error?: SurewireError
+}
+
+/** No candidate said hello within `connectTimeoutMs`: record what failed, and say why. */
+export function connectTimedOut(pending: readonly Candidate[], fallback: WsFallback, connectTimeoutMs: number): TimeoutVerdict {
+  const sse = pending.find((c) => c.kind === 'sse')
+  // The server answered (SSE headers, or a refused WebSocket handshake) but the stream stays mute: a proxy buffers it.
+  const buffered = sse && (sse.opened || (fallback.refusedNow && !pending.some((c) => c.kind === 'websocket')))
+  for (const c of pending) if (c.kind === 'websocket') fallback.failed(c.opened ? 'ws_silent' : 'ws_timeout')
+  if (sse) fallback.serverDown()
+  if (!buffered) return { reason: 'connect_timeout', detail: `no hello within connectTimeoutMs=${connectTimeoutMs}` }
+  const detail =
+    `SSE ${sse.opened ? 'response arrived' : 'request got no response'} but no event within connectTimeoutMs=${connectTimeoutMs}: ` +
+    `a proxy is buffering the stream${
+      (typeof process !== 'undefined' && process.env.NODE_ENV !== 'production')
+        ? " (the server answers other requests; nginx: `proxy_buffering off;`, and do not hide or ignore the server's X-Accel-Buffering header). `npx surewire doctor <url>` confirms it."
+        : ' (npx surewire doctor <url>)'
+    }`
+  return { reason: 'sse_buffered', detail, error: new SurewireError('transport_error', detail) }
+}
+
+/** The status `detail` of a close: the server's own code and message when it said why, else the transport's text. */
+export function describeClose(info: TransportClose): string {
+  if (info.serverCode === undefined) return info.detail
+  return `${info.status ? `HTTP ${info.status} ` : info.code ? `close ${info.code} ` : ''}${info.serverCode}: ${info.serverMessage ?? ''}`.trim()
+}
