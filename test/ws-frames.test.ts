@@ -26,4 +26,18 @@ describe('encodeTextFrames', () => {
     expect(buf[0]).toBe(0x81)
     expect(buf[1]).toBe(0) // the empty frame: minimal length encoding
   })
+
+  it('ASCII frames, and one non-ASCII frame anywhere in a burst (first, middle, last: the measured path)', () => {
+    const ascii = ['{"t":"msg","id":1,"d":{"type":"tick","n":1}}', 'x'.repeat(126), 'y']
+    expect(decode(encodeTextFrames(ascii))).toEqual(ascii)
+    for (const odd of ['é', 'a😀', 'x'.repeat(124) + 'é', 'ü'.repeat(40_000)]) {
+      for (const at of [0, 1, 3]) {
+        const texts = [...ascii]
+        texts.splice(at, 0, odd)
+        const buf = encodeTextFrames(texts)
+        expect(decode(buf)).toEqual(texts)
+        expect(buf.length).toBe(texts.reduce((n, t) => n + Buffer.byteLength(t) + (Buffer.byteLength(t) < 126 ? 2 : Buffer.byteLength(t) < 65_536 ? 4 : 10), 0))
+      }
+    }
+  })
 })

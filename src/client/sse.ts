@@ -26,6 +26,9 @@ export interface SseOptions {
   postTimeoutMs: number
 }
 
+/** Resolves on the next macrotask (setImmediate where there is one: Node, Bun). */
+const nextTask = () => new Promise<void>((r) => (typeof setImmediate === 'function' ? setImmediate(r) : setTimeout(r, 0)))
+
 /** One encoded frame waiting for its POST. */
 interface Pending {
   wire: string
@@ -149,6 +152,12 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
     const single = codec.postBody === 'single'
     let bytes = single ? 0 : 2 // [ ]
     let n = 0
+    if (!single) {
+      // Most batches are far below the limit even at 3 bytes per UTF-16 unit: no byte count needed.
+      let units = 0
+      for (const p of batch) units += p.wire.length + 1
+      if (bytes + 3 * units <= limit) return batch.splice(0)
+    }
     for (; n < batch.length && !(single && n === 1); n++) {
       const size = utf8Length(batch[n]!.wire) + (n > 0 ? 1 : 0)
       if (bytes + size > limit) {
@@ -170,7 +179,11 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
     try {
       while (batch.length && !r.done) {
         const items = takeBatch()
-        if (items.length) await post(items)
+        if (!items.length) continue
+        await post(items)
+        // The answer's acks resolve send() promises, and an app awaiting them sends again one message
+        // per microtask: let that settle (one macrotask) so the next POST takes all of it, not one.
+        if (batch.length) await nextTask()
       }
     } finally {
       inFlight = false

@@ -41,8 +41,12 @@ function topicJson(topic: string): string {
 /** Marks an entry whose payload slot holds the whole frame text. */
 const WHOLE = Symbol('whole frame')
 
-/** Parallel arrays, one slot per message: no object per message. */
-interface Entries {
+/**
+ * Parallel arrays used as one ring (capacity a power of two, the same for all five), one slot per
+ * message: no object per message, and a full log that keeps trimming its oldest entry allocates
+ * and copies nothing.
+ */
+interface Ring {
   ids: number[]
   /** The serialized message, shared by every session a broadcast reached (the frame text is rebuilt for a replay). */
   payloads: string[]
@@ -53,15 +57,20 @@ interface Entries {
   ats: number[]
 }
 
+/** Below this capacity a ring is never shrunk. */
+const MIN_SHRINK = 64
+
 /**
  * The log keeps each message's payload (the one string a broadcast shares across sessions), not
- * its per-session frame text, which is rebuilt only for a replay. Dropped slots before `#head`
- * are cleared so their payloads can be collected, and the arrays are compacted once half of them
- * is dead. Nothing is allocated until the first message.
+ * its per-session frame text, which is rebuilt only for a replay. Dropped slots are cleared so
+ * their payloads can be collected; the ring doubles when full and halves when three quarters
+ * of it is unused. Nothing is allocated until the first message.
  */
 export class ReplayLog {
-  #e: Entries | undefined
+  #r: Ring | undefined
+  /** Slot of the oldest entry. */
   #head = 0
+  #n = 0
   #bytes = 0
 
   constructor(private readonly bounds: ReplayBounds) {}
@@ -72,12 +81,12 @@ export class ReplayLog {
   }
 
   get size(): number {
-    return this.#e ? this.#e.ids.length - this.#head : 0
+    return this.#n
   }
 
   /** The oldest id still held, or undefined when empty. */
   get oldest(): number | undefined {
-    return this.size > 0 ? this.#e!.ids[this.#head] : undefined
+    return this.#n > 0 ? this.#r!.ids[this.#head] : undefined
   }
 
   /** Log a message whose whole frame text is all there is (e.g. restored from a shared store). */
@@ -93,15 +102,21 @@ export class ReplayLog {
   #push(id: number, payload: string, topic: string | typeof WHOLE | undefined, size: number): void {
     const b = this.bounds
     const now = b.now ? b.now() : tickNow()
-    const e = this.#e
+    let r = this.#r
     // The first entry gets arrays of exactly one slot (a push would allocate 17 each): most idle sessions hold one message.
-    if (!e) this.#e = { ids: [id], payloads: [payload], topics: [topic], sizes: [size], ats: [now] }
-    else {
-      e.ids.push(id)
-      e.payloads.push(payload)
-      e.topics.push(topic)
-      e.sizes.push(size)
-      e.ats.push(now)
+    if (!r) {
+      this.#r = { ids: [id], payloads: [payload], topics: [topic], sizes: [size], ats: [now] }
+      this.#head = 0
+      this.#n = 1
+    } else {
+      if (this.#n === r.ids.length) r = this.#resize(r, r.ids.length * 2)
+      const i = (this.#head + this.#n) & (r.ids.length - 1)
+      r.ids[i] = id
+      r.payloads[i] = payload
+      r.topics[i] = topic
+      r.sizes[i] = size
+      r.ats[i] = now
+      this.#n++
     }
     this.#bytes += size
     b.used.bytes += size
@@ -114,46 +129,67 @@ export class ReplayLog {
   }
 
   #trim(now: number): void {
-    const e = this.#e
-    if (!e) return
+    const r = this.#r
+    if (!r) return
     const b = this.bounds
     const tooOld = now - b.maxAgeMs
-    const ats = e.ats
-    while (this.#head < ats.length) {
-      if (!(ats[this.#head]! < tooOld || ats.length - this.#head > b.maxMessages || this.#bytes > b.maxBytes || b.used.bytes > b.maxTotalBytes)) break
-      this.#drop(e)
-    }
-    if (this.#head > 64 && this.#head * 2 > ats.length) {
+    const mask = r.ids.length - 1
+    while (this.#n > 0) {
       const h = this.#head
-      this.#e = { ids: e.ids.slice(h), payloads: e.payloads.slice(h), topics: e.topics.slice(h), sizes: e.sizes.slice(h), ats: ats.slice(h) }
-      this.#head = 0
+      if (!(r.ats[h]! < tooOld || this.#n > b.maxMessages || this.#bytes > b.maxBytes || b.used.bytes > b.maxTotalBytes)) break
+      const n = r.sizes[h]!
+      r.payloads[h] = '' // let the payload be collected
+      r.topics[h] = undefined
+      this.#bytes -= n
+      b.used.bytes -= n
+      this.#head = (h + 1) & mask
+      this.#n--
     }
+    if (r.ids.length > MIN_SHRINK && this.#n * 4 < r.ids.length) this.#resize(r, r.ids.length / 2)
+  }
+
+  /** The entries in order from slot 0, in a ring of `cap` slots (a power of two, at least the entry count). */
+  #resize(r: Ring, cap: number): Ring {
+    const next: Ring = { ids: [], payloads: [], topics: [], sizes: [], ats: [] }
+    const mask = r.ids.length - 1
+    for (let k = 0; k < this.#n; k++) {
+      const j = (this.#head + k) & mask
+      next.ids.push(r.ids[j]!)
+      next.payloads.push(r.payloads[j]!)
+      next.topics.push(r.topics[j])
+      next.sizes.push(r.sizes[j]!)
+      next.ats.push(r.ats[j]!)
+    }
+    for (let k = this.#n; k < cap; k++) {
+      next.ids.push(0)
+      next.payloads.push('')
+      next.topics.push(undefined)
+      next.sizes.push(0)
+      next.ats.push(0)
+    }
+    this.#head = 0
+    return (this.#r = next)
   }
 
   /** Entries with id > `after`, oldest first, with their frame text. */
   *after(after: number): Iterable<{ id: number; text: string }> {
-    const e = this.#e
-    if (!e) return
-    for (let i = this.#head; i < e.ids.length; i++) {
-      const id = e.ids[i]!
+    const r = this.#r
+    if (!r) return
+    const mask = r.ids.length - 1
+    for (let k = 0; k < this.#n; k++) {
+      const i = (this.#head + k) & mask
+      const id = r.ids[i]!
       if (id <= after) continue
-      const topic = e.topics[i]
-      yield { id, text: topic === WHOLE ? e.payloads[i]! : msgFrame(id, e.payloads[i]!, topic) }
+      const topic = r.topics[i]
+      yield { id, text: topic === WHOLE ? r.payloads[i]! : msgFrame(id, r.payloads[i]!, topic) }
     }
   }
 
   clear(): void {
     this.bounds.used.bytes -= this.#bytes
     this.#bytes = 0
-    this.#e = undefined
+    this.#r = undefined
     this.#head = 0
-  }
-
-  #drop(e: Entries): void {
-    const i = this.#head++
-    const n = e.sizes[i]!
-    e.payloads[i] = '' // let the payload be collected
-    this.#bytes -= n
-    this.bounds.used.bytes -= n
+    this.#n = 0
   }
 }

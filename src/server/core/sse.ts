@@ -1,8 +1,8 @@
 import { CloseCode } from '../../protocol'
 import type { Session } from '../session'
 import type { Sink } from '../sink'
-import { CLOSE_GRACE_MS, type ServerCore } from './core'
-import { Outbox } from './outbox'
+import { CLOSE_GRACE_MS, type LiveConnection, type ServerCore } from './core'
+import { Outbox, type FramePipe } from './outbox'
 import type { OpenRequest } from './registry'
 import { errorFrame } from './replies'
 
@@ -38,10 +38,11 @@ function events(texts: readonly string[], ids: readonly number[], from: number, 
 /**
  * One SSE stream attached to a session: framing, per-tick batching, backpressure, heartbeats.
  * The adapter calls `gone()` once when the stream is over (client left, ended, destroyed).
+ * It is its own session sink, outbox pipe and live connection: their methods live on the
+ * prototype, so an open stream holds no closure of its own (memory per connection).
  */
-export class SseStream {
+export class SseStream implements Sink, FramePipe, LiveConnection {
   readonly #outbox: Outbox
-  readonly #sink: Sink
   #session: Session | undefined
   #gone = false
   #ended = false
@@ -51,32 +52,61 @@ export class SseStream {
     private readonly core: ServerCore,
     private readonly pipe: StreamPipe,
   ) {
-    this.#outbox = new Outbox(
-      { writeFrames: (texts, ids, from, to) => pipe.write(events(texts, ids, from, to)), buffered: () => pipe.buffered(), onDrain: (cb) => pipe.onDrain(cb) },
-      core.options.maxBufferedBytes,
-      () => this.#slow(),
-    )
-    this.#sink = {
-      kind: 'sse',
-      write: (text, id) => void this.#outbox.write(text, id),
-      close: (code) => this.#end(code === CloseCode.replaced),
-      bufferedBytes: () => this.#outbox.bufferedBytes(),
-    }
+    this.#outbox = new Outbox(this, core.options.maxBufferedBytes) // overflow() is a method below
+  }
+
+  // Sink (the session's side)
+
+  get kind(): 'sse' {
+    return 'sse'
+  }
+  /** See {@link Sink.notices}; an own property only when the client asked (memory per connection). */
+  declare notices?: boolean
+
+  write(text: string, id?: number): void {
+    void this.#outbox.write(text, id)
+  }
+
+  close(code: number): void {
+    this.#end(code === CloseCode.replaced)
+  }
+
+  bufferedBytes(): number {
+    return this.#outbox.bufferedBytes()
+  }
+
+  // FramePipe (the outbox's side)
+
+  writeFrames(texts: readonly string[], ids: readonly number[], from: number, to: number): void {
+    this.pipe.write(events(texts, ids, from, to))
+  }
+
+  buffered(): number {
+    return this.pipe.buffered()
+  }
+
+  onDrain(cb: () => void): void {
+    this.pipe.onDrain(cb)
+  }
+
+  overflow(): void {
+    this.#slow()
+  }
+
+  /** The sweep: a heartbeat when nothing else is queued. */
+  beat(): void {
+    if (this.#outbox.idle) this.#outbox.write(HEARTBEAT)
   }
 
   /** Attach to the session (hello + replay); resolves once attached. */
   async open(req: OpenRequest, notices = false): Promise<void> {
-    if (notices) this.#sink.notices = true
-    const live = { beat: () => this.#outbox.idle && this.#outbox.write(HEARTBEAT) }
-    this.core.live.add(live)
-    this.#stopBeat = () => this.core.live.delete(live)
-    const session = await this.core.sessions.open(this.#sink, req)
+    if (notices) this.notices = true
+    this.core.live.add(this)
+    const session = await this.core.sessions.open(this, req)
     this.#session = session
     this.#outbox.live = true
-    if (this.#gone) this.core.sessions.detach(session, this.#sink)
+    if (this.#gone) this.core.sessions.detach(session, this)
   }
-
-  #stopBeat = () => {}
 
   /** The stream is over: detach once, which starts the session's resume window. */
   gone(): void {
@@ -84,9 +114,9 @@ export class SseStream {
     this.#gone = true
     this.#ended = true
     clearTimeout(this.#grace)
-    this.#stopBeat()
+    this.core.live.delete(this)
     this.#outbox.close()
-    if (this.#session) this.core.sessions.detach(this.#session, this.#sink)
+    if (this.#session) this.core.sessions.detach(this.#session, this)
   }
 
   /**
@@ -98,7 +128,7 @@ export class SseStream {
   #end(replaced: boolean): void {
     if (this.#ended) return
     this.#ended = true
-    this.#stopBeat()
+    this.core.live.delete(this)
     if (replaced) this.#outbox.close()
     this.#grace = setTimeout(() => this.pipe.destroy(), CLOSE_GRACE_MS)
     ;(this.#grace as { unref?: () => void }).unref?.()
@@ -117,6 +147,6 @@ export class SseStream {
     const f = errorFrame('slow_consumer', `more than maxBufferedBytes=${this.core.options.maxBufferedBytes} bytes queued for this stream; reconnect to resume`)
     this.pipe.write(event(JSON.stringify(f), 0))
     this.#end(false) // the outbox is already closed: the stream ends now
-    if (this.#session) this.core.sessions.detach(this.#session, this.#sink)
+    if (this.#session) this.core.sessions.detach(this.#session, this)
   }
 }

@@ -9,8 +9,9 @@ import { utf8Length } from '../../protocol'
 import type { ServerCore } from '../core/core'
 import { decodeBody, handleHttp, WEBSOCKET_UNSUPPORTED_MESSAGE, type BodyReader } from '../core/http'
 import { errorBody } from '../core/replies'
-import type { StreamPipe } from '../core/sse'
+import type { SseStream, StreamPipe } from '../core/sse'
 import { headerRecord, type RealtimeRequest } from '../request'
+import { SocketPipe, takeSocket } from './sse-socket'
 
 /** Turns an upgrade request into a served WebSocket. */
 export type NodeUpgrader = (core: ServerCore, req: IncomingMessage, socket: Duplex, head: Buffer) => void
@@ -50,13 +51,32 @@ export async function serveNodeRequest(core: ServerCore, req: IncomingMessage, r
     return
   }
   if (req.destroyed || res.destroyed) return
-  res.writeHead(200, { ...answer.headers, Connection: 'keep-alive' })
+  // HTTP/1.1: the socket leaves node:http once the head is out (./sse-socket.ts), so the connection ends with the stream.
+  const own = req.httpVersion === '1.1'
+  res.writeHead(200, { ...answer.headers, Connection: own ? 'close' : 'keep-alive' })
   req.socket.setNoDelay(true)
   req.socket.setTimeout(0)
+  const socket = own ? (res.flushHeaders(), takeSocket(req, res)) : undefined
+  if (socket) {
+    const stream = answer.start(new SocketPipe(socket))
+    ;(socket as { [STREAM]?: SseStream })[STREAM] = stream
+    socket.on('close', streamGone)
+    // Something (the app, a metrics hook) waits for this response's 'close': it still gets it (and res lives until then).
+    if (res.listenerCount('close') > 0) socket.once('close', () => res.emit('close'))
+    if (socket.destroyed) stream.gone() // it may have closed already (gone() runs once either way)
+    return
+  }
   const stream = answer.start(new ResponsePipe(res))
   const gone = () => stream.gone()
   res.on('close', gone)
   res.on('error', gone)
+}
+
+/** Where a taken socket keeps its stream, so that one listener function serves every socket. */
+const STREAM = Symbol('surewire.stream')
+
+function streamGone(this: { [STREAM]?: SseStream }): void {
+  this[STREAM]?.gone()
 }
 
 /**
