@@ -10,7 +10,7 @@ import type { BrokerError } from '../../src/redis'
 import { wsPeer } from '../support/peer'
 import { useRedis } from '../support/redis-server'
 import { until } from '../support/servers'
-import { redisNode } from './nodes'
+import { feedPeer, redisNode } from './nodes'
 
 const fixture = useRedis({ config: ['appendonly no'] })
 const codes = (errors: unknown[]) => errors.map((e) => (e as BrokerError).code)
@@ -19,12 +19,7 @@ describe('Redis back without its data (new fan-out epoch)', () => {
   it('broker_data_lost once per process; the client of a session homed there is told: closed, reset on resume', async () => {
     const p = `dl-${process.pid}:`
     const [home, publisher] = await Promise.all([redisNode(fixture, p), redisNode(fixture, p)])
-    const peer = wsPeer(home.url)
-    const { sid } = await peer.hello()
-    peer.send({ t: 'sub', seq: 1, topic: 'feed' })
-    await peer.wait('ack', (f) => f.seq === 1)
-    for (let n = 1; n <= 5; n++) await publisher.realtime.publish('feed', { type: 'tick', n })
-    await peer.wait('msg', (f) => (f.d as { n: number }).n === 5)
+    const { peer, sid } = await feedPeer(home, publisher)
 
     await fixture.redis.stop()
     await until(() => codes(home.errors).includes('broker_unavailable'), 30_000, 'the outage to be reported')

@@ -7,6 +7,7 @@
 import type { Socket } from 'node:net'
 import { createRedisBroker, type RedisBrokerOptions } from '../../src/redis'
 import type { Broker, Connection, ServerOptions } from '../../src/server'
+import { wsPeer } from '../support/peer'
 import type { RedisFixture } from '../support/redis-server'
 import type { ClientMessage, ServerMessage } from '../support/schemas'
 import { startServer, type TestServer } from '../support/servers'
@@ -58,3 +59,14 @@ export async function redisNode(fixture: RedisFixture, p: string, extra: Partial
   }
 }
 
+
+/** A raw WebSocket peer of `home`, subscribed to `feed`, that has received ticks 1..5 published by `publisher`. */
+export async function feedPeer(home: RedisNode, publisher: RedisNode): Promise<{ peer: ReturnType<typeof wsPeer>; sid: string }> {
+  const peer = wsPeer(home.url)
+  const { sid } = await peer.hello()
+  peer.send({ t: 'sub', seq: 1, topic: 'feed' })
+  await peer.wait('ack', (f) => f.seq === 1)
+  for (let n = 1; n <= 5; n++) await publisher.realtime.publish('feed', { type: 'tick', n })
+  await peer.wait('msg', (f) => (f.d as { n: number }).n === 5)
+  return { peer, sid }
+}

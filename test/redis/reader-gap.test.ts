@@ -17,7 +17,7 @@ import type { BrokerError } from '../../src/redis'
 import { matching, wsPeer, type Frame } from '../support/peer'
 import { useRedis } from '../support/redis-server'
 import { until } from '../support/servers'
-import { redisNode } from './nodes'
+import { feedPeer, redisNode } from './nodes'
 
 const fixture = useRedis()
 const MAX = 20
@@ -68,12 +68,7 @@ describe('a process cut off from Redis while the fan-out stream is trimmed past 
       const link = await relay(fixture.redis.port)
       const home = await redisNode(fixture, p, { url: link.url, streamMaxEntries: MAX, commandTimeoutMs: 1_000 })
       const publisher = await redisNode(fixture, p, { streamMaxEntries: MAX })
-      const peer = wsPeer(home.url)
-      const { sid } = await peer.hello()
-      peer.send({ t: 'sub', seq: 1, topic: 'feed' })
-      await peer.wait('ack', (f) => f.seq === 1)
-      for (let n = 1; n <= 5; n++) await publisher.realtime.publish('feed', { type: 'tick', n })
-      await peer.wait('msg', (f) => (f.d as { n: number }).n === 5)
+      const { peer, sid } = await feedPeer(home, publisher)
 
       link.cut()
       await until(() => codes(home.errors).includes('broker_unavailable'), 30_000, 'the home to report the outage')
