@@ -64,3 +64,28 @@ export function fieldsOf(reply: unknown): Record<string, string> {
   for (let i = 0; i + 1 < a.length; i += 2) out[String(a[i])] = String(a[i + 1])
   return out
 }
+
+/** A failed Redis call as the server reports it: `BrokerError('broker_unavailable')`, the cause kept. */
+export async function unavailable<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p
+  } catch (err) {
+    if (err instanceof BrokerError) throw err
+    const e = new BrokerError('broker_unavailable', `Redis did not answer: ${(err as Error).message}`)
+    ;(e as { cause?: unknown }).cause = err
+    throw e
+  }
+}
+
+/** A Redis call that failed because a client of ours is closing or closed (node-redis's error classes, by name). */
+export function isShutdownFailure(err: unknown): boolean {
+  const cause = err instanceof BrokerError ? (err as { cause?: unknown }).cause : err
+  const name = (cause as { constructor?: { name?: string } } | undefined)?.constructor?.name
+  return name === 'DisconnectsClientError' || name === 'ClientClosedError' || (err instanceof BrokerError && err.code === 'broker_unavailable')
+}
+
+/** Mark a promise handled (an ignored conn.send() never becomes an unhandled rejection) and return it. */
+export function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {})
+  return p
+}

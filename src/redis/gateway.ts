@@ -14,7 +14,8 @@ import { CloseCode, type ClientFrame, type ServerFrame } from '../protocol'
 import { BrokerError } from '../server/broker'
 import { Session, type SessionHost } from '../server/session'
 import type { Sink } from '../server/sink'
-import type { RedisSessions, SessionMeta } from './sessions'
+import type { SessionMeta } from './adopt'
+import type { RedisSessions } from './sessions'
 
 /** Messages to a gateway process. */
 export type GatewayMessage =

@@ -13,18 +13,22 @@
  * - **Adoption**: a request for a session whose home no longer listens (PUBLISH reached 0
  *   subscribers) or released it takes it over with one compare-and-set (ADOPT_LUA, epoch + 1),
  *   rebuilds it from Redis, catches it up on fan-out messages from its saved position, and fires
- *   `connection` with `conn.adopted`.
+ *   `connection` with `conn.adopted` (adopt.ts).
+ * - **Outages**: the clients of sessions homed here are told when Redis stops taking their writes
+ *   and when it takes them again; a session holding too much is handed back to Redis (outage.ts).
+ * - The per-tick write-through is writer.ts.
  */
-import { CloseCode, type ClientFrame, type NoticeFrame, type ServerFrame, type TransportKind } from '../protocol'
-import { BrokerError, type FanOut } from '../server/broker'
+import { CloseCode, type ClientFrame, type TransportKind } from '../protocol'
+import { BrokerError } from '../server/broker'
 import type { ClusterHost, SessionCluster } from '../server/cluster/layer'
-import type { Session, SessionInit } from '../server/session'
+import type { Session } from '../server/session'
 import type { Sink } from '../server/sink'
-import { compareIds, evalScript, fieldsOf, send, type Client } from './eval'
+import { Adopter, type FanoutSource, type SessionMeta } from './adopt'
+import { evalScript, handled, isShutdownFailure, send, unavailable, type Client } from './eval'
 import { Gateway, type GatewayMessage } from './gateway'
+import { Outages } from './outage'
 import { HomeRelay } from './relay'
-import { ADOPT_LUA, CREATE_LUA, END_LUA, RELEASE_LUA, TOUCH_LUA } from './scripts'
-import { logMessages, type LogEntry } from './log'
+import { CREATE_LUA, END_LUA, RELEASE_LUA, TOUCH_LUA } from './scripts'
 import { homed, SessionWriter, type Homed } from './writer'
 
 export const sessionDefaults = {
@@ -32,15 +36,6 @@ export const sessionDefaults = {
   forwardTimeoutMs: 10_000,
   maxHeldMessages: 10_000,
 } as const
-
-
-/** What the layer uses of the broker: the fan-out position and range, for adoption catch-up. */
-export interface FanoutSource {
-  readonly position: string
-  fanoutRange(from: string, to: string): Promise<FanOut[]>
-  /** The stream was trimmed past `from`: a catch-up from there would skip messages. */
-  lostAfter(from: string): Promise<boolean>
-}
 
 export interface RedisLink {
   main: Client
@@ -50,29 +45,12 @@ export interface RedisLink {
   options: { livenessIntervalMs: number; forwardTimeoutMs: number; maxHeldMessages: number }
 }
 
-/** What a session's hash says (gateway routing and adoption). */
-export interface SessionMeta {
-  home: string
-  ep: string
-  released: boolean
-  /** identify(user) of the session's owner. */
-  ik: string
-  /** The user, as JSON. */
-  u: string
-}
-
 /** Messages to a home process. */
 export type HomeMessage =
   | { k: 'att'; sid: string; gw: string; sk: string; kind: TransportKind; last: number | null; rid: string; n?: 1 }
   | { k: 'fr'; sid: string; gw: string; sk: string; f: ClientFrame[] }
   | { k: 'post'; sid: string; gw: string; rid: string; f: ClientFrame[] }
   | { k: 'det'; sid: string; sk: string }
-
-/** A session skipped an id (fan-out loss): its log restarts after it and `nid` is at least past it, if still homed under `ep`. KEYS hash, log; ARGV ep, next id. */
-const LOST_LUA = `if redis.call('HGET', KEYS[1], 'ep') ~= ARGV[1] then return 0 end
-redis.call('XTRIM', KEYS[2], 'MINID', ARGV[2])
-if tonumber(redis.call('HGET', KEYS[1], 'nid') or '0') < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], 'nid', ARGV[2]) end
-return 1`
 
 const randomId = () => Array.from(globalThis.crypto.getRandomValues(new Uint8Array(9)), (b) => b.toString(16).padStart(2, '0')).join('')
 
@@ -81,7 +59,6 @@ export class RedisSessions implements SessionCluster {
   readonly id = randomId()
   #host: ClusterHost | undefined
   readonly #homed = new Map<Session, Homed>()
-  readonly #adopting = new Map<string, Promise<Session | undefined | 'moved'>>()
   readonly #ending = new Set<Promise<unknown>>()
   readonly gateway: Gateway
   /** The home side of forwarding: transports on other processes attached to sessions homed here. */
@@ -93,9 +70,9 @@ export class RedisSessions implements SessionCluster {
   #stopping = false
   /** drain() began (or release()): sessions are handed over, none adopted here. */
   #draining = false
-  /** This process's channel subscription is up (a loss is handled once, until it is back). */
-  #subscribed = true
   readonly #writer: SessionWriter
+  readonly #adopter: Adopter
+  readonly #outages: Outages
 
   constructor(readonly link: RedisLink) {
     this.gateway = new Gateway(this)
@@ -109,8 +86,32 @@ export class RedisSessions implements SessionCluster {
       homed: () => this.#homed,
       closed: () => this.#closed,
       fenced: (session) => this.#fenced(session),
-      tell: (session, st) => this.#tell(session, st, true),
-      recovered: (session, st) => this.#tell(session, st, false),
+      tell: (session, st) => this.#outages.tell(session, st, true),
+      recovered: (session, st) => this.#outages.tell(session, st, false),
+      report: (err) => this.report(err),
+    })
+    this.#adopter = new Adopter({
+      main: link.main,
+      broker: link.broker,
+      id: this.id,
+      cluster: () => this.host,
+      keys: (sid) => this.#keys(sid),
+      ttl: () => this.#ttl,
+      home: (session, st) => void this.#homed.set(session, st),
+    })
+    this.#outages = new Outages({
+      main: link.main,
+      maxHeldMessages: link.options.maxHeldMessages,
+      keys: (sid) => this.#keys(sid),
+      homed: () => this.#homed,
+      state: (session) => this.#homed.get(session),
+      active: () => this.#host !== undefined && !this.#closed,
+      stopping: () => this.#stopping || this.#closed,
+      forget: (session, err) => this.#forget(session, err),
+      closeRelayed: () => {
+        this.gateway.lostSubscription()
+        this.relay.closeAll(CloseCode.goingAway, 'lost the broker subscription; resume')
+      },
       report: (err) => this.report(err),
     })
   }
@@ -134,31 +135,15 @@ export class RedisSessions implements SessionCluster {
     return String(2 * this.host.options.sessionTtlMs)
   }
 
-  /**
-   * The subscription dropped (Redis restarted, or it closed the connection: e.g. past
-   * `client-output-buffer-limit pubsub`). node-redis resubscribes on its own; what was published
-   * to this channel meanwhile is lost, so every transport that depends on it closes and its client
-   * resumes (from its last id, resending what was not acked): those relayed from other homes
-   * (their writes) and those relayed to other processes from sessions homed here (their frames,
-   * detaches). Reported once per loss.
-   */
-  #lostSubscription(err: unknown): void {
-    if (!this.#subscribed) return
-    this.#subscribed = false
-    this.gateway.lostSubscription()
-    this.relay.closeAll(CloseCode.goingAway, 'lost the broker subscription; resume')
-    if (this.#host && !this.#closed) this.report(Object.assign(new BrokerError('broker_unavailable', `lost the Redis subscription of this process (${(err as Error)?.message ?? String(err)}); its relayed transports were closed and resume, it subscribes again on its own`), { cause: err }))
-  }
-
   /** Subscribe to this process's channel (before the broker is handed out, so no request reaches a deaf home). */
   async subscribe(): Promise<void> {
     const { sub } = this.link
     await sub.subscribe(this.channel(this.id), (raw: string) => (this.#host ? this.#onMessage(raw) : this.#early.push(raw)))
     // A lost subscription: transports relayed from other homes close (their clients resume); once back,
     // check every epoch (another process may have adopted a session while this one was deaf).
-    sub.on('error', (err: unknown) => this.#lostSubscription(err))
+    sub.on('error', (err: unknown) => this.#outages.lostSubscription(err))
     sub.on('ready', () => {
-      this.#subscribed = true
+      this.#outages.resubscribed()
       void this.#touchAll()
     })
   }
@@ -218,7 +203,7 @@ export class RedisSessions implements SessionCluster {
     const st = this.#homed.get(session)
     if (!st) return // no longer homed here: its new home (or adopter, from the saved fan-out position) delivers it
     // The bound applies while Redis fails this session's writes (st.told); a healthy Redis takes a large tick (a catch-up) in its next batch.
-    if (st.told && st.pending.length >= this.link.options.maxHeldMessages) return this.#handBack(session, st)
+    if (st.told && st.pending.length >= this.link.options.maxHeldMessages) return this.#outages.handBack(session, st)
     st.pending.push({ id, text, payload, topic, resolve: undefined, reject: undefined })
     this.#writer.queue(session, st)
   }
@@ -239,75 +224,19 @@ export class RedisSessions implements SessionCluster {
     }
   }
 
-  /**
-   * The broker lost Redis (`down`) or has it back: the clients of every session homed here are
-   * told, once per outage ({@link #tell}).
-   */
+  /** The broker lost Redis (`down`) or has it back: every session's clients are told, once per outage (outage.ts). */
   outage(down: boolean): void {
-    if (!this.#host || this.#closed) return
-    for (const [session, st] of this.#homed) this.#tell(session, st, down)
+    this.#outages.outage(down)
   }
 
-  /**
-   * This process's fan-out reader skipped messages (the stream was trimmed past its position, or
-   * Redis came back without its data): any session homed here may have missed one. Each is told,
-   * never a silent gap: its live transports close (going away) and the resume gets
-   * `reset: 'replay_window_exceeded'` ({@link Session.lost}); a session waiting for a resume gets it then.
-   * The skipped id goes to Redis too (fenced: its log restarts after it), so an adopter resets as well.
-   */
+  /** This process's fan-out reader skipped messages: every session homed here is told (outage.ts). */
   fanoutLost(): void {
-    if (!this.#host || this.#closed) return
-    for (const [session, st] of this.#homed) {
-      const next = session.lost(CloseCode.goingAway, 'broker_data_lost: messages for this session may be lost; resume')
-      if (next !== undefined) void evalScript(this.link.main, LOST_LUA, this.#keys(session.sid).slice(0, 2), [st.ep, String(next)]).catch((err: unknown) => this.report(err))
-    }
-  }
-
-  /**
-   * Tell a session's clients that its writes stopped going through (`down`) or go through again,
-   * once per change: a client that connected with `notices=1` gets a `notice` frame
-   * (`server_degraded` / `server_recovered`, docs/PROTOCOL.md); an older one gets, when it goes
-   * down only, the `error` frame it always got (`server_error`, message starting `broker_unavailable`).
-   */
-  #tell(session: Session, st: Homed, down: boolean): void {
-    if (st.told === down) return
-    st.told = down
-    for (const sink of [session.sink, session.probe]) if (sink) notify(sink, down)
+    this.#outages.fanoutLost()
   }
 
   /** A transport just attached (hello and replay written): while its session is degraded, it is told so too. */
   attached(session: Session, sink: Sink): void {
-    if (this.#homed.get(session)?.told) notify(sink, true)
-  }
-
-  /**
-   * A fanned-out message for a session that already holds `maxHeldMessages` Redis did not take:
-   * rather than drop it (a hole the client would never learn of), stop holding this session here.
-   * What Redis holds of it is exact (its log up to the last write, and the fan-out position saved
-   * with it), so the held fan-out messages are dropped here and re-read from the fan-out stream by
-   * whoever adopts the session; the held `conn.send()`s reject (`broker_unavailable`: the app
-   * knows). Its transports close (1001), the session is marked released in Redis as soon as Redis
-   * answers, and the client's resume, on any process, adopts it: every message arrives, in order,
-   * under the ids it would have had, with no `reset`.
-   */
-  #handBack(session: Session, st: Homed): void {
-    const max = this.link.options.maxHeldMessages
-    this.#forget(session, new BrokerError('broker_unavailable', `Redis has not taken ${max} messages of this session (maxHeldMessages); it is handed back to Redis and resumes from there`))
-    session.drop(CloseCode.goingAway, 'Redis has not answered for too long; resume (the session continues once it is back)')
-    void this.#releaseWhenBack(session.sid, st)
-  }
-
-  /** RELEASE_LUA for a session given up here, retried (with backoff) until Redis answers or this process stops. */
-  async #releaseWhenBack(sid: string, st: Homed): Promise<void> {
-    await st.flight // a write in flight lands first (or fails): released after it
-    for (let failures = 0; !this.#stopping && !this.#closed; failures++) {
-      try {
-        await evalScript(this.link.main, RELEASE_LUA, this.#keys(sid).slice(0, 1), [st.ep]) // 0: adopted meanwhile; nothing to do
-        return
-      } catch {
-        await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** failures, 2_000)))
-      }
-    }
+    this.#outages.attached(session, sink)
   }
 
   /** Another process holds a newer epoch: this one is no longer the home. */
@@ -350,78 +279,14 @@ export class RedisSessions implements SessionCluster {
 
   // ---------------------------------------------------------------- adoption and release
 
-  /** The hash fields routing needs; undefined when there is no such session. */
-  async meta(sid: string): Promise<SessionMeta | undefined> {
-    const [home, ep, rel, ik, u] = (await unavailable(send(this.link.main, ['HMGET', this.#keys(sid)[0]!, 'home', 'ep', 'rel', 'ik', 'u']))) as (string | null)[]
-    if (!home || !ep) return undefined
-    return { home, ep, released: rel === '1', ik: ik ?? '', u: u ?? 'null' }
+  /** The hash fields routing needs; undefined when there is no such session (adopt.ts). */
+  meta(sid: string): Promise<SessionMeta | undefined> {
+    return this.#adopter.meta(sid)
   }
 
-  /** Take the session over (one per sid at a time in this process). 'moved': someone else did; look again. */
+  /** Take the session over (one per sid at a time in this process). 'moved': someone else did; look again (adopt.ts). */
   adopt(sid: string, meta: SessionMeta): Promise<Session | undefined | 'moved'> {
-    const running = this.#adopting.get(sid)
-    if (running) return running
-    const p = this.#adoptNow(sid, meta).finally(() => this.#adopting.delete(sid))
-    this.#adopting.set(sid, p)
-    return p
-  }
-
-  async #adoptNow(sid: string, meta: SessionMeta): Promise<Session | undefined | 'moved'> {
-    const local = this.host.sessions.get(sid)
-    if (local) return local
-    const res = (await unavailable(evalScript(this.link.main, ADOPT_LUA, this.#keys(sid), [meta.home, meta.ep, this.id, this.#ttl]))) as unknown[] | null
-    if (!res) return undefined
-    if (res[0] !== 'ok') return 'moved'
-    const ep = String(res[1])
-    const h = fieldsOf(res[2])
-    const nacks = Object.entries(fieldsOf(res[3]))
-      .map(([seq, f]) => [Number(seq), JSON.parse(f) as ServerFrame] as [number, ServerFrame])
-      .sort((a, b) => a[0] - b[0])
-    let log = logMessages(res[4] as LogEntry[])
-    const fp = h.fp ?? '0-0'
-    let nextId = Number(h.nid)
-    if (await unavailable(this.link.broker.lostAfter(fp))) {
-      // The fan-out stream no longer reaches back to the old home's position: messages for this session
-      // may be gone. Never a silent gap: the log restarts after a skipped id, so every client resumes with
-      // `reset: 'replay_window_exceeded'` (session.ts attach), here and after any later adoption.
-      await unavailable(send(this.link.main, ['XTRIM', this.#keys(sid)[1]!, 'MINID', String(nextId)]))
-      log = []
-      nextId++
-    }
-    const init: SessionInit = {
-      sid,
-      connId: h.cid!,
-      lastSeq: Number(h.seq),
-      nextId,
-      forgottenNack: Number(h.fn),
-      nacks,
-      topics: JSON.parse(h.tp ?? '[]') as string[],
-      log,
-    }
-    const session = this.host.newSession(JSON.parse(h.u ?? 'null'), init)
-    this.#homed.set(session, homed(ep))
-    await this.#catchUp(session, fp)
-    this.host.sessions.set(sid, session)
-    this.host.announce(session.conn)
-    return session
-  }
-
-  /**
-   * Fan-out messages the old home had not given the session: those after its saved position up to
-   * this process's position, filtered by its topics. Returns with nothing awaited after the last
-   * check, so the session joins live delivery exactly where the catch-up ended.
-   */
-  async #catchUp(session: Session, saved: string): Promise<void> {
-    const { broker } = this.link
-    // This process may not yet have read as far as the old home had: wait for it, or it would deliver those twice.
-    for (let waited = 0; compareIds(broker.position, saved) < 0 && waited < 10_000; waited += 10) await new Promise((r) => setTimeout(r, 10))
-    let from = saved
-    for (;;) {
-      const to = broker.position
-      if (compareIds(to, from) <= 0) return
-      for (const m of await broker.fanoutRange(from, to)) if (m.topic === undefined || session.topics.has(m.topic)) session.fanOut(m.payload, m.topic)
-      from = to
-    }
+    return this.#adopter.adopt(sid, meta)
   }
 
   /** The drain began: no adoption here from now on (gateway.ts refuses instead; retried elsewhere). */
@@ -524,40 +389,4 @@ export class RedisSessions implements SessionCluster {
     this.relay.gatewaysGone(dead)
     this.gateway.homesGone(dead)
   }
-}
-
-/** Write the degraded / recovered notice to one transport, in the form its client reads (see RedisSessions.#tell). */
-function notify(sink: Sink, down: boolean): void {
-  if (sink.notices) sink.write(JSON.stringify(down ? DEGRADED : RECOVERED))
-  else if (down) sink.write(JSON.stringify(OLD_DEGRADED))
-}
-
-const DEGRADED: NoticeFrame = { t: 'notice', reason: 'server_degraded', code: 'broker_unavailable', message: 'the server cannot reach Redis; sends are not acknowledged and messages are held until it is back' }
-const RECOVERED: NoticeFrame = { t: 'notice', reason: 'server_recovered' }
-/** What a client without `notices=1` is told (the form from before `notice` frames). */
-const OLD_DEGRADED: ServerFrame = { t: 'error', code: 'server_error', message: `broker_unavailable: ${DEGRADED.message!}` }
-
-/** A Redis call that failed because a client of ours is closing or closed (node-redis's error classes, by name). */
-function isShutdownFailure(err: unknown): boolean {
-  const cause = err instanceof BrokerError ? (err as { cause?: unknown }).cause : err
-  const name = (cause as { constructor?: { name?: string } } | undefined)?.constructor?.name
-  return name === 'DisconnectsClientError' || name === 'ClientClosedError' || (err instanceof BrokerError && err.code === 'broker_unavailable')
-}
-
-/** A failed Redis call as the server reports it: `BrokerError('broker_unavailable')`, the cause kept. */
-async function unavailable<T>(p: Promise<T>): Promise<T> {
-  try {
-    return await p
-  } catch (err) {
-    if (err instanceof BrokerError) throw err
-    const e = new BrokerError('broker_unavailable', `Redis did not answer: ${(err as Error).message}`)
-    ;(e as { cause?: unknown }).cause = err
-    throw e
-  }
-}
-
-/** Mark a promise handled (an ignored conn.send() never becomes an unhandled rejection) and return it. */
-function handled<T>(p: Promise<T>): Promise<T> {
-  p.catch(() => {})
-  return p
 }
