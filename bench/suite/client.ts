@@ -12,7 +12,7 @@ import { io, type ManagerOptions, type SocketOptions } from 'socket.io-client'
 import { WebSocket } from 'ws'
 import { RealtimeClient, type KeyValueStorage, type StandardSchemaV1, type StatusEvent, type WebSocketConstructor } from '../../src/index'
 import type { TransportKind } from '../../src/client/transport'
-import { passthrough, quantile, zodIncoming, type BenchMsg, type ServerPorts, type Task, type TaskResult } from './shared'
+import { heapAfterGc, passthrough, quantile, socketIoIdle, zodIncoming, type BenchMsg, type ServerPorts, type Task, type TaskResult } from './shared'
 
 const task = JSON.parse(process.argv[2]!) as Task
 const ports = JSON.parse(process.argv[3]!) as ServerPorts
@@ -377,27 +377,10 @@ async function connect(t: Extract<Task, { kind: 'connect' }>): Promise<TaskResul
 
 // ------------------------------------------------------------------ 5: heap per idle connection
 
-async function collect(): Promise<number> {
-  const gc = (globalThis as { gc?: () => void }).gc
-  if (!gc) throw new Error('run with --expose-gc')
-  for (let i = 0; i < 4; i++) {
-    gc()
-    await new Promise((r) => setImmediate(r))
-  }
-  return process.memoryUsage().heapUsed
-}
-
 function idleConnection(impl: string): { ready: Promise<unknown>; close(): void } {
   if (impl === 'socketio-default') {
     const socket = io(`http://127.0.0.1:${ports.socketio}`, { forceNew: true, reconnection: false })
-    // Idle means after the upgrade from long-polling to WebSocket.
-    const ready = new Promise<void>((resolve, reject) => {
-      socket.once('connect', () => {
-        if (socket.io.engine.transport.name === 'websocket') resolve()
-        else socket.io.engine.once('upgrade', () => resolve())
-      })
-      socket.once('connect_error', reject)
-    })
+    const ready = socketIoIdle(socket)
     return { ready, close: () => void socket.disconnect() }
   }
   const peer = peerFor(impl)
@@ -409,7 +392,7 @@ async function heap(t: Extract<Task, { kind: 'heap' }>): Promise<TaskResult> {
   await warm.ready
   warm.close()
   await sleep(200)
-  const baseHeap = await collect()
+  const baseHeap = await heapAfterGc()
   if (t.snapshotDir) writeHeapSnapshot(join(t.snapshotDir, 'base.heapsnapshot'))
   const conns: { ready: Promise<unknown>; close(): void }[] = []
   for (let i = 0; i < t.clients; i += 100) {
@@ -418,7 +401,7 @@ async function heap(t: Extract<Task, { kind: 'heap' }>): Promise<TaskResult> {
     await Promise.all(batch.map((c) => c.ready))
   }
   await sleep(500) // welcome messages, upgrades, first timers
-  const heap = await collect()
+  const heap = await heapAfterGc()
   if (t.snapshotDir) writeHeapSnapshot(join(t.snapshotDir, 'loaded.heapsnapshot'))
   for (const c of conns) c.close()
   return { kind: 'heap', perConnBytes: (heap - baseHeap) / t.clients, clients: t.clients, baseHeap, heap }

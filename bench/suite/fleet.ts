@@ -7,7 +7,7 @@ import { io } from 'socket.io-client'
 import { WebSocket } from 'ws'
 import { RealtimeClient, type WebSocketConstructor } from '../../src/index'
 import type { BenchMsg, FleetCommand, FleetReport, FleetTask } from './shared'
-import { passthrough } from './shared'
+import { passthrough, socketIoIdle } from './shared'
 
 const task = JSON.parse(process.argv[2]!) as FleetTask
 const noop = () => {}
@@ -53,14 +53,7 @@ function open(): Idle {
     case 'socketio-default': {
       const socket = io(origin, { forceNew: true, reconnection: false, ...(task.impl === 'socketio-ws' ? { transports: ['websocket'] } : {}) })
       socket.on('tick', () => onTick(counter))
-      // Idle means after the upgrade from long-polling to WebSocket.
-      const ready = new Promise<void>((resolve, reject) => {
-        socket.once('connect', () => {
-          if (socket.io.engine.transport.name === 'websocket') resolve()
-          else socket.io.engine.once('upgrade', () => resolve())
-        })
-        socket.once('connect_error', reject)
-      })
+      const ready = socketIoIdle(socket)
       return { ready, close: () => void socket.disconnect() }
     }
     case 'raw-ws': {

@@ -4,6 +4,7 @@
  * small statistics helpers.
  */
 import { z } from 'zod'
+import type { Socket } from 'socket.io-client'
 import type { StandardSchemaV1 } from '../../src/index'
 
 /** Every message the bench sends either way. Small JSON, as a dashboard or chat would send. */
@@ -161,3 +162,25 @@ export interface FleetTask {
 export type FleetCommand = { cmd: 'expect'; n: number } | { cmd: 'close' }
 /** fleet.ts → runner. `done.at`: epoch ms (performance.timeOrigin + now) when the last client got its n-th tick. */
 export type FleetReport = { ready: true } | { armed: true } | { done: { at: number; cpuUs: number } }
+
+/** V8 `heapUsed` after a few full GCs (the process must run with `--expose-gc`). */
+export async function heapAfterGc(): Promise<number> {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (!gc) throw new Error('run with --expose-gc')
+  for (let i = 0; i < 4; i++) {
+    gc()
+    await new Promise((r) => setImmediate(r))
+  }
+  return process.memoryUsage().heapUsed
+}
+
+/** A socket.io client is idle once it connected and, when it started on long-polling, upgraded to WebSocket. */
+export function socketIoIdle(socket: Socket): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => {
+      if (socket.io.engine.transport.name === 'websocket') resolve()
+      else socket.io.engine.once('upgrade', () => resolve())
+    })
+    socket.once('connect_error', reject)
+  })
+}

@@ -9,7 +9,7 @@
 import { createServer } from 'node:http'
 import { writeHeapSnapshot } from 'node:v8'
 import { listen, pushLoop, rawWsApp, socketIoApp, surewireApp } from './app'
-import type { SoloReady, SoloRequest, SoloStack } from './shared'
+import { heapAfterGc, type SoloReady, type SoloRequest, type SoloStack } from './shared'
 
 const stack = process.argv[2] as SoloStack
 const http = createServer((_req, res) => res.writeHead(404).end())
@@ -42,16 +42,6 @@ if (stack === 'surewire') {
 
 const port = await listen(http)
 
-async function collect(): Promise<number> {
-  const gc = (globalThis as { gc?: () => void }).gc
-  if (!gc) throw new Error('run with --expose-gc')
-  for (let i = 0; i < 4; i++) {
-    gc()
-    await new Promise((r) => setImmediate(r))
-  }
-  return process.memoryUsage().heapUsed
-}
-
 const cpuNow = () => {
   const u = process.cpuUsage()
   return u.user + u.system
@@ -64,9 +54,9 @@ async function answer(req: SoloRequest): Promise<unknown> {
     case 'connections':
       return connections()
     case 'heap':
-      return collect()
+      return heapAfterGc()
     case 'snapshot':
-      await collect()
+      await heapAfterGc()
       return writeHeapSnapshot(req.file)
     case 'broadcast':
       // Returns when the last broadcast() call has returned: the clients report when it arrived.
