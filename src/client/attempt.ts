@@ -1,50 +1,12 @@
-import { ConfigError, SurewireError } from '../errors'
+import { SurewireError } from '../errors'
 import type { WsFallback } from './fallback'
 import type { StatusReason } from './status'
 import type { TransportClose, TransportKind } from './transport'
 
 /**
- * The attempt race, decided from data: which transports an attempt starts, what a connect timeout
- * means, how a close reads in a status `detail`. client.ts (the state machine) acts on these; the
- * fallback bookkeeping (fallback.ts) is updated here, in the one place that reads the race.
+ * The attempt race, decided from data: what a connect timeout means, how a close reads in a status
+ * `detail`. client.ts (the state machine) acts on these and plans each attempt.
  */
-
-/** What one attempt starts with. `warn`: tell the app (once) that WebSocket is missing; `stop`: no transport is usable at all. */
-export interface AttemptPlan {
-  first?: TransportKind
-  /** Start an SSE candidate after `sseHeadStartMs` unless the WebSocket won first. */
-  sseLater: boolean
-  warn?: ConfigError
-  stop?: ConfigError
-}
-
-/**
- * Plan an attempt from the `transports` option, whether this runtime has a WebSocket, and the
- * fallback's memory. `warned`: the missing WebSocket was already reported (it is reported once while
- * SSE covers for it, and every time when nothing else is allowed).
- */
-export function planAttempt(want: readonly TransportKind[], hasWs: boolean, warned: boolean, fallback: WsFallback): AttemptPlan {
-  const wantWs = want.includes('websocket')
-  const wantSse = want.includes('sse')
-  const plan: AttemptPlan = { sseLater: false }
-  if (wantWs && !hasWs) {
-    if (!warned || !wantSse) {
-      plan.warn = new ConfigError(
-        `this runtime has no WebSocket: pass \`WebSocket\`${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ', e.g. `import { WebSocket } from "ws"; new RealtimeClient({ WebSocket, … })`' : ''}` + (wantSse ? '; using SSE + POST meanwhile' : ''),
-        'websocket_unavailable',
-      )
-    }
-    if (!wantSse) {
-      plan.stop = new ConfigError(`no usable transport: no WebSocket, and \`transports\` excludes 'sse'${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? '; pass `WebSocket` from the "ws" package or add \'sse\' to `transports`' : ''}`, 'websocket_unavailable')
-      return plan
-    }
-  }
-  if (fallback.begin(wantWs && (hasWs || 'unavailable'), wantSse)) {
-    plan.first = 'websocket'
-    plan.sseLater = wantSse
-  } else plan.first = 'sse'
-  return plan
-}
 
 /** A candidate as the race sees it. */
 interface Candidate {

@@ -1,8 +1,8 @@
 import { BaseEmitter } from '../emitter'
-import { AuthError, RejectedError, ServerRefusalError, SurewireError, ValidationError, errorText } from '../errors'
+import { AuthError, ConfigError, RejectedError, ServerRefusalError, SurewireError, ValidationError, errorText, type FrameError } from '../errors'
 import { CloseCode, DEFAULT_HEARTBEAT_MS, utf8Length, type ErrorFrame, type HelloFrame, type ServerFrame } from '../protocol'
 import { type Infer, type InferIn, type StandardSchemaV1 } from '../schema'
-import { connectTimedOut, describeClose, planAttempt } from './attempt'
+import { connectTimedOut, describeClose } from './attempt'
 import { RetryBudget } from './budget'
 import { WsFallback } from './fallback'
 import { Inbox } from './inbox'
@@ -11,16 +11,15 @@ import { FallbackMemory, defaultStorage } from './memory'
 import { browserLifecycle, defaultBackoff, resolveClientOptions, type ClientOptions, type LifecycleSource } from './options'
 import { Outbox, handled, handledRejection } from './outbox'
 import { surewireCodec } from './codec'
-import { Conn, type ConnEvents, type Role } from './conn'
 import type { FetchLike } from './sse'
 import { openTransport } from './open'
 import type { ClientSnapshot, ClientStats, Status, StatusEvent, StatusReason } from './status'
 import { BackgroundProbe } from './probe'
 import { MAX_TIMER_MS, timerMs } from './time'
-import type { TransportClose, TransportKind } from './transport'
+import type { Transport, TransportClose, TransportHandlers, TransportKind } from './transport'
 import { fromHrefs, resolveEndpoints, toHrefs, type EndpointHrefs } from './url'
 import { isFatalServerError, judgeClose } from './verdict'
-import type { WebSocketConstructor } from './websocket'
+import type { FrameLimit, WebSocketConstructor } from './websocket'
 import { engineTap, joinTabs, type EngineTap, type LinkEvent, type TabLink } from './share'
 import { warnHttp1 } from './share/http1'
 
@@ -38,15 +37,28 @@ export interface ClientEvents<M> {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the connection records of every client, whatever its schemas
 type AnyClient = RealtimeClient<any, any>
-type C = Conn<AnyClient>
-/** What every client's connections report to it: set once, by the class's static block (which may reach its private members). */
-let connEvents: ConnEvents<AnyClient>
+/** A connection's place in the state machine: racing in an attempt, the one in use, or the background probe back to WebSocket. */
+type Role = 'candidate' | 'active' | 'probe'
+/** One transport and its place in the state machine; also the handlers its transport reports to. */
+interface C extends TransportHandlers, FrameLimit {
+  /** Did the transport open (WebSocket `open` / SSE 200)? */
+  opened: boolean
+  /** Set right after construction (the transport needs these handlers to exist first). */
+  t: Transport
+  readonly kind: TransportKind
+  role: Role
+}
+/**
+ * The connection record, defined by the class's static block so that it reports straight to the
+ * client's private members: one object per connection, no closures, no callback table (an idle
+ * client holds one, and what it holds adds up over many clients: bench section 5).
+ */
+let Conn: new (client: AnyClient, kind: TransportKind, role: Role) => C
 /** The keepalive's and the inbox's callbacks, called with the client as `this` (no closures per client). */
 let clientDead: ConstructorParameters<typeof Keepalive>[1]
 let clientInbox: ConstructorParameters<typeof Inbox<unknown>>[1]
 type Timer = ReturnType<typeof setTimeout>
 type Waiter = { resolve: () => void; reject: (e: Error) => void }
-type TimerName = 'retry' | 'connect' | 'headStart' | 'healthy'
 
 type TypeOf<M> = M extends { type: infer T extends string } ? T : never
 
@@ -65,7 +77,10 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #outbox: Outbox | undefined
   readonly #inbox: Inbox<Infer<In>>
   #conns: C[] = []
-  #timers: Record<TimerName, Timer | undefined> = { retry: undefined, connect: undefined, headStart: undefined, healthy: undefined }
+  /** The timer of the current status: `connecting` → connect timeout, `reconnecting` → the retry, `open` → healthyAfterMs. */
+  #timer: Timer | undefined
+  /** The SSE candidate's head start (`sseHeadStartMs`) while the WebSocket races alone. */
+  #headStart: Timer | undefined
   /** connect() calls waiting for open (or for the client to give up); none while open: an idle connection keeps no array. */
   #waiters: Waiter[] | undefined
   #sid: string | undefined
@@ -93,23 +108,44 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   readonly #tap: EngineTap | undefined
 
   static {
-    connEvents = {
-      open: (cl, c) => {
+    Conn = class {
+      opened = false
+      t: Transport = noTransport
+      readonly #cl: AnyClient
+      readonly kind: TransportKind
+      role: Role
+      constructor(cl: AnyClient, kind: TransportKind, role: Role) {
+        this.#cl = cl
+        this.kind = kind
+        this.role = role
+      }
+      maxFrameBytes(): number {
+        return this.#cl.#serverMaxFrame
+      }
+      onOpen(): void {
+        this.opened = true
+        const cl = this.#cl
         // Contract C3: the server keeps the SSE stream until the probe's first frame, so send one at once.
-        if (c.role !== 'probe') return
-        c.t.send([{ t: 'ping' }])
+        if (this.role !== 'probe') return
+        this.t.send([{ t: 'ping' }])
         cl.#probe?.opened()
-        if (cl.#pendingLoss) cl.#probe?.awaitHello(c)
-      },
-      frame: (cl, c, f, viaPost) => cl.#onFrame(c, f, viaPost),
-      bad: (cl, c, err) => cl.#conns.includes(c) && cl.emit('error', err),
-      unsendable: (cl, c, seq, err) => {
-        if (!cl.#conns.includes(c)) return
+        if (cl.#pendingLoss) cl.#probe?.awaitHello(this)
+      }
+      onFrame(f: ServerFrame, viaPost?: boolean): void {
+        this.#cl.#onFrame(this, f, viaPost)
+      }
+      onBadFrame(err: FrameError): void {
+        if (this.#cl.#conns.includes(this)) this.#cl.emit('error', err)
+      }
+      onUnsendable(seq: number, err: SurewireError): void {
+        const cl = this.#cl
+        if (!cl.#conns.includes(this)) return
         cl.#outbox?.refuse(seq, err)
         cl.#flush()
-      },
-      close: (cl, c, info) => cl.#onClose(c, info),
-      limit: (cl) => cl.#serverMaxFrame,
+      }
+      onClose(info: TransportClose): void {
+        this.#cl.#onClose(this, info)
+      }
     }
     clientDead = function (reason, detail) {
       ;(this as AnyClient).#lost(reason, detail)
@@ -267,16 +303,10 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     this.emit('status', event)
   }
 
-  #timer(name: TimerName, ms: number, fn: () => void): void {
-    this.#clear(name)
-    this.#timers[name] = setTimeout(fn, timerMs(ms))
-  }
-  #clear(...names: TimerName[]): void {
-    for (const n of names) {
-      const t = this.#timers[n]
-      if (t !== undefined) clearTimeout(t)
-      this.#timers[n] = undefined
-    }
+  /** Arm the status's timer (replacing the one of the status before: each status has at most one). */
+  #arm(ms: number, fn: () => void): void {
+    clearTimeout(this.#timer)
+    this.#timer = setTimeout(fn, timerMs(ms))
   }
 
   #WebSocket(): WebSocketConstructor | undefined {
@@ -288,47 +318,56 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   async #startAttempt(reason: StatusReason): Promise<void> {
-    this.#clear('retry')
     this.#setStatus('connecting', reason)
     const id = ++this.#attemptId
+    const o = this.#o
     // connectTimeoutMs covers the token phase: a provider that never settles is a failed attempt.
-    this.#timer('connect', this.#o.connectTimeoutMs, () => {
-      if (id !== this.#attemptId) return
-      const detail = `the token provider did not settle within connectTimeoutMs=${this.#o.connectTimeoutMs}; retrying`
+    this.#arm(o.connectTimeoutMs, () => {
+      const detail = `the token provider did not settle within connectTimeoutMs=${o.connectTimeoutMs}; retrying`
       this.emit('error', new SurewireError('auth_failed', detail))
       this.#retry('token_timeout', detail)
     })
     let token: string | undefined
+    let threw: [unknown] | undefined
     try {
       token = await this.#token()
     } catch (err) {
-      if (id !== this.#attemptId || this.#status !== 'connecting') return
-      this.emit('error', new SurewireError('auth_failed', 'the token provider threw; retrying', { cause: err }))
-      return this.#retry('token_failed')
+      threw = [err]
     }
     if (id !== this.#attemptId || this.#status !== 'connecting') return
-    this.#attemptToken = token
-    const plan = planAttempt(this.#o.transports, !!this.#WebSocket(), this.#wsWarned, this.#fallback)
-    if (plan.warn) {
-      this.#wsWarned = true
-      this.emit('error', plan.warn)
+    if (threw) {
+      this.emit('error', new SurewireError('auth_failed', 'the token provider threw; retrying', { cause: threw[0] }))
+      return this.#retry('token_failed')
     }
-    if (plan.stop) return this.#shutdown('fatal_error', plan.stop)
+    this.#attemptToken = token
+    const wantWs = o.transports.includes('websocket')
+    const wantSse = o.transports.includes('sse')
+    const hasWs = !!this.#WebSocket()
+    if (wantWs && !hasWs) {
+      // Reported once while SSE covers for it, and every time when nothing else is allowed.
+      if (!this.#wsWarned || !wantSse) {
+        this.#wsWarned = true
+        this.emit('error', new ConfigError(`this runtime has no WebSocket: pass \`WebSocket\`${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ', e.g. `import { WebSocket } from "ws"; new RealtimeClient({ WebSocket, … })`' : ''}` + (wantSse ? '; using SSE + POST meanwhile' : ''), 'websocket_unavailable'))
+      }
+      if (!wantSse) return this.#shutdown('fatal_error', new ConfigError(`no usable transport: no WebSocket, and \`transports\` excludes 'sse'${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? '; pass `WebSocket` from the "ws" package or add \'sse\' to `transports`' : ''}`, 'websocket_unavailable'))
+    }
     this.stats.attempts++
-    this.#open(plan.first!, 'candidate', token)
-    if (plan.sseLater) this.#timer('headStart', this.#o.sseHeadStartMs, () => this.#startSseCandidate(token))
-    this.#timer('connect', this.#o.connectTimeoutMs, () => {
-      if (id !== this.#attemptId) return
-      const v = connectTimedOut(this.#candidates(), this.#fallback, this.#o.connectTimeoutMs)
+    // WebSocket first unless the fallback says otherwise; SSE joins the race after its head start.
+    const ws = this.#fallback.begin(wantWs && (hasWs || 'unavailable'), wantSse)
+    this.#open(ws ? 'websocket' : 'sse', 'candidate', token)
+    if (ws && wantSse) this.#headStart = setTimeout(() => this.#startSseCandidate(token), timerMs(o.sseHeadStartMs))
+    this.#arm(o.connectTimeoutMs, () => {
+      const v = connectTimedOut(this.#candidates(), this.#fallback, o.connectTimeoutMs)
       if (v.error) this.emit('error', v.error)
       this.#retry(v.reason, v.detail)
     })
   }
 
-  #takeWaiters(): Waiter[] {
-    const w = this.#waiters ?? []
+  /** Settle every connect() waiting: resolved (open), or rejected with `error` (the client gave up). */
+  #settle(error?: Error): void {
+    const w = this.#waiters
     this.#waiters = undefined
-    return w
+    for (const x of w ?? []) error ? x.reject(error) : x.resolve()
   }
 
   #candidates(): C[] {
@@ -336,12 +375,12 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   #startSseCandidate(token: string | undefined): void {
-    this.#clear('headStart')
+    clearTimeout(this.#headStart)
     if (!this.#candidates().some((c) => c.kind === 'sse')) this.#open('sse', 'candidate', token)
   }
 
   #open(kind: TransportKind, role: Role, token: string | undefined): C {
-    const c: C = new Conn<AnyClient>(this, connEvents, kind, role)
+    const c = new Conn(this, kind, role)
     this.#conns = this.#conns.concat(c) // exact size: push() onto [] reserves 17 slots, kept while connected
     try {
       const fetch = (this.#o.fetch ?? (globalThis.fetch as FetchLike)).bind(globalThis)
@@ -404,7 +443,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
 
   #won(c: C, hello: HelloFrame): void {
-    this.#clear('connect', 'headStart')
+    clearTimeout(this.#headStart) // (the connect timeout gives way to #activate's healthy timer)
     for (const other of this.#candidates()) {
       if (other === c) continue
       if (other.kind === 'websocket') this.#fallback.failed(other.opened ? 'ws_silent' : 'ws_timeout')
@@ -439,14 +478,13 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     this.#outbox?.rejectLarger(limit, (bytes) => new SurewireError('too_large', `message is ${bytes} bytes; the server accepts at most ${limit}`))
     this.#keepalive.start(c.kind, this.#hb, c.t, this.#lifecycle)
     this.#budget.proved('handshake')
-    this.#timer('healthy', this.#o.healthyAfterMs, () => this.#budget.healthy())
+    this.#arm(this.#o.healthyAfterMs, () => this.#budget.healthy())
     this.#setStatus('open', reason)
     if (c.kind === 'sse' && !this.#tap) warnHttp1(this.#endpoints.sse, (e) => this.emit('error', e))
     if (c.kind === 'sse') this.#scheduleProbe()
     else this.#probe?.stop()
     this.#flush()
-    const waiters = this.#takeWaiters()
-    for (const w of waiters) w.resolve()
+    this.#settle()
   }
 
   #handleFrame(c: C, f: ServerFrame, viaPost: boolean): void {
@@ -489,17 +527,23 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       if (probe.opened) this.#probe?.awaitHello(probe)
       return
     }
-    if (probe) this.#drop(probe)
-    this.#keepalive.stop()
     this.#retry(reason, detail, refused)
+  }
+
+  /** Drop every connection, timer, the probe and the keepalive: what every way out of a connection shares. `bye`: tell the server the session is over. */
+  #halt(bye = false): void {
+    clearTimeout(this.#timer)
+    clearTimeout(this.#headStart)
+    this.#probe?.stop()
+    this.#keepalive.stop()
+    const conns = this.#conns
+    this.#conns = []
+    for (const c of conns) c.t.close(bye && c.role === 'active')
   }
 
   /** Schedule the next attempt with backoff. `failed`: this counts towards `maxAttempts` (everything but a drop). */
   #retry(reason: StatusReason, detail?: string, failed = true): void {
-    this.#clear('connect', 'headStart', 'healthy')
-    this.#probe?.stop()
-    for (const c of [...this.#conns]) this.#drop(c)
-    this.#keepalive.stop()
+    this.#halt()
     if (this.#status === 'closed') return
     if (!this.#budget.next(failed)) {
       return this.#shutdown('gave_up', new SurewireError('gave_up', `gave up after ${this.#o.maxAttempts} failed attempts in a row (last: ${reason}${detail ? `: ${detail}` : ''})`))
@@ -508,17 +552,13 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     const delayMs = timerMs(this.#o.backoff?.(n) ?? defaultBackoff(n))
     this.#setStatus('reconnecting', reason, { delayMs, ...(detail ? { detail } : {}) })
     // A `status` listener may have called close() (or connect()) from inside that event.
-    if (this.#status !== 'reconnecting') return
-    this.#timer('retry', delayMs, () => void this.#startAttempt('retry'))
+    if (this.#status === 'reconnecting') this.#arm(delayMs, () => void this.#startAttempt('retry'))
   }
 
   /** The protocol's auth signal (`status`: HTTP status or close code): one refresh-and-retry per healthy connection, then stop. */
   #authFailed(status: number, phase: 'handshake' | 'open'): void {
     if (this.#budget.authRefused(phase)) {
-      for (const c of [...this.#conns]) this.#drop(c)
-      this.#keepalive.stop()
-      this.#clear('connect', 'headStart')
-      this.#probe?.stop()
+      this.#halt()
       void this.#startAttempt('auth_retry')
       return
     }
@@ -533,10 +573,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   #shutdown(reason: StatusReason, error: Error, bye = false): void {
-    this.#clear('retry', 'connect', 'headStart', 'healthy')
-    this.#probe?.stop()
-    this.#keepalive.stop()
-    for (const c of [...this.#conns]) this.#drop(c, bye && c.role === 'active')
+    this.#halt(bye)
     this.#attemptId++
     this.#lifecycleOff?.()
     this.#lifecycleOff = undefined
@@ -546,7 +583,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     }
     this.#setStatus('closed', reason, reason === 'closed_by_client' ? {} : { error })
     if (reason !== 'closed_by_client') this.emit('error', error)
-    for (const w of this.#takeWaiters()) w.reject(error)
+    this.#settle(error)
     this.#outbox?.rejectAll(error)
   }
 
@@ -600,7 +637,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
         if (status !== 'open') return
         this.#outbox?.markAllUnsent() // a new leader learns our unanswered frames (it drops those it has)
         this.#flush()
-        for (const w of this.#takeWaiters()) w.resolve()
+        this.#settle()
         return
       }
       case 'msg':
@@ -621,7 +658,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   /** The leader's connection as this tab's state machine sees it: frames go to the leader. Its transport reports nothing here. */
   #leaderConn(kind: TransportKind): C {
-    const c = new Conn<AnyClient>(this, connEvents, kind, 'active') // its transport never reports
+    const c = new Conn(this, kind, 'active') // its transport never reports
     c.opened = true
     c.t = { kind, send: (f) => this.#link!.send(f as never), close() {} }
     return c
@@ -643,6 +680,9 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 }
 
+
+/** A transport that is not (or no longer) there: sends nothing. */
+const noTransport: Transport = { kind: 'websocket', send() {}, close() {} }
 
 /** Clients without storage share one memory that remembers nothing. */
 const noMemory = /* @__PURE__ */ new FallbackMemory(null, '', 0)
