@@ -19,47 +19,45 @@ export class RetryBudget {
   /** Failed attempts in a row (attempts that never opened, open connections the server refused); a drop is not one. */
   #failed = 0
   #authFailures = 0
-  #refused: Refusal | undefined
+  /** The refusal that still stands, if any (read-only outside). */
+  refused: Refusal | undefined
+  readonly #maxAttempts: number
+  readonly #authRetries: number
 
-  constructor(
-    private readonly maxAttempts: number,
-    private readonly authRetries: number,
-  ) {}
+  constructor(maxAttempts: number, authRetries: number) {
+    this.#maxAttempts = maxAttempts
+    this.#authRetries = authRetries
+  }
 
   /** A fresh start (`connect()`). */
   reset(): void {
     this.attempt = this.#failed = this.#authFailures = 0
-    this.#refused = undefined
-  }
-
-  /** The refusal that still stands, if any. */
-  get refused(): Refusal | undefined {
-    return this.#refused
+    this.refused = undefined
   }
 
   /** A reconnect is due. `failed`: the attempt failed (not a drop). Returns false when `maxAttempts` is used up. */
   next(failed: boolean): boolean {
     this.attempt++
-    return !(failed && ++this.#failed >= this.maxAttempts)
+    return !(failed && ++this.#failed >= this.#maxAttempts)
   }
 
   /** The server refused (not the credentials). */
   refusal(kind: Refusal): void {
-    this.#refused = kind
+    this.refused = kind
   }
 
   /** The server refused the credentials. Returns true when a refresh-and-retry is left. */
   authRefused(kind: Refusal): boolean {
-    this.#refused = kind
-    if (this.#authFailures >= this.authRetries) return false
+    this.refused = kind
+    if (this.#authFailures >= this.#authRetries) return false
     this.#authFailures++
     return true
   }
 
   /** Evidence that clears a refusal of `kind`: unless another kind stands, the counts start again. */
   proved(kind: Refusal): void {
-    if (this.#refused !== undefined && this.#refused !== kind) return
-    this.#refused = undefined
+    if (this.refused !== undefined && this.refused !== kind) return
+    this.refused = undefined
     this.#failed = this.#authFailures = 0
   }
 

@@ -152,7 +152,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     }
     clientInbox = function (error, data) {
       if (error) (this as AnyClient).emit('invalid', { error, data })
-      else (this as AnyClient).#dispatch(data)
+      else (this as AnyClient).emit('message', data)
     }
   }
 
@@ -251,17 +251,18 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #enqueue(result: StandardSchemaV1.Result<unknown>): Promise<void> {
     if (result.issues) return handledRejection(new ValidationError(result.issues, 'outgoing'))
     let json: string | undefined
+    let cause: unknown
     try {
       json = JSON.stringify(result.value)
     } catch (err) {
-      return handledRejection(new SurewireError('invalid_message', `message is not JSON-serialisable: ${(err as Error).message}`))
+      cause = err
     }
-    if (json === undefined) return handledRejection(new SurewireError('invalid_message', 'message is not JSON-serialisable'))
+    if (json === undefined) return handledRejection(new SurewireError('invalid_message', 'message is not JSON-serialisable', { cause }))
     // The one serialisation: the size checks use it, and the transport writes it (codec.ts serialisedData).
     const bytes = utf8Length(json) + 24 // envelope {"t":"msg","seq":N,"d":…}
     const limit = Math.min(this.#o.maxMessageBytes, this.#serverMaxFrame - 2)
     if (bytes > limit) {
-      return handledRejection(new SurewireError('too_large', `message is ${bytes} bytes; the limit is ${limit}${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ' (maxMessageBytes / server maxFrameBytes)' : ''}`))
+      return handledRejection(tooLarge(bytes, limit))
     }
     // Not wrapped in handled(): the outbox marks a promise handled before it rejects it (no `.catch` per send).
     const p = this.#queue().pushMessage(result.value, json, bytes)
@@ -323,7 +324,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     const o = this.#o
     // connectTimeoutMs covers the token phase: a provider that never settles is a failed attempt.
     this.#arm(o.connectTimeoutMs, () => {
-      const detail = `the token provider did not settle within connectTimeoutMs=${o.connectTimeoutMs}; retrying`
+      const detail = `token provider did not settle within connectTimeoutMs=${o.connectTimeoutMs}`
       this.emit('error', new SurewireError('auth_failed', detail))
       this.#retry('token_timeout', detail)
     })
@@ -336,7 +337,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     }
     if (id !== this.#attemptId || this.#status !== 'connecting') return
     if (threw) {
-      this.emit('error', new SurewireError('auth_failed', 'the token provider threw; retrying', { cause: threw[0] }))
+      this.emit('error', new SurewireError('auth_failed', 'token provider threw', { cause: threw[0] }))
       return this.#retry('token_failed')
     }
     this.#attemptToken = token
@@ -399,22 +400,42 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   #onFrame(c: C, f: ServerFrame, viaPost = false): void {
     if (!this.#conns.includes(c)) return // a ghost: a transport already replaced
-    // A probe's refusal ends the probe only: the active SSE connection is unaffected.
-    if (f.t === 'error' && c.role !== 'probe' && this.#serverError(c, f)) return
-    if (c.role === 'active') return this.#handleFrame(c, f, viaPost)
-    if (f.t === 'hello') return c.role === 'probe' ? this.#probeHello(c, f) : this.#won(c, f)
-    if (f.t === 'error') this.emit('error', new SurewireError('transport_error', `server error before hello: ${f.code}: ${f.message}`))
-  }
-
-  /** An error frame that ends the connection: the auth signal, or `fatal` (contract C2). Returns true when handled. */
-  #serverError(c: C, f: ErrorFrame): boolean {
-    if (f.code === 'unauthorized') {
-      this.#authFailed(CloseCode.unauthorized, c.role === 'active' ? 'open' : 'handshake')
-      return true
+    const role = c.role
+    if (role === 'active') {
+      if (!viaPost) this.#keepalive.alive()
+      else if (this.#budget.refused === 'open' && (f.t === 'ack' || f.t === 'nack')) this.#budget.proved('open')
     }
-    if (!isFatalServerError(f.code, f.fatal)) return false
-    this.#fatal(f.code, f.message)
-    return true
+    switch (f.t) {
+      case 'error':
+        // The auth signal, or `fatal` (contract C2), end the connection; a probe's refusal ends the probe only.
+        if (role !== 'probe') {
+          if (f.code === 'unauthorized') return this.#authFailed(CloseCode.unauthorized, role === 'active' ? 'open' : 'handshake')
+          if (isFatalServerError(f.code, f.fatal)) return this.#fatal(f.code, f.message)
+        }
+        // Otherwise the connection carries on.
+        this.emit('error', new SurewireError('transport_error', `server error ${f.code}: ${f.message}`))
+        return
+      case 'hello':
+        if (role !== 'active') role === 'probe' ? this.#probeHello(c, f) : this.#won(c, f)
+        return
+    }
+    if (role !== 'active') return
+    switch (f.t) {
+      case 'msg':
+        if (f.id <= this.#lastId) {
+          this.stats.duplicates++
+          return
+        }
+        this.#lastId = f.id
+        return this.#tap ? this.#tap.msg(f) : this.#inbox.push(f.d)
+      case 'ack':
+        return this.#outbox?.ack(f.seq)
+      case 'nack':
+        return this.#outbox?.nack(f.seq, new RejectedError(f.code, f.message))
+      case 'notice': // the server's state changed; the connection stays open (docs/PROTOCOL.md)
+        if (/^server_(degraded|recovered)$/.test(f.reason)) this.#setStatus('open', f.reason as StatusReason, { detail: f.code })
+      // pong, hb: liveness only
+    }
   }
 
   #onClose(c: C, info: TransportClose): void {
@@ -475,7 +496,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     }
     this.#outbox?.markAllUnsent()
     const limit = Math.min(this.#o.maxMessageBytes, this.#serverMaxFrame - 2)
-    this.#outbox?.rejectLarger(limit, (bytes) => new SurewireError('too_large', `message is ${bytes} bytes; the server accepts at most ${limit}`))
+    this.#outbox?.rejectLarger(limit, (bytes) => tooLarge(bytes, limit))
     this.#keepalive.start(c.kind, this.#hb, c.t, this.#lifecycle)
     this.#budget.proved('handshake')
     this.#arm(this.#o.healthyAfterMs, () => this.#budget.healthy())
@@ -485,36 +506,6 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     else this.#probe?.stop()
     this.#flush()
     this.#settle()
-  }
-
-  #handleFrame(c: C, f: ServerFrame, viaPost: boolean): void {
-    if (!viaPost) this.#keepalive.alive()
-    else if (this.#budget.refused === 'open' && (f.t === 'ack' || f.t === 'nack')) this.#budget.proved('open')
-    switch (f.t) {
-      case 'msg':
-        if (f.id <= this.#lastId) {
-          this.stats.duplicates++
-          return
-        }
-        this.#lastId = f.id
-        return this.#tap ? this.#tap.msg(f) : this.#inbox.push(f.d)
-      case 'ack':
-        return this.#outbox?.ack(f.seq)
-      case 'nack':
-        return this.#outbox?.nack(f.seq, new RejectedError(f.code, f.message))
-      case 'error': // not fatal (those were handled in #onFrame): the connection carries on
-        this.emit('error', new SurewireError('transport_error', `server error ${f.code}: ${f.message}`))
-        return
-      case 'notice': // the server's state changed; the connection stays open (docs/PROTOCOL.md)
-        if (/^server_(degraded|recovered)$/.test(f.reason)) this.#setStatus('open', f.reason as StatusReason, { detail: f.code })
-        return
-      default:
-        return // pong, hb: liveness only
-    }
-  }
-
-  #dispatch(m: Infer<In>): void {
-    this.emit('message', m)
   }
 
   /** The active connection is gone. `refused`: the server refused a request on it (a failed attempt, not a drop). */
@@ -562,8 +553,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       void this.#startAttempt('auth_retry')
       return
     }
-    const what = status >= 1000 ? `close code ${status}` : status ? `HTTP ${status}` : 'error code unauthorized'
-    this.#shutdown('auth_failed', new AuthError(`the server refused the credentials (${what}); not retrying`, status))
+    this.#shutdown('auth_failed', new AuthError(`the server refused the credentials (${status >= 1000 ? 'close ' : status ? 'HTTP ' : ''}${status || 'unauthorized'})`, status))
   }
 
   /** The server said retrying cannot help (contract C2): stop, with its code and message on `error`. */
@@ -680,6 +670,10 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 }
 
+
+/** A message over the limit: `maxMessageBytes`, or the frame limit of the server's hello. */
+const tooLarge = (bytes: number, limit: number): SurewireError =>
+  new SurewireError('too_large', `message is ${bytes} bytes; the limit is ${limit}${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ' (maxMessageBytes / server maxFrameBytes)' : ''}`)
 
 /** A transport that is not (or no longer) there: sends nothing. */
 const noTransport: Transport = { kind: 'websocket', send() {}, close() {} }

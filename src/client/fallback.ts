@@ -13,11 +13,13 @@ export class WsFallback {
   reason: StatusReason | undefined
   /** This attempt's WebSocket was refused before opening (the server, or a proxy, answered it). */
   refusedNow = false
+  readonly #memory: FallbackMemory
+  readonly #threshold: number
 
-  constructor(
-    private readonly memory: FallbackMemory,
-    private readonly threshold: number,
-  ) {}
+  constructor(memory: FallbackMemory, threshold: number) {
+    this.#memory = memory
+    this.#threshold = threshold
+  }
 
   /**
    * A new attempt. `ws`: WebSocket is wanted and available (`'unavailable'`: wanted, missing);
@@ -28,11 +30,11 @@ export class WsFallback {
     this.refusedNow = false
     if (ws !== true) return false
     if (!sse) return true
-    if (this.memory.isBlocked()) {
+    if (this.#memory.isBlocked()) {
       this.reason = 'ws_remembered'
       return false
     }
-    if (this.#failures < this.threshold) return true
+    if (this.#failures < this.#threshold) return true
     this.reason = 'ws_refused'
     return false
   }
@@ -41,7 +43,7 @@ export class WsFallback {
   failed(reason: 'ws_refused' | 'ws_silent' | 'ws_timeout'): boolean {
     this.reason = reason
     if (reason === 'ws_refused') this.refusedNow = true
-    return ++this.#failures >= this.threshold
+    return ++this.#failures >= this.#threshold
   }
 
   /** SSE failed too: the server or the network is down, not WebSocket. */
@@ -57,13 +59,13 @@ export class WsFallback {
     }
     const r = this.reason
     // SSE works where WebSocket did not: remember it (not when WebSocket was never tried).
-    if (r && r !== 'ws_unavailable' && r !== 'ws_remembered') this.memory.block()
+    if (r && r !== 'ws_unavailable' && r !== 'ws_remembered') this.#memory.block()
     return wsWanted ? (r ?? 'opened') : 'opened'
   }
 
   /** WebSocket works (again): forget the failures and the memory. */
   restored(): void {
     this.#failures = 0
-    this.memory.clear()
+    this.#memory.clear()
   }
 }

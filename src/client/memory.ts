@@ -31,21 +31,26 @@ export function defaultStorage(): KeyValueStorage {
 
 const PREFIX = 'surewire:ws-blocked:'
 
-/** Remembers "WebSocket does not work at this URL" until a deadline. */
+/** Remembers "WebSocket does not work at this URL" until a deadline. Storage that throws (quota, privacy mode) counts as not remembered: the memory is an optimisation only. */
 export class FallbackMemory {
-  constructor(
-    private readonly storage: KeyValueStorage | null,
-    private readonly key: string,
-    private readonly ttlMs: number,
-    private readonly now: () => number = Date.now,
-  ) {}
+  readonly #storage: KeyValueStorage | null
+  readonly #key: string
+  readonly #ttlMs: number
+  readonly #now: () => number
 
+  constructor(storage: KeyValueStorage | null, key: string, ttlMs: number, now: () => number = Date.now) {
+    this.#storage = storage
+    this.#key = PREFIX + key
+    this.#ttlMs = ttlMs
+    this.#now = now
+  }
+
+  /** A time to live of 0 (or less) remembers nothing. */
   isBlocked(): boolean {
-    if (!this.storage || this.ttlMs <= 0) return false
-    try {
-      const until = Number(this.storage.getItem(PREFIX + this.key))
-      if (until > this.now()) return true
-      if (until) this.storage.removeItem(PREFIX + this.key)
+    if (this.#ttlMs > 0) try {
+      const until = Number(this.#storage?.getItem(this.#key))
+      if (until > this.#now()) return true
+      if (until) this.clear()
     } catch {
       /* storage unavailable: behave as not remembered */
     }
@@ -53,19 +58,18 @@ export class FallbackMemory {
   }
 
   block(): void {
-    if (!this.storage || this.ttlMs <= 0) return
-    try {
-      this.storage.setItem(PREFIX + this.key, String(this.now() + this.ttlMs))
+    if (this.#ttlMs > 0) try {
+      this.#storage?.setItem(this.#key, String(this.#now() + this.#ttlMs))
     } catch {
-      /* quota or privacy mode: memory is an optimisation only */
+      /* see the class */
     }
   }
 
   clear(): void {
     try {
-      this.storage?.removeItem(PREFIX + this.key)
+      this.#storage?.removeItem(this.#key)
     } catch {
-      /* ignore */
+      /* see the class */
     }
   }
 }

@@ -31,15 +31,18 @@ export class BackgroundProbe<C> {
   #start = 0
   #handshakeMs = 0
 
-  constructor(
-    private readonly o: { wsProbeIntervalMs: number; connectTimeoutMs: number },
-    private readonly host: ProbeHost<C>,
-  ) {}
+  readonly #o: { wsProbeIntervalMs: number; connectTimeoutMs: number }
+  readonly #host: ProbeHost<C>
+
+  constructor(o: { wsProbeIntervalMs: number; connectTimeoutMs: number }, host: ProbeHost<C>) {
+    this.#o = o
+    this.#host = host
+  }
 
   /** Probe after `wsProbeIntervalMs` (0: never). */
   schedule(): void {
-    if (!this.o.wsProbeIntervalMs) return
-    this.#arm(this.o.wsProbeIntervalMs, () => void this.#run())
+    if (!this.#o.wsProbeIntervalMs) return
+    this.#arm(this.#o.wsProbeIntervalMs, () => void this.#run())
   }
 
   /** No probe from now on (until schedule()); a pending token is ignored. */
@@ -66,7 +69,7 @@ export class BackgroundProbe<C> {
    * frames would otherwise cost that much delivery), then give the probe up.
    */
   awaitHello(c: C): void {
-    const graceMs = Math.min(this.o.connectTimeoutMs, PROBE_HELLO_GRACE_MS + 2 * this.#handshakeMs)
+    const graceMs = Math.min(this.#o.connectTimeoutMs, PROBE_HELLO_GRACE_MS + 2 * this.#handshakeMs)
     this.#arm(graceMs, () => this.#giveUp(c))
   }
 
@@ -74,29 +77,29 @@ export class BackgroundProbe<C> {
     const id = ++this.#id
     let c: C | undefined
     // One timer for the token phase and the handshake: a provider that never settles only delays the next probe.
-    this.#arm(this.o.connectTimeoutMs, () => this.#giveUp(c))
+    this.#arm(this.#o.connectTimeoutMs, () => this.#giveUp(c))
     let token: string | undefined
     try {
-      token = await this.host.token()
+      token = await this.#host.token()
     } catch {
       if (id === this.#id) this.#fail()
       return
     }
-    if (id !== this.#id || !this.host.onSse()) return
+    if (id !== this.#id || !this.#host.onSse()) return
     this.#start = now()
-    c = this.host.open(token)
+    c = this.#host.open(token)
   }
 
   #giveUp(c: C | undefined): void {
     this.#timer = undefined
     this.#id++
-    if (c !== undefined) this.host.drop(c)
-    this.host.failed()
+    if (c !== undefined) this.#host.drop(c)
+    this.#host.failed()
   }
 
   #fail(): void {
     this.stop()
-    this.host.failed()
+    this.#host.failed()
   }
 
   #arm(ms: number, fn: () => void): void {

@@ -10,14 +10,27 @@ import type { TransportClose, TransportHandlers } from './transport'
  */
 export class Reporter {
   done = false
-  constructor(private readonly h: TransportHandlers) {}
+  readonly #h: TransportHandlers
+  constructor(h: TransportHandlers) {
+    this.#h = h
+  }
 
   reportOpen(): void {
-    if (!this.done) this.#call(() => this.h.onOpen())
+    if (this.done) return
+    try {
+      this.#h.onOpen()
+    } catch (err) {
+      this.#failed(err)
+    }
   }
 
   frame(f: ServerFrame, viaPost?: boolean): void {
-    if (!this.done) this.#call(() => this.h.onFrame(f, viaPost), f.t)
+    if (this.done) return
+    try {
+      this.#h.onFrame(f, viaPost)
+    } catch (err) {
+      this.#failed(err, f.t)
+    }
   }
 
   /** A decoded frame or the reason it is not one. */
@@ -28,16 +41,20 @@ export class Reporter {
 
   bad(err: FrameError | string): void {
     if (this.done) return
-    const e = typeof err === 'string' ? new FrameError(err, '') : err
     try {
-      this.h.onBadFrame(e)
+      this.#h.onBadFrame(typeof err === 'string' ? new FrameError(err, '') : err)
     } catch {
       /* the state machine could not even report it: nothing more to do */
     }
   }
 
   unsendable(seq: number, err: SurewireError): void {
-    if (!this.done) this.#call(() => this.h.onUnsendable(seq, err))
+    if (this.done) return
+    try {
+      this.#h.onUnsendable(seq, err)
+    } catch (e) {
+      this.#failed(e)
+    }
   }
 
   /** Run `fn` from a microtask unless the transport ended meanwhile. */
@@ -55,17 +72,14 @@ export class Reporter {
     if (this.done) return
     this.done = true
     try {
-      this.h.onClose(info)
+      this.#h.onClose(info)
     } catch {
-      /* see #call */
+      /* see bad() */
     }
   }
 
-  #call(fn: () => void, what?: string): void {
-    try {
-      fn()
-    } catch (err) {
-      this.bad(`the client failed handling ${what ? `a \`${what}\` frame` : 'an event'}: ${errorText(err)}`)
-    }
+  /** Handling `what` (a frame type, else an event) threw: report it as a bad frame, never into the runtime's dispatch. */
+  #failed(err: unknown, what?: string): void {
+    this.bad(`the client failed handling ${what ? `a \`${what}\` frame` : 'an event'}: ${errorText(err)}`)
   }
 }

@@ -30,33 +30,23 @@ export function isFatalServerError(code: string, fatal: boolean | undefined): bo
   return code !== 'unauthorized' && (fatal === true || FATAL_CODES.has(code))
 }
 
+/** How an open connection's end reads, by cause (`closed` and `post_refused` are decided in judgeClose). */
+const LOST: Partial<Record<TransportClose['cause'], StatusReason>> = { post_failed: 'post_failed', post_timeout: 'post_timeout', protocol: 'protocol_error' }
+
 /** Judge how a transport ended. `phase`: before its hello (`candidate`, `probe`) or after (`active`). */
 export function judgeClose(kind: TransportKind, phase: 'candidate' | 'active', info: TransportClose): Verdict {
-  const cause = info.cause
-  const code = info.serverCode
+  const { cause, serverCode: code, code: closeCode, status } = info
   // A refused WebSocket upgrade is evidence about the path (a proxy, a server without that route), never about credentials.
   if (kind === 'websocket' && cause === 'refused') return phase === 'active' ? lost('connection_lost') : { do: 'ws_failed', opened: false }
-  if (code === 'unauthorized' || info.code === CloseCode.unauthorized || info.status === 401) return { do: 'auth', status: info.status ?? info.code ?? 0 }
-  if (code !== undefined && isFatalServerError(code, info.fatal)) return { do: 'stop', serverCode: code, message: info.serverMessage ?? '', ...(info.status ? { status: info.status } : {}) }
-  if (info.code === CloseCode.forbidden) return { do: 'stop', serverCode: code ?? 'forbidden', message: info.serverMessage ?? info.detail }
+  if (code === 'unauthorized' || closeCode === CloseCode.unauthorized || status === 401) return { do: 'auth', status: status ?? closeCode ?? 0 }
+  if (code !== undefined && isFatalServerError(code, info.fatal)) return { do: 'stop', serverCode: code, message: info.serverMessage ?? '', status }
+  if (closeCode === CloseCode.forbidden) return { do: 'stop', serverCode: code ?? 'forbidden', message: info.serverMessage ?? info.detail }
   if (phase === 'candidate') {
-    if (kind === 'websocket') return { do: 'ws_failed', opened: info.opened }
-    return { do: 'retry', reason: cause === 'refused' || cause === 'protocol' ? 'sse_refused' : 'connect_failed', refused: true }
+    return kind === 'websocket' ? { do: 'ws_failed', opened: info.opened } : { do: 'retry', reason: cause === 'refused' || cause === 'protocol' ? 'sse_refused' : 'connect_failed', refused: true }
   }
-  switch (cause) {
-    case 'post_refused':
-      return { do: 'retry', reason: 'post_failed', refused: true }
-    case 'post_failed':
-      return lost('post_failed')
-    case 'post_timeout':
-      return lost('post_timeout')
-    case 'protocol':
-      return lost('protocol_error')
-    case 'closed':
-      return lost(info.code === undefined || info.code === CloseCode.normal || info.code === CloseCode.goingAway || info.code === CloseCode.replaced ? 'server_closed' : 'connection_lost')
-    default:
-      return lost('connection_lost')
-  }
+  if (cause === 'post_refused') return { do: 'retry', reason: 'post_failed', refused: true }
+  if (cause !== 'closed') return lost(LOST[cause] ?? 'connection_lost')
+  return lost(closeCode === undefined || closeCode === CloseCode.normal || closeCode === CloseCode.goingAway || closeCode === CloseCode.replaced ? 'server_closed' : 'connection_lost')
 }
 
 const lost = (reason: StatusReason): Verdict => ({ do: 'retry', reason, refused: false })
