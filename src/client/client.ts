@@ -1,6 +1,6 @@
 import { BaseEmitter } from '../emitter'
 import { AuthError, ConfigError, RejectedError, ServerRefusalError, SurewireError, ValidationError, errorText, type FrameError } from '../errors'
-import { CloseCode, DEFAULT_HEARTBEAT_MS, utf8Length, type ErrorFrame, type HelloFrame, type ServerFrame } from '../protocol'
+import { CloseCode, DEFAULT_HEARTBEAT_MS, utf8Length, type HelloFrame, type ServerFrame } from '../protocol'
 import { type Infer, type InferIn, type StandardSchemaV1 } from '../schema'
 import { connectTimedOut, describeClose } from './attempt'
 import { RetryBudget } from './budget'
