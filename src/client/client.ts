@@ -442,12 +442,12 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     if (!this.#conns.includes(c)) return
     this.#conns = this.#conns.filter((x) => x !== c)
     if (c.role === 'probe') return this.#probeFailed()
-    const v = judgeClose(c.kind, c.role === 'active' ? 'active' : 'candidate', info)
+    const active = c.role === 'active'
+    const v = judgeClose(c.kind, active ? 'active' : 'candidate', info)
     const detail = describeClose(info)
-    const phase = c.role === 'active' ? 'open' : 'handshake'
-    if (v.do === 'auth') return this.#authFailed(v.status, phase)
+    if (v.do === 'auth') return this.#authFailed(v.status, active ? 'open' : 'handshake')
     if (v.do === 'stop') return this.#fatal(v.serverCode, v.message || detail, v.status)
-    if (v.do === 'retry' && c.role === 'active') {
+    if (v.do === 'retry' && active) {
       if (v.refused) this.#budget.refusal('open')
       else this.#budget.proved('open') // it was open and ended for another reason: no refusal stands
       // The server said why in the protocol's words: surface its code and message (the status detail has them too).
@@ -483,15 +483,18 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     this.#tap?.hello(hello)
     const prevSid = this.#sid
     this.#sid = hello.sid
-    if (prevSid !== undefined && (prevSid !== hello.sid || !hello.resumed)) {
-      this.stats.resets++
-      this.emit('reset', { reason: hello.reset ?? 'session_unknown' })
-    } else if (prevSid !== undefined) this.stats.resumes++
+    if (prevSid !== undefined) {
+      if (prevSid === hello.sid && hello.resumed) this.stats.resumes++
+      else {
+        this.stats.resets++
+        this.emit('reset', { reason: hello.reset ?? 'session_unknown' })
+      }
+    }
     if (prevSid !== hello.sid) {
       this.#lastId = 0
       // A new server session knows none of our topics: subscribe again (unless a sub is already queued).
       // (Topics imply an outbox: subscribe() created it.)
-      if (prevSid !== undefined) this.#outbox?.unshift([...(this.#topics ?? [])].filter((t) => !this.#outbox!.hasSub(t)).map((topic) => ({ t: 'sub' as const, topic })))
+      if (prevSid !== undefined) this.#outbox?.unshift(this.#unqueuedTopics().map((topic) => ({ t: 'sub' as const, topic })))
       this.#outbox?.renumber()
     }
     this.#outbox?.markAllUnsent()
@@ -541,7 +544,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     }
     const n = this.#budget.attempt
     const delayMs = timerMs(this.#o.backoff?.(n) ?? defaultBackoff(n))
-    this.#setStatus('reconnecting', reason, { delayMs, ...(detail ? { detail } : {}) })
+    this.#setStatus('reconnecting', reason, detail ? { delayMs, detail } : { delayMs })
     // A `status` listener may have called close() (or connect()) from inside that event.
     if (this.#status === 'reconnecting') this.#arm(delayMs, () => void this.#startAttempt('retry'))
   }
@@ -612,6 +615,11 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   // ------------------------------------------------------------------ tabs sharing one connection
 
+  /** This client's topics without a `sub` still queued. */
+  #unqueuedTopics(): string[] {
+    return [...(this.#topics ?? [])].filter((t) => !this.#outbox?.hasSub(t))
+  }
+
   /** What the leader tab reports to this tab (src/client/share): this client mirrors its connection. */
   #fromLink(e: LinkEvent): unknown {
     switch (e.t) {
@@ -642,7 +650,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
         this.stats.resets++
         return this.emit('reset', { reason: e.reason })
       case 'topics': // the subscriptions the server has confirmed (unconfirmed ones are resent)
-        return [...(this.#topics ?? [])].filter((t) => !this.#outbox?.hasSub(t))
+        return this.#unqueuedTopics()
     }
   }
 

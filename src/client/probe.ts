@@ -41,8 +41,7 @@ export class BackgroundProbe<C> {
 
   /** Probe after `wsProbeIntervalMs` (0: never). */
   schedule(): void {
-    if (!this.#o.wsProbeIntervalMs) return
-    this.#arm(this.#o.wsProbeIntervalMs, () => void this.#run())
+    if (this.#o.wsProbeIntervalMs) this.#arm(this.#o.wsProbeIntervalMs, () => void this.#run())
   }
 
   /** No probe from now on (until schedule()); a pending token is ignored. */
@@ -82,7 +81,7 @@ export class BackgroundProbe<C> {
     try {
       token = await this.#host.token()
     } catch {
-      if (id === this.#id) this.#fail()
+      if (id === this.#id) this.#giveUp(c)
       return
     }
     if (id !== this.#id || !this.#host.onSse()) return
@@ -90,15 +89,10 @@ export class BackgroundProbe<C> {
     c = this.#host.open(token)
   }
 
+  /** The probe failed (timeout, token, grace over): drop its WebSocket if it has one. */
   #giveUp(c: C | undefined): void {
-    this.#timer = undefined
-    this.#id++
-    if (c !== undefined) this.#host.drop(c)
-    this.#host.failed()
-  }
-
-  #fail(): void {
     this.stop()
+    if (c !== undefined) this.#host.drop(c)
     this.#host.failed()
   }
 
