@@ -1,6 +1,6 @@
 import { BaseEmitter } from '../emitter'
 import { AuthError, ConfigError, RejectedError, ServerRefusalError, SurewireError, ValidationError, errorText, type FrameError } from '../errors'
-import { CloseCode, DEFAULT_HEARTBEAT_MS, utf8Length, type HelloFrame, type ServerFrame } from '../protocol'
+import { DEFAULT_HEARTBEAT_MS, utf8Length, type CloseCode, type HelloFrame, type ServerFrame } from '../protocol'
 import { type Infer, type InferIn, type StandardSchemaV1 } from '../schema'
 import { connectTimedOut, describeClose } from './attempt'
 import { RetryBudget } from './budget'
@@ -409,7 +409,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       case 'error':
         // The auth signal, or `fatal` (contract C2), end the connection; a probe's refusal ends the probe only.
         if (role !== 'probe') {
-          if (f.code === 'unauthorized') return this.#authFailed(CloseCode.unauthorized, role === 'active' ? 'open' : 'handshake')
+          if (f.code === 'unauthorized') return this.#authFailed(4401 satisfies typeof CloseCode.unauthorized, role === 'active' ? 'open' : 'handshake')
           if (isFatalServerError(f.code, f.fatal)) return this.#fatal(f.code, f.message)
         }
         // Otherwise the connection carries on.

@@ -1,4 +1,4 @@
-import { CloseCode } from '../protocol'
+import type { CloseCode } from '../protocol'
 import type { StatusReason } from './status'
 import type { TransportClose, TransportKind } from './transport'
 
@@ -30,6 +30,9 @@ export function isFatalServerError(code: string, fatal: boolean | undefined): bo
   return code !== 'unauthorized' && (fatal === true || FATAL_CODES.has(code))
 }
 
+// Close codes are written as numbers checked against protocol.ts's CloseCode (`satisfies`: a wrong one fails
+// typecheck), so the CloseCode table stays out of the browser bundle.
+
 /** How an open connection's end reads, by cause (`closed` and `post_refused` are decided in judgeClose). */
 const LOST: Partial<Record<TransportClose['cause'], StatusReason>> = { post_failed: 'post_failed', post_timeout: 'post_timeout', protocol: 'protocol_error' }
 
@@ -38,15 +41,15 @@ export function judgeClose(kind: TransportKind, phase: 'candidate' | 'active', i
   const { cause, serverCode: code, code: closeCode, status } = info
   // A refused WebSocket upgrade is evidence about the path (a proxy, a server without that route), never about credentials.
   if (kind === 'websocket' && cause === 'refused') return phase === 'active' ? lost('connection_lost') : { do: 'ws_failed', opened: false }
-  if (code === 'unauthorized' || closeCode === CloseCode.unauthorized || status === 401) return { do: 'auth', status: status ?? closeCode ?? 0 }
+  if (code === 'unauthorized' || closeCode === (4401 satisfies typeof CloseCode.unauthorized) || status === 401) return { do: 'auth', status: status ?? closeCode ?? 0 }
   if (code !== undefined && isFatalServerError(code, info.fatal)) return { do: 'stop', serverCode: code, message: info.serverMessage ?? '', status }
-  if (closeCode === CloseCode.forbidden) return { do: 'stop', serverCode: code ?? 'forbidden', message: info.serverMessage ?? info.detail }
+  if (closeCode === (4403 satisfies typeof CloseCode.forbidden)) return { do: 'stop', serverCode: code ?? 'forbidden', message: info.serverMessage ?? info.detail }
   if (phase === 'candidate') {
     return kind === 'websocket' ? { do: 'ws_failed', opened: info.opened } : { do: 'retry', reason: cause === 'refused' || cause === 'protocol' ? 'sse_refused' : 'connect_failed', refused: true }
   }
   if (cause === 'post_refused') return { do: 'retry', reason: 'post_failed', refused: true }
   if (cause !== 'closed') return lost(LOST[cause] ?? 'connection_lost')
-  return lost(closeCode === undefined || closeCode === CloseCode.normal || closeCode === CloseCode.goingAway || closeCode === CloseCode.replaced ? 'server_closed' : 'connection_lost')
+  return lost(closeCode === undefined || closeCode === (1000 satisfies typeof CloseCode.normal) || closeCode === (1001 satisfies typeof CloseCode.goingAway) || closeCode === (4409 satisfies typeof CloseCode.replaced) ? 'server_closed' : 'connection_lost')
 }
 
 const lost = (reason: StatusReason): Verdict => ({ do: 'retry', reason, refused: false })
