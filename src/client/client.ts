@@ -68,8 +68,6 @@ type TypeOf<M> = M extends { type: infer T extends string } ? T : never
  */
 export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSchemaV1> extends BaseEmitter<ClientEvents<Infer<In>>> {
   readonly stats: ClientStats = { duplicates: 0, resumes: 0, resets: 0, attempts: 0 }
-  #status: Status = 'idle'
-  #transport: TransportKind | null = null
   readonly #o
   readonly #endpoints: EndpointHrefs
   readonly #fallback: WsFallback
@@ -98,7 +96,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #lifecycleOff: (() => void) | undefined
   #lifecycle: LifecycleSource | null = null
   readonly #keepalive: Keepalive
-  #snapshot: ClientSnapshot = Object.freeze({ status: 'idle', transport: null, reason: null, attempt: 0 })
+  /** The status, its transport, reason and attempt (the one place they are kept): what getSnapshot() returns. */
+  #snapshot: ClientSnapshot = idle
   #wsWarned = false
   /** The token of the current attempt, so a fallback inside one attempt does not call the provider twice. */
   #attemptToken: string | undefined
@@ -178,10 +177,10 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   get status(): Status {
-    return this.#status
+    return this.#snapshot.status
   }
   get transport(): TransportKind | null {
-    return this.#transport
+    return this.#snapshot.transport
   }
   /**
    * The current status as one immutable object, replaced on every `status` event; pair it with
@@ -202,9 +201,9 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   /** Open the connection. Resolves once open on some transport; rejects with a typed error if the client gives up. */
   connect(): Promise<void> {
-    if (this.#status === 'open') return Promise.resolve()
+    if (this.#snapshot.status === 'open') return Promise.resolve()
     const p = handled(new Promise<void>((resolve, reject) => (this.#waiters ??= []).push({ resolve, reject })))
-    if (this.#status === 'idle' || this.#status === 'closed') {
+    if (this.#snapshot.status === 'idle' || this.#snapshot.status === 'closed') {
       this.#budget.reset()
       if (this.#link) return this.#link.connect(), p
       this.#lifecycle = this.#o.lifecycle === undefined ? browserLifecycle() : this.#o.lifecycle
@@ -220,7 +219,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
    * resolved once the server has accepted it.
    */
   send(message: InferIn<Out>): Promise<void> {
-    if (this.#status === 'closed') {
+    if (this.#snapshot.status === 'closed') {
       return handledRejection(new SurewireError('client_closed', `send() after close()${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ': call connect() again or create a new RealtimeClient' : ''}`))
     }
     const result = this.#o.outgoing['~standard'].validate(message)
@@ -240,7 +239,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   /** Close for good: tells the server the session is over, rejects pending sends. `connect()` may be called again. */
   close(): void {
-    if (this.#status === 'closed') return
+    if (this.#snapshot.status === 'closed') return
     this.#shutdown('closed_by_client', new SurewireError('client_closed', 'client closed'), true)
     this.#link?.close()
   }
@@ -260,7 +259,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     if (json === undefined) return handledRejection(new SurewireError('invalid_message', 'message is not JSON-serialisable', { cause }))
     // The one serialisation: the size checks use it, and the transport writes it (codec.ts serialisedData).
     const bytes = utf8Length(json) + 24 // envelope {"t":"msg","seq":N,"d":…}
-    const limit = Math.min(this.#o.maxMessageBytes, this.#serverMaxFrame - 2)
+    const limit = this.#limit()
     if (bytes > limit) {
       return handledRejection(tooLarge(bytes, limit))
     }
@@ -268,6 +267,11 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     const p = this.#queue().pushMessage(result.value, json, bytes)
     this.#flush()
     return p
+  }
+
+  /** The largest message accepted: `maxMessageBytes`, and what fits the server's frame limit. */
+  #limit(): number {
+    return Math.min(this.#o.maxMessageBytes, this.#serverMaxFrame - 2)
   }
 
   #queue(): Outbox {
@@ -295,10 +299,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   // ------------------------------------------------------------------ state machine
 
   #setStatus(status: Status, reason: StatusReason, extra: Partial<StatusEvent> = {}): void {
-    const previous = this.#status
-    this.#status = status
-    this.#transport = status === 'open' ? (this.#active()?.kind ?? null) : null
-    const event: StatusEvent = { status, previous, transport: this.#transport, reason, attempt: this.#budget.attempt, ...extra }
+    const transport = status === 'open' ? (this.#active()?.kind ?? null) : null
+    const event: StatusEvent = { status, previous: this.#snapshot.status, transport, reason, attempt: this.#budget.attempt, ...extra }
     const { previous: _, ...snapshot } = event
     this.#snapshot = Object.freeze(snapshot)
     this.emit('status', event)
@@ -335,7 +337,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     } catch (err) {
       threw = [err]
     }
-    if (id !== this.#attemptId || this.#status !== 'connecting') return
+    if (id !== this.#attemptId || this.#snapshot.status !== 'connecting') return
     if (threw) {
       this.emit('error', new SurewireError('auth_failed', 'token provider threw', { cause: threw[0] }))
       return this.#retry('token_failed')
@@ -498,7 +500,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       this.#outbox?.renumber()
     }
     this.#outbox?.markAllUnsent()
-    const limit = Math.min(this.#o.maxMessageBytes, this.#serverMaxFrame - 2)
+    const limit = this.#limit()
     this.#outbox?.rejectLarger(limit, (bytes) => tooLarge(bytes, limit))
     this.#keepalive.start(c.kind, this.#hb, c.t, this.#lifecycle)
     this.#budget.proved('handshake')
@@ -538,7 +540,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   /** Schedule the next attempt with backoff. `failed`: this counts towards `maxAttempts` (everything but a drop). */
   #retry(reason: StatusReason, detail?: string, failed = true): void {
     this.#halt()
-    if (this.#status === 'closed') return
+    if (this.#snapshot.status === 'closed') return
     if (!this.#budget.next(failed)) {
       return this.#shutdown('gave_up', new SurewireError('gave_up', `gave up after ${this.#o.maxAttempts} failed attempts in a row (last: ${reason}${detail ? `: ${detail}` : ''})`))
     }
@@ -546,7 +548,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     const delayMs = timerMs(this.#o.backoff?.(n) ?? defaultBackoff(n))
     this.#setStatus('reconnecting', reason, detail ? { delayMs, detail } : { delayMs })
     // A `status` listener may have called close() (or connect()) from inside that event.
-    if (this.#status === 'reconnecting') this.#arm(delayMs, () => void this.#startAttempt('retry'))
+    if (this.#snapshot.status === 'reconnecting') this.#arm(delayMs, () => void this.#startAttempt('retry'))
   }
 
   /** The protocol's auth signal (`status`: HTTP status or close code): one refresh-and-retry per healthy connection, then stop. */
@@ -562,7 +564,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   /** The server said retrying cannot help (contract C2): stop, with its code and message on `error`. */
   #fatal(serverCode: string, message: string, status?: number): void {
     const hint = serverCode === 'origin_not_allowed' && (typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ' (a proxy in front of the server must preserve Host, or configure the server: `trustForwardedHost` / `allowedOrigins`)' : ''
-    this.#shutdown('fatal_error', new ServerRefusalError(serverCode, `the server refused the connection for good (${serverCode}): ${message}${hint}; not retrying`, true, status))
+    this.#shutdown('fatal_error', new ServerRefusalError(serverCode, `the server refused for good: ${serverCode}: ${message}${hint}`, true, status))
   }
 
   #shutdown(reason: StatusReason, error: Error, bye = false): void {
@@ -625,7 +627,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     switch (e.t) {
       case 'status': {
         const { status, transport, reason, attempt, error, ...extra } = e.s
-        if (status === 'closed') return this.#status === 'closed' || this.#shutdown(reason!, error ?? new SurewireError('client_closed', 'closed'))
+        if (status === 'closed') return this.#snapshot.status === 'closed' || this.#shutdown(reason!, error ?? new SurewireError('client_closed', 'closed'))
         // While the leader is open, this tab's frames go to it (a connection of the state machine's kind).
         this.#conns = status === 'open' ? [this.#leaderConn(transport!)] : []
         this.#budget.attempt = attempt
@@ -673,7 +675,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       }
       return
     }
-    if (this.#status === 'reconnecting') return void this.#startAttempt(event === 'online' ? 'network_online' : 'visible')
+    if (this.#snapshot.status === 'reconnecting') return void this.#startAttempt(event === 'online' ? 'network_online' : 'visible')
     if (active) this.#keepalive.ping() // health check at once (WebSocket)
   }
 }
@@ -685,6 +687,9 @@ const tooLarge = (bytes: number, limit: number): SurewireError =>
 
 /** A transport that is not (or no longer) there: sends nothing. */
 const noTransport: Transport = { kind: 'websocket', send() {}, close() {} }
+
+/** Every client's snapshot before its first connect(). */
+const idle: ClientSnapshot = /* @__PURE__ */ Object.freeze({ status: 'idle', transport: null, reason: null, attempt: 0 })
 
 /** Clients without storage share one memory that remembers nothing. */
 const noMemory = /* @__PURE__ */ new FallbackMemory(null, '', 0)
