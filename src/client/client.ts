@@ -418,7 +418,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
         this.emit('error', new SurewireError('transport_error', `server error ${f.code}: ${f.message}`))
         return
       case 'hello':
-        if (role !== 'active') role === 'probe' ? this.#probeHello(c, f) : this.#won(c, f)
+        if (role !== 'active') this.#hello(c, f)
         return
     }
     if (role !== 'active') return
@@ -465,20 +465,32 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
 
-  #won(c: C, hello: HelloFrame): void {
-    clearTimeout(this.#headStart) // (the connect timeout gives way to #activate's healthy timer)
-    for (const other of this.#candidates()) {
-      if (other === c) continue
-      if (other.kind === 'websocket') this.#fallback.failed(other.opened ? 'ws_silent' : 'ws_timeout')
-      this.#drop(other)
+  /**
+   * A hello before the connection was in use: a candidate won the race, or the background probe takes
+   * over from SSE. Either way that connection becomes the active one.
+   */
+  #hello(c: C, hello: HelloFrame): void {
+    let reason: StatusReason = 'ws_restored'
+    if (c.role === 'probe') {
+      this.#probe?.done()
+      if (hello.sid !== this.#sid || (!this.#active() && !this.#pendingLoss)) {
+        // The server no longer has our session on this path; stay where we are (and end the stray new session).
+        this.#drop(c, true)
+        return this.#probeFailed()
+      }
+      this.#fallback.restored()
+      const sse = this.#active()
+      if (sse) this.#drop(sse)
+    } else {
+      clearTimeout(this.#headStart) // (the connect timeout gives way to the healthy timer below)
+      for (const other of this.#candidates()) {
+        if (other === c) continue
+        if (other.kind === 'websocket') this.#fallback.failed(other.opened ? 'ws_silent' : 'ws_timeout')
+        this.#drop(other)
+      }
+      reason = this.#fallback.won(c.kind, this.#o.transports.includes('websocket'))
     }
-    this.#activate(c, hello, this.#fallback.won(c.kind, this.#o.transports.includes('websocket')))
-  }
-
-  #activate(c: C, hello: HelloFrame, reason: StatusReason): void {
-    const previous = this.#active()
     c.role = 'active'
-    if (previous && previous !== c) this.#drop(previous)
     this.#pendingLoss = undefined
     this.#hb = hello.hb > 0 ? Math.min(hello.hb, MAX_TIMER_MS) : this.#hb
     this.#serverMaxFrame = hello.maxFrameBytes > 0 ? hello.maxFrameBytes : Infinity
@@ -506,9 +518,10 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     this.#budget.proved('handshake')
     this.#arm(this.#o.healthyAfterMs, () => this.#budget.healthy())
     this.#setStatus('open', reason)
-    if (c.kind === 'sse' && !this.#tap) warnHttp1(this.#endpoints.sse, (e) => this.emit('error', e))
-    if (c.kind === 'sse') this.#scheduleProbe()
-    else this.#probe?.stop()
+    if (c.kind === 'sse') {
+      if (!this.#tap) warnHttp1(this.#endpoints.sse, (e) => this.emit('error', e))
+      this.#scheduleProbe()
+    } else this.#probe?.stop()
     this.#flush()
     this.#settle()
   }
@@ -594,17 +607,6 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       failed: () => this.#probeFailed(),
     })
     this.#probe.schedule()
-  }
-
-  #probeHello(c: C, hello: HelloFrame): void {
-    this.#probe?.done()
-    if (hello.sid !== this.#sid || (!this.#active() && !this.#pendingLoss)) {
-      // The server no longer has our session on this path; stay where we are (and end the stray new session).
-      this.#drop(c, true)
-      return this.#probeFailed()
-    }
-    this.#fallback.restored()
-    this.#activate(c, hello, 'ws_restored')
   }
 
   #probeFailed(): void {
