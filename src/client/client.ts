@@ -331,17 +331,14 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       this.#retry('token_timeout', detail)
     })
     let token: string | undefined
-    let threw: [unknown] | undefined
     try {
       token = await this.#token()
     } catch (err) {
-      threw = [err]
-    }
-    if (id !== this.#attemptId || this.#snapshot.status !== 'connecting') return
-    if (threw) {
-      this.emit('error', new SurewireError('auth_failed', 'token provider threw', { cause: threw[0] }))
+      if (id !== this.#attemptId || this.#snapshot.status !== 'connecting') return
+      this.emit('error', new SurewireError('auth_failed', 'token provider threw', { cause: err }))
       return this.#retry('token_failed')
     }
+    if (id !== this.#attemptId || this.#snapshot.status !== 'connecting') return
     this.#attemptToken = token
     const wantWs = o.transports.includes('websocket')
     const wantSse = o.transports.includes('sse')
