@@ -19,9 +19,9 @@ export interface KeepaliveOptions {
  * every delay is clamped (`hb` comes from the server: 2^31 would make `setTimeout` fire every ms).
  */
 export class Keepalive {
-  #ping: Timer | undefined
+  /** The ping timer (WebSocket) or the silence watchdog (SSE): one transport kind at a time. */
+  #timer: Timer | undefined
   #pong: Timer | undefined
-  #silence: Timer | undefined
   #kind: TransportKind = 'websocket'
   #hb = DEFAULT_HEARTBEAT_MS
   #transport: Pick<Transport, 'send'> | undefined
@@ -54,13 +54,13 @@ export class Keepalive {
     if (kind === 'sse') return this.alive()
     if (this.#o.pingIntervalMs <= 0) return // pinging turned off
     const every = timerMs(Math.max(10, Math.min(this.#o.pingIntervalMs, hb)))
-    this.#ping = setTimeout(Keepalive.#beat, every, this, every)
+    this.#timer = setTimeout(Keepalive.#beat, every, this, every)
   }
 
   /** The ping timer's callback: one function for every keepalive, its state passed as arguments (no closure per connection). */
   static #beat(k: Keepalive, every: number): void {
     k.ping()
-    k.#ping = setTimeout(Keepalive.#beat, every, k, every)
+    k.#timer = setTimeout(Keepalive.#beat, every, k, every)
   }
 
   /** Ping now (WebSocket) and expect a frame back within `pongTimeoutMs`. */
@@ -89,14 +89,13 @@ export class Keepalive {
     // Runs for every SSE frame: re-arming a timer per frame costs more than parsing the frame,
     // so note the time and let one timer compare it when it fires.
     this.#lastFrameAt = now()
-    if (this.#silence === undefined) this.#watchSilence(this.#silenceMs())
+    if (this.#timer === undefined) this.#watchSilence(this.#silenceMs())
   }
 
   stop(): void {
-    clearTimeout(this.#ping)
+    clearTimeout(this.#timer)
     clearTimeout(this.#pong)
-    clearTimeout(this.#silence)
-    this.#ping = this.#pong = this.#silence = undefined
+    this.#timer = this.#pong = undefined
   }
 
   #silenceMs(): number {
@@ -104,8 +103,8 @@ export class Keepalive {
   }
 
   #watchSilence(ms: number): void {
-    this.#silence = setTimeout(() => {
-      this.#silence = undefined
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
       const limit = this.#silenceMs()
       const quiet = now() - this.#lastFrameAt
       if (quiet < limit) return this.#watchSilence(limit - quiet)

@@ -237,7 +237,7 @@ function bad(name: string, must: string, v: unknown): ConfigError {
  * are clamped here too.
  */
 export function resolveClientOptions<O extends ClientOptions<StandardSchemaV1, StandardSchemaV1>>(options: O) {
-  if (!options || typeof options !== 'object') throw new ConfigError('new RealtimeClient(options): options object is required')
+  if (!options || typeof options !== 'object') throw new ConfigError('options object is required')
   for (const k in checks) {
     const f = checks[k]!
     const v = (options as Record<string, unknown>)[k]
