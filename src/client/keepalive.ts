@@ -22,7 +22,8 @@ export class Keepalive {
   /** The ping timer (WebSocket) or the silence watchdog (SSE): one transport kind at a time. */
   #timer: Timer | undefined
   #pong: Timer | undefined
-  #kind: TransportKind = 'websocket'
+  /** On WebSocket (pings, pongs), else SSE (heartbeats). */
+  #ws = true
   #hb = DEFAULT_HEARTBEAT_MS
   #transport: Pick<Transport, 'send'> | undefined
   /** Says whether the page is hidden (timers throttled). */
@@ -47,11 +48,11 @@ export class Keepalive {
   /** Start watching a newly active connection; pings go out on `transport`. */
   start(kind: TransportKind, hb: number, transport: Pick<Transport, 'send'>, lifecycle: LifecycleSource | null = null): void {
     this.stop()
-    this.#kind = kind
+    this.#ws = kind === 'websocket'
     this.#hb = hb
     this.#transport = transport
     this.#lifecycle = lifecycle
-    if (kind === 'sse') return this.alive()
+    if (!this.#ws) return this.alive()
     if (this.#o.pingIntervalMs <= 0) return // pinging turned off
     const every = timerMs(Math.max(10, Math.min(this.#o.pingIntervalMs, hb)))
     this.#timer = setTimeout(Keepalive.#beat, every, this, every)
@@ -65,7 +66,7 @@ export class Keepalive {
 
   /** Ping now (WebSocket) and expect a frame back within `pongTimeoutMs`. */
   ping(): void {
-    if (this.#kind !== 'websocket') return
+    if (!this.#ws) return
     this.#transport?.send([{ t: 'ping' }])
     if (this.#pong !== undefined) return
     const ms = timerMs(this.#o.pongTimeoutMs)
@@ -81,7 +82,7 @@ export class Keepalive {
 
   /** A frame arrived on the active connection. */
   alive(): void {
-    if (this.#kind === 'websocket') {
+    if (this.#ws) {
       clearTimeout(this.#pong)
       this.#pong = undefined
       return
