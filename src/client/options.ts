@@ -149,28 +149,22 @@ export const clientDefaults = {
   maxMessageBytes: 1_048_576,
 } as const
 
+type Target = { addEventListener(t: string, l: (e: { type: string }) => void): void; removeEventListener(t: string, l: (e: { type: string }) => void): void }
+
 /** Browser online/offline/visibilitychange, or null outside browsers. */
 export function browserLifecycle(): LifecycleSource | null {
-  const w = globalThis as unknown as {
-    addEventListener?: (t: string, l: () => void) => void
-    removeEventListener?: (t: string, l: () => void) => void
-    document?: { visibilityState?: string; addEventListener(t: string, l: () => void): void; removeEventListener(t: string, l: () => void): void }
-  }
+  const w = globalThis as unknown as Partial<Target> & { document?: Target & { visibilityState?: string } }
   if (typeof w.addEventListener !== 'function' || !w.document) return null
   const doc = w.document
   return {
     hidden: () => doc.visibilityState === 'hidden',
     subscribe(listener) {
-      const online = () => listener('online')
-      const offline = () => listener('offline')
-      const visible = () => doc.visibilityState === 'visible' && listener('visible')
-      w.addEventListener!('online', online)
-      w.addEventListener!('offline', offline)
-      doc.addEventListener('visibilitychange', visible)
+      // One listener for the three events: the event's type tells them apart.
+      const on = (e: { type: string }) => (e.type === 'visibilitychange' ? doc.visibilityState === 'visible' && listener('visible') : listener(e.type as 'online' | 'offline'))
+      const events = [[w, 'online'], [w, 'offline'], [doc, 'visibilitychange']] as const
+      for (const [t, type] of events) t.addEventListener!(type, on)
       return () => {
-        w.removeEventListener!('online', online)
-        w.removeEventListener!('offline', offline)
-        doc.removeEventListener('visibilitychange', visible)
+        for (const [t, type] of events) t.removeEventListener!(type, on)
       }
     },
   }
