@@ -18,11 +18,6 @@ export interface Endpoints {
   key: string
 }
 
-function pageHref(): string | undefined {
-  const loc = (globalThis as { location?: { href?: string } }).location
-  return typeof loc?.href === 'string' ? loc.href : undefined
-}
-
 /** The schemes a URL may have; the group is the secure `s` (or nothing). */
 const SCHEME = /^(?:http|ws)(s?):$/
 
@@ -40,7 +35,8 @@ export function resolveEndpoints(url: string | URL, paths: EndpointPaths = {}): 
   if (url === undefined || url === null || url === '') {
     throw new ConfigError(`\`url\` is required${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ', e.g. new RealtimeClient({ url: "https://example.com/realtime", … })' : ''}`)
   }
-  const page = pageHref()
+  const href = (globalThis as { location?: { href?: unknown } }).location?.href // the page's, in browsers
+  const page = typeof href === 'string' ? href : undefined
   let base: URL
   try {
     base = new URL(String(url), page)
