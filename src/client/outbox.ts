@@ -147,7 +147,8 @@ export class Outbox {
 
   /** Put frames (re-subscriptions) ahead of everything queued. */
   unshift(payloads: Payload[]): void {
-    this.#reset(payloads.map((p) => new Entry({ ...p, seq: 0 }, 0)).concat(this.#live()))
+    this.#q = payloads.map((p) => new Entry({ ...p, seq: 0 }, 0)).concat(this.#live())
+    this.#head = this.#unsent = 0
   }
 
   /** Is a subscription to `topic` waiting to be acked? */
@@ -214,18 +215,13 @@ export class Outbox {
 
   rejectAll(err: Error): void {
     const all = this.#live()
-    this.#reset([])
-    this.#bytes = 0
+    this.#q = []
+    this.#head = this.#unsent = this.#bytes = 0
     for (const e of all) e.fail(err)
   }
 
   #live(): Entry[] {
     return this.#q.slice(this.#head) as Entry[]
-  }
-
-  #reset(entries: Entry[]): void {
-    this.#q = entries
-    this.#head = this.#unsent = 0
   }
 
   /** Index of the entry numbered `seq`, or -1 (the dead slots before `#head` are undefined). */
