@@ -232,7 +232,7 @@ function bad(name: string, must: string, v: unknown): ConfigError {
  */
 export function resolveClientOptions<O extends ClientOptions<StandardSchemaV1, StandardSchemaV1>>(options: O) {
   if (!options || typeof options !== 'object') throw new ConfigError('options object is required')
-  for (const k in checks) {
+  for (const k of Object.keys(checks)) {
     const f = checks[k]!
     const v = (options as Record<string, unknown>)[k]
     if (f & C.SCHEMA ? isStandardSchema(v) : v === undefined || (f & C.FN ? typeof v === 'function' : typeof v === 'number' && v >= (f & C.MIN1) && (v === Infinity || !(f & C.INT) || Number.isInteger(v)))) continue
