@@ -8,6 +8,7 @@
  *
  *   npx tsx bench/rtt-trace.ts                               3 rounds × surewire, socket.io, raw ws
  *   npx tsx bench/rtt-trace.ts --rounds 5 --stacks surewire
+ *   npx tsx bench/rtt-trace.ts --stacks raw-surewire,raw-ws   surewire's server with a raw `ws` client speaking its protocol
  *   npx tsx bench/rtt-trace.ts --variant old=/tmp/base --variant new=.   A/B: the same runs, interleaved,
  *                                              with the worker built from each tree's src/ and bench/suite/
  *   npx tsx bench/rtt-trace.ts --client-args=--max-semi-space-size=4 --server-args=--trace-gc
@@ -21,8 +22,8 @@ import { mkdirSync, openSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
-import type { GcPause, TraceClientResult } from './suite/trace'
-import { quantile, type RttImpl, type SoloStack } from './suite/shared'
+import type { GcPause, TraceClientResult, TraceImpl } from './suite/trace'
+import { quantile, type SoloStack } from './suite/shared'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const argv = process.argv.slice(2)
@@ -33,7 +34,9 @@ const one = (name: string, fallback: string) => all(name)[0] ?? fallback
 const ROUNDS = Number(one('rounds', '3'))
 const N = Number(one('n', '5000'))
 const WARM = Number(one('warm', '500'))
-const STACKS = one('stacks', 'surewire,socketio,raw-ws').split(',') as SoloStack[]
+/** A stack's server with its own client; `raw-surewire`: surewire's server with a raw `ws` client speaking its protocol. */
+type Stack = SoloStack | 'raw-surewire'
+const STACKS = one('stacks', 'surewire,socketio,raw-ws').split(',') as Stack[]
 const SERVER_ARGS = all('server-args')
 const CLIENT_ARGS = all('client-args')
 const DUMP = all('dump')[0]
@@ -47,7 +50,8 @@ const VARIANTS = (all('variant').length ? all('variant') : ['current=.']).map((v
   const [name, dir] = v.split('=') as [string, string]
   return { name, dir: resolve(ROOT, dir), out: join(ROOT, 'node_modules/.cache/surewire-trace', name) }
 })
-const IMPL: Record<SoloStack, RttImpl> = { surewire: 'surewire-ws', socketio: 'socketio-ws', 'raw-ws': 'raw-ws' }
+const IMPL: Record<Stack, TraceImpl> = { surewire: 'surewire-ws', socketio: 'socketio-ws', 'raw-ws': 'raw-ws', 'raw-surewire': 'raw-surewire' }
+const SERVER: Record<Stack, SoloStack> = { surewire: 'surewire', socketio: 'socketio', 'raw-ws': 'raw-ws', 'raw-surewire': 'surewire' }
 
 async function buildVariant(v: (typeof VARIANTS)[number]): Promise<void> {
   await build({
@@ -79,27 +83,32 @@ function message<T>(p: ReturnType<typeof fork>, relay?: ReturnType<typeof fork>)
 
 interface Run {
   variant: string
-  stack: SoloStack
+  stack: Stack
   trips: [number, number][]
   clientGc: GcPause[]
   serverGc: GcPause[]
   cpuUs: number
+  cpuPer1000: number[]
+  /** The server process's CPU from the client's first measured trip to its last (marks relayed over IPC), µs. */
+  serverCpuUs: number
+  /** The same per 1,000 trips (the client's marks, relayed). */
+  serverCpuPer1000: number[]
 }
 
-async function runOnce(variant: (typeof VARIANTS)[number], stack: SoloStack): Promise<Run> {
+async function runOnce(variant: (typeof VARIANTS)[number], stack: Stack): Promise<Run> {
   const entry = join(variant.out, 'trace.mjs')
   const stdio = (side: string) => (OUT_DIR ? ['ignore', openSync(join(OUT_DIR, `${String(++outCount).padStart(3, '0')}-${variant.name}-${stack}-${side}.txt`), 'w'), 'inherit', 'ipc'] : ['ignore', 'inherit', 'inherit', 'ipc']) as StdioOptions
   const env = { ...process.env, RTT_TRACE_MARK: OUT_DIR ? '1' : '', RTT_TRACE_PROF: PROF_DIR ? join(PROF_DIR, `${String(++profCount).padStart(3, '0')}-${variant.name}-${stack}`) : '' }
-  const srv = fork(entry, ['server', stack], { execArgv: SERVER_ARGS, stdio: stdio('server'), env })
+  const srv = fork(entry, ['server', SERVER[stack]], { execArgv: SERVER_ARGS, stdio: stdio('server'), env })
   try {
     const { port } = await message<{ port: number }>(srv)
     const cli = fork(entry, ['client', IMPL[stack], String(port), String(N), String(WARM)], { execArgv: CLIENT_ARGS, stdio: stdio('client'), env })
     const res = await message<TraceClientResult>(cli, srv)
     srv.send({ cmd: 'gc' })
-    const { gc } = await message<{ gc: GcPause[] }>(srv)
+    const { gc, cpu } = await message<{ gc: GcPause[]; cpu: number[] }>(srv)
     const from = res.trips[0]![0]
     const to = res.trips.at(-1)![0] + res.trips.at(-1)![1]
-    return { variant: variant.name, stack, trips: res.trips, clientGc: res.gc, serverGc: gc.filter(([s, ms]) => s + ms >= from && s <= to), cpuUs: res.cpuUs }
+    return { variant: variant.name, stack, trips: res.trips, clientGc: res.gc, serverGc: gc.filter(([s, ms]) => s + ms >= from && s <= to), cpuUs: res.cpuUs, cpuPer1000: res.cpuPer1000, serverCpuUs: cpu.reduce((a, c) => a + c, 0), serverCpuPer1000: cpu }
   } finally {
     // Asked to exit (a --cpu-prof profile is written on a normal exit only); killed if it has not within 5 s.
     const gone = new Promise((r) => srv.once('exit', r))
@@ -137,7 +146,7 @@ function analyse(r: Run) {
   // Slow trips per 500-trip slice: periodic causes spread evenly, bursts of load bunch up.
   const slices = Array.from({ length: Math.ceil(r.trips.length / 500) }, (_, k) => slow.filter((t) => Math.floor(t.i / 500) === k).length)
   return {
-    line: `${r.variant.padEnd(8)} ${r.stack.padEnd(9)} med ${String(us(quantile(durs, 0.5))).padStart(4)} p99 ${String(us(p99)).padStart(5)} p99.9 ${String(us(quantile(durs, 0.999))).padStart(5)} max ${String(us(durs.at(-1)!)).padStart(6)} | slow ${slow.length}: cGC ${cgc} sGC ${sgc} none ${none} | client ${gcStats(r.clientGc)} | server ${gcStats(r.serverGc)} | cpu/rt ${Math.round(r.cpuUs / r.trips.length)}µs | per-500 ${slices.join(',')}`,
+    line: `${r.variant.padEnd(8)} ${r.stack.padEnd(9)} med ${String(us(quantile(durs, 0.5))).padStart(4)} p99 ${String(us(p99)).padStart(5)} p99.9 ${String(us(quantile(durs, 0.999))).padStart(5)} max ${String(us(durs.at(-1)!)).padStart(6)} | slow ${slow.length}: cGC ${cgc} sGC ${sgc} none ${none} | client ${gcStats(r.clientGc)} | server ${gcStats(r.serverGc)} | CPU/rt client ${Math.round(r.cpuUs / r.trips.length)}µs (per 1,000: ${r.cpuPer1000.map((c) => Math.round(c / 1000)).join(',')}) server ${Math.round(r.serverCpuUs / r.trips.length)}µs (${r.serverCpuPer1000.map((c) => Math.round(c / 1000)).join(',')}) | per-500 ${slices.join(',')}`,
     median: quantile(durs, 0.5),
     p99,
   }

@@ -26,6 +26,8 @@ export interface TraceClientResult {
   gc: GcPause[]
   /** Process CPU (user + system) over the measured trips, µs. */
   cpuUs: number
+  /** The same for each 1,000 measured trips. */
+  cpuPer1000: number[]
 }
 
 const epoch = (t: number) => performance.timeOrigin + t
@@ -34,7 +36,7 @@ const epoch = (t: number) => performance.timeOrigin + t
 function watchGc(): GcPause[] {
   const out: GcPause[] = []
   new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) out.push([epoch(e.startTime), e.duration, (e.detail as { kind?: number } | null)?.kind ?? 0])
+    for (const e of list.getEntries()) out.push([epoch(e.startTime), e.duration, ((e as { detail?: { kind?: number } | null }).detail?.kind ?? 0)])
   }).observe({ entryTypes: ['gc'] })
   return out
 }
@@ -61,6 +63,8 @@ function mark(what: 'measure' | 'measured'): void {
   }
 }
 let inspector: Session | undefined
+/** RTT_TRACE_TRIPS=1 (with RTT_TRACE_MARK): also a line every 10 measured trips, with the 10th one's µs, to place V8's trace lines. */
+const TRIP_MARKS = process.env.RTT_TRACE_MARK && process.env.RTT_TRACE_TRIPS
 
 const cpuNow = () => {
   const u = process.cpuUsage()
@@ -74,9 +78,12 @@ async function server(stack: SoloStack): Promise<void> {
   else rawWsApp(http)
   const port = await listen(http)
   const gc = watchGc()
+  const cpu: number[] = []
   process.on('message', (m: { cmd: 'gc' | 'exit' | 'mark'; what?: string }) => {
-    if (m.cmd === 'mark') mark(m.what as 'measure' | 'measured')
-    else if (m.cmd === 'gc') process.send!({ gc })
+    if (m.cmd === 'mark') {
+      cpu.push(cpuNow())
+      if (m.what !== 'thousand') mark(m.what as 'measure' | 'measured')
+    } else if (m.cmd === 'gc') process.send!({ gc, cpu: cpu.slice(1).map((c, i) => c - cpu[i]!) })
     else setTimeout(() => process.exit(0), process.env.RTT_TRACE_PROF ? 200 : 0) // the profile is written asynchronously
   })
   process.on('disconnect', () => process.exit(0))
@@ -89,7 +96,10 @@ interface Peer {
   send(m: BenchMsg): void
 }
 
-function peer(impl: RttImpl, port: number): Peer {
+/** The round-trip client: one of the bench's stacks, or `raw-surewire` (raw `ws` speaking surewire's protocol). */
+export type TraceImpl = RttImpl | 'raw-surewire'
+
+function peer(impl: TraceImpl, port: number): Peer {
   const p: Peer = { ready: Promise.resolve(), onEcho: () => {}, send: () => {} }
   if (impl === 'surewire-ws') {
     const client = new RealtimeClient({
@@ -123,11 +133,24 @@ function peer(impl: RttImpl, port: number): Peer {
       const m = JSON.parse(data.toString()) as BenchMsg
       if (m.type === 'echo') p.onEcho(m.n)
     })
+  } else if (impl === 'raw-surewire') {
+    // A raw `ws` client speaking surewire's protocol by hand (docs/PROTOCOL.md): the server's share of the round trip alone.
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/realtime`)
+    let seq = 0
+    p.ready = new Promise((resolve, reject) => {
+      ws.once('message', () => resolve()) // hello
+      ws.once('error', reject)
+    })
+    p.send = (m) => ws.send(`{"t":"msg","seq":${++seq},"d":${JSON.stringify(m)}}`)
+    ws.on('message', (data) => {
+      const f = JSON.parse(data.toString()) as { t: string; d?: BenchMsg }
+      if (f.t === 'msg' && f.d?.type === 'echo') p.onEcho(f.d.n)
+    })
   } else throw new Error(`no trace peer for ${impl}`)
   return p
 }
 
-async function client(impl: RttImpl, port: number, n: number, warm: number): Promise<void> {
+async function client(impl: TraceImpl, port: number, n: number, warm: number): Promise<void> {
   const p = peer(impl, port)
   await p.ready
   let waiting: (() => void) | null = null
@@ -151,20 +174,27 @@ async function client(impl: RttImpl, port: number, n: number, warm: number): Pro
   mark('measure')
   process.send!({ mark: 'measure' }) // the runner relays it to the server
   const c0 = cpuNow()
+  const cpuPer1000: number[] = []
+  let c1000 = c0
   for (let i = 0; i < n; i++) {
     const t0 = performance.now()
     await once(warm + i)
     trips.push([epoch(t0), performance.now() - t0])
+    if (TRIP_MARKS && i % 10 === 9) process.stdout.write(`=== trip ${i + 1} ${Math.round(trips[i]![1] * 1000)}\n`)
+    if ((i + 1) % 1000 === 0) {
+      cpuPer1000.push(-c1000 + (c1000 = cpuNow()))
+      if (i + 1 < n) process.send!({ mark: 'thousand' }) // the server notes its CPU too
+    }
   }
   const cpuUs = cpuNow() - c0
   mark('measured')
   process.send!({ mark: 'measured' })
   await new Promise((r) => setTimeout(r, process.env.RTT_TRACE_PROF ? 200 : 20)) // the observer (and the profiler) report asynchronously
-  const result: TraceClientResult = { trips, gc, cpuUs }
+  const result: TraceClientResult = { trips, gc, cpuUs, cpuPer1000 }
   process.send!(result, () => process.exit(0))
 }
 
 const [role, a, b, c, d] = process.argv.slice(2)
 if (role === 'server') await server(a as SoloStack)
-else if (role === 'client') await client(a as RttImpl, Number(b), Number(c), Number(d))
+else if (role === 'client') await client(a as TraceImpl, Number(b), Number(c), Number(d))
 else throw new Error(`trace.mjs: unknown role ${role}`)
