@@ -625,7 +625,7 @@ async function main(): Promise<void> {
     `- ${RUNS} runs per figure; cells are \`median (min–max)\` over the runs. Sections: ${ONLY.join(', ')}; the run took ${minutes} min.`,
     '- Server (bench/suite/server.ts) and each client (bench/suite/client.ts) in separate processes on 127.0.0.1, bundled with esbuild to plain .mjs (packages external) as tsup builds dist/; surewire clients use `WebSocket` from `ws` (Node 20 has none built in).',
     '- Sections 8–10 run one stack\'s server alone in a process of its own (bench/suite/solo.ts) with its clients in other processes (bench/suite/client.ts, or fleets of idle clients: bench/suite/fleet.ts).',
-    `- Reproduce: \`npm run bench\` (options: \`-- --runs 5\`, \`-- --only ${SECTIONS.join(',')}\` (any of them), \`-- --prof\` for client CPU profiles in bench/profiles/). Heap by constructor: \`npx tsx bench/heap-snapshot.ts\` (server side; \`--side client\`, \`--impl surewire-sse\`).`,
+    `- Reproduce: \`npm run bench\` (options: \`-- --runs 5\`, \`-- --only ${SECTIONS.join(',')}\` (any of them), \`-- --prof\` for client CPU profiles in bench/profiles/). Heap by constructor: \`npx tsx bench/heap-snapshot.ts\` (server side; \`--side client\`, \`--impl surewire-sse\`). Where section 8's slowest round trips fall (GC pauses of either process, JIT, per-1,000 CPU): \`npx tsx bench/rtt-trace.ts\`.`,
     '',
     '## Targets',
     '',
