@@ -210,70 +210,66 @@ function parseJson(text: string): unknown {
   }
 }
 
+/** Decode one server frame's text: the frame, or the FrameError saying why it is not one. Never throws. */
+export function decodeServerFrame(text: string): ServerFrame | FrameError {
+  let v: unknown
+  try {
+    v = JSON.parse(text)
+  } catch {
+    return new FrameError('frame is not valid JSON', text.slice(0, 200))
+  }
+  return toServerFrame(v, text)
+}
+
 /** Parse one server frame. Throws FrameError on anything that is not a well-formed v1 frame. */
 export function parseServerFrame(text: string): ServerFrame {
-  return checkServerFrame(parseJson(text), text)
+  const f = decodeServerFrame(text)
+  if (f instanceof FrameError) throw f
+  return f
 }
 
 const RESETS: readonly unknown[] = ['session_unknown', 'replay_window_exceeded']
 
-/** The check and the words for each field kind of {@link SERVER_FIELDS}. */
-const KINDS = {
-  s: [(v: unknown) => typeof v === 'string', 'a string'],
+/** The check and the words for each field kind of {@link SERVER_FIELDS} (an upper-case kind: the field is optional). */
+const KINDS: Record<string, [(v: unknown) => boolean, string]> = {
+  s: [(v) => typeof v === 'string', 'a string'],
   i: [isSeq, 'an integer'],
-  b: [(v: unknown) => typeof v === 'boolean', 'a boolean'],
-  r: [(v: unknown) => RESETS.includes(v), '"session_unknown" or "replay_window_exceeded"'],
+  b: [(v) => typeof v === 'boolean', 'a boolean'],
+  r: [(v) => RESETS.includes(v), RESETS.join(' or ')],
   a: [() => true, 'present'],
-} as const
-
-/**
- * Every field each server frame defines, as `name:kind` (`?` after the name: optional; kinds in
- * {@link KINDS}; `a`: any value, but present). `n` of a pong is the client's own value echoed back, never read.
- */
-const SERVER_FIELDS: Record<string, string> = {
-  msg: 'id:i d:a topic?:s', // topic: C6
-  hello: 'sid:s hb:i resumed:b maxFrameBytes:i seq?:i reset?:r',
-  ack: 'seq:i',
-  nack: 'seq:i code:s message:s',
-  pong: '',
-  hb: '',
-  error: 'code:s message:s fatal?:b',
-  notice: 'reason:s code?:s', // message: for logs, never read
 }
 
-/** {@link SERVER_FIELDS} compiled once per frame type: `[key, optional, kind]` per field (nothing is split per frame). */
-const compiled: Record<string, [string, boolean, keyof typeof KINDS][]> = {}
-for (const t in SERVER_FIELDS)
-  compiled[t] = SERVER_FIELDS[t]!.split(' ')
-    .filter(Boolean)
-    .map((spec) => {
-      const [name, kind] = spec.split(':') as [string, keyof typeof KINDS]
-      const optional = name.endsWith('?')
-      return [optional ? name.slice(0, -1) : name, optional, kind]
-    })
+/**
+ * Every field each server frame defines, as `name:kind` (kinds in {@link KINDS}; upper case: optional;
+ * `a`: any value, but present), compiled once into `[key, optional, check, words]` per field (nothing
+ * is split per frame). `n` of a pong is the client's own value echoed back, never read; a notice's
+ * `message` is for logs, never read.
+ */
+const SERVER_FIELDS: Record<string, [string, boolean, ...(typeof KINDS)[string]][]> = {}
+for (const row of 'msg id:i d:a topic:S,hello sid:s hb:i resumed:b maxFrameBytes:i seq:I reset:R,ack seq:i,nack seq:i code:s message:s,pong,hb,error code:s message:s fatal:B,notice reason:s code:S'.split(',')) {
+  const [t, ...fields] = row.split(' ')
+  SERVER_FIELDS[t!] = fields.map((spec) => {
+    const [key, kind] = spec.split(':') as [string, string]
+    const k = kind.toLowerCase()
+    return [key, k !== kind, ...KINDS[k]!]
+  })
+}
 
 /** Why a parsed value is not a server frame, or undefined when it is one. Every field a frame defines is type-checked. */
 function serverFrameProblem(f: unknown): string | undefined {
   if (!isObj(f) || typeof f.t !== 'string') return 'frame is not an object with a string `t`'
   // The frame of every message, checked without the table walk (the same rules as its row).
   if (f.t === 'msg' && isSeq(f.id) && 'd' in f && (f.topic === undefined || typeof f.topic === 'string')) return undefined
-  const fields = Object.hasOwn(compiled, f.t) ? compiled[f.t]! : undefined
+  const fields = Object.hasOwn(SERVER_FIELDS, f.t) ? SERVER_FIELDS[f.t]! : undefined
   if (fields === undefined) return `unknown frame type ${JSON.stringify(f.t.slice(0, 40))}`
-  for (const [key, optional, kind] of fields) {
+  for (const [key, optional, check, words] of fields) {
     const v = f[key]
-    if (v === undefined ? !optional && !(key in f) : !KINDS[kind][0](v)) return `${f.t} frame \`${key}\` must be ${KINDS[kind][1]}`
+    if (v === undefined ? !optional && !(key in f) : !check(v)) return `${f.t} frame \`${key}\` must be ${words}`
   }
   return undefined
 }
 
-/** Check an already-parsed server frame (POST responses are arrays of these). Throws FrameError. */
-export function checkServerFrame(f: unknown, raw = ''): ServerFrame {
-  const e = toServerFrame(f, raw)
-  if (e instanceof FrameError) throw e
-  return e
-}
-
-/** Like checkServerFrame, but returns the FrameError instead of throwing it. */
+/** Check an already-parsed server frame (POST responses are arrays of these): the frame, or the FrameError saying why not. */
 export function toServerFrame(f: unknown, raw = ''): ServerFrame | FrameError {
   const why = serverFrameProblem(f)
   return why === undefined ? (f as ServerFrame) : new FrameError(why, raw.slice(0, 200))
