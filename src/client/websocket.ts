@@ -23,18 +23,14 @@ export type WebSocketConstructor = new (url: string, protocols?: string | string
 /** RFC 6455's reserved 1006: never in a close frame; runtimes report a connection that dropped without one this way. */
 const ABNORMAL_CLOSURE = 1006
 
-/** The part of a Node `http.IncomingMessage` read from a refused `ws` handshake. */
-interface RefusalResponse {
-  statusCode?: number
-}
 /**
  * `ws`'s WebSocket is also an EventEmitter and reports a refused handshake (an HTTP answer other
- * than 101) with the response. WHATWG WebSockets (browsers, Node ≥ 22, Bun, Deno) show no status.
+ * than 101) with the response (a Node `http.IncomingMessage`). WHATWG WebSockets (browsers,
+ * Node ≥ 22, Bun, Deno) show no status.
  */
 interface NodeWebSocketEvents {
-  once(event: 'unexpected-response', listener: (req: unknown, res: RefusalResponse) => void): unknown
+  once?(event: 'unexpected-response', listener: (req: unknown, res: { statusCode?: number } | undefined) => void): unknown
 }
-const hasNodeEvents = (ws: unknown): ws is NodeWebSocketEvents => typeof (ws as { once?: unknown }).once === 'function'
 
 /** Where the server's frame limit is read (a method, so the transport keeps no closure of its own). */
 export interface FrameLimit {
@@ -71,9 +67,7 @@ class WebSocketTransport extends Reporter implements Transport {
   #batch = false
   /** A frame was written this tick: the next ones are held until the tick ends. */
   #inTick = false
-  /** Frames written or held this tick, and that count when the tick was last looked at. */
-  #count = 0
-  #seen = 0
+  /** Microtask turns in a row without a new frame (−1: a frame was held since the last turn). */
   #quiet = 0
   /** Frames held for the end of the tick (serialised), and their bytes as one array message. */
   #held: string[] | undefined
@@ -88,8 +82,8 @@ class WebSocketTransport extends Reporter implements Transport {
     ws.binaryType = 'arraybuffer'
     // Taking `ws`'s event means `ws` leaves the refused handshake to us: abort it, which reports
     // error + close (1006) as usual, now with the status known.
-    if (hasNodeEvents(ws)) {
-      ws.once('unexpected-response', (_req, res) => {
+    if (typeof (ws as NodeWebSocketEvents).once === 'function') {
+      ;(ws as NodeWebSocketEvents).once!('unexpected-response', (_req, res) => {
         this.#status = typeof res?.statusCode === 'number' ? res.statusCode : 0
         this.#lastError = `handshake answered HTTP ${this.#status}`
         ws.close()
@@ -107,10 +101,10 @@ class WebSocketTransport extends Reporter implements Transport {
       if (r.done) return
       if (typeof ev.data !== 'string') return r.bad('binary frames are not part of the protocol')
       const f = codec.decode(ev.data)
-      if (!(f instanceof SurewireError)) {
-        if (f.t === 'error') this.#serverError = f
-        else if (f.t === 'hello') this.#batch = (f as HelloFrame).batch === true
-      }
+      // A FrameError has no `t`.
+      const t = (f as ServerFrame).t
+      if (t === 'error') this.#serverError = f as ErrorFrame
+      else if (t === 'hello') this.#batch = (f as HelloFrame).batch === true
       r.decoded(f)
     }
     ws.onerror = (ev) => {
@@ -120,15 +114,15 @@ class WebSocketTransport extends Reporter implements Transport {
       if (r.done) return
       ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null
       const code = typeof ev.code === 'number' ? ev.code : ABNORMAL_CLOSURE
-      const reason = typeof ev.reason === 'string' ? ev.reason.slice(0, 200) : ''
+      const status = this.#status
       const e = this.#serverError
       r.finish({
         opened: this.#opened,
-        cause: this.#status !== undefined ? 'refused' : code === ABNORMAL_CLOSURE ? 'network' : 'closed',
+        cause: status !== undefined ? 'refused' : code === ABNORMAL_CLOSURE ? 'network' : 'closed',
         code,
-        ...(this.#status !== undefined ? { status: this.#status } : {}),
-        ...(e ? { serverCode: e.code, serverMessage: e.message, ...(e.fatal ? { fatal: true } : {}) } : {}),
-        detail: reason || this.#lastError || `closed with code ${code}`,
+        ...(status !== undefined && { status }),
+        ...(e && { serverCode: e.code, serverMessage: e.message, ...(e.fatal && { fatal: true }) }),
+        detail: (typeof ev.reason === 'string' && ev.reason.slice(0, 200)) || this.#lastError || `closed with code ${code}`,
       })
     }
   }
@@ -138,7 +132,6 @@ class WebSocketTransport extends Reporter implements Transport {
     if (r.done || this.#ws.readyState !== 1) return
     const limit = this.#limit.maxFrameBytes()
     let replies: ServerFrame[] | undefined
-    let refused: { seq: number; error: SurewireError } | undefined
     for (const f of frames) {
       const e = this.#codec.encode(f, 'websocket')
       if (!e) continue
@@ -152,30 +145,33 @@ class WebSocketTransport extends Reporter implements Transport {
       const bytes = this.#batch || (seq !== undefined && wire.length * 3 > limit) ? utf8Length(wire) : 0
       if (seq !== undefined && bytes > limit) {
         // Never written: the server would close with 1009 and the resend would loop. What follows is not written either (no gaps).
-        refused = { seq, error: tooLarge(bytes, limit) }
-        break
+        // Reported synchronously, so nothing else is written before the state machine closed the gap (it may call send() again from here).
+        this.#reply(replies)
+        return r.unsendable(seq, tooLarge(bytes, limit))
       }
       if (this.#batch) this.#write(wire, bytes, limit)
       else this.#ws.send(wire)
       if (e.ackWhenWritten && seq !== undefined) (replies ??= []).push({ t: 'ack', seq })
     }
-    // Reported after send() returns, never from inside it (the state machine arms its pong timer after sending a ping).
+    this.#reply(replies)
+  }
+
+  /** Report `replies` after send() returns, never from inside it (the state machine arms its pong timer after sending a ping). */
+  #reply(replies: ServerFrame[] | undefined): void {
+    const r = this as Reporter
     if (replies) r.later(() => replies.forEach((x) => r.frame(x)))
-    // Synchronously, so nothing else is written before the state machine closed the gap (it may call send() again from here).
-    if (refused) r.unsendable(refused.seq, refused.error)
   }
 
   /** Batched writing: the tick's first frame at once, the rest held for one array message (split to fit `limit`). */
   #write(wire: string, bytes: number, limit: number): void {
-    this.#count++
     if (!this.#inTick) {
       this.#inTick = true
-      this.#seen = this.#count
       this.#quiet = 0
       this.#ws.send(wire)
       queueMicrotask((this.#tick ??= () => this.#turn()))
       return
     }
+    this.#quiet = -1
     // As one message: `[` + the frames joined by `,` + `]`. Full: write what is held first.
     if (this.#held && this.#heldBytes + 1 + bytes > limit) this.#release()
     this.#heldBytes += this.#held ? bytes + 1 : bytes + 2
@@ -187,10 +183,7 @@ class WebSocketTransport extends Reporter implements Transport {
 
   /** A microtask turn passed: the tick ends once QUIET_TURNS turns in a row brought no new frame. */
   #turn(): void {
-    if (this.#count !== this.#seen) {
-      this.#seen = this.#count
-      this.#quiet = 0
-    } else if (++this.#quiet >= QUIET_TURNS) {
+    if (++this.#quiet >= QUIET_TURNS) {
       this.#inTick = false
       return this.#release()
     }
@@ -225,5 +218,5 @@ class WebSocketTransport extends Reporter implements Transport {
 
 /** The error for one frame the transport would not write. */
 export function tooLarge(bytes: number, limit: number): SurewireError {
-  return new SurewireError('too_large', `the frame is ${bytes} bytes on the wire; the server accepts at most ${limit} (its maxFrameBytes)`)
+  return new SurewireError('too_large', `frame of ${bytes} B exceeds the server's maxFrameBytes (${limit})`)
 }
