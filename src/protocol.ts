@@ -245,22 +245,27 @@ const KINDS: Record<string, [(v: unknown) => boolean, string]> = {
  * is split per frame). `n` of a pong is the client's own value echoed back, never read; a notice's
  * `message` is for logs, never read.
  */
-const SERVER_FIELDS: Record<string, [string, boolean, ...(typeof KINDS)[string]][]> = {}
+const SERVER_FIELDS = new Map<string, [string, boolean, ...(typeof KINDS)[string]][]>()
 for (const row of 'msg id:i d:a topic:S,hello sid:s hb:i resumed:b maxFrameBytes:i seq:I reset:R,ack seq:i,nack seq:i code:s message:s,pong,hb,error code:s message:s fatal:B,notice reason:s code:S'.split(',')) {
   const [t, ...fields] = row.split(' ')
-  SERVER_FIELDS[t!] = fields.map((spec) => {
-    const [key, kind] = spec.split(':') as [string, string]
-    const k = kind.toLowerCase()
-    return [key, k !== kind, ...KINDS[k]!]
-  })
+  SERVER_FIELDS.set(
+    t!,
+    fields.map((spec) => {
+      const [key, kind] = spec.split(':') as [string, string]
+      const k = kind.toLowerCase()
+      return [key, k !== kind, ...KINDS[k]!]
+    }),
+  )
 }
 
 /** Why a parsed value is not a server frame, or undefined when it is one. Every field a frame defines is type-checked. */
-function serverFrameProblem(f: unknown): string | undefined {
-  if (!isObj(f) || typeof f.t !== 'string') return 'frame is not an object with a string `t`'
+function serverFrameProblem(v: unknown): string | undefined {
+  // Of JSON values (every caller's), only an object can have a string `t`.
+  if (typeof (v as { t?: unknown } | null)?.t !== 'string') return 'frame is not an object with a string `t`'
+  const f = v as Record<string, unknown> & { t: string }
   // The frame of every message, checked without the table walk (the same rules as its row).
   if (f.t === 'msg' && isSeq(f.id) && 'd' in f && (f.topic === undefined || typeof f.topic === 'string')) return undefined
-  const fields = Object.hasOwn(SERVER_FIELDS, f.t) ? SERVER_FIELDS[f.t]! : undefined
+  const fields = SERVER_FIELDS.get(f.t)
   if (fields === undefined) return `unknown frame type ${JSON.stringify(f.t.slice(0, 40))}`
   for (const [key, optional, check, words] of fields) {
     const v = f[key]
@@ -350,13 +355,8 @@ export function utf8Length(s: string): number {
   let n = 0
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i)
-    if (c < 0x80) n += 1
-    else if (c < 0x800) n += 2
-    else if (c >= 0xd800 && c <= 0xdbff && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      // a valid surrogate pair; a lone surrogate is encoded as U+FFFD (3 bytes) below
-      n += 4
-      i++
-    } else n += 3
+    // A valid surrogate pair is 4 bytes; a lone surrogate is encoded as U+FFFD (3 bytes).
+    n += c < 0x80 ? 1 : c < 0x800 ? 2 : (c & 0xfc00) === 0xd800 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00 ? (i++, 4) : 3
   }
   return n
 }
