@@ -1,5 +1,5 @@
 import { SurewireError, errorText } from '../errors'
-import { utf8Length, type ClientFrame, type CloseCode, type ErrorFrame, type HelloFrame, type ServerFrame } from '../protocol'
+import { utf8Length, type ClientFrame, type CloseCode, type ErrorFrame, type HelloFrame, type SequencedClientFrame, type ServerFrame } from '../protocol'
 import type { Codec } from './codec'
 import { Reporter } from './report'
 import type { Transport, TransportHandlers } from './transport'
@@ -60,7 +60,7 @@ class WebSocketTransport extends Reporter implements Transport {
   readonly #limit: FrameLimit
   #opened = false
   #status: number | undefined
-  #lastError = ''
+  #lastError: string | undefined
   /** The last `error` frame: why the server is about to close. */
   #serverError: ErrorFrame | undefined
   /** This connection's hello said `batch: true`: frames of one tick may go as one array message. */
@@ -86,7 +86,6 @@ class WebSocketTransport extends Reporter implements Transport {
     if (typeof (ws as NodeWebSocketEvents).once === 'function') {
       ;(ws as NodeWebSocketEvents).once!('unexpected-response', (_req, res) => {
         this.#status = typeof res?.statusCode === 'number' ? res.statusCode : 0
-        this.#lastError = `handshake answered HTTP ${this.#status}`
         ws.close()
       })
     }
@@ -109,7 +108,7 @@ class WebSocketTransport extends Reporter implements Transport {
       r.decoded(f)
     }
     ws.onerror = (ev) => {
-      if (this.#status === undefined) this.#lastError = errorText((ev as { error?: unknown })?.error ?? ev, 200)
+      this.#lastError = errorText((ev as { error?: unknown })?.error ?? ev)
     }
     ws.onclose = (ev) => {
       if (r.done) return
@@ -123,7 +122,7 @@ class WebSocketTransport extends Reporter implements Transport {
         code,
         ...(status !== undefined && { status }),
         ...(e && { serverCode: e.code, serverMessage: e.message, ...(e.fatal && { fatal: true }) }),
-        detail: (typeof ev.reason === 'string' && ev.reason.slice(0, 200)) || this.#lastError || `closed with code ${code}`,
+        detail: (typeof ev.reason === 'string' && ev.reason.slice(0, 200)) || (status !== undefined ? `handshake answered HTTP ${status}` : this.#lastError) || `closed with code ${code}`,
       })
     }
   }
@@ -140,7 +139,7 @@ class WebSocketTransport extends Reporter implements Transport {
         ;(replies ??= []).push(e.reply)
         continue
       }
-      const seq = 'seq' in f ? f.seq : undefined
+      const seq = (f as Partial<SequencedClientFrame>).seq // pings and byes have none
       const wire = e.wire
       // Each UTF-16 unit is at most 3 bytes of UTF-8: a frame that short needs no count for the check.
       const bytes = this.#batch || (seq !== undefined && wire.length * 3 > limit) ? utf8Length(wire) : 0
