@@ -38,11 +38,6 @@ export interface FrameLimit {
   maxFrameBytes(): number
 }
 
-/** Open a WebSocket transport speaking `codec`. */
-export function openWebSocket(WS: WebSocketConstructor, url: string, codec: Codec, limit: FrameLimit, h: TransportHandlers): Transport {
-  return new WebSocketTransport(new WS(url), codec, limit, h)
-}
-
 /**
  * Batched writing (contract B1, on a connection whose hello said `batch: true`): after a frame was
  * written at once, the frames that follow in the same tick are held and written together as one
@@ -52,8 +47,11 @@ export function openWebSocket(WS: WebSocketConstructor, url: string, codec: Code
  */
 const QUIET_TURNS = 2
 
-/** A class rather than an object of closures: one connection's state in one object (it adds up over many clients). */
-class WebSocketTransport extends Reporter implements Transport {
+/**
+ * A WebSocket transport speaking `codec`, opened on construction. A class rather than an object of
+ * closures: one connection's state in one object (it adds up over many clients).
+ */
+export class WebSocketTransport extends Reporter implements Transport {
   readonly kind = 'websocket'
   readonly #ws: WebSocketLike
   readonly #codec: Codec
@@ -74,9 +72,9 @@ class WebSocketTransport extends Reporter implements Transport {
   #held: string[] | undefined
   #heldBytes = 0
 
-  constructor(ws: WebSocketLike, codec: Codec, limit: FrameLimit, h: TransportHandlers) {
+  constructor(WS: WebSocketConstructor, url: string, codec: Codec, limit: FrameLimit, h: TransportHandlers) {
     super(h)
-    this.#ws = ws
+    const ws = (this.#ws = new WS(url))
     this.#codec = codec
     this.#limit = limit
     const r = this as Reporter
