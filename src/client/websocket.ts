@@ -68,9 +68,9 @@ export class WebSocketTransport extends Reporter implements Transport {
    * since the last turn). QUIET_TURNS: no tick is on, the next frame is written at once.
    */
   #quiet = QUIET_TURNS
-  /** Frames held for the end of the tick (serialised), and their bytes as one array message. */
+  /** Frames held for the end of the tick (serialised), and their bytes as one array message (`[` counted while none are held). */
   #held: string[] | undefined
-  #heldBytes = 0
+  #heldBytes = 1
 
   constructor(WS: WebSocketConstructor, url: string, codec: Codec, limit: FrameLimit, h: TransportHandlers) {
     super(h)
@@ -169,9 +169,9 @@ export class WebSocketTransport extends Reporter implements Transport {
       return
     }
     this.#quiet = -1
-    // As one message: `[` + the frames joined by `,` + `]`. Full: write what is held first.
-    if (this.#held && this.#heldBytes + 1 + bytes > limit) this.#release()
-    this.#heldBytes += this.#held ? bytes + 1 : bytes + 2
+    // As one message: `[` + the frames joined by `,` + `]` (each frame adds its `,` or the `]`). Full: write what is held first.
+    if (this.#held && this.#heldBytes + bytes + 1 > limit) this.#release()
+    this.#heldBytes += bytes + 1
     ;(this.#held ??= []).push(wire)
   }
 
@@ -189,7 +189,7 @@ export class WebSocketTransport extends Reporter implements Transport {
     const held = this.#held
     if (!held) return
     this.#held = undefined
-    this.#heldBytes = 0
+    this.#heldBytes = 1
     if ((this as Reporter).done || this.#ws.readyState !== 1) return
     this.#ws.send(held.length === 1 ? held[0]! : `[${held.join(',')}]`)
   }
