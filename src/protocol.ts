@@ -230,22 +230,22 @@ export function parseServerFrame(text: string): ServerFrame {
 
 const RESETS: readonly unknown[] = ['session_unknown', 'replay_window_exceeded']
 
-/** The check and the words for each field kind of {@link SERVER_FIELDS} (an upper-case kind: the field is optional). */
-const KINDS: Record<string, [(v: unknown) => boolean, string]> = {
-  s: [(v) => typeof v === 'string', 'a string'],
-  i: [isSeq, 'an integer'],
-  b: [(v) => typeof v === 'boolean', 'a boolean'],
-  r: [(v) => RESETS.includes(v), RESETS.join(' or ')],
-  a: [() => true, 'present'],
+/** The check for each field kind of {@link SERVER_FIELDS}: true, or the words for what the value must be. */
+const KINDS: Record<string, (v: unknown) => true | string> = {
+  s: (v) => typeof v === 'string' || 'a string',
+  i: (v) => isSeq(v) || 'an integer',
+  b: (v) => typeof v === 'boolean' || 'a boolean',
+  r: (v) => RESETS.includes(v) || RESETS.join(' or '),
+  a: () => true,
 }
 
 /**
  * Every field each server frame defines, as `name:kind` (kinds in {@link KINDS}; upper case: optional;
- * `a`: any value, but present), compiled once into `[key, optional, check, words]` per field (nothing
- * is split per frame). `n` of a pong is the client's own value echoed back, never read; a notice's
- * `message` is for logs, never read.
+ * `a`: any value, but present), compiled once into `[key, optional, check]` per field (nothing is split
+ * per frame). `n` of a pong is the client's own value echoed back, never read; a notice's `message` is
+ * for logs, never read.
  */
-const SERVER_FIELDS = new Map<string, [string, boolean, ...(typeof KINDS)[string]][]>()
+const SERVER_FIELDS = new Map<string, [string, boolean, (typeof KINDS)[string]][]>()
 for (const row of 'msg id:i d:a topic:S,hello sid:s hb:i resumed:b maxFrameBytes:i seq:I reset:R,ack seq:i,nack seq:i code:s message:s,pong,hb,error code:s message:s fatal:B,notice reason:s code:S'.split(',')) {
   const [t, ...fields] = row.split(' ')
   SERVER_FIELDS.set(
@@ -253,7 +253,7 @@ for (const row of 'msg id:i d:a topic:S,hello sid:s hb:i resumed:b maxFrameBytes
     fields.map((spec) => {
       const [key, kind] = spec.split(':') as [string, string]
       const k = kind.toLowerCase()
-      return [key, k !== kind, ...KINDS[k]!]
+      return [key, k !== kind, KINDS[k]!]
     }),
   )
 }
@@ -267,9 +267,10 @@ function serverFrameProblem(v: unknown): string | undefined {
   if (f.t === 'msg' && isSeq(f.id) && 'd' in f && (f.topic === undefined || typeof f.topic === 'string')) return undefined
   const fields = SERVER_FIELDS.get(f.t)
   if (fields === undefined) return `unknown frame type ${JSON.stringify(f.t.slice(0, 40))}`
-  for (const [key, optional, check, words] of fields) {
+  for (const [key, optional, check] of fields) {
     const v = f[key]
-    if (v === undefined ? !optional && !(key in f) : !check(v)) return `${f.t} frame \`${key}\` must be ${words}`
+    const ok = v === undefined ? optional || key in f || 'present' : check(v)
+    if (ok !== true) return `${f.t} frame \`${key}\` must be ${ok}`
   }
   return undefined
 }
