@@ -116,7 +116,7 @@ export const isSurewireError = (e: unknown): e is SurewireError => e instanceof 
 export function errorText(err: unknown, max = 200): string {
   try {
     const m = (err as { message?: unknown } | null)?.message
-    const s = typeof m === 'string' ? m : typeof err === 'string' ? err : {}.toString.call(err) // Object.prototype.toString: never a hostile toString()
+    const s = typeof m === 'string' ? m : typeof err === 'string' ? err : Object.prototype.toString.call(err)
     return s.length > max ? `${s.slice(0, max)}…` : s
   } catch {
     return 'unknown error'

@@ -63,11 +63,10 @@ export class WebSocketTransport extends Reporter implements Transport {
   #serverError: ErrorFrame | undefined
   /** This connection's hello said `batch: true`: frames of one tick may go as one array message. */
   #batch = false
-  /**
-   * Microtask turns in a row without a new frame since this tick's first write (−1: a frame was held
-   * since the last turn). QUIET_TURNS: no tick is on, the next frame is written at once.
-   */
-  #quiet = QUIET_TURNS
+  /** A frame was written this tick: the next ones are held until the tick ends. */
+  #inTick = false
+  /** Microtask turns in a row without a new frame (−1: a frame was held since the last turn). */
+  #quiet = 0
   /** Frames held for the end of the tick (serialised), and their bytes as one array message (`[` counted while none are held). */
   #held: string[] | undefined
   #heldBytes = 1
@@ -162,7 +161,8 @@ export class WebSocketTransport extends Reporter implements Transport {
 
   /** Batched writing: the tick's first frame at once, the rest held for one array message (split to fit `limit`). */
   #write(wire: string, bytes: number, limit: number): void {
-    if (this.#quiet >= QUIET_TURNS) {
+    if (!this.#inTick) {
+      this.#inTick = true
       this.#quiet = 0
       this.#ws.send(wire)
       queueMicrotask((this.#tick ??= () => this.#turn()))
@@ -180,8 +180,9 @@ export class WebSocketTransport extends Reporter implements Transport {
 
   /** A microtask turn passed: the tick ends once QUIET_TURNS turns in a row brought no new frame. */
   #turn(): void {
-    if (++this.#quiet < QUIET_TURNS) queueMicrotask(this.#tick!)
-    else this.#release()
+    if (++this.#quiet < QUIET_TURNS) return queueMicrotask(this.#tick!)
+    this.#inTick = false
+    this.#release()
   }
 
   /** Write the held frames as one message (a lone one as itself). Dropped if the socket is gone: the state machine resends what is unacked. */
