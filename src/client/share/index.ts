@@ -51,22 +51,14 @@ function hash(s: string): string {
 export function joinTabs(o: AnyOptions, endpoints: EndpointHrefs, to: (e: LinkEvent) => unknown, makeClient: (o: AnyOptions) => Engine): TabLink | undefined {
   if (o.shareTabs === false || o.protocol) return undefined
   const so = typeof o.shareTabs === 'object' ? o.shareTabs : {}
-  const g = globalThis as { document?: TabEnvTarget; navigator?: { locks?: LockManagerLike }; BroadcastChannel?: BroadcastChannelConstructor }
+  const g = globalThis as { document?: unknown; navigator?: { locks?: LockManagerLike }; BroadcastChannel?: BroadcastChannelConstructor }
   const injected = so.locks && so.BroadcastChannel
   const locks = so.locks ?? g.navigator?.locks
   const BC = so.BroadcastChannel ?? g.BroadcastChannel
   if (!locks || !BC || (!injected && !g.document)) return undefined
   return new Tab(
-    { locks, BroadcastChannel: BC, key: () => shareKey(o, endpoints), target: g.document && lifecycleTarget(g.document, globalThis as unknown as TabEnvTarget) },
+    { locks, BroadcastChannel: BC, key: () => shareKey(o, endpoints) },
     to,
     (tap: EngineTap) => makeClient({ ...o, incoming: passthrough, outgoing: passthrough, shareTabs: false, [engineTap]: tap } as AnyOptions),
   )
-}
-
-type TabEnvTarget = { addEventListener(t: string, l: () => void): void; removeEventListener(t: string, l: () => void): void }
-
-/** `freeze` / `resume` fire on the document, `pagehide` / `pageshow` on the window. */
-function lifecycleTarget(doc: TabEnvTarget, win: TabEnvTarget): TabEnvTarget {
-  const on = (t: string) => (t === 'freeze' || t === 'resume' ? doc : win)
-  return { addEventListener: (t, l) => on(t).addEventListener(t, l), removeEventListener: (t, l) => on(t).removeEventListener(t, l) }
 }
