@@ -4,7 +4,7 @@
  * back to the tab that sent the frame, keeps the union of the tabs' topics on the server, and
  * broadcasts status, messages, errors and resets. docs/TABS.md describes the design.
  */
-import { utf8Length, type HelloFrame, type MessageFrame } from '../../protocol'
+import { utf8Length, type HelloFrame } from '../../protocol'
 import type { StatusEvent } from '../status'
 import { Outbox } from '../outbox'
 import type { EngineTap } from './types'
