@@ -18,17 +18,19 @@ let warned = false
  */
 export function warnHttp1(sseUrl: string, emit: (e: Error) => void): void {
   const g = globalThis as { document?: unknown; performance?: PerformanceLike; PerformanceObserver?: ObserverConstructor }
-  if (warned || !g.document || !g.performance?.getEntriesByType) return
+  const p = g.performance
+  if (warned || !g.document || !p?.getEntriesByType) return
   const origin = new URL(sseUrl).origin
+  /** true once an entry of the origin told its protocol. */
   const check = (entries: Entry[]): boolean | undefined => {
-    for (const e of entries) {
-      if (!e.nextHopProtocol || !e.name.startsWith(origin)) continue
-      if (e.nextHopProtocol === 'http/1.1' && !warned) {
+    for (const { name, nextHopProtocol: v } of entries) {
+      if (!v || !name.startsWith(origin)) continue
+      if (v === 'http/1.1' && !warned) {
         warned = true
         emit(
           new SurewireError(
             'connection_limit',
-            `SSE over HTTP/1.1 to ${origin} without a connection shared between tabs: browsers allow 6 connections per host` +
+            `SSE over HTTP/1.1 to ${origin} without shareTabs: browsers allow 6 connections per host` +
               ((typeof process !== 'undefined' && process.env.NODE_ENV !== 'production')
                 ? ', so more than about five tabs open at once exhaust them (sends and the page\'s own requests hang). ' +
                   'Serve the endpoint over HTTP/2 (https), or keep `shareTabs` on where the browser supports it.'
@@ -38,11 +40,8 @@ export function warnHttp1(sseUrl: string, emit: (e: Error) => void): void {
       }
       return true
     }
-    return undefined
   }
-  const p = g.performance
-  if (check([...p.getEntriesByType('navigation'), ...p.getEntriesByType('resource')])) return
-  if (!g.PerformanceObserver) return
+  if (check([...p.getEntriesByType('navigation'), ...p.getEntriesByType('resource')]) || !g.PerformanceObserver) return
   const obs = new g.PerformanceObserver((list) => check(list.getEntries()) && obs.disconnect())
   obs.observe({ type: 'resource', buffered: true })
 }

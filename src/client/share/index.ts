@@ -56,9 +56,5 @@ export function joinTabs(o: AnyOptions, endpoints: EndpointHrefs, to: (e: LinkEv
   const locks = so.locks ?? g.navigator?.locks
   const BC = so.BroadcastChannel ?? g.BroadcastChannel
   if (!locks || !BC || (!injected && !g.document)) return undefined
-  return new Tab(
-    { locks, BroadcastChannel: BC, key: () => shareKey(o, endpoints) },
-    to,
-    (tap: EngineTap) => makeClient({ ...o, incoming: passthrough, outgoing: passthrough, shareTabs: false, [engineTap]: tap } as AnyOptions),
-  )
+  return new Tab(locks, BC, () => shareKey(o, endpoints), to, (tap: EngineTap) => makeClient({ ...o, incoming: passthrough, outgoing: passthrough, shareTabs: false, [engineTap]: tap } as AnyOptions))
 }

@@ -10,13 +10,6 @@ import type { BroadcastChannelConstructor, BroadcastChannelLike, EngineTap, Link
 import { fromWire, type Bus, type Numbered } from './wire'
 import { noop } from '../outbox'
 
-export interface TabEnv {
-  locks: LockManagerLike
-  BroadcastChannel: BroadcastChannelConstructor
-  /** The share key (async: it may hash the token). */
-  key(): Promise<string>
-}
-
 type Listen = 'addEventListener' | 'removeEventListener'
 type Target = Record<Listen, (t: string, l: () => void) => void>
 
@@ -42,12 +35,17 @@ export class Tab implements TabLink {
   #marks = 0
   /** The marker on its way (the leader waits for one at a time). */
   #go: (() => void) | undefined
-  readonly #env: TabEnv
+  readonly #locks: LockManagerLike
+  readonly #BC: BroadcastChannelConstructor
+  /** The share key (async: it may hash the token). */
+  readonly #key: () => Promise<string>
   readonly #to: (e: LinkEvent) => unknown
   readonly #make: (tap: EngineTap) => Engine
 
-  constructor(env: TabEnv, to: (e: LinkEvent) => unknown, makeEngine: (tap: EngineTap) => Engine) {
-    this.#env = env
+  constructor(locks: LockManagerLike, BC: BroadcastChannelConstructor, key: () => Promise<string>, to: (e: LinkEvent) => unknown, makeEngine: (tap: EngineTap) => Engine) {
+    this.#locks = locks
+    this.#BC = BC
+    this.#key = key
     this.#to = to
     this.#make = makeEngine
   }
@@ -57,7 +55,7 @@ export class Tab implements TabLink {
     this.#on = true
     const run = ++this.#run
     this.#status('connecting', 'connect_called')
-    void this.#env.key().then(
+    void this.#key().then(
       (key) => run === this.#run && this.#start(key),
       (err: Error) => run === this.#run && ((this.#on = false), this.#status('closed', 'token_failed', err)),
     )
@@ -81,10 +79,10 @@ export class Tab implements TabLink {
   // ------------------------------------------------------------------ membership and election
 
   #start(key: string): void {
-    const bc = (this.#bc = new this.#env.BroadcastChannel((this.#name = `surewire ${key}`)))
+    const bc = (this.#bc = new this.#BC((this.#name = `surewire ${key}`)))
     bc.onmessage = (e) => this.#onBus(e.data as Bus)
     // Held for as long as this tab is connected: the leader counts live tabs by these locks.
-    this.#env.locks.request(`${this.#name} tab ${this.#id}`, {}, () => new Promise<void>((r) => (this.#unhold = r))).catch(noop)
+    this.#locks.request(`${this.#name} tab ${this.#id}`, {}, () => new Promise<void>((r) => (this.#unhold = r))).catch(noop)
     this.#life('addEventListener')
     this.#join()
     this.#elect()
@@ -104,7 +102,7 @@ export class Tab implements TabLink {
   /** Queue for the leader lock; the callback runs when this tab becomes the leader. */
   #elect(): void {
     if (!this.#on || this.#frozen || this.#waiting || this.#leader) return
-    this.#env.locks
+    this.#locks
       .request(this.#name, { signal: (this.#waiting = new AbortController()).signal }, async () => {
         this.#waiting = undefined
         if (this.#on && !this.#frozen) await new Promise<void>((release) => this.#lead(release))
@@ -144,7 +142,7 @@ export class Tab implements TabLink {
       fn()
     }
     const timer = setTimeout((this.#go = go), 250)
-    ;(this.#mirror ??= new this.#env.BroadcastChannel(this.#name)).onmessage = (e) => (e.data as { k?: number }).k === k && go()
+    ;(this.#mirror ??= new this.#BC(this.#name)).onmessage = (e) => (e.data as { k?: number }).k === k && go()
     this.#bc?.postMessage({ t: 'k', k })
   }
 
@@ -164,7 +162,7 @@ export class Tab implements TabLink {
     }
     // Another live tab (its tab lock is held) takes over; the last one ends the session.
     const tabs = `${this.#name} tab `
-    void Promise.resolve(this.#env.locks.query?.())
+    void Promise.resolve(this.#locks.query?.())
       .then((q) => q?.held?.some((l) => l.name?.startsWith(tabs) && l.name !== tabs + this.#id))
       .catch(() => leader.others > 0)
       .then((others) => {
