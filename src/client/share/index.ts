@@ -7,7 +7,7 @@ import type { ClientOptions } from '../options'
 import type { EndpointHrefs } from '../url'
 import type { Engine } from './leader'
 import { Tab } from './tab'
-import { engineTap, type BroadcastChannelConstructor, type EngineTap, type LinkEvent, type LockManagerLike, type TabLink } from './types'
+import { engineTap, type BroadcastChannelConstructor, type EngineTap, type LinkEvent, type LockManagerLike, type ShareTabsOptions, type TabLink } from './types'
 
 export { engineTap, type EngineTap, type LinkEvent, type TabLink } from './types'
 
@@ -24,8 +24,8 @@ const passthrough: StandardSchemaV1 = { '~standard': { version: 1, vendor: 'sure
  *   returns at `connect()` ('' without a provider). Two different tokens never share a session.
  */
 export async function shareKey(o: AnyOptions, endpoints: EndpointHrefs): Promise<string> {
-  const so = typeof o.shareTabs === 'object' ? o.shareTabs : undefined
-  const identity = so?.key !== undefined ? `k:${so.key}` : o.token ? `t:${hash((await o.token()) ?? '')}` : ''
+  const so: ShareTabsOptions = Object(o.shareTabs) // {} for true / undefined
+  const identity = so.key !== undefined ? `k:${so.key}` : o.token ? `t:${hash((await o.token()) ?? '')}` : ''
   return JSON.stringify([1, endpoints.websocket, endpoints.sse, endpoints.post, o.transports ?? [], identity])
 }
 
@@ -50,7 +50,7 @@ function hash(s: string): string {
  */
 export function joinTabs(o: AnyOptions, endpoints: EndpointHrefs, to: (e: LinkEvent) => unknown, makeClient: (o: AnyOptions) => Engine): TabLink | undefined {
   if (o.shareTabs === false || o.protocol) return undefined
-  const so = typeof o.shareTabs === 'object' ? o.shareTabs : {}
+  const so: ShareTabsOptions = Object(o.shareTabs)
   const g = globalThis as { document?: unknown; navigator?: { locks?: LockManagerLike }; BroadcastChannel?: BroadcastChannelConstructor }
   const injected = so.locks && so.BroadcastChannel
   const locks = so.locks ?? g.navigator?.locks

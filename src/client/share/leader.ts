@@ -67,7 +67,8 @@ export class Leader {
   #early: Item[] = []
   /** A marker is on its way (see #mark). */
   #marking = false
-  #snapshot: WireStatus = { status: 'idle', transport: null, reason: null, attempt: 0 }
+  /** The engine's last status (none before its first event). */
+  #snapshot: WireStatus | undefined
 
   constructor(host: LeaderHost, session: { sid?: string; lastId: number; frames: Map<number, Numbered> }, makeEngine: (tap: EngineTap) => Engine) {
     this.#host = host
@@ -101,7 +102,7 @@ export class Leader {
         tab.topics.add(t)
       }
       this.#post({ t: 'L' })
-      if (this.#engine.status !== 'idle') this.#post({ t: 'S', to: m.p, s: this.#snapshot, sid: this.#sid, mf: this.#mf })
+      if (this.#snapshot) this.#post({ t: 'S', to: m.p, s: this.#snapshot, sid: this.#sid, mf: this.#mf })
       return
     }
     if (m.t === 'f') {
@@ -114,11 +115,6 @@ export class Leader {
       for (const t of tab?.topics ?? []) if (!this.#has(t)) this.#internal('unsub', t)
     }
     this.#tap.flush?.()
-  }
-
-  /** Tabs still joined (by what they said; the host checks their locks too). */
-  get others(): number {
-    return this.#tabs.size - (this.#tabs.has('') ? 1 : 0)
   }
 
   /** Stop: `end` ends the session (the last tab left); otherwise another tab resumes it. */

@@ -164,7 +164,7 @@ export class Tab implements TabLink {
     const tabs = `${this.#name} tab `
     void Promise.resolve(this.#locks.query?.())
       .then((q) => q?.held?.some((l) => l.name?.startsWith(tabs) && l.name !== tabs + this.#id))
-      .catch(() => leader.others > 0)
+      .catch(noop) // no answer: end the session (as without `query`)
       .then((others) => {
         leader.stop(!others)
         release()
