@@ -101,7 +101,7 @@ export class Leader {
         if (!this.#inherited && !this.#has(t)) this.#internal('sub', t)
         tab.topics.add(t)
       }
-      this.#post({ t: 'L' })
+      // A new leader's engine reports `connecting` at once, so every tab hears of it; a tab joining later gets the status.
       if (this.#snapshot) this.#post({ t: 'S', to: m.p, s: this.#snapshot, sid: this.#sid, mf: this.#mf })
       return
     }

@@ -30,7 +30,6 @@ export type Bus =
   | { t: 'f'; p: string; e: number; f: TabFrame[] }
   | { t: 'b'; p: string }
   // the leader → tabs
-  | { t: 'L'; e: number }
   | { t: 'S'; e: number; to?: string; s: WireStatus; sid?: string; mf?: number }
   | { t: 'm'; e: number; id: number; tp?: string; d: unknown }
   /** Frame `l` of tab `to` has session seq `s` (sent before the frame can reach the wire; every tab keeps it until answered). */
