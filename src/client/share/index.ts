@@ -13,9 +13,6 @@ export { engineTap, type EngineTap, type LinkEvent, type TabLink } from './types
 
 type AnyOptions = ClientOptions<StandardSchemaV1, StandardSchemaV1>
 
-/** Accepts anything: the leader's engine passes data through, each tab validates with its own schema. */
-const passthrough: StandardSchemaV1 = { '~standard': { version: 1, vendor: 'surewire', validate: (value) => ({ value }) } }
-
 /**
  * The share key: tabs share one session only when all of it is equal.
  * - the protocol version and every endpoint (WebSocket, SSE, POST URLs, path overrides included),
@@ -56,5 +53,8 @@ export function joinTabs(o: AnyOptions, endpoints: EndpointHrefs, to: (e: LinkEv
   const locks = so.locks ?? g.navigator?.locks
   const BC = so.BroadcastChannel ?? g.BroadcastChannel
   if (!locks || !BC || (!injected && !g.document)) return undefined
-  return new Tab(locks, BC, () => shareKey(o, endpoints), to, (tap: EngineTap) => makeClient({ ...o, incoming: passthrough, outgoing: passthrough, shareTabs: false, [engineTap]: tap } as AnyOptions))
+  return new Tab(locks, BC, () => shareKey(o, endpoints), to, (tap: EngineTap) =>
+    // The tab's own schemas are never used by it: messages go to the tap, frames straight into its outbox.
+    makeClient({ ...o, shareTabs: false, [engineTap]: tap } as AnyOptions),
+  )
 }
