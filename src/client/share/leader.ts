@@ -74,7 +74,7 @@ export class Leader {
     this.#host = host
     this.#sid = this.#resuming = session.sid
     this.#inherited = session.sid !== undefined
-    this.#tap = { sid: session.sid, lastId: session.lastId, outbox: this.outbox, hello: (h) => this.#hello(h), msg: (f) => this.#post({ t: 'm', id: f.id, tp: f.topic, d: f.d }) }
+    this.#tap = { ...session, outbox: this.outbox, hello: (h) => this.#hello(h), msg: (f) => this.#post({ t: 'm', id: f.id, tp: f.topic, d: f.d }) }
     // Taking over: every frame the previous leader numbered and nobody has answered yet goes out again
     // with its number, whoever sent it (the server answers those it has from its record); new ones follow.
     for (const seq of [...session.frames.keys()].sort((a, b) => a - b)) this.#take(seq, session.frames.get(seq)!)
@@ -247,7 +247,7 @@ export class Leader {
     this.#mf = h.maxFrameBytes
     const resuming = this.#resuming
     this.#resuming = undefined
-    if (resuming !== undefined && h.sid === resuming) {
+    if (h.sid === resuming) {
       // Taking over: new frames are numbered after everything the server (or the previous leader) numbered.
       this.outbox.continueAt(Math.max(h.seq ?? 0, this.outbox.nextSeq - 1) + 1)
       for (const item of this.#early.splice(0)) this.#number(item)

@@ -32,7 +32,6 @@ export class Tab implements TabLink {
   #unhold: (() => void) | undefined
   /** While leading: a second channel object that hears our own posts (see #delivered). */
   #mirror: BroadcastChannelLike | undefined
-  #marks = 0
   /** The marker on its way (the leader waits for one at a time). */
   #go: (() => void) | undefined
   readonly #locks: LockManagerLike
@@ -134,7 +133,7 @@ export class Tab implements TabLink {
    * posted after them (channel order is per sender). A bound in case the marker never comes.
    */
   #delivered(fn: () => void): void {
-    const k = ++this.#marks
+    const k = Math.random()
     const go = (): void => {
       if (this.#go !== go) return
       this.#go = undefined
