@@ -81,13 +81,13 @@ export class Leader {
     const e = (this.#engine = makeEngine(this.#tap))
     e.on('status', (ev) => {
       const { previous: _, error, ...s } = ev
-      this.#post({ t: 'S', s: (this.#snapshot = error ? { ...s, error: toWire(error) } : s), sid: this.#sid, mf: this.#mf })
+      this.#post({ t: 'S', s: (this.#snapshot = { ...s, error: toWire(error) }), sid: this.#sid, mf: this.#mf })
       if (ev.status === 'closed' && !this.#stopped) {
         this.#stopped = true
         host.ended()
       }
     })
-    e.on('error', (err) => e.status === 'closed' || this.#post({ t: 'E', x: toWire(err) }))
+    e.on('error', (err) => e.status === 'closed' || this.#post({ t: 'E', x: toWire(err)! }))
     e.on('reset', (r) => this.#post({ t: 'R', r: r.reason }))
     void e.connect()
   }
@@ -239,7 +239,7 @@ export class Leader {
     const tab = this.#tabs.get(item.p)
     while (tab?.items[0]?.r !== undefined) {
       const { p, l, r } = tab.items.shift()!
-      this.#post({ t: 'a', to: p, l, x: r === true ? undefined : toWire(r!) })
+      this.#post({ t: 'a', to: p, l, x: toWire(r) })
     }
   }
 

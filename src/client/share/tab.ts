@@ -238,7 +238,7 @@ export class Tab implements TabLink {
       if (m.to !== undefined && m.to !== this.#id) return
       if (m.sid !== this.#sid) this.#frames.clear()
       this.#sid = m.sid
-      this.#to({ t: 'status', s: m.s.error ? { ...m.s, error: fromWire(m.s.error) } : (m.s as never), maxFrameBytes: m.mf })
+      this.#to({ t: 'status', s: { ...m.s, error: fromWire(m.s.error) }, maxFrameBytes: m.mf })
       if (m.s.status === 'closed') this.#stop()
     } else if (m.t === 'm') {
       if (m.id <= this.#lastId) return

@@ -38,16 +38,17 @@ export type Bus =
   | { t: 'E'; e: number; x: WireError }
   | { t: 'R'; e: number; r: 'session_unknown' | 'replay_window_exceeded' }
 
-/** An error as plain data (structured clone keeps only name and message of an Error). */
-export function toWire(err: Error): WireError {
-  return { ...err, name: err.name, message: err.message }
+/** An error as plain data (structured clone keeps only name and message of an Error); anything else (no error, `true`): undefined. */
+export function toWire(err: unknown): WireError | undefined {
+  return err instanceof Error ? { ...err, name: err.name, message: err.message } : undefined
 }
 
 const classes: Record<string, { prototype: Error }> = { RejectedError, AuthError, ServerRefusalError, ConfigError, ValidationError }
 
-/** The error again, of its class (`instanceof RejectedError` holds in every tab). */
-export function fromWire(x: WireError): Error {
-  return Object.assign(Object.create((classes[x.name] ?? SurewireError).prototype) as Error, x)
+/** The error again, of its class (`instanceof RejectedError` holds in every tab); undefined stays undefined. */
+export function fromWire<X extends WireError | undefined>(x: X): X extends WireError ? Error : undefined
+export function fromWire(x: WireError | undefined): Error | undefined {
+  return x && Object.assign(Object.create((classes[x.name] ?? SurewireError).prototype) as Error, x)
 }
 
 /** What the leader posts (each stamped with its epoch). */
