@@ -23,9 +23,9 @@ export class Tab implements TabLink {
   readonly #frames = new Map<number, Numbered>()
   #name = ''
   #bc: BroadcastChannelLike | undefined
-  #on = false
+  /** Connected: this run's token (a key computed for an earlier run is dropped). */
+  #on: object | undefined
   #frozen = false
-  #run = 0
   #leader: Leader | undefined
   #unlead: (() => void) | undefined
   #waiting: AbortController | undefined
@@ -51,12 +51,11 @@ export class Tab implements TabLink {
 
   connect(): void {
     if (this.#on) return
-    this.#on = true
-    const run = ++this.#run
+    const run = (this.#on = {})
     this.#status('connecting', 'connect_called')
     void this.#key().then(
-      (key) => run === this.#run && this.#start(key),
-      (err: Error) => run === this.#run && ((this.#on = false), this.#status('closed', 'token_failed', err)),
+      (key) => run === this.#on && this.#start(key),
+      (err: Error) => run === this.#on && ((this.#on = undefined), this.#status('closed', 'token_failed', err)),
     )
   }
 
@@ -189,8 +188,7 @@ export class Tab implements TabLink {
 
   /** Leave the group: locks, channel, listeners. */
   #stop(): void {
-    this.#on = false
-    this.#run++
+    this.#on = undefined
     this.#unqueue()
     this.#unhold?.()
     this.#life('removeEventListener')
