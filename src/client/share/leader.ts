@@ -74,21 +74,21 @@ export class Leader {
     this.#host = host
     this.#sid = this.#resuming = session.sid
     this.#inherited = session.sid !== undefined
-    this.#tap = { ...session, outbox: this.outbox, hello: (h) => this.#hello(h), msg: (f) => this.#post({ t: 'm', id: f.id, tp: f.topic, d: f.d }) }
+    this.#tap = { ...session, outbox: this.outbox, hello: (h) => this.#hello(h), msg: (f) => this.#post(f) }
     // Taking over: every frame the previous leader numbered and nobody has answered yet goes out again
     // with its number, whoever sent it (the server answers those it has from its record); new ones follow.
     for (const seq of [...session.frames.keys()].sort((a, b) => a - b)) this.#take(seq, session.frames.get(seq)!)
     const e = (this.#engine = makeEngine(this.#tap))
     e.on('status', (ev) => {
       const { previous: _, error, ...s } = ev
-      this.#post({ t: 'S', s: (this.#snapshot = { ...s, error: toWire(error) }), sid: this.#sid, mf: this.#mf })
+      this.#post({ t: 'status', s: (this.#snapshot = { ...s, error: toWire(error) }), sid: this.#sid, maxFrameBytes: this.#mf })
       if (ev.status === 'closed' && !this.#stopped) {
         this.#stopped = true
         host.ended()
       }
     })
-    e.on('error', (err) => e.status === 'closed' || this.#post({ t: 'E', x: toWire(err)! }))
-    e.on('reset', (r) => this.#post({ t: 'R', r: r.reason }))
+    e.on('error', (err) => e.status === 'closed' || this.#post({ t: 'error', error: toWire(err)! }))
+    e.on('reset', (r) => this.#post({ t: 'reset', reason: r.reason }))
     void e.connect()
   }
 
@@ -102,7 +102,7 @@ export class Leader {
         tab.topics.add(t)
       }
       // A new leader's engine reports `connecting` at once, so every tab hears of it; a tab joining later gets the status.
-      if (this.#snapshot) this.#post({ t: 'S', to: m.p, s: this.#snapshot, sid: this.#sid, mf: this.#mf })
+      if (this.#snapshot) this.#post({ t: 'status', to: m.p, s: this.#snapshot, sid: this.#sid, maxFrameBytes: this.#mf })
       return
     }
     if (m.t === 'f') {

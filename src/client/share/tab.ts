@@ -77,7 +77,7 @@ export class Tab implements TabLink {
   // ------------------------------------------------------------------ membership and election
 
   #start(key: string): void {
-    const bc = (this.#bc = new this.#BC((this.#name = `surewire ${key}`)))
+    const bc = (this.#bc = new this.#BC((this.#name = `surewire/2 ${key}`)))
     bc.onmessage = (e) => this.#onBus(e.data as Bus)
     // Held for as long as this tab is connected: the leader counts live tabs by these locks.
     this.#locks.request(`${this.#name} tab ${this.#id}`, {}, () => new Promise<void>((r) => (this.#unhold = r))).catch(noop)
@@ -232,21 +232,21 @@ export class Tab implements TabLink {
       this.#epoch = m.e
       this.#join()
     }
-    if (m.t === 'S') {
+    if (m.t === 'status') {
       if (m.to !== undefined && m.to !== this.#id) return
       if (m.sid !== this.#sid) this.#frames.clear()
       this.#sid = m.sid
-      this.#to({ t: 'status', s: { ...m.s, error: fromWire(m.s.error) }, maxFrameBytes: m.mf })
+      this.#to({ ...m, s: { ...m.s, error: fromWire(m.s.error) } })
       if (m.s.status === 'closed') this.#stop()
-    } else if (m.t === 'm') {
+      return
+    }
+    if (m.t === 'msg') {
       if (m.id <= this.#lastId) return
       this.#lastId = m.id
-      this.#to({ t: 'msg', topic: m.tp, d: m.d })
-    } else if (m.t === 'E') this.#to({ t: 'error', error: fromWire(m.x) })
-    else if (m.t === 'R') {
+    } else if (m.t === 'reset') {
       this.#frames.clear()
-      if (m.r === 'session_unknown') this.#lastId = 0
-      this.#to({ t: 'reset', reason: m.r })
-    }
+      if (m.reason === 'session_unknown') this.#lastId = 0
+    } else if (m.t !== 'error') return // a marker (see #delivered)
+    this.#to(m.t === 'error' ? { ...m, error: fromWire(m.error) } : m)
   }
 }

@@ -30,13 +30,14 @@ export type Bus =
   | { t: 'f'; p: string; e: number; f: TabFrame[] }
   | { t: 'b'; p: string }
   // the leader → tabs
-  | { t: 'S'; e: number; to?: string; s: WireStatus; sid?: string; mf?: number }
-  | { t: 'm'; e: number; id: number; tp?: string; d: unknown }
+  // (status, msg, error, reset: shaped as the LinkEvent the tab's client gets, plus `e`)
+  | { t: 'status'; e: number; to?: string; s: WireStatus; sid?: string; maxFrameBytes?: number }
+  | { t: 'msg'; e: number; id: number; topic?: string; d: unknown }
   /** Frame `l` of tab `to` has session seq `s` (sent before the frame can reach the wire; every tab keeps it until answered). */
   | { t: 's'; e: number; to: string; l: number; s: number; x: Payload }
   | { t: 'a'; e: number; to: string; l: number; x?: WireError }
-  | { t: 'E'; e: number; x: WireError }
-  | { t: 'R'; e: number; r: 'session_unknown' | 'replay_window_exceeded' }
+  | { t: 'error'; e: number; error: WireError }
+  | { t: 'reset'; e: number; reason: 'session_unknown' | 'replay_window_exceeded' }
 
 /** An error as plain data (structured clone keeps only name and message of an Error); anything else (no error, `true`): undefined. */
 export function toWire(err: unknown): WireError | undefined {
