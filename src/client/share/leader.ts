@@ -239,7 +239,7 @@ export class Leader {
     const tab = this.#tabs.get(item.p)
     while (tab?.items[0]?.r !== undefined) {
       const { p, l, r } = tab.items.shift()!
-      this.#post({ t: 'a', to: p, l, x: toWire(r) })
+      this.#post({ t: r === true ? 'ack' : 'nack', to: p, seq: l, error: toWire(r) })
     }
   }
 

@@ -220,9 +220,9 @@ export class Tab implements TabLink {
       if (m.e < this.#epoch) this.#leader?.adopt(m.s, f)
       return
     }
-    if (m.t === 'a') {
-      for (const [seq, f] of this.#frames) if (f.p === m.to && f.l <= m.l) this.#frames.delete(seq)
-      if (this.#on && m.to === this.#id) this.#to(m.x ? { t: 'nack', seq: m.l, error: fromWire(m.x) } : { t: 'ack', seq: m.l })
+    if (m.t === 'ack' || m.t === 'nack') {
+      for (const [seq, f] of this.#frames) if (f.p === m.to && f.l <= m.seq) this.#frames.delete(seq)
+      if (this.#on && m.to === this.#id) this.#to({ ...m, error: fromWire(m.error) } as LinkEvent)
       return
     }
     if (!this.#on || m.e < this.#epoch) return // an older leader (frozen, now thawed): ignore it

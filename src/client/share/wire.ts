@@ -35,7 +35,8 @@ export type Bus =
   | { t: 'msg'; e: number; id: number; topic?: string; d: unknown }
   /** Frame `l` of tab `to` has session seq `s` (sent before the frame can reach the wire; every tab keeps it until answered). */
   | { t: 's'; e: number; to: string; l: number; s: number; x: Payload }
-  | { t: 'a'; e: number; to: string; l: number; x?: WireError }
+  /** Frames up to `seq` of tab `to` are answered (`nack`: frame `seq` was rejected, with `error`). */
+  | { t: 'ack' | 'nack'; e: number; to: string; seq: number; error?: WireError | undefined }
   | { t: 'error'; e: number; error: WireError }
   | { t: 'reset'; e: number; reason: 'session_unknown' | 'replay_window_exceeded' }
 
