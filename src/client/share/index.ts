@@ -26,18 +26,23 @@ export async function shareKey(o: AnyOptions, endpoints: EndpointHrefs): Promise
   return JSON.stringify([1, endpoints.websocket, endpoints.sse, endpoints.post, o.transports ?? [], identity])
 }
 
-/** cyrb53: a fast 53-bit string hash (crypto.subtle is missing on plain-http pages, where sharing matters most). */
-function hash(s: string): string {
-  let h1 = 0xdeadbeef
-  let h2 = 0x41c6ce57
+/**
+ * A 64-bit string hash: two 32-bit lanes, each step a bijection of the pair (xor the char and
+ * multiply by an odd constant, then each lane's high bits into the other's low ones), so two
+ * strings that differ in one char always differ. Not crypto.subtle: it is missing on plain-http
+ * pages, where sharing matters most.
+ */
+function hash(s: string): number[] {
+  let a = 1
+  let b = 1
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i)
-    h1 = Math.imul(h1 ^ c, 2654435761)
-    h2 = Math.imul(h2 ^ c, 1597334677)
+    a = Math.imul(a ^ c, 2654435761)
+    b = Math.imul(b ^ c, 1597334677)
+    a ^= b >>> 15
+    b ^= a >>> 13
   }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909)
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909)
-  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36)
+  return [a, b]
 }
 
 /**
