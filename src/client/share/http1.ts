@@ -1,10 +1,7 @@
 import { SurewireError } from '../../errors'
 
 type Entry = { name: string; nextHopProtocol?: string }
-interface PerformanceLike {
-  getEntriesByType(type: string): Entry[]
-}
-type ObserverConstructor = new (cb: (list: { getEntries(): Entry[] }) => void) => { observe(o: { type: string; buffered?: boolean }): void; disconnect(): void }
+type ObserverConstructor = new (cb: (list: { getEntries(): Entry[] }) => void) => { observe(o: { type: string; buffered: true }): void; disconnect(): void }
 
 /** Once per page: the warning is about the page, not about one client. */
 let warned = false
@@ -17,14 +14,14 @@ let warned = false
  * stream never finishes, so it has no entry of its own). Nothing happens outside browsers.
  */
 export function warnHttp1(sseUrl: string, emit: (e: Error) => void): void {
-  const g = globalThis as { document?: unknown; performance?: PerformanceLike; PerformanceObserver?: ObserverConstructor }
-  const p = g.performance
-  if (warned || !g.document || !p?.getEntriesByType) return
+  const g = globalThis as { document?: unknown; PerformanceObserver?: ObserverConstructor }
+  if (warned || !g.document || !g.PerformanceObserver) return
   const origin = new URL(sseUrl).origin
-  /** true once an entry of the origin told its protocol. */
-  const check = (entries: Entry[]): boolean | undefined => {
-    for (const { name, nextHopProtocol: v } of entries) {
+  // `buffered`: the entries so far come first (the page's own navigation is usually the answer).
+  const obs = new g.PerformanceObserver((list) => {
+    for (const { name, nextHopProtocol: v } of list.getEntries()) {
       if (!v || !name.startsWith(origin)) continue
+      obs.disconnect()
       if (v === 'http/1.1' && !warned) {
         warned = true
         emit(
@@ -38,10 +35,9 @@ export function warnHttp1(sseUrl: string, emit: (e: Error) => void): void {
           ),
         )
       }
-      return true
+      return
     }
-  }
-  if (check([...p.getEntriesByType('navigation'), ...p.getEntriesByType('resource')]) || !g.PerformanceObserver) return
-  const obs = new g.PerformanceObserver((list) => check(list.getEntries()) && obs.disconnect())
+  })
+  obs.observe({ type: 'navigation', buffered: true })
   obs.observe({ type: 'resource', buffered: true })
 }
