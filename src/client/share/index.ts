@@ -22,8 +22,9 @@ type AnyOptions = ClientOptions<StandardSchemaV1, StandardSchemaV1>
  */
 export async function shareKey(o: AnyOptions, endpoints: EndpointHrefs): Promise<string> {
   const so: ShareTabsOptions = Object(o.shareTabs) // {} for true / undefined
-  const identity = so.key !== undefined ? `k:${so.key}` : o.token ? `t:${hash((await o.token()) ?? '')}` : ''
-  return JSON.stringify([1, endpoints.websocket, endpoints.sse, endpoints.post, o.transports ?? [], identity])
+  // [key], [hash lane a, lane b] or 0: a key never equals a token's hash.
+  const identity = so.key !== undefined ? [so.key] : o.token ? hash((await o.token()) ?? '') : 0
+  return JSON.stringify([1, endpoints, o.transports, identity])
 }
 
 /**
