@@ -73,7 +73,7 @@ export class Leader {
   constructor(host: LeaderHost, session: { sid?: string; lastId: number; frames: Map<number, Numbered> }, makeEngine: (tap: EngineTap) => Engine) {
     this.#host = host
     this.#sid = this.#resuming = session.sid
-    this.#inherited = session.sid !== undefined
+    this.#inherited = !!session.sid
     this.#tap = { ...session, outbox: this.outbox, hello: (h) => this.#hello(h), msg: (f) => this.#post(f) }
     // Taking over: every frame the previous leader numbered and nobody has answered yet goes out again
     // with its number, whoever sent it (the server answers those it has from its record); new ones follow.
@@ -110,9 +110,9 @@ export class Leader {
       if (m.e !== this.#host.epoch) return
       for (const f of m.f) this.#frame(m.p, f)
     } else if (m.t === 'b') {
-      const tab = this.#tabs.get(m.p)
+      const { topics } = this.#tab(m.p)
       this.#tabs.delete(m.p)
-      for (const t of tab?.topics ?? []) if (!this.#has(t)) this.#internal('unsub', t)
+      for (const t of topics) if (!this.#has(t)) this.#internal('unsub', t)
     }
     this.#tap.flush?.()
   }
@@ -138,8 +138,7 @@ export class Leader {
   }
 
   #has(topic: string): boolean {
-    for (const tab of this.#tabs.values()) if (tab.topics.has(topic)) return true
-    return false
+    return [...this.#tabs.values()].some((tab) => tab.topics.has(topic))
   }
 
   #frame(p: string, { l, x }: TabFrame): void {

@@ -233,7 +233,7 @@ export class Tab implements TabLink {
       this.#join()
     }
     if (m.t === 'status') {
-      if (m.to !== undefined && m.to !== this.#id) return
+      if (m.to && m.to !== this.#id) return // a reply to another tab's join
       if (m.sid !== this.#sid) this.#frames.clear()
       this.#sid = m.sid
       this.#to({ ...m, s: { ...m.s, error: fromWire(m.s.error) } })
