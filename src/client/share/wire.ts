@@ -1,6 +1,8 @@
 /**
  * The messages tabs exchange over the BroadcastChannel (docs/TABS.md has the prose). Every message
- * from the leader carries its epoch `e`: a tab ignores messages from an older leader.
+ * from the leader carries its epoch `e`: a tab ignores messages from an older leader. The channel and
+ * the locks are named `surewire/2 <key>` (tab.ts): `/2` is this format, so a tab still running an
+ * older bundle (another format) never joins these tabs; it keeps its own connection instead.
  */
 import { AuthError, ConfigError, RejectedError, ServerRefusalError, SurewireError, ValidationError } from '../../errors'
 import type { ClientSnapshot } from '../status'
