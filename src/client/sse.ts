@@ -1,18 +1,12 @@
-import { SurewireError, errorText } from '../errors'
+import { FrameError, errorText } from '../errors'
 import { DEFAULT_MAX_FRAME_BYTES, utf8Length, type ClientFrame, type ServerFrame } from '../protocol'
 import { postBody, type Codec } from './codec'
+import { parseErrorBody } from './http-body'
 import { Reporter } from './report'
-import { readEventStream } from './sse-stream'
+import { SseParser } from './sse-parser'
 import type { Transport, TransportClose, TransportHandlers, TransportParams } from './transport'
 import type { Endpoints } from './url'
 import { tooLarge } from './websocket'
-
-/**
- * One SSE line or event may hold this many times the server's `maxFrameBytes` (UTF-16 code units,
- * which a frame of N UTF-8 bytes never exceeds): room for server messages larger than what the
- * server accepts, and a stop for a stream that never ends a line.
- */
-const SSE_EVENT_BOUND_FACTOR = 4
 
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>
 
@@ -26,19 +20,36 @@ export interface SseOptions {
   postTimeoutMs: number
 }
 
-/** Resolves on the next macrotask (setImmediate where there is one: Node, Bun). */
-const nextTask = () => new Promise<void>((r) => (typeof setImmediate === 'function' ? setImmediate(r) : setTimeout(r, 0)))
-
 /** One encoded frame waiting for its POST. */
 interface Pending {
   wire: string
   seq: number | undefined
 }
 
+const ignore = (): void => {}
+
+/** Read at most 4096 bytes of a refused request's body as text (the rest is discarded). Never throws. */
+async function readBounded(body: ReadableStream<Uint8Array>): Promise<string> {
+  const reader = body.getReader()
+  const decoder = new TextDecoder()
+  let text = ''
+  try {
+    for (let room = 4096, c; room > 0 && !(c = await reader.read()).done; room -= c.value.byteLength) text += decoder.decode(c.value.subarray(0, room), { stream: true })
+  } catch {
+    /* a broken body says nothing more */
+  }
+  reader.cancel().catch(ignore)
+  return text
+}
+
 /**
  * SSE for server → client (fetch + a bounded event-stream parser, so headers and abort work in
  * every runtime) and HTTP POST for client → server. Frames sent in the same tick go in one POST
  * (codec `postBody: 'array'`); POSTs are serialised so the server sees them in order.
+ *
+ * One SSE line or event may hold 4 times the server's `maxFrameBytes` (UTF-16 code units, which a
+ * frame of N UTF-8 bytes never exceeds): room for server messages larger than what the server
+ * accepts, and a stop for a stream that never ends a line (cause `protocol`, not growing memory).
  */
 export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h: TransportHandlers): Transport {
   const r = new Reporter(h)
@@ -49,48 +60,15 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
   /** The limit the stream's own hello announced (0: none yet, or a codec that knows none). */
   let helloMax = 0
   let opened = false
-  const serverMax = () => {
-    if (helloMax > 0) return helloMax
+  const bound = () => {
     const known = o.maxFrameBytes()
-    return Number.isFinite(known) && known > 0 ? known : DEFAULT_MAX_FRAME_BYTES
+    return 4 * (helloMax > 0 ? helloMax : known > 0 && known < Infinity ? known : DEFAULT_MAX_FRAME_BYTES)
   }
   const finish = (info: Omit<TransportClose, 'opened'>) => {
     if (r.done) return
     abort.abort()
     r.finish({ opened, ...info })
   }
-
-  const req = codec.eventsRequest(endpoints, params)
-  void readEventStream(
-    () => o.fetch(req.url, { headers: req.headers, signal: abort.signal, cache: 'no-store' }),
-    endpoints.sse.pathname,
-    () => SSE_EVENT_BOUND_FACTOR * serverMax(),
-    {
-      isDone: () => r.done,
-      onOpen() {
-        opened = true
-        r.reportOpen()
-        const first = codec.opened?.('sse')
-        if (first) onFrame(first)
-      },
-      onEvent(data) {
-        const f = codec.decode(data)
-        if (f instanceof SurewireError) return r.bad(f)
-        onFrame(f)
-      },
-      onComment: codec.comment && (() => {
-        const f = codec.comment!()
-        if (f) r.frame(f)
-      }),
-      onBadLine: (why) => r.bad(why),
-      finish,
-      refusalHint(res) {
-        const server = res.headers.get('server')
-        const hint = res.status === 404 ? `: nothing serves this path${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? " — check the proxy's location blocks and the client's `url` / `paths`" : ''}` : ''
-        return `${server ? ` (Server: ${server})` : ''}${hint}`
-      },
-    },
-  )
   function onFrame(f: ServerFrame): void {
     if (f.t === 'hello' && sid === undefined) {
       // The stream's first hello; a stray one later changes nothing here (nor in the state machine).
@@ -100,37 +78,86 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
     }
     r.frame(f)
   }
+  // Every callback below may run after the end: the Reporter drops what comes then.
+  const parser = new SseParser(
+    {
+      onEvent(data) {
+        const f = codec.decode(data)
+        if (f instanceof FrameError) r.bad(f)
+        else onFrame(f)
+      },
+      onComment: codec.comment && (() => {
+        const f = codec.comment!()
+        if (f) r.frame(f)
+      }),
+      onBadLine: (why) => r.bad(`bad SSE line ${why}`),
+      onOverflow: (chars) =>
+        finish({
+          cause: 'protocol',
+          detail: `the SSE stream sent ${chars} characters without finishing a line or an event; the client's bound is ${bound()}${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? " (4 × the server's maxFrameBytes)" : ''}`,
+        }),
+    },
+    bound,
+  )
+
+  const req = codec.eventsRequest(endpoints, params)
+  void (async () => {
+    try {
+      const res = await o.fetch(req.url, { headers: req.headers, signal: abort.signal, cache: 'no-store' })
+      const { status, headers, body } = res
+      const type = headers.get('content-type') ?? ''
+      if (status !== 200 || !type.startsWith('text/event-stream') || !body) {
+        const reason = type.includes('json') && body ? parseErrorBody(await readBounded(body)) : (body?.cancel().catch(ignore), {})
+        const server = headers.get('server')
+        const hint = status === 404 ? `: nothing serves this path${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? " — check the proxy's location blocks and the client's `url` / `paths`" : ''}` : ''
+        return finish({ cause: 'refused', status, ...reason, detail: `SSE endpoint ${endpoints.sse.pathname} answered ${status} ${type || '(no content-type)'}${server ? ` (Server: ${server})` : ''}${hint}` })
+      }
+      if (r.done) return void body.cancel().catch(ignore)
+      opened = true
+      r.reportOpen()
+      const first = codec.opened?.('sse')
+      if (first) onFrame(first)
+      const reader = body.getReader()
+      const decoder = new TextDecoder()
+      for (let c; !r.done && !(c = await reader.read()).done; ) r.done || parser.feed(decoder.decode(c.value, { stream: true }))
+      if (r.done) reader.cancel().catch(ignore)
+      else finish({ cause: 'closed', detail: 'SSE stream ended' })
+    } catch (err) {
+      finish({ cause: 'network', detail: `SSE ${opened ? 'stream' : 'request'} failed: ${errorText(err)}` })
+    }
+  })()
 
   // ------------------------------------------------------------------ POST side
   let batch: Pending[] = []
   let scheduled = false
   let inFlight = false
+  const postTo = (wires: string[], init: RequestInit) => {
+    const { url, headers } = codec.postRequest(endpoints, params, sid!)
+    return o.fetch(url, { method: 'POST', headers, body: postBody(codec, wires), cache: 'no-store', ...init })
+  }
 
   /** One POST; resolves once its answer was reported, or the transport has ended. */
   const post = async (items: Pending[]): Promise<void> => {
     // One controller per POST, tied to the transport's: fetch (undici) keeps its abort listener on a
     // signal until the request is garbage-collected, so sharing one signal across thousands of POSTs
-    // piles up listeners (MaxListenersExceededWarning in Node).
+    // piles up listeners (MaxListenersExceededWarning in Node). Aborted: timed out, or the transport ended.
     const postAbort = new AbortController()
-    const onAbort = () => postAbort.abort()
-    abort.signal.addEventListener('abort', onAbort)
-    let timedOut = false
-    const timer = setTimeout(() => {
-      timedOut = true
-      postAbort.abort()
-    }, o.postTimeoutMs)
-    const { url, headers } = codec.postRequest(endpoints, params, sid!)
+    const stop = () => postAbort.abort()
+    abort.signal.addEventListener('abort', stop)
+    const timer = setTimeout(stop, o.postTimeoutMs)
     let res: Response
     let text: string
     try {
-      res = await o.fetch(url, { method: 'POST', headers, body: postBody(codec, items.map((i) => i.wire)), signal: postAbort.signal, cache: 'no-store' })
+      res = await postTo(
+        items.map((i) => i.wire),
+        { signal: postAbort.signal },
+      )
       text = await res.text()
     } catch (err) {
-      if (timedOut) return finish({ cause: 'post_timeout', detail: `POST got no answer within postTimeoutMs=${o.postTimeoutMs}` })
-      return finish({ cause: 'post_failed', detail: `POST failed: ${errorText(err)}` })
+      return finish(postAbort.signal.aborted ? { cause: 'post_timeout', detail: `POST got no answer within postTimeoutMs=${o.postTimeoutMs}` } : { cause: 'post_failed', detail: `POST failed: ${errorText(err)}` })
     } finally {
       clearTimeout(timer)
-      abort.signal.removeEventListener('abort', onAbort)
+      abort.signal.removeEventListener('abort', stop)
     }
     if (r.done) return
     const seqs = items.flatMap((i) => (i.seq === undefined ? [] : [i.seq]))
@@ -183,7 +210,7 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
         await post(items)
         // The answer's acks resolve send() promises, and an app awaiting them sends again one message
         // per microtask: let that settle (one macrotask) so the next POST takes all of it, not one.
-        if (batch.length) await nextTask()
+        if (batch.length) await new Promise((next) => (typeof setImmediate === 'function' ? setImmediate(next) : setTimeout(next, 0)))
       }
     } finally {
       inFlight = false
@@ -213,10 +240,7 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
       abort.abort()
       batch = []
       const e = bye && sid ? codec.encode({ t: 'bye' }, 'sse') : null
-      if (e && 'wire' in e) {
-        const { url, headers } = codec.postRequest(endpoints, params, sid!)
-        o.fetch(url, { method: 'POST', headers, body: postBody(codec, [e.wire]), keepalive: true, cache: 'no-store' }).catch(() => {})
-      }
+      if (e && 'wire' in e) postTo([e.wire], { keepalive: true }).catch(ignore)
     },
   }
 }
