@@ -64,8 +64,8 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
     const known = o.maxFrameBytes()
     return 4 * (helloMax > 0 ? helloMax : known > 0 && known < Infinity ? known : DEFAULT_MAX_FRAME_BYTES)
   }
+  /** Report the end (once: the Reporter drops a second one). The abort is a no-op once the transport ended. */
   const finish = (info: Omit<TransportClose, 'opened'>) => {
-    if (r.done) return
     abort.abort()
     r.finish({ opened, ...info })
   }
@@ -210,7 +210,7 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
         await post(items)
         // The answer's acks resolve send() promises, and an app awaiting them sends again one message
         // per microtask: let that settle (one macrotask) so the next POST takes all of it, not one.
-        if (batch.length) await new Promise((next) => (typeof setImmediate === 'function' ? setImmediate(next) : setTimeout(next, 0)))
+        if (batch.length) await new Promise((next) => (globalThis.setImmediate ?? setTimeout)(next)) // Node, Bun: setImmediate
       }
     } finally {
       inFlight = false
