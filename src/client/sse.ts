@@ -176,25 +176,24 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
    */
   const takeBatch = (): Pending[] => {
     const limit = o.maxFrameBytes()
-    const single = codec.postBody === 'single'
-    let bytes = single ? 0 : 2 // [ ]
+    /** Bytes around each frame: `[` plus a `,` or `]` after each (`array`), none (`single`). */
+    const sep = codec.postBody === 'single' ? 0 : 1
+    let bytes = sep
     let n = 0
-    if (!single) {
+    if (sep) {
       // Most batches are far below the limit even at 3 bytes per UTF-16 unit: no byte count needed.
-      let units = 0
-      for (const p of batch) units += p.wire.length + 1
-      if (bytes + 3 * units <= limit) return batch.splice(0)
+      let units = 1
+      for (const p of batch) units += 3 * p.wire.length + 1
+      if (units <= limit) return batch.splice(0)
     }
-    for (; n < batch.length && !(single && n === 1); n++) {
-      const size = utf8Length(batch[n]!.wire) + (n > 0 ? 1 : 0)
-      if (bytes + size > limit) {
-        if (n > 0) break
-        const dropped = batch.splice(0)
-        const seq = dropped[0]!.seq
-        if (seq !== undefined) r.unsendable(seq, tooLarge(bytes + size, limit))
+    for (const most = sep ? batch.length : 1; n < most; n++) {
+      bytes += utf8Length(batch[n]!.wire) + sep
+      if (bytes > limit) {
+        if (n) break
+        const seq = batch.splice(0)[0]!.seq
+        if (seq !== undefined) r.unsendable(seq, tooLarge(bytes, limit))
         return []
       }
-      bytes += size
     }
     return batch.splice(0, n)
   }
