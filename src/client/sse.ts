@@ -94,7 +94,7 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
       onOverflow: (chars) =>
         finish({
           cause: 'protocol',
-          detail: `the SSE stream sent ${chars} characters without finishing a line or an event; the client's bound is ${bound()}${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? " (4 × the server's maxFrameBytes)" : ''}`,
+          detail: `SSE line or event of ${chars}+ characters; the client's bound is ${bound()}${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? " (4 × the server's maxFrameBytes)" : ''}`,
         }),
     },
     bound,
