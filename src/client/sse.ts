@@ -28,20 +28,6 @@ interface Pending {
 
 const ignore = (): void => {}
 
-/** Read at most 4096 bytes of a refused request's body as text (the rest is discarded). Never throws. */
-async function readBounded(body: ReadableStream<Uint8Array>): Promise<string> {
-  const reader = body.getReader()
-  const decoder = new TextDecoder()
-  let text = ''
-  try {
-    for (let room = 4096, c; room > 0 && !(c = await reader.read()).done; room -= c.value.byteLength) text += decoder.decode(c.value.subarray(0, room), { stream: true })
-  } catch {
-    /* a broken body says nothing more */
-  }
-  reader.cancel().catch(ignore)
-  return text
-}
-
 /**
  * SSE for server → client (fetch + a bounded event-stream parser, so headers and abort work in
  * every runtime) and HTTP POST for client → server. Frames sent in the same tick go in one POST
@@ -103,25 +89,36 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
   const req = codec.eventsRequest(endpoints, params)
   void (async () => {
     try {
-      const res = await o.fetch(req.url, { headers: req.headers, signal: abort.signal, cache: 'no-store' })
-      const { status, headers, body } = res
+      const { status, headers, body } = await o.fetch(req.url, { headers: req.headers, signal: abort.signal, cache: 'no-store' })
       const type = headers.get('content-type') ?? ''
-      if (status !== 200 || !type.startsWith('text/event-stream') || !body) {
-        const reason = type.includes('json') && body ? parseErrorBody(await readBounded(body)) : (body?.cancel().catch(ignore), {})
+      const refused = status !== 200 || !type.startsWith('text/event-stream') || !body
+      if (!refused && !r.done) {
+        opened = true
+        r.reportOpen()
+        const first = codec.opened?.('sse')
+        if (first) onFrame(first)
+      }
+      // Read the event stream, or at most 4096 bytes of a refusal's JSON error body (the rest is discarded).
+      let text = ''
+      const reader = body?.getReader()
+      if (reader) {
+        const decoder = new TextDecoder()
+        try {
+          for (let room = opened ? Infinity : type.includes('json') ? 4096 : 0, c; room > 0 && !r.done && !(c = await reader.read()).done; room -= c.value.byteLength) {
+            const t = decoder.decode(c.value.subarray(0, room), { stream: true })
+            if (opened) parser.feed(t)
+            else text += t
+          }
+        } catch (err) {
+          if (opened) throw err // a broken error body says nothing more
+        }
+        reader.cancel().catch(ignore)
+      }
+      if (refused) {
         const server = headers.get('server')
         const hint = status === 404 ? `: nothing serves this path${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? " — check the proxy's location blocks and the client's `url` / `paths`" : ''}` : ''
-        return finish({ cause: 'refused', status, ...reason, detail: `SSE endpoint ${endpoints.sse.pathname} answered ${status} ${type || '(no content-type)'}${server ? ` (Server: ${server})` : ''}${hint}` })
-      }
-      if (r.done) return void body.cancel().catch(ignore)
-      opened = true
-      r.reportOpen()
-      const first = codec.opened?.('sse')
-      if (first) onFrame(first)
-      const reader = body.getReader()
-      const decoder = new TextDecoder()
-      for (let c; !r.done && !(c = await reader.read()).done; ) r.done || parser.feed(decoder.decode(c.value, { stream: true }))
-      if (r.done) reader.cancel().catch(ignore)
-      else finish({ cause: 'closed', detail: 'SSE stream ended' })
+        finish({ cause: 'refused', status, ...parseErrorBody(text), detail: `SSE endpoint ${endpoints.sse.pathname} answered ${status} ${type || '(no content-type)'}${server ? ` (Server: ${server})` : ''}${hint}` })
+      } else finish({ cause: 'closed', detail: 'SSE stream ended' }) // (dropped if the transport ended first)
     } catch (err) {
       finish({ cause: 'network', detail: `SSE ${opened ? 'stream' : 'request'} failed: ${errorText(err)}` })
     }
