@@ -128,6 +128,9 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
   let batch: Pending[] = []
   let scheduled = false
   let inFlight = false
+  /** The POST in flight (POSTs are serialised: at most one); the transport's end aborts it. */
+  let inFlightAbort: AbortController | undefined
+  abort.signal.onabort = () => inFlightAbort?.abort()
   const postTo = (wires: string[], init: RequestInit) => {
     const { url, headers } = codec.postRequest(endpoints, params, sid!)
     return o.fetch(url, { method: 'POST', headers, body: postBody(codec, wires), cache: 'no-store', ...init })
@@ -135,13 +138,11 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
 
   /** One POST; resolves once its answer was reported, or the transport has ended. */
   const post = async (items: Pending[]): Promise<void> => {
-    // One controller per POST, tied to the transport's: fetch (undici) keeps its abort listener on a
-    // signal until the request is garbage-collected, so sharing one signal across thousands of POSTs
-    // piles up listeners (MaxListenersExceededWarning in Node). Aborted: timed out, or the transport ended.
-    const postAbort = new AbortController()
-    const stop = () => postAbort.abort()
-    abort.signal.addEventListener('abort', stop)
-    const timer = setTimeout(stop, o.postTimeoutMs)
+    // One controller per POST (not the transport's signal: fetch (undici) keeps its abort listener on a
+    // signal until the request is garbage-collected, so sharing one across thousands of POSTs piles up
+    // listeners, MaxListenersExceededWarning in Node). Aborted: timed out, or the transport ended.
+    const postAbort = (inFlightAbort = new AbortController())
+    const timer = setTimeout(() => postAbort.abort(), o.postTimeoutMs)
     let res: Response
     let text: string
     try {
@@ -154,7 +155,6 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
       return finish(postAbort.signal.aborted ? { cause: 'post_timeout', detail: `POST got no answer within postTimeoutMs=${o.postTimeoutMs}` } : { cause: 'post_failed', detail: `POST failed: ${errorText(err)}` })
     } finally {
       clearTimeout(timer)
-      abort.signal.removeEventListener('abort', stop)
     }
     if (r.done) return
     const seqs = items.flatMap((i) => (i.seq === undefined ? [] : [i.seq]))
