@@ -156,7 +156,7 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
     } finally {
       clearTimeout(timer)
     }
-    if (r.done) return
+    // (After the end, what follows reports nothing: the Reporter drops it.)
     const seqs = items.flatMap((i) => (i.seq === undefined ? [] : [i.seq]))
     const answer = codec.postAnswer(res.status, text, seqs)
     if ('refused' in answer) {
