@@ -47,18 +47,15 @@ export class SseParser {
       if (chunk.charCodeAt(0) === 10) start = 1
       this.#take('')
     }
-    for (let i = start; i < chunk.length && !this.#stopped; i++) {
-      const c = chunk.charCodeAt(i)
-      if (c !== 10 && c !== 13) continue
-      if (c === 13 && i + 1 === chunk.length) {
-        // CR LF may be split across chunks.
+    const eol = /\r\n?|\n/g
+    eol.lastIndex = start
+    for (let m; !this.#stopped && (m = eol.exec(chunk)); start = eol.lastIndex) {
+      // CR LF may be split across chunks.
+      if (eol.lastIndex === chunk.length && m[0] === '\r') {
         this.#cr = true
         break
       }
-      const line = chunk.slice(start, i)
-      if (c === 13 && chunk.charCodeAt(i + 1) === 10) i++
-      start = i + 1
-      this.#take(line)
+      this.#take(chunk.slice(start, m.index))
     }
     if (this.#stopped) return
     this.#line += chunk.slice(start, this.#cr ? -1 : undefined)
