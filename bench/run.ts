@@ -490,17 +490,23 @@ async function main(): Promise<void> {
 
     if (ONLY.includes('rtt-alone')) {
       log(`rtt-alone: ${RTT_N} sequential round trips, each stack alone (own server and client process), ${RUNS} runs × ${RTT_ALONE_ROWS.length} stacks`)
-      const raw: Record<string, { median: number[]; p99: number[] }> = {}
+      const raw: Record<string, { median: number[]; p99: number[]; againMedian: number[]; againP99: number[] }> = {}
       for (let r = 0; r < RUNS; r++) {
-        for (const row of RTT_ALONE_ROWS) {
+        // Run r starts with stack r (mod the number of stacks): each stack is first as often as the
+        // others, so whatever the runner did just before (a section's last process exiting, its GC)
+        // does not always fall on the same stack's run.
+        for (let k = 0; k < RTT_ALONE_ROWS.length; k++) {
+          const row = RTT_ALONE_ROWS[(r + k) % RTT_ALONE_ROWS.length]!
           const solo = await startSolo(BUILD_DIR, row.stack, soloProf('rtt-alone', row.key))
           try {
-            const res = (await runClient(soloPorts(solo.port), { kind: 'rtt', impls: [row.impl], n: RTT_N, warm: 500 })) as Extract<TaskResult, { kind: 'rtt' }>
+            const res = (await runClient(soloPorts(solo.port), { kind: 'rtt', impls: [row.impl], n: RTT_N, warm: 500, again: RTT_N })) as Extract<TaskResult, { kind: 'rtt' }>
             const got = res.byImpl[row.impl]!
-            const x = (raw[row.key] ??= { median: [], p99: [] })
+            const x = (raw[row.key] ??= { median: [], p99: [], againMedian: [], againP99: [] })
             x.median.push(got.median)
             x.p99.push(got.p99)
-            log(`  ${row.key.padEnd(14)} median ${num(got.median * 1000, 0)} µs  p99 ${num(got.p99 * 1000, 0)} µs`)
+            x.againMedian.push(got.again!.median)
+            x.againP99.push(got.again!.p99)
+            log(`  ${row.key.padEnd(14)} median ${num(got.median * 1000, 0)} µs  p99 ${num(got.p99 * 1000, 0)} µs  | next ${RTT_N}: median ${num(got.again!.median * 1000, 0)} µs  p99 ${num(got.again!.p99 * 1000, 0)} µs`)
           } finally {
             await solo.stop()
           }
@@ -510,12 +516,13 @@ async function main(): Promise<void> {
       const rows = RTT_ALONE_ROWS.map((row) => {
         const x = raw[row.key]!
         f.rttAlone[row.key] = { median: us(x.median), p99: us(x.p99) }
-        return [row.label, spread(f.rttAlone[row.key]!.median, 0), spread(f.rttAlone[row.key]!.p99, 0)]
+        return [row.label, spread(f.rttAlone[row.key]!.median, 0), spread(f.rttAlone[row.key]!.p99, 0), spread(us(x.againMedian), 0), spread(us(x.againP99), 0)]
       })
+      const n = RTT_N.toLocaleString('en-US')
       section(
         '8. Round trip, each stack alone',
-        `As section 3 (${RTT_N.toLocaleString('en-US')} sequential \`echo\` request/replies after 500 unmeasured ones, median and p99 of each run), but each stack alone: its own server process (bench/suite/solo.ts, nothing else listening in it) and its own client process, one stack at a time, runs interleaved across stacks. The table gives the median over the runs and their range.`,
-        table(['stack', 'median µs', 'p99 µs'], rows, ['l', 'r', 'r']),
+        `As section 3 (${n} sequential \`echo\` request/replies after 500 unmeasured ones, median and p99 of each run), but each stack alone: its own server process (bench/suite/solo.ts, nothing else listening in it) and its own client process, one stack at a time, runs interleaved across stacks (run r starts with the r-th stack). The table gives the median over the runs and their range. Both processes are new in every run, so the first ${n} include their JIT warm-up (functions called once per round trip are optimised after a few thousand calls; \`npx tsx bench/rtt-trace.ts\` shows where each run's slowest round trips fall); the last two columns are the next ${n} round trips of the same run, after that warm-up.`,
+        table(['stack', 'median µs', 'p99 µs', `next ${n}: median µs`, `next ${n}: p99 µs`], rows, ['l', 'r', 'r', 'r', 'r']),
       )
     }
 
@@ -618,7 +625,7 @@ async function main(): Promise<void> {
     `- ${RUNS} runs per figure; cells are \`median (min–max)\` over the runs. Sections: ${ONLY.join(', ')}; the run took ${minutes} min.`,
     '- Server (bench/suite/server.ts) and each client (bench/suite/client.ts) in separate processes on 127.0.0.1, bundled with esbuild to plain .mjs (packages external) as tsup builds dist/; surewire clients use `WebSocket` from `ws` (Node 20 has none built in).',
     '- Sections 8–10 run one stack\'s server alone in a process of its own (bench/suite/solo.ts) with its clients in other processes (bench/suite/client.ts, or fleets of idle clients: bench/suite/fleet.ts).',
-    `- Reproduce: \`npm run bench\` (options: \`-- --runs 5\`, \`-- --only ${SECTIONS.join(',')}\` (any of them), \`-- --prof\` for client CPU profiles in bench/profiles/). Heap by constructor: \`npx tsx bench/heap-snapshot.ts\` (server side; \`--side client\`, \`--impl surewire-sse\`).`,
+    `- Reproduce: \`npm run bench\` (options: \`-- --runs 5\`, \`-- --only ${SECTIONS.join(',')}\` (any of them), \`-- --prof\` for client CPU profiles in bench/profiles/). Heap by constructor: \`npx tsx bench/heap-snapshot.ts\` (server side; \`--side client\`, \`--impl surewire-sse\`). Where section 8's slowest round trips fall (GC pauses of either process, JIT, per-1,000 CPU): \`npx tsx bench/rtt-trace.ts\`.`,
     '',
     '## Targets',
     '',

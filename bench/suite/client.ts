@@ -12,7 +12,7 @@ import { io, type ManagerOptions, type SocketOptions } from 'socket.io-client'
 import { WebSocket } from 'ws'
 import { RealtimeClient, type KeyValueStorage, type StandardSchemaV1, type StatusEvent, type WebSocketConstructor } from '../../src/index'
 import type { TransportKind } from '../../src/client/transport'
-import { heapAfterGc, passthrough, quantile, socketIoIdle, zodIncoming, type BenchMsg, type ServerPorts, type Task, type TaskResult } from './shared'
+import { heapAfterGc, passthrough, quantile, socketIoIdle, zodIncoming, type BenchMsg, type RttFigures, type ServerPorts, type Task, type TaskResult } from './shared'
 
 const task = JSON.parse(process.argv[2]!) as Task
 const ports = JSON.parse(process.argv[3]!) as ServerPorts
@@ -223,6 +223,11 @@ async function c2s(t: Extract<Task, { kind: 'c2s' }>): Promise<TaskResult> {
 
 // ------------------------------------------------------------------ 3: round trip
 
+function figures(samples: number[]): RttFigures {
+  samples.sort((a, b) => a - b)
+  return { median: quantile(samples, 0.5), p99: quantile(samples, 0.99) }
+}
+
 async function rtt(t: Extract<Task, { kind: 'rtt' }>): Promise<TaskResult> {
   const stacks = t.impls.map((impl) => {
     const peer = peerFor(impl)
@@ -245,19 +250,24 @@ async function rtt(t: Extract<Task, { kind: 'rtt' }>): Promise<TaskResult> {
   })
   await Promise.all(stacks.map((s) => s.peer.ready))
   for (let i = 0; i < t.warm; i++) for (const s of stacks) await s.once(i)
-  for (let i = 0; i < t.n; i++) {
-    for (const s of stacks) {
-      const t0 = performance.now()
-      await s.once(t.warm + i)
-      s.samples.push(performance.now() - t0)
+  const measure = async (from: number, n: number) => {
+    for (const s of stacks) s.samples = []
+    for (let i = 0; i < n; i++) {
+      for (const s of stacks) {
+        const t0 = performance.now()
+        await s.once(from + i)
+        s.samples.push(performance.now() - t0)
+      }
     }
+    return stacks.map((s) => figures(s.samples))
   }
+  const first = await measure(t.warm, t.n)
+  const again = t.again ? await measure(t.warm + t.n, t.again) : undefined
   const byImpl: Extract<TaskResult, { kind: 'rtt' }>['byImpl'] = {}
-  for (const s of stacks) {
+  stacks.forEach((s, k) => {
     s.peer.close()
-    s.samples.sort((a, b) => a - b)
-    byImpl[s.impl] = { median: quantile(s.samples, 0.5), p99: quantile(s.samples, 0.99) }
-  }
+    byImpl[s.impl] = { ...first[k]!, ...(again ? { again: again[k]! } : {}) }
+  })
   return { kind: 'rtt', byImpl, n: t.n }
 }
 

@@ -67,8 +67,12 @@ export type ConnectImpl = 'surewire' | 'surewire-remembered' | 'surewire-sse' | 
 export type Task =
   | { kind: 'push'; impl: PushImpl; n: number; warm: number; schema: 'none' | 'zod' }
   | { kind: 'c2s'; impl: C2sImpl; n: number; warm: number }
-  /** All `impls` connected at once from one process, their round trips interleaved, so load on the machine hits each alike. */
-  | { kind: 'rtt'; impls: RttImpl[]; n: number; warm: number }
+  /**
+   * All `impls` connected at once from one process, their round trips interleaved, so load on the machine hits each alike.
+   * `again`: after the `n` measured ones, measure `again` more as a second figure (`byImpl[impl].again`): by then every
+   * stack's hot path has long been compiled, so it shows the steady state without the processes' JIT warm-up.
+   */
+  | { kind: 'rtt'; impls: RttImpl[]; n: number; warm: number; again?: number }
   | {
       kind: 'connect'
       impl: ConnectImpl
@@ -93,7 +97,7 @@ export type Task =
 /** Client worker → runner. */
 export type TaskResult =
   | { kind: 'throughput'; ms: number; cpuUs: number; n: number }
-  | { kind: 'rtt'; byImpl: Partial<Record<RttImpl, { median: number; p99: number }>>; n: number }
+  | { kind: 'rtt'; byImpl: Partial<Record<RttImpl, RttFigures & { again?: RttFigures }>>; n: number }
   | {
       kind: 'connect'
       samples: { ms: number; opened: string; error?: string }[]
@@ -103,6 +107,12 @@ export type TaskResult =
   | { kind: 'heap'; perConnBytes: number; clients: number; baseHeap: number; heap: number }
   | { kind: 'validate'; zodUs: number; noneUs: number; n: number }
   | { kind: 'fetch'; firstMs: number; secondMs: number }
+
+/** Median and p99 of a run of round trips, ms. */
+export interface RttFigures {
+  median: number
+  p99: number
+}
 
 export function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN

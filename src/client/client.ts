@@ -228,7 +228,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       return handledRejection(new SurewireError('too_large', `message is ${bytes} bytes; the limit is ${limit}${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ' (maxMessageBytes / server maxFrameBytes)' : ''}`))
     }
     // Not wrapped in handled(): the outbox marks a promise handled before it rejects it (no `.catch` per send).
-    const p = this.#queue().pushMessage(result.value, json, bytes)
+    const p = this.#queue().push({ t: 'msg', d: result.value }, bytes, undefined, json)
     this.#flush()
     return p
   }

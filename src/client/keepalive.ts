@@ -19,62 +19,70 @@ export interface KeepaliveOptions {
  * every delay is clamped (`hb` comes from the server: 2^31 would make `setTimeout` fire every ms).
  */
 export class Keepalive {
-  #ping: Timer | undefined
+  /** The ping timer (WebSocket) or the silence watchdog (SSE): one transport kind at a time. */
+  #timer: Timer | undefined
   #pong: Timer | undefined
-  #silence: Timer | undefined
-  #kind: TransportKind = 'websocket'
+  /** On WebSocket (pings, pongs), else SSE (heartbeats). */
+  #ws = true
   #hb = DEFAULT_HEARTBEAT_MS
   #transport: Pick<Transport, 'send'> | undefined
   /** Says whether the page is hidden (timers throttled). */
   #lifecycle: LifecycleSource | null = null
   /** When the SSE stream last delivered a frame (the silence watchdog compares against it). */
   #lastFrameAt = 0
+  readonly #o: KeepaliveOptions
+  readonly #onDead: (this: unknown, reason: 'pong_timeout' | 'sse_silent', detail: string) => void
+  readonly #owner: unknown
 
   constructor(
-    private readonly o: KeepaliveOptions,
-    private readonly onDead: (this: unknown, reason: 'pong_timeout' | 'sse_silent', detail: string) => void,
+    o: KeepaliveOptions,
+    onDead: (this: unknown, reason: 'pong_timeout' | 'sse_silent', detail: string) => void,
     /** `this` of `onDead`: the client passes one function for every client and itself here (a closure less per client). */
-    private readonly owner?: unknown,
-  ) {}
+    owner?: unknown,
+  ) {
+    this.#o = o
+    this.#onDead = onDead
+    this.#owner = owner
+  }
 
   /** Start watching a newly active connection; pings go out on `transport`. */
   start(kind: TransportKind, hb: number, transport: Pick<Transport, 'send'>, lifecycle: LifecycleSource | null = null): void {
     this.stop()
-    this.#kind = kind
+    this.#ws = kind === 'websocket'
     this.#hb = hb
     this.#transport = transport
     this.#lifecycle = lifecycle
-    if (kind === 'sse') return this.alive()
-    if (this.o.pingIntervalMs <= 0) return // pinging turned off
-    const every = timerMs(Math.max(10, Math.min(this.o.pingIntervalMs, hb)))
-    this.#ping = setTimeout(pingTick, every, this, every)
+    if (!this.#ws) return this.alive()
+    if (this.#o.pingIntervalMs <= 0) return // pinging turned off
+    const every = timerMs(Math.max(10, Math.min(this.#o.pingIntervalMs, hb)))
+    this.#timer = setTimeout(Keepalive.#beat, every, this, every)
   }
 
-  /** The ping timer fired: ping, and arm it again. */
-  beat(every: number): void {
-    this.ping()
-    this.#ping = setTimeout(pingTick, every, this, every)
+  /** The ping timer's callback: one function for every keepalive, its state passed as arguments (no closure per connection). */
+  static #beat(k: Keepalive, every: number): void {
+    k.ping()
+    k.#timer = setTimeout(Keepalive.#beat, every, k, every)
   }
 
   /** Ping now (WebSocket) and expect a frame back within `pongTimeoutMs`. */
   ping(): void {
-    if (this.#kind !== 'websocket') return
+    if (!this.#ws) return
     this.#transport?.send([{ t: 'ping' }])
     if (this.#pong !== undefined) return
-    const ms = timerMs(this.o.pongTimeoutMs)
+    const ms = timerMs(this.#o.pongTimeoutMs)
     const due = now() + ms
     this.#pong = setTimeout(() => {
       this.#pong = undefined
       // Hidden tabs throttle timers and suspended machines fire them late: no evidence of a dead
       // connection, so ask again (a visible tab checks at once, see the client's lifecycle handler).
       if (this.#lifecycle?.hidden?.() || now() - due > ms) return this.ping()
-      this.onDead.call(this.owner, 'pong_timeout', `no pong within pongTimeoutMs=${ms}`)
+      this.#onDead.call(this.#owner, 'pong_timeout', `no pong within pongTimeoutMs=${ms}`)
     }, ms)
   }
 
   /** A frame arrived on the active connection. */
   alive(): void {
-    if (this.#kind === 'websocket') {
+    if (this.#ws) {
       clearTimeout(this.#pong)
       this.#pong = undefined
       return
@@ -82,30 +90,26 @@ export class Keepalive {
     // Runs for every SSE frame: re-arming a timer per frame costs more than parsing the frame,
     // so note the time and let one timer compare it when it fires.
     this.#lastFrameAt = now()
-    if (this.#silence === undefined) this.#watchSilence(this.#silenceMs())
+    if (this.#timer === undefined) this.#watchSilence(this.#silenceMs())
   }
 
   stop(): void {
-    for (const t of [this.#ping, this.#pong, this.#silence]) clearTimeout(t)
-    this.#ping = this.#pong = this.#silence = undefined
+    clearTimeout(this.#timer)
+    clearTimeout(this.#pong)
+    this.#timer = this.#pong = undefined
   }
 
   #silenceMs(): number {
-    return timerMs(this.o.sseSilenceTimeoutMs ?? Math.round(this.#hb * 2.5))
+    return timerMs(this.#o.sseSilenceTimeoutMs ?? Math.round(this.#hb * 2.5))
   }
 
   #watchSilence(ms: number): void {
-    this.#silence = setTimeout(() => {
-      this.#silence = undefined
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
       const limit = this.#silenceMs()
       const quiet = now() - this.#lastFrameAt
       if (quiet < limit) return this.#watchSilence(limit - quiet)
-      this.onDead.call(this.owner, 'sse_silent', `no frame or heartbeat for ${limit} ms`)
+      this.#onDead.call(this.#owner, 'sse_silent', `no frame or heartbeat for ${limit} ms`)
     }, ms)
   }
-}
-
-/** The ping timer's callback: one function for every keepalive, its state passed as arguments (no closure per connection). */
-function pingTick(k: Keepalive, every: number): void {
-  k.beat(every)
 }

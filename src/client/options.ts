@@ -149,28 +149,22 @@ export const clientDefaults = {
   maxMessageBytes: 1_048_576,
 } as const
 
+type Target = { addEventListener(t: string, l: (e: { type: string }) => void): void; removeEventListener(t: string, l: (e: { type: string }) => void): void }
+
 /** Browser online/offline/visibilitychange, or null outside browsers. */
 export function browserLifecycle(): LifecycleSource | null {
-  const w = globalThis as unknown as {
-    addEventListener?: (t: string, l: () => void) => void
-    removeEventListener?: (t: string, l: () => void) => void
-    document?: { visibilityState?: string; addEventListener(t: string, l: () => void): void; removeEventListener(t: string, l: () => void): void }
-  }
+  const w = globalThis as unknown as Partial<Target> & { document?: Target & { visibilityState?: string } }
   if (typeof w.addEventListener !== 'function' || !w.document) return null
   const doc = w.document
   return {
     hidden: () => doc.visibilityState === 'hidden',
     subscribe(listener) {
-      const online = () => listener('online')
-      const offline = () => listener('offline')
-      const visible = () => doc.visibilityState === 'visible' && listener('visible')
-      w.addEventListener!('online', online)
-      w.addEventListener!('offline', offline)
-      doc.addEventListener('visibilitychange', visible)
+      // One listener for the three events: the event's type tells them apart.
+      const on = (e: { type: string }) => (e.type === 'visibilitychange' ? doc.visibilityState === 'visible' && listener('visible') : listener(e.type as 'online' | 'offline'))
+      const events = [[w, 'online'], [w, 'offline'], [doc, 'visibilitychange']] as const
+      for (const [t, type] of events) t.addEventListener!(type, on)
       return () => {
-        w.removeEventListener!('online', online)
-        w.removeEventListener!('offline', offline)
-        doc.removeEventListener('visibilitychange', visible)
+        for (const [t, type] of events) t.removeEventListener!(type, on)
       }
     },
   }
@@ -178,66 +172,85 @@ export function browserLifecycle(): LifecycleSource | null {
 
 export const defaultBackoff: Backoff = fullJitterBackoff()
 
+/** Flags of {@link checks} (a `const enum`: esbuild writes the numbers in, a `const` imported across modules it would not). */
+const enum C {
+  /** The smallest value is 1 (else 0). */
+  MIN1 = 1,
+  /** An integer (or Infinity). */
+  INT = 2,
+  /** A timer delay: clamped to 2^31 − 1 ms, so `Infinity` means "never" rather than `setTimeout`'s 1 ms. */
+  MS = 4,
+  /** A function. */
+  FN = 8,
+  /** A Standard Schema (required). */
+  SCHEMA = 16,
+}
+
+/** What every checked option must be, in the order they are checked: a kind, or a numeric range (0 or 1 to Infinity). */
+const checks: Record<string, number> = {
+  incoming: C.SCHEMA,
+  outgoing: C.SCHEMA,
+  token: C.FN,
+  connectTimeoutMs: C.MIN1 | C.MS,
+  sseHeadStartMs: C.MS,
+  wsFailuresBeforeFallback: C.MIN1 | C.INT,
+  rememberFallbackMs: 0,
+  wsProbeIntervalMs: C.MS,
+  pingIntervalMs: C.MS,
+  pongTimeoutMs: C.MIN1 | C.MS,
+  sseSilenceTimeoutMs: C.MIN1 | C.MS,
+  postTimeoutMs: C.MIN1 | C.MS,
+  healthyAfterMs: C.MS,
+  maxAttempts: C.MIN1 | C.INT,
+  authRetries: C.INT,
+  maxQueuedMessages: C.MIN1 | C.INT,
+  maxQueuedBytes: C.MIN1,
+  maxMessageBytes: C.MIN1,
+  backoff: C.FN,
+  fetch: C.FN,
+  WebSocket: C.FN,
+}
+
+/** The value a ConfigError reports: numbers as they are, the rest as (short) JSON or its type. */
+function got(v: unknown): string {
+  try {
+    return typeof v === 'number' ? String(v) : (JSON.stringify(v)?.slice(0, 60) ?? typeof v)
+  } catch {
+    return typeof v // a cycle, a BigInt
+  }
+}
+
+/** The one shape of an option's ConfigError: the option, what it must be, the value it got. */
+function bad(name: string, must: string, v: unknown): ConfigError {
+  return new ConfigError(`\`${name}\` ${must}; got ${got(v)}`)
+}
+
 /**
- * The one place options are checked (a ConfigError that says what to do, naming the range of numeric
- * options) and defaulted (from {@link clientDefaults}); timer delays are clamped here too.
+ * The one place options are checked (a ConfigError naming the option, what it must be — the range of
+ * numeric options — and the value it got) and defaulted (from {@link clientDefaults}); timer delays
+ * are clamped here too.
  */
 export function resolveClientOptions<O extends ClientOptions<StandardSchemaV1, StandardSchemaV1>>(options: O) {
-  if (!options || typeof options !== 'object') throw new ConfigError('new RealtimeClient(options): options object is required')
-  for (const k of ['incoming', 'outgoing'] as const) {
-    if (!isStandardSchema(options[k])) {
-      throw new ConfigError(
-        `\`${k}\` must be a Standard Schema${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ` (zod ≥ 3.24, valibot, arktype), e.g. ${k}: z.object({ type: z.literal('chat'), text: z.string() })` : ''}`,
-      )
-    }
-  }
-  if (options.token !== undefined && typeof options.token !== 'function') {
-    throw new ConfigError(`\`token\` must be a function${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ' that returns the token (called before every connect), e.g. token: () => getAccessToken()' : ''}`)
-  }
-  checkNumbers(options as unknown as Record<string, unknown>)
-  for (const k of ['backoff', 'fetch', 'WebSocket'] as const) {
-    if (options[k] !== undefined && typeof options[k] !== 'function') throw new ConfigError(`\`${k}\` must be a function; got ${typeof options[k]}`)
+  if (!options || typeof options !== 'object') throw new ConfigError('options object is required')
+  for (const k of Object.keys(checks)) {
+    const f = checks[k]!
+    const v = (options as Record<string, unknown>)[k]
+    if (f & C.SCHEMA ? isStandardSchema(v) : v === undefined || (f & C.FN ? typeof v === 'function' : typeof v === 'number' && v >= (f & C.MIN1) && (v === Infinity || !(f & C.INT) || Number.isInteger(v)))) continue
+    throw bad(
+      k,
+      f & C.SCHEMA
+        ? `must be a Standard Schema${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ` (zod ≥ 3.24, valibot, arktype), e.g. ${k}: z.object({ type: z.literal('chat'), text: z.string() })` : ''}`
+        : f & C.FN
+          ? `must be a function${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') && k === 'token' ? ' that returns the token (called before every connect), e.g. token: () => getAccessToken()' : ''}`
+          : `must be ${f & C.INT ? 'an integer' : f & C.MS ? 'a number of milliseconds' : 'a number'} in [${f & C.MIN1}, Infinity]${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') && f & C.MS ? ' (Infinity: never; delays above 2^31 − 1 ms are clamped to it)' : ''}`,
+      v,
+    )
   }
   const transports = options.transports
   if (transports !== undefined && (!Array.isArray(transports) || !transports.length || transports.some((t) => t !== 'websocket' && t !== 'sse'))) {
-    throw new ConfigError(`\`transports\` lists 'websocket' and/or 'sse'${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ", e.g. ['websocket', 'sse'] (the default) or ['sse']" : ''}; got ${JSON.stringify(transports)}`)
+    throw bad('transports', `lists 'websocket' and/or 'sse'${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ", e.g. ['websocket', 'sse'] (the default) or ['sse']" : ''}`, transports)
   }
   return withDefaults(options)
-}
-
-/**
- * The range of every numeric option: smallest value, whether it must be an integer, and whether it is
- * a timer delay (clamped to 2^31 − 1 ms, so `Infinity` means "never" rather than `setTimeout`'s 1 ms).
- */
-const numeric: Record<string, { min: number; int?: true; timer?: true }> = {
-  connectTimeoutMs: { min: 1, timer: true },
-  sseHeadStartMs: { min: 0, timer: true },
-  wsFailuresBeforeFallback: { min: 1, int: true },
-  rememberFallbackMs: { min: 0 },
-  wsProbeIntervalMs: { min: 0, timer: true },
-  pingIntervalMs: { min: 0, timer: true },
-  pongTimeoutMs: { min: 1, timer: true },
-  sseSilenceTimeoutMs: { min: 1, timer: true },
-  postTimeoutMs: { min: 1, timer: true },
-  healthyAfterMs: { min: 0, timer: true },
-  maxAttempts: { min: 1, int: true },
-  authRetries: { min: 0, int: true },
-  maxQueuedMessages: { min: 1, int: true },
-  maxQueuedBytes: { min: 1 },
-  maxMessageBytes: { min: 1 },
-}
-
-/** Throw a ConfigError naming the range for a numeric option outside it (`undefined` means the default). */
-function checkNumbers(options: Record<string, unknown>): void {
-  for (const [k, r] of Object.entries(numeric)) {
-    const v = options[k]
-    if (v === undefined) continue
-    const ok = typeof v === 'number' && v >= r.min && (v === Infinity || !r.int || Number.isInteger(v))
-    if (ok) continue
-    const kind = r.int ? 'an integer' : r.timer ? 'a number of milliseconds' : 'a number'
-    const inf = r.timer && (typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ' (Infinity: never; delays above 2^31 − 1 ms are clamped to it)' : ''
-    throw new ConfigError(`\`${k}\` must be ${kind} in [${r.min}, Infinity]${inf}; got ${typeof v === 'number' ? v : JSON.stringify(v) ?? typeof v}`)
-  }
 }
 
 /** Options the constructor consumes (endpoints, inbox, fallback memory) and no one reads again. */
@@ -252,7 +265,7 @@ function withDefaults<T extends object>(options: T): Omit<T, ConstructorOnly> & 
   const out = Object.create(clientDefaults) as Record<string, unknown>
   for (const k of Object.keys(options)) {
     const v = (options as Record<string, unknown>)[k]
-    if (v !== undefined && !(constructorOnly as readonly string[]).includes(k)) out[k] = numeric[k]?.timer ? Math.min(v as number, MAX_TIMER_MS) : v
+    if (v !== undefined && !(constructorOnly as readonly string[]).includes(k)) out[k] = checks[k]! & C.MS ? Math.min(v as number, MAX_TIMER_MS) : v
   }
   return out as never
 }

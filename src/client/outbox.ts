@@ -31,12 +31,6 @@ class Entry {
     readonly frame: OutgoingFrame,
     readonly bytes: number,
   ) {}
-  get seq(): number {
-    return this.frame.seq
-  }
-  set seq(seq: number) {
-    this.frame.seq = seq
-  }
   /** Reject, marking the promise handled first: a fire-and-forget send() never becomes an unhandled rejection. */
   fail(err: Error): void {
     this.promise?.catch(noop)
@@ -53,8 +47,8 @@ const COMPACT_AT = 1024
  * switch (the server drops duplicates by seq), and is bounded in count and bytes.
  *
  * The queue is an array read from `#head` (an ack advances it: no shift or splice per
- * frame), and `#unsent` marks where the first frame not yet written may be, so taking
- * the new frames costs what is new, not what is queued.
+ * frame; the slots before it are `undefined`), and `#unsent` marks where the first frame not
+ * yet written may be, so taking the new frames costs what is new, not what is queued.
  */
 export class Outbox {
   #q: (Entry | undefined)[] = []
@@ -64,11 +58,13 @@ export class Outbox {
   #unsent = 0
   #nextSeq = 1
   #bytes = 0
+  readonly #maxMessages: number
+  readonly #maxBytes: number
 
-  constructor(
-    private readonly maxMessages: number,
-    private readonly maxBytes: number,
-  ) {}
+  constructor(maxMessages: number, maxBytes: number) {
+    this.#maxMessages = maxMessages
+    this.#maxBytes = maxBytes
+  }
 
   get size(): number {
     return this.#q.length - this.#head
@@ -97,36 +93,27 @@ export class Outbox {
    * does not serialise it again.
    */
   push(payload: Payload, bytes: number, seq?: number, json?: string): Promise<void> {
-    return this.#add(payload.t === 'msg' ? undefined : payload, payload.t === 'msg' ? payload.d : undefined, bytes, seq, json)
-  }
-
-  /** Queue a message the client serialised (`json` is `JSON.stringify(d)`): push() without the payload object. */
-  pushMessage(d: unknown, json: string, bytes: number): Promise<void> {
-    return this.#add(undefined, d, bytes, undefined, json)
-  }
-
-  #add(sub: Exclude<Payload, { t: 'msg' }> | undefined, d: unknown, bytes: number, seq: number | undefined, json: string | undefined): Promise<void> {
-    if (this.size >= this.maxMessages || this.#bytes + bytes > this.maxBytes) {
+    if (this.size >= this.#maxMessages || this.#bytes + bytes > this.#maxBytes) {
       return handledRejection(
         new SurewireError(
           'queue_full',
-          `outgoing queue is full (${this.size} messages, ${this.#bytes} bytes; limits ` +
-            `maxQueuedMessages=${this.maxMessages}, maxQueuedBytes=${this.maxBytes}); wait for earlier sends to resolve`,
+          `queue full (${this.size} messages, ${this.#bytes} bytes; maxQueuedMessages=${this.#maxMessages}, maxQueuedBytes=${this.#maxBytes}): wait for earlier sends`,
         ),
       )
     }
     const n = seq ?? this.#nextSeq++
-    const frame: OutgoingFrame = sub ? { t: sub.t, topic: sub.topic, seq: n } : json === undefined ? { t: 'msg', d, seq: n } : { t: 'msg', d, seq: n, [serialisedData]: json }
+    const frame: OutgoingFrame =
+      payload.t !== 'msg' ? { t: payload.t, topic: payload.topic, seq: n } : json === undefined ? { t: 'msg', d: payload.d, seq: n } : { t: 'msg', d: payload.d, seq: n, [serialisedData]: json }
     const e = new Entry(frame, bytes)
     const p = (e.promise = new Promise<void>((resolve, reject) => {
       e.resolve = resolve
       e.reject = reject
     }))
     const q = this.#q
-    if (seq === undefined || this.size === 0 || q[q.length - 1]!.seq < seq) q.push(e)
+    if (seq === undefined || this.size === 0 || q[q.length - 1]!.frame.seq < seq) q.push(e)
     else {
       let at = this.#head
-      while (q[at]!.seq <= seq) at++ // the last entry has a larger seq: stops inside the queue
+      while (q[at]!.frame.seq <= seq) at++ // the last entry has a larger seq: stops inside the queue
       q.splice(at, 0, e)
       if (at < this.#unsent) this.#unsent = at
     }
@@ -150,24 +137,18 @@ export class Outbox {
 
   /** A new transport: everything unacked goes again. */
   markAllUnsent(): void {
-    for (const e of this.#live()) e.sent = false
-    this.#unsent = this.#head
+    this.#resend(this.#head)
   }
 
   /** A new server session: it has seen none of our sequence numbers. Renumber from 1. */
   renumber(): void {
-    this.#nextSeq = 1
-    for (const e of this.#live()) {
-      e.seq = this.#nextSeq++
-      e.sent = false
-    }
-    this.#unsent = this.#head
+    this.#resend(this.#head, 1)
   }
 
   /** Put frames (re-subscriptions) ahead of everything queued. */
   unshift(payloads: Payload[]): void {
-    if (!payloads.length) return
-    this.#reset(payloads.map((p) => new Entry(p.t === 'msg' ? { t: 'msg', d: p.d, seq: 0 } : { t: p.t, topic: p.topic, seq: 0 }, 0)).concat(this.#live()))
+    this.#q = payloads.map((p) => new Entry({ ...p, seq: 0 }, 0)).concat(this.#live())
+    this.#head = this.#unsent = 0
   }
 
   /** Is a subscription to `topic` waiting to be acked? */
@@ -175,25 +156,18 @@ export class Outbox {
     return this.#live().some((e) => e.frame.t === 'sub' && e.frame.topic === topic)
   }
 
-  /** Reject (and drop) queued frames larger than `limit` bytes, e.g. once the server's own limit is known. */
+  /**
+   * Reject (and drop) queued frames larger than `limit` bytes, e.g. once the server's own limit is known.
+   * The server never accepted them (nor anything after them: it refuses sequence gaps), so each is
+   * refused: what follows is renumbered down over the gap.
+   */
   rejectLarger(limit: number, error: (bytes: number) => Error): void {
-    const keep: Entry[] = []
-    let gapFrom = 0
-    for (const e of this.#live()) {
-      if (e.bytes <= limit) keep.push(e)
-      else {
-        gapFrom ||= e.seq
-        this.#bytes -= e.bytes
-        e.fail(error(e.bytes))
-      }
+    const q = this.#q
+    for (let i = this.#head; i < q.length; ) {
+      const e = q[i]!
+      if (e.bytes > limit) this.refuse(e.frame.seq, error(e.bytes))
+      else i++
     }
-    if (!gapFrom) return
-    // The server never accepted the dropped frames (nor anything after them: it refuses sequence gaps),
-    // so close the gap by renumbering what follows.
-    this.#reset(keep)
-    let next = gapFrom
-    for (const e of keep) if (e.seq > gapFrom) e.seq = next++
-    this.#nextSeq = next
   }
 
   /**
@@ -203,24 +177,17 @@ export class Outbox {
   refuse(seq: number, err: Error): void {
     const i = this.#find(seq)
     if (i < 0) return
-    const e = this.#remove(i)
-    let next = seq
-    const q = this.#q
-    for (let j = i; j < q.length; j++) {
-      const x = q[j]!
-      x.seq = next++
-      x.sent = false
-    }
-    if (i < this.#unsent) this.#unsent = i
-    this.#nextSeq = next
-    e.fail(err)
+    const [e] = this.#q.splice(i, 1)
+    this.#bytes -= e!.bytes
+    this.#resend(i, seq)
+    e!.fail(err)
   }
 
   /** A cumulative ack: settle every frame up to `seq`, in order. */
   ack(seq: number): void {
     const q = this.#q
     let h = this.#head
-    while (h < q.length && q[h]!.seq <= seq) {
+    while (h < q.length && q[h]!.frame.seq <= seq) {
       const e = q[h]!
       q[h++] = undefined
       this.#bytes -= e.bytes
@@ -238,19 +205,18 @@ export class Outbox {
     } else this.#head = h
   }
 
+  /** `seq` was refused; everything before it was consumed (cumulative, in seq order): settle them all, rejecting that one. */
   nack(seq: number, err: Error): void {
-    const i = this.#find(seq)
-    if (i < 0) return
-    const e = this.#remove(i)
-    // Everything before it was consumed too (seq order).
-    this.ack(seq - 1)
-    e.fail(err)
+    const e = this.#q[this.#find(seq)]
+    if (!e) return
+    e.resolve = () => e.fail(err)
+    this.ack(seq)
   }
 
   rejectAll(err: Error): void {
     const all = this.#live()
-    this.#reset([])
-    this.#bytes = 0
+    this.#q = []
+    this.#head = this.#unsent = this.#bytes = 0
     for (const e of all) e.fail(err)
   }
 
@@ -258,24 +224,19 @@ export class Outbox {
     return this.#q.slice(this.#head) as Entry[]
   }
 
-  #reset(entries: Entry[]): void {
-    this.#q = entries
-    this.#head = this.#unsent = 0
-  }
-
-  /** Index of the entry numbered `seq`, or -1. */
+  /** Index of the entry numbered `seq`, or -1 (the dead slots before `#head` are undefined). */
   #find(seq: number): number {
-    const q = this.#q
-    for (let i = this.#head; i < q.length; i++) {
-      if (q[i]!.seq === seq) return i
-    }
-    return -1
+    return this.#q.findIndex((e) => e?.frame.seq === seq)
   }
 
-  #remove(i: number): Entry {
-    const [e] = this.#q.splice(i, 1)
-    if (i < this.#unsent) this.#unsent--
-    this.#bytes -= e!.bytes
-    return e!
+  /** Mark the entries from index `from` on unsent, renumbering them from `next` (and what comes after) when given. */
+  #resend(from: number, next?: number): void {
+    const q = this.#q
+    if (from < this.#unsent) this.#unsent = from
+    for (let i = from; i < q.length; i++) {
+      q[i]!.sent = false
+      if (next !== undefined) q[i]!.frame.seq = next++
+    }
+    if (next !== undefined) this.#nextSeq = next
   }
 }

@@ -18,50 +18,44 @@ export interface Endpoints {
   key: string
 }
 
-function pageHref(): string | undefined {
-  const loc = (globalThis as { location?: { href?: string } }).location
-  return typeof loc?.href === 'string' ? loc.href : undefined
-}
+/** The schemes a URL may have; the group is the secure `s` (or nothing). */
+const SCHEME = /^(?:http|ws)(s?):$/
 
-const toHttp: Record<string, string> = { 'ws:': 'http:', 'wss:': 'https:', 'http:': 'http:', 'https:': 'https:' }
-const toWs: Record<string, string> = { 'http:': 'ws:', 'https:': 'wss:', 'ws:': 'ws:', 'wss:': 'wss:' }
+/** `u` with the scheme of one transport (`ws`/`wss` or `http`/`https`, keeping it secure or not) and no hash. */
+function endpoint(u: URL, ws: boolean, name: string): URL {
+  const s = SCHEME.exec(u.protocol)
+  if (!s) throw new ConfigError(`\`${name}\` must be http(s):// or ws(s)://; got ${JSON.stringify(u.href)}`)
+  u.protocol = (ws ? 'ws' : 'http') + s[1] + ':'
+  u.hash = ''
+  return u
+}
 
 /** Resolve the base URL and per-transport overrides; throws ConfigError with a fix on misuse. */
 export function resolveEndpoints(url: string | URL, paths: EndpointPaths = {}): Endpoints {
   if (url === undefined || url === null || url === '') {
     throw new ConfigError(`\`url\` is required${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ', e.g. new RealtimeClient({ url: "https://example.com/realtime", … })' : ''}`)
   }
-  const page = pageHref()
+  const href = (globalThis as { location?: { href?: unknown } }).location?.href // the page's, in browsers
+  const page = typeof href === 'string' ? href : undefined
   let base: URL
   try {
     base = new URL(String(url), page)
   } catch {
     throw new ConfigError(
-      page
-        ? `\`url\` ${JSON.stringify(String(url))} is not a valid URL`
-        : `\`url\` ${JSON.stringify(String(url))} is not an absolute URL${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? '; outside a browser pass one like "http://127.0.0.1:3000/realtime"' : ''}`,
+      `\`url\` ${JSON.stringify(String(url))} is not ${page ? 'a valid' : 'an absolute'} URL${!page && (typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? '; outside a browser pass one like "http://127.0.0.1:3000/realtime"' : ''}`,
     )
   }
-  if (!toHttp[base.protocol]) {
-    throw new ConfigError(`\`url\` must be http(s):// or ws(s)://, got ${JSON.stringify(base.protocol)}`)
-  }
-  if (page?.startsWith('https:') && (base.protocol === 'ws:' || base.protocol === 'http:')) {
+  // Checks the base's scheme (the copy is thrown away).
+  if (!endpoint(new URL(base), false, 'url').protocol.endsWith('s:') && page?.startsWith('https:')) {
     throw new ConfigError(
-      `\`url\` ${base.protocol}//${base.host} is insecure but the page is https://; browsers block it as mixed content` +
+      `\`url\` ${base.protocol}//${base.host} is insecure but the page is https:// (browsers block mixed content)` +
         ((typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? `. Use "https://${base.host}${base.pathname}" (surewire derives wss:// from it) or a relative URL like "${base.pathname}".` : ''),
     )
   }
-  const resolve = (p: string | undefined, protocols: Record<string, string>): URL => {
-    const u = p ? new URL(p, base) : new URL(base)
-    const proto = protocols[u.protocol]
-    if (!proto) throw new ConfigError(`endpoint ${JSON.stringify(p)} must be http(s):// or ws(s)://`)
-    u.protocol = proto
-    u.hash = ''
-    return u
-  }
-  const websocket = resolve(paths.websocket, toWs)
-  const sse = resolve(paths.sse, toHttp)
-  const post = resolve(paths.post ?? paths.sse, toHttp)
+  const at = (k: keyof EndpointPaths, ws: boolean, p = paths[k]): URL => endpoint(new URL(p ?? '', base), ws, `paths.${k}`)
+  const websocket = at('websocket', true)
+  const sse = at('sse', false)
+  const post = at('post', false, paths.post ?? paths.sse) // a bad paths.sse failed above
   return { websocket, sse, post, key: websocket.origin + websocket.pathname }
 }
 

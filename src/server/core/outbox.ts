@@ -5,6 +5,7 @@
  * in socket buffers. Frames written after the connection went live count against
  * `maxBufferedBytes`; past it the connection is a slow consumer (`onOverflow`).
  */
+import { microtask } from './clock'
 
 /** Bytes a transport may hold before the outbox waits for it to drain. */
 export const PUMP_HIGH_WATER = 64 * 1024
@@ -124,7 +125,7 @@ export class Outbox {
     this.#scheduled = true
     // Frames written in one tick leave together: one write (SSE) or one corked burst (WebSocket).
     // A closure per scheduled flush (short-lived), not one held by every connection.
-    queueMicrotask(() => this.#flushTick())
+    microtask(() => this.#flushTick())
   }
 
   /** Make sure a flush runs at the end of this tick (it calls `beforeFlush`, which may add frames). */
