@@ -55,7 +55,10 @@ export class BaseEmitter<Events extends object> {
       try {
         l(payload)
       } catch (err) {
-        this.onListenerError(err, String(event))
+        // Rethrown asynchronously, so it is visible but cannot corrupt state or stop the other listeners.
+        queueMicrotask(() => {
+          throw err
+        })
       }
     }
     return true
@@ -65,13 +68,6 @@ export class BaseEmitter<Events extends object> {
   protected listenersOf<K extends keyof Events>(event: K): readonly Listener<Events[K]>[] | undefined {
     const cur = this.#listeners?.get(event) as Listener<Events[K]> | Set<Listener<Events[K]>> | undefined
     return cur === undefined ? undefined : typeof cur === 'function' ? [cur] : [...cur]
-  }
-
-  /** A listener threw. Rethrown asynchronously by default so it is visible but cannot corrupt state. */
-  protected onListenerError(err: unknown, _event: string): void {
-    queueMicrotask(() => {
-      throw err
-    })
   }
 }
 

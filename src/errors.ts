@@ -27,12 +27,11 @@ export type SurewireErrorCode =
  */
 export class SurewireError extends Error {
   override name = 'SurewireError'
-  constructor(
-    readonly code: SurewireErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
+  // `declare` + an assignment: a parameter property would be emitted as a field and an assignment.
+  declare readonly code: SurewireErrorCode
+  constructor(code: SurewireErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options)
+    this.code = code
   }
 }
 
@@ -40,23 +39,21 @@ export class SurewireError extends Error {
 export class FrameError extends SurewireError {
   override name = 'FrameError'
   declare readonly code: 'bad_frame'
-  constructor(
-    message: string,
-    /** The raw text, truncated to 200 characters. */
-    readonly raw: string,
-  ) {
+  /** The raw text, truncated to 200 characters. */
+  declare readonly raw: string
+  constructor(message: string, raw: string) {
     super('bad_frame', message)
+    this.raw = raw
   }
 }
 
 /** A message failed its schema (`outgoing` on send, or the server's schema for a nack). */
 export class ValidationError extends SurewireError {
   override name = 'ValidationError'
-  constructor(
-    readonly issues: ReadonlyArray<StandardSchemaV1.Issue>,
-    direction: 'outgoing' | 'incoming',
-  ) {
+  declare readonly issues: ReadonlyArray<StandardSchemaV1.Issue>
+  constructor(issues: ReadonlyArray<StandardSchemaV1.Issue>, direction: 'outgoing' | 'incoming') {
     super('invalid_message', `${direction} message does not match its schema: ${formatIssues(issues)}`)
+    this.issues = issues
   }
 }
 
@@ -71,12 +68,11 @@ export class ConfigError extends SurewireError {
 /** The server refused the credentials (HTTP 401/403 or close code 4401/4403). The client stops retrying. */
 export class AuthError extends SurewireError {
   override name = 'AuthError'
-  constructor(
-    message: string,
-    /** HTTP status (SSE/POST) or WebSocket close code. */
-    readonly status: number,
-  ) {
+  /** HTTP status (SSE/POST) or WebSocket close code. */
+  declare readonly status: number
+  constructor(message: string, status: number) {
     super('auth_failed', message)
+    this.status = status
   }
 }
 
@@ -87,27 +83,27 @@ export class AuthError extends SurewireError {
  */
 export class ServerRefusalError extends SurewireError {
   override name = 'ServerRefusalError'
-  constructor(
-    /** Protocol error code from the server, e.g. `origin_not_allowed`, `forbidden`. */
-    readonly serverCode: string,
-    message: string,
-    readonly fatal: boolean,
-    /** HTTP status of a refused POST or SSE request. */
-    readonly status?: number,
-  ) {
+  /** Protocol error code from the server, e.g. `origin_not_allowed`, `forbidden`. */
+  declare readonly serverCode: string
+  declare readonly fatal: boolean
+  /** HTTP status of a refused POST or SSE request. */
+  declare readonly status?: number
+  constructor(serverCode: string, message: string, fatal: boolean, status?: number) {
     super('server_refused', message)
+    this.serverCode = serverCode
+    this.fatal = fatal
+    this.status = status
   }
 }
 
 /** The server consumed a sent message but did not accept it (a `nack` frame). */
 export class RejectedError extends SurewireError {
   override name = 'RejectedError'
-  constructor(
-    /** Protocol error code from the server, e.g. `invalid_message`. */
-    readonly serverCode: string,
-    message: string,
-  ) {
+  /** Protocol error code from the server, e.g. `invalid_message`. */
+  declare readonly serverCode: string
+  constructor(serverCode: string, message: string) {
     super('rejected', `server rejected the message (${serverCode}): ${message}`)
+    this.serverCode = serverCode
   }
 }
 

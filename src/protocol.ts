@@ -210,70 +210,72 @@ function parseJson(text: string): unknown {
   }
 }
 
+/** Decode one server frame's text: the frame, or the FrameError saying why it is not one. Never throws. */
+export function decodeServerFrame(text: string): ServerFrame | FrameError {
+  let v: unknown
+  try {
+    v = JSON.parse(text)
+  } catch {
+    return new FrameError('frame is not valid JSON', text.slice(0, 200))
+  }
+  return toServerFrame(v, text)
+}
+
 /** Parse one server frame. Throws FrameError on anything that is not a well-formed v1 frame. */
 export function parseServerFrame(text: string): ServerFrame {
-  return checkServerFrame(parseJson(text), text)
+  const f = decodeServerFrame(text)
+  if (f instanceof FrameError) throw f
+  return f
 }
 
 const RESETS: readonly unknown[] = ['session_unknown', 'replay_window_exceeded']
 
-/** The check and the words for each field kind of {@link SERVER_FIELDS}. */
-const KINDS = {
-  s: [(v: unknown) => typeof v === 'string', 'a string'],
-  i: [isSeq, 'an integer'],
-  b: [(v: unknown) => typeof v === 'boolean', 'a boolean'],
-  r: [(v: unknown) => RESETS.includes(v), '"session_unknown" or "replay_window_exceeded"'],
-  a: [() => true, 'present'],
-} as const
-
-/**
- * Every field each server frame defines, as `name:kind` (`?` after the name: optional; kinds in
- * {@link KINDS}; `a`: any value, but present). `n` of a pong is the client's own value echoed back, never read.
- */
-const SERVER_FIELDS: Record<string, string> = {
-  msg: 'id:i d:a topic?:s', // topic: C6
-  hello: 'sid:s hb:i resumed:b maxFrameBytes:i seq?:i reset?:r',
-  ack: 'seq:i',
-  nack: 'seq:i code:s message:s',
-  pong: '',
-  hb: '',
-  error: 'code:s message:s fatal?:b',
-  notice: 'reason:s code?:s', // message: for logs, never read
+/** The check for each field kind of {@link SERVER_FIELDS}: true, or the words for what the value must be. */
+const KINDS: Record<string, (v: unknown) => true | string> = {
+  s: (v) => typeof v === 'string' || 'a string',
+  i: (v) => isSeq(v) || 'an integer',
+  b: (v) => typeof v === 'boolean' || 'a boolean',
+  r: (v) => RESETS.includes(v) || RESETS.join(' or '),
+  a: () => true,
 }
 
-/** {@link SERVER_FIELDS} compiled once per frame type: `[key, optional, kind]` per field (nothing is split per frame). */
-const compiled: Record<string, [string, boolean, keyof typeof KINDS][]> = {}
-for (const t in SERVER_FIELDS)
-  compiled[t] = SERVER_FIELDS[t]!.split(' ')
-    .filter(Boolean)
-    .map((spec) => {
-      const [name, kind] = spec.split(':') as [string, keyof typeof KINDS]
-      const optional = name.endsWith('?')
-      return [optional ? name.slice(0, -1) : name, optional, kind]
-    })
+/**
+ * Every field each server frame defines, as `name:kind` (kinds in {@link KINDS}; upper case: optional;
+ * `a`: any value, but present), compiled once into `[key, optional, check]` per field (nothing is split
+ * per frame). `n` of a pong is the client's own value echoed back, never read; a notice's `message` is
+ * for logs, never read.
+ */
+const SERVER_FIELDS = new Map<string, [string, boolean, (typeof KINDS)[string]][]>()
+for (const row of 'msg id:i d:a topic:S,hello sid:s hb:i resumed:b maxFrameBytes:i seq:I reset:R,ack seq:i,nack seq:i code:s message:s,pong,hb,error code:s message:s fatal:B,notice reason:s code:S'.split(',')) {
+  const [t, ...fields] = row.split(' ')
+  SERVER_FIELDS.set(
+    t!,
+    fields.map((spec) => {
+      const [key, kind] = spec.split(':') as [string, string]
+      const k = kind.toLowerCase()
+      return [key, k !== kind, KINDS[k]!]
+    }),
+  )
+}
 
 /** Why a parsed value is not a server frame, or undefined when it is one. Every field a frame defines is type-checked. */
-function serverFrameProblem(f: unknown): string | undefined {
-  if (!isObj(f) || typeof f.t !== 'string') return 'frame is not an object with a string `t`'
+function serverFrameProblem(v: unknown): string | undefined {
+  // Of JSON values (every caller's), only an object can have a string `t`.
+  if (typeof (v as { t?: unknown } | null)?.t !== 'string') return 'frame is not an object with a string `t`'
+  const f = v as Record<string, unknown> & { t: string }
   // The frame of every message, checked without the table walk (the same rules as its row).
   if (f.t === 'msg' && isSeq(f.id) && 'd' in f && (f.topic === undefined || typeof f.topic === 'string')) return undefined
-  const fields = Object.hasOwn(compiled, f.t) ? compiled[f.t]! : undefined
+  const fields = SERVER_FIELDS.get(f.t)
   if (fields === undefined) return `unknown frame type ${JSON.stringify(f.t.slice(0, 40))}`
-  for (const [key, optional, kind] of fields) {
+  for (const [key, optional, check] of fields) {
     const v = f[key]
-    if (v === undefined ? !optional && !(key in f) : !KINDS[kind][0](v)) return `${f.t} frame \`${key}\` must be ${KINDS[kind][1]}`
+    const ok = v === undefined ? optional || key in f || 'present' : check(v)
+    if (ok !== true) return `${f.t} frame \`${key}\` must be ${ok}`
   }
   return undefined
 }
 
-/** Check an already-parsed server frame (POST responses are arrays of these). Throws FrameError. */
-export function checkServerFrame(f: unknown, raw = ''): ServerFrame {
-  const e = toServerFrame(f, raw)
-  if (e instanceof FrameError) throw e
-  return e
-}
-
-/** Like checkServerFrame, but returns the FrameError instead of throwing it. */
+/** Check an already-parsed server frame (POST responses are arrays of these): the frame, or the FrameError saying why not. */
 export function toServerFrame(f: unknown, raw = ''): ServerFrame | FrameError {
   const why = serverFrameProblem(f)
   return why === undefined ? (f as ServerFrame) : new FrameError(why, raw.slice(0, 200))
@@ -354,13 +356,8 @@ export function utf8Length(s: string): number {
   let n = 0
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i)
-    if (c < 0x80) n += 1
-    else if (c < 0x800) n += 2
-    else if (c >= 0xd800 && c <= 0xdbff && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      // a valid surrogate pair; a lone surrogate is encoded as U+FFFD (3 bytes) below
-      n += 4
-      i++
-    } else n += 3
+    // A valid surrogate pair is 4 bytes; a lone surrogate is encoded as U+FFFD (3 bytes).
+    n += c < 0x80 ? 1 : c < 0x800 ? 2 : (c & 0xfc00) === 0xd800 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00 ? (i++, 4) : 3
   }
   return n
 }

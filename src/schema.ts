@@ -42,11 +42,8 @@ export type Infer<S> = S extends StandardSchemaV1 ? StandardSchemaV1.InferOutput
 export type InferIn<S> = S extends StandardSchemaV1 ? StandardSchemaV1.InferInput<S> : unknown
 
 export function isStandardSchema(s: unknown): s is StandardSchemaV1 {
-  return (
-    (typeof s === 'object' || typeof s === 'function') &&
-    s !== null &&
-    typeof (s as StandardSchemaV1)['~standard']?.validate === 'function'
-  )
+  // A primitive has no `~standard` (nothing is added to the built-in prototypes).
+  return typeof (s as StandardSchemaV1 | null)?.['~standard']?.validate === 'function'
 }
 
 /** Render issues as one short line: `type: Invalid input; payload.x: Expected number`. */

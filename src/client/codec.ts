@@ -7,7 +7,7 @@
  * plain backend also differs in its URLs, headers and POST bodies.
  */
 import { FrameError } from '../errors'
-import { PROTOCOL_VERSION, QUERY, parseServerFrame, toServerFrame, type ClientFrame, type SequencedClientFrame, type ServerFrame } from '../protocol'
+import { PROTOCOL_VERSION, decodeServerFrame, toServerFrame, type ClientFrame, type SequencedClientFrame, type ServerFrame, type QUERY } from '../protocol'
 import { parseErrorBody, type ServerReason } from './http-body'
 import type { TransportKind, TransportParams } from './transport'
 import { withQuery, type Endpoints } from './url'
@@ -79,42 +79,32 @@ function bearer(token: string | undefined): Record<string, string> {
   return token ? { Authorization: `Bearer ${token}` } : {}
 }
 
+/** A URL's query: QUERY's names written out (shorter in the bundle than looking them up; the type keeps them in step) and `notices`. */
+type Query = { [K in (typeof QUERY)[keyof typeof QUERY] | 'notices']?: string | number | undefined }
+const query = (url: URL | string, q: Query) => withQuery(url, { v: PROTOCOL_VERSION, ...q })
+
 /** The surewire protocol, version 1 (docs/PROTOCOL.md). */
 export const surewireCodec: Codec = {
   name: 'surewire',
   postBody: 'array',
   websocketUrl(endpoints, p) {
-    return withQuery(endpoints.websocket, {
-      [QUERY.version]: PROTOCOL_VERSION,
-      [QUERY.session]: p.sid,
-      [QUERY.lastId]: p.sid ? p.lastId : undefined,
-      [QUERY.token]: p.token,
-      notices: 1, // this client reads `notice` frames (docs/PROTOCOL.md)
-    })
+    // notices: this client reads `notice` frames (docs/PROTOCOL.md)
+    return query(endpoints.websocket, { sid: p.sid, last: p.sid ? p.lastId : undefined, access_token: p.token, notices: 1 })
   },
   eventsRequest(endpoints, p) {
     const headers: Record<string, string> = { Accept: 'text/event-stream', ...bearer(p.token) }
     if (p.sid) headers['Last-Event-ID'] = String(p.lastId)
-    return { url: withQuery(endpoints.sse, { [QUERY.version]: PROTOCOL_VERSION, [QUERY.session]: p.sid, notices: 1 }), headers }
+    return { url: query(endpoints.sse, { sid: p.sid, notices: 1 }), headers }
   },
   postRequest(endpoints, p, sid) {
-    return {
-      url: withQuery(endpoints.post, { [QUERY.version]: PROTOCOL_VERSION, [QUERY.session]: sid }),
-      headers: { 'Content-Type': 'application/json', ...bearer(p.token) },
-    }
+    return { url: query(endpoints.post, { sid }), headers: { 'Content-Type': 'application/json', ...bearer(p.token) } }
   },
   encode(frame) {
     const d = frame.t === 'msg' ? (frame as OutgoingFrame)[serialisedData] : undefined
     // The same text JSON.stringify(frame) gives, built around the JSON of `d` made once by send().
     return { wire: d === undefined ? JSON.stringify(frame) : `{"t":"msg","d":${d},"seq":${(frame as OutgoingFrame).seq}}` }
   },
-  decode(text) {
-    try {
-      return parseServerFrame(text)
-    } catch (err) {
-      return err as FrameError
-    }
-  },
+  decode: decodeServerFrame,
   postAnswer(status, text) {
     if (status !== 200) return { refused: true, ...parseErrorBody(text) }
     let replies: unknown

@@ -2,7 +2,7 @@ import type { Codec } from './codec'
 import { openSse, type FetchLike } from './sse'
 import type { Transport, TransportHandlers, TransportKind, TransportParams } from './transport'
 import type { Endpoints } from './url'
-import { openWebSocket, type FrameLimit, type WebSocketConstructor } from './websocket'
+import { WebSocketTransport, type FrameLimit, type WebSocketConstructor } from './websocket'
 
 /** What the state machine lends a transport. */
 export interface TransportContext {
@@ -23,6 +23,6 @@ export interface TransportContext {
  */
 export function openTransport(codec: Codec, kind: TransportKind, ctx: TransportContext, params: TransportParams, h: TransportHandlers, limit: FrameLimit = ctx): Transport {
   return kind === 'websocket'
-    ? openWebSocket(ctx.WebSocket, codec.websocketUrl(ctx.endpoints, params), codec, limit, h)
+    ? new WebSocketTransport(ctx.WebSocket, codec.websocketUrl(ctx.endpoints, params), codec, limit, h)
     : openSse(codec, ctx, params, h)
 }

@@ -1,10 +1,7 @@
 import { SurewireError } from '../../errors'
 
 type Entry = { name: string; nextHopProtocol?: string }
-interface PerformanceLike {
-  getEntriesByType(type: string): Entry[]
-}
-type ObserverConstructor = new (cb: (list: { getEntries(): Entry[] }) => void) => { observe(o: { type: string; buffered?: boolean }): void; disconnect(): void }
+type ObserverConstructor = new (cb: (list: { getEntries(): Entry[] }) => void) => { observe(o: { type: string; buffered: true }): void; disconnect(): void }
 
 /** Once per page: the warning is about the page, not about one client. */
 let warned = false
@@ -17,18 +14,20 @@ let warned = false
  * stream never finishes, so it has no entry of its own). Nothing happens outside browsers.
  */
 export function warnHttp1(sseUrl: string, emit: (e: Error) => void): void {
-  const g = globalThis as { document?: unknown; performance?: PerformanceLike; PerformanceObserver?: ObserverConstructor }
-  if (warned || !g.document || !g.performance?.getEntriesByType) return
+  const g = globalThis as { document?: unknown; PerformanceObserver?: ObserverConstructor }
+  if (warned || !g.document || !g.PerformanceObserver) return
   const origin = new URL(sseUrl).origin
-  const check = (entries: Entry[]): boolean | undefined => {
-    for (const e of entries) {
-      if (!e.nextHopProtocol || !e.name.startsWith(origin)) continue
-      if (e.nextHopProtocol === 'http/1.1' && !warned) {
+  // `buffered`: the entries so far come first (the page's own navigation is usually the answer).
+  const obs = new g.PerformanceObserver((list) => {
+    for (const { name, nextHopProtocol: v } of list.getEntries()) {
+      if (!v || !name.startsWith(origin)) continue
+      obs.disconnect()
+      if (v === 'http/1.1' && !warned) {
         warned = true
         emit(
           new SurewireError(
             'connection_limit',
-            `SSE over HTTP/1.1 to ${origin} without a connection shared between tabs: browsers allow 6 connections per host` +
+            `SSE over HTTP/1.1 to ${origin} without shareTabs: browsers allow 6 connections per host` +
               ((typeof process !== 'undefined' && process.env.NODE_ENV !== 'production')
                 ? ', so more than about five tabs open at once exhaust them (sends and the page\'s own requests hang). ' +
                   'Serve the endpoint over HTTP/2 (https), or keep `shareTabs` on where the browser supports it.'
@@ -36,13 +35,9 @@ export function warnHttp1(sseUrl: string, emit: (e: Error) => void): void {
           ),
         )
       }
-      return true
+      return
     }
-    return undefined
-  }
-  const p = g.performance
-  if (check([...p.getEntriesByType('navigation'), ...p.getEntriesByType('resource')])) return
-  if (!g.PerformanceObserver) return
-  const obs = new g.PerformanceObserver((list) => check(list.getEntries()) && obs.disconnect())
+  })
+  obs.observe({ type: 'navigation', buffered: true })
   obs.observe({ type: 'resource', buffered: true })
 }

@@ -7,14 +7,11 @@ import type { ClientOptions } from '../options'
 import type { EndpointHrefs } from '../url'
 import type { Engine } from './leader'
 import { Tab } from './tab'
-import { engineTap, type BroadcastChannelConstructor, type EngineTap, type LinkEvent, type LockManagerLike, type TabLink } from './types'
+import { engineTap, type BroadcastChannelConstructor, type EngineTap, type LinkEvent, type LockManagerLike, type ShareTabsOptions, type TabLink } from './types'
 
 export { engineTap, type EngineTap, type LinkEvent, type TabLink } from './types'
 
 type AnyOptions = ClientOptions<StandardSchemaV1, StandardSchemaV1>
-
-/** Accepts anything: the leader's engine passes data through, each tab validates with its own schema. */
-const passthrough: StandardSchemaV1 = { '~standard': { version: 1, vendor: 'surewire', validate: (value) => ({ value }) } }
 
 /**
  * The share key: tabs share one session only when all of it is equal.
@@ -24,23 +21,29 @@ const passthrough: StandardSchemaV1 = { '~standard': { version: 1, vendor: 'sure
  *   returns at `connect()` ('' without a provider). Two different tokens never share a session.
  */
 export async function shareKey(o: AnyOptions, endpoints: EndpointHrefs): Promise<string> {
-  const so = typeof o.shareTabs === 'object' ? o.shareTabs : undefined
-  const identity = so?.key !== undefined ? `k:${so.key}` : o.token ? `t:${hash((await o.token()) ?? '')}` : ''
-  return JSON.stringify([1, endpoints.websocket, endpoints.sse, endpoints.post, o.transports ?? [], identity])
+  const so: ShareTabsOptions = Object(o.shareTabs) // {} for true / undefined
+  // [key], [hash lane a, lane b] or 0: a key never equals a token's hash.
+  const identity = so.key !== undefined ? [so.key] : o.token ? hash((await o.token()) ?? '') : 0
+  return JSON.stringify([1, endpoints, o.transports, identity])
 }
 
-/** cyrb53: a fast 53-bit string hash (crypto.subtle is missing on plain-http pages, where sharing matters most). */
-function hash(s: string): string {
-  let h1 = 0xdeadbeef
-  let h2 = 0x41c6ce57
+/**
+ * A 64-bit string hash: two 32-bit lanes, each step a bijection of the pair (xor the char and
+ * multiply by an odd constant, then each lane's high bits into the other's low ones), so two
+ * strings that differ in one char always differ. Not crypto.subtle: it is missing on plain-http
+ * pages, where sharing matters most.
+ */
+function hash(s: string): number[] {
+  let a = 1
+  let b = 1
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i)
-    h1 = Math.imul(h1 ^ c, 2654435761)
-    h2 = Math.imul(h2 ^ c, 1597334677)
+    a = Math.imul(a ^ c, 2654435761)
+    b = Math.imul(b ^ c, 1597334677)
+    a ^= b >>> 15
+    b ^= a >>> 13
   }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909)
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909)
-  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36)
+  return [a, b]
 }
 
 /**
@@ -50,23 +53,14 @@ function hash(s: string): string {
  */
 export function joinTabs(o: AnyOptions, endpoints: EndpointHrefs, to: (e: LinkEvent) => unknown, makeClient: (o: AnyOptions) => Engine): TabLink | undefined {
   if (o.shareTabs === false || o.protocol) return undefined
-  const so = typeof o.shareTabs === 'object' ? o.shareTabs : {}
-  const g = globalThis as { document?: TabEnvTarget; navigator?: { locks?: LockManagerLike }; BroadcastChannel?: BroadcastChannelConstructor }
+  const so: ShareTabsOptions = Object(o.shareTabs)
+  const g = globalThis as { document?: unknown; navigator?: { locks?: LockManagerLike }; BroadcastChannel?: BroadcastChannelConstructor }
   const injected = so.locks && so.BroadcastChannel
   const locks = so.locks ?? g.navigator?.locks
   const BC = so.BroadcastChannel ?? g.BroadcastChannel
   if (!locks || !BC || (!injected && !g.document)) return undefined
-  return new Tab(
-    { locks, BroadcastChannel: BC, key: () => shareKey(o, endpoints), target: g.document && lifecycleTarget(g.document, globalThis as unknown as TabEnvTarget) },
-    to,
-    (tap: EngineTap) => makeClient({ ...o, incoming: passthrough, outgoing: passthrough, shareTabs: false, [engineTap]: tap } as AnyOptions),
+  return new Tab(locks, BC, () => shareKey(o, endpoints), to, (tap: EngineTap) =>
+    // The tab's own schemas are never used by it: messages go to the tap, frames straight into its outbox.
+    makeClient({ ...o, shareTabs: false, [engineTap]: tap } as AnyOptions),
   )
-}
-
-type TabEnvTarget = { addEventListener(t: string, l: () => void): void; removeEventListener(t: string, l: () => void): void }
-
-/** `freeze` / `resume` fire on the document, `pagehide` / `pageshow` on the window. */
-function lifecycleTarget(doc: TabEnvTarget, win: TabEnvTarget): TabEnvTarget {
-  const on = (t: string) => (t === 'freeze' || t === 'resume' ? doc : win)
-  return { addEventListener: (t, l) => on(t).addEventListener(t, l), removeEventListener: (t, l) => on(t).removeEventListener(t, l) }
 }

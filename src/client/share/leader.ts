@@ -4,7 +4,7 @@
  * back to the tab that sent the frame, keeps the union of the tabs' topics on the server, and
  * broadcasts status, messages, errors and resets. docs/TABS.md describes the design.
  */
-import { utf8Length, type HelloFrame, type MessageFrame } from '../../protocol'
+import { utf8Length, type HelloFrame } from '../../protocol'
 import type { StatusEvent } from '../status'
 import { Outbox } from '../outbox'
 import type { EngineTap } from './types'
@@ -30,9 +30,12 @@ export interface LeaderHost {
   delivered(fn: () => void): void
 }
 
+/** One frame of one tab (`p`, its number `l`): `s` its session seq once numbered, `r` its answer (true: accepted). */
 interface Item {
+  p: string
   l: number
-  /** true: accepted; an Error: rejected; undefined: waiting. */
+  x: Payload
+  s?: number | undefined
   r?: true | Error
 }
 interface Tab {
@@ -42,9 +45,12 @@ interface Tab {
   last: number
 }
 
+type Unstamped = LeaderMessage extends infer M ? (M extends LeaderMessage ? Omit<M, 'e'> : never) : never
+
 export class Leader {
   readonly #tabs = new Map<string, Tab>()
   readonly outbox = new Outbox(Infinity, Infinity) // each tab bounds its own queue
+  readonly #host: LeaderHost
   readonly #tap: EngineTap
   readonly #engine: Engine
   /** The session as far as this leader knows it. */
@@ -56,41 +62,33 @@ export class Leader {
   #mf: number | undefined
   #stopped = false
   /** Numbered frames waiting until their numbers have left this tab; only then may they reach the wire. */
-  #held: { p: string; item: Item; x: Payload; seq: number | undefined }[] = []
+  #held: Item[] = []
   /** Taking over: new frames that came before the resumed session's hello; numbered once it is here. */
-  #early: { p: string; item: Item; x: Payload }[] = []
+  #early: Item[] = []
   /** A marker is on its way (see #mark). */
   #marking = false
+  /** The engine's last status (none before its first event). */
+  #snapshot: WireStatus | undefined
 
-  constructor(
-    private readonly host: LeaderHost,
-    session: { sid?: string; lastId: number; frames: Map<number, Numbered> },
-    makeEngine: (tap: EngineTap) => Engine,
-  ) {
+  constructor(host: LeaderHost, session: { sid?: string; lastId: number; frames: Map<number, Numbered> }, makeEngine: (tap: EngineTap) => Engine) {
+    this.#host = host
     this.#sid = this.#resuming = session.sid
-    this.#inherited = session.sid !== undefined
-    this.#tap = { sid: session.sid, lastId: session.lastId, outbox: this.outbox, hello: (h) => this.#hello(h), msg: (f) => this.#msg(f) }
+    this.#inherited = !!session.sid
+    this.#tap = { ...session, outbox: this.outbox, hello: (h) => this.#hello(h), msg: (f) => this.#post(f) }
     // Taking over: every frame the previous leader numbered and nobody has answered yet goes out again
     // with its number, whoever sent it (the server answers those it has from its record); new ones follow.
-    const seqs = [...session.frames.keys()].sort((a, b) => a - b)
-    for (const seq of seqs) {
-      const f = session.frames.get(seq)!
-      const tab = this.#tab(f.p)
-      tab.last = Math.max(tab.last, f.l)
-      this.#queue(f.p, tab, f.l, f.x, seq)
-    }
-    this.outbox.continueAt((seqs[seqs.length - 1] ?? 0) + 1)
+    for (const seq of [...session.frames.keys()].sort((a, b) => a - b)) this.#take(seq, session.frames.get(seq)!)
     const e = (this.#engine = makeEngine(this.#tap))
     e.on('status', (ev) => {
-      if (this.#stopped) return
-      this.#post({ t: 'S', e: 0, s: this.#status(ev), sid: this.#sid, mf: this.#mf })
-      if (ev.status === 'closed') {
+      const { previous: _, error, ...s } = ev
+      this.#post({ t: 'status', s: (this.#snapshot = { ...s, error: toWire(error) }), sid: this.#sid, maxFrameBytes: this.#mf })
+      if (ev.status === 'closed' && !this.#stopped) {
         this.#stopped = true
         host.ended()
       }
     })
-    e.on('error', (err) => this.#stopped || e.status === 'closed' || this.#post({ t: 'E', e: 0, x: toWire(err) }))
-    e.on('reset', (r) => this.#stopped || this.#post({ t: 'R', e: 0, r: r.reason }))
+    e.on('error', (err) => e.status === 'closed' || this.#post({ t: 'error', error: toWire(err)! }))
+    e.on('reset', (r) => this.#post({ t: 'reset', reason: r.reason }))
     void e.connect()
   }
 
@@ -100,27 +98,23 @@ export class Leader {
     if (m.t === 'j') {
       const tab = this.#tab(m.p)
       for (const t of m.topics) {
-        if (!this.#inherited && !this.#has(t)) this.#internal({ t: 'sub', topic: t })
+        if (!this.#inherited && !this.#has(t)) this.#internal('sub', t)
         tab.topics.add(t)
       }
-      this.#post({ t: 'L', e: 0 })
-      if (this.#engine.status !== 'idle') this.#post({ t: 'S', e: 0, to: m.p, s: this.#snapshot, sid: this.#sid, mf: this.#mf })
-    } else if (m.t === 'f') {
-      // Frames meant for another leader: the tab resends them to us once our status reaches it, in order.
-      if (m.e !== this.host.epoch) return
-      for (const f of m.f) this.#frame(m.p, f)
-      this.#tap.flush?.()
-    } else if (m.t === 'b') {
-      const tab = this.#tabs.get(m.p)
-      this.#tabs.delete(m.p)
-      for (const t of tab?.topics ?? []) if (!this.#has(t)) this.#internal({ t: 'unsub', topic: t })
-      this.#tap.flush?.()
+      // A new leader's engine reports `connecting` at once, so every tab hears of it; a tab joining later gets the status.
+      if (this.#snapshot) this.#post({ t: 'status', to: m.p, s: this.#snapshot, sid: this.#sid, maxFrameBytes: this.#mf })
+      return
     }
-  }
-
-  /** Tabs still joined (by what they said; the host checks their locks too). */
-  get others(): number {
-    return this.#tabs.size - (this.#tabs.has('') ? 1 : 0)
+    if (m.t === 'f') {
+      // Frames meant for another leader: the tab resends them to us once our status reaches it, in order.
+      if (m.e !== this.#host.epoch) return
+      for (const f of m.f) this.#frame(m.p, f)
+    } else if (m.t === 'b') {
+      const { topics } = this.#tab(m.p)
+      this.#tabs.delete(m.p)
+      for (const t of topics) if (!this.#has(t)) this.#internal('unsub', t)
+    }
+    this.#tap.flush?.()
   }
 
   /** Stop: `end` ends the session (the last tab left); otherwise another tab resumes it. */
@@ -131,16 +125,10 @@ export class Leader {
     else this.#tap.detach?.()
   }
 
-  #snapshot: WireStatus = { status: 'idle', transport: null, reason: null, attempt: 0 }
-
-  #status(ev: StatusEvent): WireStatus {
-    const { previous: _, error, ...s } = ev
-    return (this.#snapshot = error ? { ...s, error: toWire(error) } : s)
-  }
-
-  #post(m: LeaderMessage): void {
-    m.e = this.host.epoch
-    this.host.post(m)
+  #post(m: Unstamped): void {
+    if (this.#stopped) return
+    ;(m as LeaderMessage).e = this.#host.epoch
+    this.#host.post(m as LeaderMessage)
   }
 
   #tab(p: string): Tab {
@@ -150,59 +138,63 @@ export class Leader {
   }
 
   #has(topic: string): boolean {
-    for (const tab of this.#tabs.values()) if (tab.topics.has(topic)) return true
-    return false
+    return [...this.#tabs.values()].some((tab) => tab.topics.has(topic))
   }
 
-  #frame(p: string, f: TabFrame): void {
+  #frame(p: string, { l, x }: TabFrame): void {
     const tab = this.#tab(p)
-    if (f.l <= tab.last) return // already here (a resend after the status went open again, or taken over)
-    tab.last = f.l
-    const x = f.x
+    if (l <= tab.last) return // already here (a resend after the status went open again, or taken over)
+    tab.last = l
+    const item: Item = { p, l, x }
     if (x.t !== 'msg') {
-      const needed = x.t === 'sub' ? !this.#has(x.topic) : (tab.topics.delete(x.topic), !this.#has(x.topic))
-      if (x.t === 'sub') tab.topics.add(x.topic)
+      const sub = x.t === 'sub'
+      if (!sub) tab.topics.delete(x.topic)
       // Another tab holds the topic on the server already (sub), or still needs it (unsub): nothing to send.
+      const needed = !this.#has(x.topic)
+      if (sub) tab.topics.add(x.topic)
       if (!needed) {
-        const item: Item = { l: f.l }
         tab.items.push(item)
-        return this.#settle(p, item, true)
+        return this.#settle(item, true)
       }
     }
-    this.#queue(p, tab, f.l, x)
+    this.#queue(tab, item)
   }
 
   /** A frame the previous leader numbered, heard of late: queue it under that number unless its tab resent it already. */
   adopt(seq: number, f: Numbered): void {
-    const tab = this.#tab(f.p)
-    if (this.#stopped || f.l <= tab.last) return
-    tab.last = f.l
-    if (seq >= this.outbox.nextSeq) this.outbox.continueAt(seq + 1)
-    this.#queue(f.p, tab, f.l, f.x, seq)
+    if (this.#stopped || f.l <= this.#tab(f.p).last) return
+    this.#take(seq, f)
     this.#tap.flush?.()
   }
 
-  /** Number a frame and queue it; `seq` when a previous leader numbered it. */
-  #queue(p: string, tab: Tab, l: number, x: Payload, seq?: number): void {
-    const item: Item = { l }
+  /** Queue a frame a previous leader numbered `seq`, under that number. */
+  #take(s: number, f: Numbered): void {
+    const tab = this.#tab(f.p)
+    tab.last = Math.max(tab.last, f.l)
+    if (s >= this.outbox.nextSeq) this.outbox.continueAt(s + 1)
+    this.#queue(tab, { ...f, s })
+  }
+
+  /** Number a frame and queue it (`s` already set when a previous leader numbered it). */
+  #queue(tab: Tab, item: Item): void {
     tab.items.push(item)
     // Every tab learns the number (and keeps the frame) before the frame can reach the wire:
     // should this tab die, the next leader sends it again under the same number.
     // A frame whose number only this tab knew could reach the server and then, this tab dead, go again
     // under a new number: hold it until the number has left the tab (a BroadcastChannel post is sent
     // asynchronously, a WebSocket write may be faster).
-    if (seq !== undefined) return this.#push(p, item, x, seq)
+    if (item.s !== undefined) return this.#push(item)
     // Taking over: numbers of the dead leader may still be on their way to this tab; new numbers wait
     // for the session's hello (`seq`: what the server consumed), nothing reaches the wire before it anyway.
-    if (this.#resuming !== undefined) return void this.#early.push({ p, item, x })
-    this.#number(p, item, x)
+    if (this.#resuming !== undefined) return void this.#early.push(item)
+    this.#number(item)
   }
 
-  #number(p: string, item: Item, x: Payload): void {
-    const seq = this.outbox.nextSeq
-    this.outbox.continueAt(seq + 1) // reserved
-    this.#post({ t: 's', e: 0, to: p, l: item.l, s: seq, x })
-    this.#held.push({ p, item, x, seq })
+  #number(item: Item): void {
+    const s = (item.s = this.outbox.nextSeq)
+    this.outbox.continueAt(s + 1) // reserved
+    this.#post({ t: 's', to: item.p, l: item.l, s, x: item.x })
+    this.#held.push(item)
     if (!this.#marking) this.#mark()
   }
 
@@ -215,38 +207,38 @@ export class Leader {
   #mark(): void {
     const covered = this.#held.length
     this.#marking = true
-    this.host.delivered(() => {
+    this.#host.delivered(() => {
       this.#marking = false
-      for (const h of this.#held.splice(0, covered)) this.#push(h.p, h.item, h.x, h.seq)
+      for (const item of this.#held.splice(0, covered)) this.#push(item)
       this.#tap.flush?.()
       if (this.#held.length && !this.#stopped) this.#mark()
     })
   }
 
-  #push(p: string, item: Item, x: Payload, seq: number | undefined): void {
+  #push(item: Item): void {
     if (this.#stopped) return
+    const x = item.x
     // Serialise once: the outbox keeps the JSON of `d` for the codec (as the client's own send() does).
     const json = x.t === 'msg' ? JSON.stringify(x.d) : undefined
-    this.outbox.push(x, utf8Length(json ?? JSON.stringify(x)) + 32, seq, json).then(
-      () => this.#settle(p, item, true),
-      (err: Error) => this.#settle(p, item, err),
+    this.outbox.push(x, utf8Length(json ?? JSON.stringify(x)) + 32, item.s, json).then(
+      () => this.#settle(item, true),
+      (err: Error) => this.#settle(item, err),
     )
   }
 
   /** A sub/unsub the union needs, sent on no tab's behalf (owner ''). */
-  #internal(x: { t: 'sub' | 'unsub'; topic: string }): void {
+  #internal(t: 'sub' | 'unsub', topic: string): void {
     const tab = this.#tab('')
-    this.#queue('', tab, ++tab.last, x)
+    this.#queue(tab, { p: '', l: ++tab.last, x: { t, topic } })
   }
 
-  /** Settle one tab's frame; answers go back in the tab's own order. */
-  #settle(p: string, item: Item, r: true | Error): void {
-    if (this.#stopped) return // the next leader answers (the tabs resend)
+  /** Settle one tab's frame; answers go back in the tab's own order (the next leader answers once this one stopped: the tabs resend). */
+  #settle(item: Item, r: true | Error): void {
     item.r = r
-    const tab = this.#tabs.get(p)
+    const tab = this.#tabs.get(item.p)
     while (tab?.items[0]?.r !== undefined) {
-      const done = tab.items.shift()!
-      this.#post({ t: 'a', e: 0, to: p, l: done.l, ...(done.r === true ? {} : { x: toWire(done.r!) }) })
+      const { p, l, r } = tab.items.shift()!
+      this.#post({ t: r === true ? 'ack' : 'nack', to: p, seq: l, error: toWire(r) })
     }
   }
 
@@ -254,23 +246,17 @@ export class Leader {
     this.#mf = h.maxFrameBytes
     const resuming = this.#resuming
     this.#resuming = undefined
-    if (resuming !== undefined && h.sid === resuming) {
+    if (h.sid === resuming) {
       // Taking over: new frames are numbered after everything the server (or the previous leader) numbered.
       this.outbox.continueAt(Math.max(h.seq ?? 0, this.outbox.nextSeq - 1) + 1)
-      for (const f of this.#early.splice(0)) this.#number(f.p, f.item, f.x)
+      for (const item of this.#early.splice(0)) this.#number(item)
     } else if (this.#sid !== undefined && h.sid !== this.#sid) {
       // A new session knows none of the tabs' topics (the engine renumbers the outbox next).
       this.#inherited = false
-      for (const h of this.#held) h.seq = undefined // numbered afresh in the new session
-      for (const f of this.#early.splice(0)) this.#push(f.p, f.item, f.x, undefined)
-      const union = new Set<string>()
-      for (const tab of this.#tabs.values()) for (const t of tab.topics) union.add(t)
-      for (const t of union) this.#internal({ t: 'sub', topic: t })
+      for (const item of this.#held) item.s = undefined // numbered afresh in the new session
+      for (const item of this.#early.splice(0)) this.#push(item)
+      for (const t of new Set([...this.#tabs.values()].flatMap((tab) => [...tab.topics]))) this.#internal('sub', t)
     }
     this.#sid = h.sid
-  }
-
-  #msg(f: MessageFrame): void {
-    if (!this.#stopped) this.#post({ t: 'm', e: 0, id: f.id, ...(f.topic === undefined ? {} : { tp: f.topic }), d: f.d })
   }
 }

@@ -71,4 +71,4 @@ export interface EngineTap {
   detach?: () => void
 }
 
-export const engineTap: unique symbol = Symbol('surewire.engineTap')
+export const engineTap: unique symbol = Symbol()

@@ -1,6 +1,8 @@
 /**
  * The messages tabs exchange over the BroadcastChannel (docs/TABS.md has the prose). Every message
- * from the leader carries its epoch `e`: a tab ignores messages from an older leader.
+ * from the leader carries its epoch `e`: a tab ignores messages from an older leader. The channel and
+ * the locks are named `surewire/2 <key>` (tab.ts): `/2` is this format, so a tab still running an
+ * older bundle (another format) never joins these tabs; it keeps its own connection instead.
  */
 import { AuthError, ConfigError, RejectedError, ServerRefusalError, SurewireError, ValidationError } from '../../errors'
 import type { ClientSnapshot } from '../status'
@@ -30,25 +32,27 @@ export type Bus =
   | { t: 'f'; p: string; e: number; f: TabFrame[] }
   | { t: 'b'; p: string }
   // the leader → tabs
-  | { t: 'L'; e: number }
-  | { t: 'S'; e: number; to?: string; s: WireStatus; sid?: string; mf?: number }
-  | { t: 'm'; e: number; id: number; tp?: string; d: unknown }
+  // (status, msg, error, reset: shaped as the LinkEvent the tab's client gets, plus `e`)
+  | { t: 'status'; e: number; to?: string; s: WireStatus; sid?: string; maxFrameBytes?: number }
+  | { t: 'msg'; e: number; id: number; topic?: string; d: unknown }
   /** Frame `l` of tab `to` has session seq `s` (sent before the frame can reach the wire; every tab keeps it until answered). */
   | { t: 's'; e: number; to: string; l: number; s: number; x: Payload }
-  | { t: 'a'; e: number; to: string; l: number; x?: WireError }
-  | { t: 'E'; e: number; x: WireError }
-  | { t: 'R'; e: number; r: 'session_unknown' | 'replay_window_exceeded' }
+  /** Frames up to `seq` of tab `to` are answered (`nack`: frame `seq` was rejected, with `error`). */
+  | { t: 'ack' | 'nack'; e: number; to: string; seq: number; error?: WireError | undefined }
+  | { t: 'error'; e: number; error: WireError }
+  | { t: 'reset'; e: number; reason: 'session_unknown' | 'replay_window_exceeded' }
 
-/** An error as plain data (structured clone keeps only name and message of an Error). */
-export function toWire(err: Error): WireError {
-  return { ...err, name: err.name, message: err.message }
+/** An error as plain data (structured clone keeps only name and message of an Error); anything else (no error, `true`): undefined. */
+export function toWire(err: unknown): WireError | undefined {
+  return err instanceof Error ? { ...err, name: err.name, message: err.message } : undefined
 }
 
 const classes: Record<string, { prototype: Error }> = { RejectedError, AuthError, ServerRefusalError, ConfigError, ValidationError }
 
-/** The error again, of its class (`instanceof RejectedError` holds in every tab). */
-export function fromWire(x: WireError): Error {
-  return Object.assign(Object.create((classes[x.name] ?? SurewireError).prototype) as Error, x)
+/** The error again, of its class (`instanceof RejectedError` holds in every tab); undefined stays undefined. */
+export function fromWire<X extends WireError | undefined>(x: X): X extends WireError ? Error : undefined
+export function fromWire(x: WireError | undefined): Error | undefined {
+  return x && Object.assign(Object.create((classes[x.name] ?? SurewireError).prototype) as Error, x)
 }
 
 /** What the leader posts (each stamped with its epoch). */
