@@ -9,33 +9,6 @@ export interface ServerReason {
   fatal?: boolean
 }
 
-/** Largest error body read from a refused request; the rest is discarded. */
-const ERROR_BODY_BYTES = 4096
-
-/** Read at most `max` bytes of a response body as text, then cancel the rest. Never throws. */
-export async function readBounded(res: Response, max = ERROR_BODY_BYTES): Promise<string> {
-  const body = res.body
-  if (!body) return ''
-  const reader = body.getReader()
-  const decoder = new TextDecoder()
-  let text = ''
-  let room = max
-  try {
-    while (room > 0) {
-      const { value, done } = await reader.read()
-      if (done) break
-      const take = value.byteLength > room ? value.subarray(0, room) : value
-      room -= take.byteLength
-      text += decoder.decode(take, { stream: true })
-    }
-  } catch {
-    /* a broken body says nothing more */
-  } finally {
-    reader.cancel().catch(() => {})
-  }
-  return text
-}
-
 /** The code and message of a protocol error array (`[{"t":"error",…}]`), when `text` is one; checked like any server frame. */
 export function parseErrorBody(text: string): ServerReason {
   let v: unknown

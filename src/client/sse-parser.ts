@@ -16,26 +16,22 @@ export interface SseParserHandlers {
   onOverflow(chars: number): void
 }
 
-const LF = 10
-const CR = 13
-/** `data: `: an unfinished line this long holds no data yet. */
-const DATA_PREFIX = 6
-
 export class SseParser {
-  /** Pieces of the current, unfinished line. */
-  #pending: string[] = []
-  #pendingChars = 0
-  #data = ''
-  #dataLines = 0
+  readonly #h: SseParserHandlers
+  /** The bound, in UTF-16 code units (read on every check: it may change, e.g. once a hello says the server's limit). */
+  readonly #max: () => number
+  /** The current, unfinished line (a string rope: appending does not copy). */
+  #line = ''
+  /** The event's data lines joined with LF; undefined: no data line yet. */
+  #data: string | undefined
   /** The pending line ended in CR: it is complete, and an LF at the start of the next chunk belongs to it. */
-  #afterCr = false
+  #cr = false
   #stopped = false
 
-  constructor(
-    private readonly h: SseParserHandlers,
-    /** The bound, in UTF-16 code units (read on every feed: it may change, e.g. once a hello says the server's limit). */
-    private readonly maxChars: () => number,
-  ) {}
+  constructor(h: SseParserHandlers, maxChars: () => number) {
+    this.#h = h
+    this.#max = maxChars
+  }
 
   get stopped(): boolean {
     return this.#stopped
@@ -43,89 +39,61 @@ export class SseParser {
 
   feed(chunk: string): void {
     // (A byte order mark is the TextDecoder's business: it strips one at the start of the stream.)
-    if (this.#stopped || chunk === '') return
+    if (this.#stopped) return
     let start = 0
-    if (this.#afterCr) {
-      this.#afterCr = false
-      if (chunk.charCodeAt(0) === LF) start = 1
-      this.#line(this.#take(''))
-      if (this.#stopped) return
+    if (this.#cr && chunk) {
+      // The line before the CR that ended the last chunk: taken now that this chunk shows whether an LF follows.
+      this.#cr = false
+      if (chunk.charCodeAt(0) === 10) start = 1
+      this.#take('')
     }
-    for (let i = start; i < chunk.length; i++) {
-      const c = chunk.charCodeAt(i)
-      if (c !== LF && c !== CR) continue
-      if (c === CR && i + 1 === chunk.length) {
-        // CR LF may be split across chunks: the line is taken when the next chunk shows which it was.
-        const rest = chunk.slice(start, i)
-        this.#pending.push(rest)
-        this.#pendingChars += rest.length
-        this.#afterCr = true
-        return this.#check()
+    const eol = /\r\n?|\n/g
+    eol.lastIndex = start
+    for (let m; !this.#stopped && (m = eol.exec(chunk)); start = eol.lastIndex) {
+      // CR LF may be split across chunks.
+      if (eol.lastIndex === chunk.length && m[0] === '\r') {
+        this.#cr = true
+        break
       }
-      const line = this.#take(chunk.slice(start, i))
-      if (c === CR && chunk.charCodeAt(i + 1) === LF) i++
-      start = i + 1
-      this.#line(line)
-      if (this.#stopped) return
+      this.#take(chunk.slice(start, m.index))
     }
-    if (start < chunk.length) {
-      const rest = chunk.slice(start)
-      this.#pending.push(rest)
-      this.#pendingChars += rest.length
-    }
+    if (this.#stopped) return
+    this.#line += chunk.slice(start, this.#cr ? -1 : undefined)
     this.#check()
   }
 
-  /** The pending pieces plus `last`, as one line; clears the pending state. */
-  #take(last: string): string {
-    if (!this.#pending.length) return last
-    this.#pending.push(last)
-    const line = this.#pending.join('')
-    this.#pending = []
-    this.#pendingChars = 0
-    return line
-  }
-
   /**
-   * What the event's data would hold: the data so far, plus an unfinished line counted as a data
-   * line (less its `data: ` prefix, joined by LF). Exact once the line is finished; whatever the chunking.
+   * Stop, if the event's data would exceed the bound: the data so far, plus the unfinished line
+   * counted as a data line (less its `data: ` prefix, joined by LF). Exact once the line is finished;
+   * whatever the chunking.
    */
   #check(): void {
-    const line = Math.max(0, this.#pendingChars - DATA_PREFIX)
-    const held = this.#data.length + (this.#dataLines > 0 && this.#pendingChars > 0 ? 1 : 0) + line
-    if (held <= this.maxChars()) return
+    const pending = this.#line.length
+    const held = (this.#data === undefined ? 0 : this.#data.length + (pending > 0 ? 1 : 0)) + Math.max(0, pending - 6)
+    if (held <= this.#max()) return
     this.#stopped = true
-    this.#pending = []
-    this.#data = ''
-    this.h.onOverflow(held)
+    this.#line = this.#data = ''
+    this.#h.onOverflow(held)
   }
 
-  #line(line: string): void {
+  /** The pending line plus `last` is one finished line. */
+  #take(last: string): void {
+    const line = this.#line + last
+    this.#line = ''
+    const h = this.#h
     if (line === '') {
-      if (this.#dataLines > 0) {
-        const data = this.#data
-        this.#data = ''
-        this.#dataLines = 0
-        this.h.onEvent(data)
-      }
-      return
+      const data = this.#data
+      this.#data = undefined
+      return data === undefined ? undefined : h.onEvent(data)
     }
     const colon = line.indexOf(':')
-    if (colon === 0) return this.h.onComment?.()
+    if (colon === 0) return h.onComment?.()
     const field = colon < 0 ? line : line.slice(0, colon)
     const value = colon < 0 ? '' : line.slice(line.charCodeAt(colon + 1) === 32 ? colon + 2 : colon + 1)
-    switch (field) {
-      case 'data':
-        this.#data = this.#dataLines++ === 0 ? value : `${this.#data}\n${value}`
-        return this.#check()
-      case 'event':
-      case 'id':
-        return
-      case 'retry':
-        if (!/^\d+$/.test(value)) this.h.onBadLine(`invalid \`retry\` value ${JSON.stringify(value.slice(0, 20))}`)
-        return
-      default:
-        this.h.onBadLine(`unknown field ${JSON.stringify(field.slice(0, 20))}`)
+    if (field === 'data') {
+      this.#data = this.#data === undefined ? value : `${this.#data}\n${value}`
+      return this.#check()
     }
+    if (field === 'retry' ? !/^\d+$/.test(value) : field !== 'event' && field !== 'id') h.onBadLine(JSON.stringify(line.slice(0, 30)))
   }
 }

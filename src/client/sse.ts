@@ -1,18 +1,12 @@
-import { SurewireError, errorText } from '../errors'
+import { FrameError, errorText } from '../errors'
 import { DEFAULT_MAX_FRAME_BYTES, utf8Length, type ClientFrame, type ServerFrame } from '../protocol'
 import { postBody, type Codec } from './codec'
+import { parseErrorBody } from './http-body'
 import { Reporter } from './report'
-import { readEventStream } from './sse-stream'
+import { SseParser } from './sse-parser'
 import type { Transport, TransportClose, TransportHandlers, TransportParams } from './transport'
 import type { Endpoints } from './url'
 import { tooLarge } from './websocket'
-
-/**
- * One SSE line or event may hold this many times the server's `maxFrameBytes` (UTF-16 code units,
- * which a frame of N UTF-8 bytes never exceeds): room for server messages larger than what the
- * server accepts, and a stop for a stream that never ends a line.
- */
-const SSE_EVENT_BOUND_FACTOR = 4
 
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>
 
@@ -26,19 +20,22 @@ export interface SseOptions {
   postTimeoutMs: number
 }
 
-/** Resolves on the next macrotask (setImmediate where there is one: Node, Bun). */
-const nextTask = () => new Promise<void>((r) => (typeof setImmediate === 'function' ? setImmediate(r) : setTimeout(r, 0)))
-
 /** One encoded frame waiting for its POST. */
 interface Pending {
   wire: string
   seq: number | undefined
 }
 
+const ignore = (): void => {}
+
 /**
  * SSE for server → client (fetch + a bounded event-stream parser, so headers and abort work in
  * every runtime) and HTTP POST for client → server. Frames sent in the same tick go in one POST
  * (codec `postBody: 'array'`); POSTs are serialised so the server sees them in order.
+ *
+ * One SSE line or event may hold 4 times the server's `maxFrameBytes` (UTF-16 code units, which a
+ * frame of N UTF-8 bytes never exceeds): room for server messages larger than what the server
+ * accepts, and a stop for a stream that never ends a line (cause `protocol`, not growing memory).
  */
 export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h: TransportHandlers): Transport {
   const r = new Reporter(h)
@@ -49,48 +46,15 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
   /** The limit the stream's own hello announced (0: none yet, or a codec that knows none). */
   let helloMax = 0
   let opened = false
-  const serverMax = () => {
-    if (helloMax > 0) return helloMax
+  const bound = () => {
     const known = o.maxFrameBytes()
-    return Number.isFinite(known) && known > 0 ? known : DEFAULT_MAX_FRAME_BYTES
+    return 4 * (helloMax > 0 ? helloMax : known > 0 && known < Infinity ? known : DEFAULT_MAX_FRAME_BYTES)
   }
+  /** Report the end (once: the Reporter drops a second one). The abort is a no-op once the transport ended. */
   const finish = (info: Omit<TransportClose, 'opened'>) => {
-    if (r.done) return
     abort.abort()
     r.finish({ opened, ...info })
   }
-
-  const req = codec.eventsRequest(endpoints, params)
-  void readEventStream(
-    () => o.fetch(req.url, { headers: req.headers, signal: abort.signal, cache: 'no-store' }),
-    endpoints.sse.pathname,
-    () => SSE_EVENT_BOUND_FACTOR * serverMax(),
-    {
-      isDone: () => r.done,
-      onOpen() {
-        opened = true
-        r.reportOpen()
-        const first = codec.opened?.('sse')
-        if (first) onFrame(first)
-      },
-      onEvent(data) {
-        const f = codec.decode(data)
-        if (f instanceof SurewireError) return r.bad(f)
-        onFrame(f)
-      },
-      onComment: codec.comment && (() => {
-        const f = codec.comment!()
-        if (f) r.frame(f)
-      }),
-      onBadLine: (why) => r.bad(why),
-      finish,
-      refusalHint(res) {
-        const server = res.headers.get('server')
-        const hint = res.status === 404 ? `: nothing serves this path${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? " — check the proxy's location blocks and the client's `url` / `paths`" : ''}` : ''
-        return `${server ? ` (Server: ${server})` : ''}${hint}`
-      },
-    },
-  )
   function onFrame(f: ServerFrame): void {
     if (f.t === 'hello' && sid === undefined) {
       // The stream's first hello; a stray one later changes nothing here (nor in the state machine).
@@ -100,39 +64,99 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
     }
     r.frame(f)
   }
+  // Every callback below may run after the end: the Reporter drops what comes then.
+  const parser = new SseParser(
+    {
+      onEvent(data) {
+        const f = codec.decode(data)
+        if (f instanceof FrameError) r.bad(f)
+        else onFrame(f)
+      },
+      onComment: codec.comment && (() => {
+        const f = codec.comment!()
+        if (f) r.frame(f)
+      }),
+      onBadLine: (why) => r.bad(`bad SSE line ${why}`),
+      onOverflow: (chars) =>
+        finish({
+          cause: 'protocol',
+          detail: `SSE line or event of ${chars}+ characters; the client's bound is ${bound()}${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? " (4 × the server's maxFrameBytes)" : ''}`,
+        }),
+    },
+    bound,
+  )
+
+  const req = codec.eventsRequest(endpoints, params)
+  void (async () => {
+    try {
+      const { status, headers, body } = await o.fetch(req.url, { headers: req.headers, signal: abort.signal, cache: 'no-store' })
+      const type = headers.get('content-type') ?? ''
+      const refused = status !== 200 || !type.startsWith('text/event-stream') || !body
+      if (!refused && !r.done) {
+        opened = true
+        r.reportOpen()
+        const first = codec.opened?.('sse')
+        if (first) onFrame(first)
+      }
+      // Read the event stream, or at most 4096 bytes of a refusal's JSON error body (the rest is discarded).
+      let text = ''
+      const reader = body?.getReader()
+      if (reader) {
+        const decoder = new TextDecoder()
+        try {
+          for (let room = opened ? Infinity : type.includes('json') ? 4096 : 0, c; room > 0 && !r.done && !(c = await reader.read()).done; room -= c.value.byteLength) {
+            const t = decoder.decode(c.value.subarray(0, room), { stream: true })
+            if (opened) parser.feed(t)
+            else text += t
+          }
+        } catch (err) {
+          if (opened) throw err // a broken error body says nothing more
+        }
+        reader.cancel().catch(ignore)
+      }
+      if (refused) {
+        const server = headers.get('server')
+        const hint = status === 404 ? `: nothing serves this path${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? " — check the proxy's location blocks and the client's `url` / `paths`" : ''}` : ''
+        finish({ cause: 'refused', status, ...parseErrorBody(text), detail: `SSE endpoint ${endpoints.sse.pathname} answered ${status} ${type || '(no content-type)'}${server ? ` (Server: ${server})` : ''}${hint}` })
+      } else finish({ cause: 'closed', detail: 'SSE stream ended' }) // (dropped if the transport ended first)
+    } catch (err) {
+      finish({ cause: 'network', detail: `SSE ${opened ? 'stream' : 'request'} failed: ${errorText(err)}` })
+    }
+  })()
 
   // ------------------------------------------------------------------ POST side
   let batch: Pending[] = []
   let scheduled = false
   let inFlight = false
+  /** The POST in flight (POSTs are serialised: at most one); the transport's end aborts it. */
+  let inFlightAbort: AbortController | undefined
+  abort.signal.onabort = () => inFlightAbort?.abort()
+  const postTo = (wires: string[], init: RequestInit) => {
+    const { url, headers } = codec.postRequest(endpoints, params, sid!)
+    return o.fetch(url, { method: 'POST', headers, body: postBody(codec, wires), cache: 'no-store', ...init })
+  }
 
   /** One POST; resolves once its answer was reported, or the transport has ended. */
   const post = async (items: Pending[]): Promise<void> => {
-    // One controller per POST, tied to the transport's: fetch (undici) keeps its abort listener on a
-    // signal until the request is garbage-collected, so sharing one signal across thousands of POSTs
-    // piles up listeners (MaxListenersExceededWarning in Node).
-    const postAbort = new AbortController()
-    const onAbort = () => postAbort.abort()
-    abort.signal.addEventListener('abort', onAbort)
-    let timedOut = false
-    const timer = setTimeout(() => {
-      timedOut = true
-      postAbort.abort()
-    }, o.postTimeoutMs)
-    const { url, headers } = codec.postRequest(endpoints, params, sid!)
+    // One controller per POST (not the transport's signal: fetch (undici) keeps its abort listener on a
+    // signal until the request is garbage-collected, so sharing one across thousands of POSTs piles up
+    // listeners, MaxListenersExceededWarning in Node). Aborted: timed out, or the transport ended.
+    const postAbort = (inFlightAbort = new AbortController())
+    const timer = setTimeout(() => postAbort.abort(), o.postTimeoutMs)
     let res: Response
     let text: string
     try {
-      res = await o.fetch(url, { method: 'POST', headers, body: postBody(codec, items.map((i) => i.wire)), signal: postAbort.signal, cache: 'no-store' })
+      res = await postTo(
+        items.map((i) => i.wire),
+        { signal: postAbort.signal },
+      )
       text = await res.text()
     } catch (err) {
-      if (timedOut) return finish({ cause: 'post_timeout', detail: `POST got no answer within postTimeoutMs=${o.postTimeoutMs}` })
-      return finish({ cause: 'post_failed', detail: `POST failed: ${errorText(err)}` })
+      return finish(postAbort.signal.aborted ? { cause: 'post_timeout', detail: `POST got no answer within postTimeoutMs=${o.postTimeoutMs}` } : { cause: 'post_failed', detail: `POST failed: ${errorText(err)}` })
     } finally {
       clearTimeout(timer)
-      abort.signal.removeEventListener('abort', onAbort)
     }
-    if (r.done) return
+    // (After the end, what follows reports nothing: the Reporter drops it.)
     const seqs = items.flatMap((i) => (i.seq === undefined ? [] : [i.seq]))
     const answer = codec.postAnswer(res.status, text, seqs)
     if ('refused' in answer) {
@@ -149,25 +173,24 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
    */
   const takeBatch = (): Pending[] => {
     const limit = o.maxFrameBytes()
-    const single = codec.postBody === 'single'
-    let bytes = single ? 0 : 2 // [ ]
+    /** Bytes around each frame: `[` plus a `,` or `]` after each (`array`), none (`single`). */
+    const sep = codec.postBody === 'single' ? 0 : 1
+    let bytes = sep
     let n = 0
-    if (!single) {
+    if (sep) {
       // Most batches are far below the limit even at 3 bytes per UTF-16 unit: no byte count needed.
-      let units = 0
-      for (const p of batch) units += p.wire.length + 1
-      if (bytes + 3 * units <= limit) return batch.splice(0)
+      let units = 1
+      for (const p of batch) units += 3 * p.wire.length + 1
+      if (units <= limit) return batch.splice(0)
     }
-    for (; n < batch.length && !(single && n === 1); n++) {
-      const size = utf8Length(batch[n]!.wire) + (n > 0 ? 1 : 0)
-      if (bytes + size > limit) {
-        if (n > 0) break
-        const dropped = batch.splice(0)
-        const seq = dropped[0]!.seq
-        if (seq !== undefined) r.unsendable(seq, tooLarge(bytes + size, limit))
+    for (const most = sep ? batch.length : 1; n < most; n++) {
+      bytes += utf8Length(batch[n]!.wire) + sep
+      if (bytes > limit) {
+        if (n) break
+        const seq = batch.splice(0)[0]!.seq
+        if (seq !== undefined) r.unsendable(seq, tooLarge(bytes, limit))
         return []
       }
-      bytes += size
     }
     return batch.splice(0, n)
   }
@@ -183,7 +206,7 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
         await post(items)
         // The answer's acks resolve send() promises, and an app awaiting them sends again one message
         // per microtask: let that settle (one macrotask) so the next POST takes all of it, not one.
-        if (batch.length) await nextTask()
+        if (batch.length) await new Promise((next) => (globalThis.setImmediate ?? setTimeout)(next)) // Node, Bun: setImmediate
       }
     } finally {
       inFlight = false
@@ -213,10 +236,7 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
       abort.abort()
       batch = []
       const e = bye && sid ? codec.encode({ t: 'bye' }, 'sse') : null
-      if (e && 'wire' in e) {
-        const { url, headers } = codec.postRequest(endpoints, params, sid!)
-        o.fetch(url, { method: 'POST', headers, body: postBody(codec, [e.wire]), keepalive: true, cache: 'no-store' }).catch(() => {})
-      }
+      if (e && 'wire' in e) postTo([e.wire], { keepalive: true }).catch(ignore)
     },
   }
 }
