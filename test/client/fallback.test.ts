@@ -125,7 +125,7 @@ describe('WebSocket → SSE fallback through a misbehaving proxy', () => {
 
   it('blackhole: an upgrade that opens but never delivers hello loses to SSE (ws_silent)', async () => {
     // The 101 gets through, so the socket opened; no frame follows. When SSE's hello wins,
-    // client.ts #won counts the opened-but-silent WebSocket candidate as `ws_silent`.
+    // client.ts #hello counts the opened-but-silent WebSocket candidate as `ws_silent`.
     const { proxy, url } = await setup('blackhole')
     const client = makeClient(url, { sseHeadStartMs: 2_000, connectTimeoutMs: 20_000 })
     expect(await connectOpen(client)).toMatchObject({ transport: 'sse', reason: 'ws_silent' })
