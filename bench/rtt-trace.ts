@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import type { GcPause, TraceClientResult, TraceImpl } from './suite/trace'
 import { quantile, type SoloStack } from './suite/shared'
+import { NODE_WORKER_BUILD } from './suite/procs'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const argv = process.argv.slice(2)
@@ -54,18 +55,7 @@ const IMPL: Record<Stack, TraceImpl> = { surewire: 'surewire-ws', socketio: 'soc
 const SERVER: Record<Stack, SoloStack> = { surewire: 'surewire', socketio: 'socketio', 'raw-ws': 'raw-ws', 'raw-surewire': 'surewire' }
 
 async function buildVariant(v: (typeof VARIANTS)[number]): Promise<void> {
-  await build({
-    entryPoints: { trace: join(v.dir, 'bench/suite/trace.ts') },
-    outdir: v.out,
-    outExtension: { '.js': '.mjs' },
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    logLevel: 'warning',
-    nodePaths: [join(ROOT, 'node_modules')],
-  })
+  await build({ ...NODE_WORKER_BUILD, entryPoints: { trace: join(v.dir, 'bench/suite/trace.ts') }, outdir: v.out, nodePaths: [join(ROOT, 'node_modules')] })
 }
 
 /** The next IPC message of `p` that is not a mark (marks are relayed to `relay`: where the client starts and stops measuring). */

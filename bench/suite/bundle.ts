@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib'
-import { build } from 'esbuild'
+import { build, type BuildOptions } from 'esbuild'
 
 export interface BundleSize {
   name: string
@@ -17,19 +17,20 @@ export interface BundleSize {
   brotli: number
 }
 
+/** How an app's bundler builds the client for a browser: the options of every size figure (and of bench/bundle-breakdown.ts). */
+export const BROWSER_APP_BUILD = {
+  bundle: true,
+  minify: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
+  write: false,
+  logLevel: 'silent',
+  define: { 'process.env.NODE_ENV': '"production"' },
+} as const satisfies BuildOptions
+
 async function measure(root: string, name: string, what: string, contents: string, external: string[] = []): Promise<BundleSize> {
-  const out = await build({
-    stdin: { contents, resolveDir: root, loader: 'ts', sourcefile: 'bench-entry.ts' },
-    bundle: true,
-    minify: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    write: false,
-    external,
-    logLevel: 'silent',
-    define: { 'process.env.NODE_ENV': '"production"' },
-  })
+  const out = await build({ ...BROWSER_APP_BUILD, stdin: { contents, resolveDir: root, loader: 'ts', sourcefile: 'bench-entry.ts' }, external })
   const code = out.outputFiles[0]!.contents
   return {
     name,

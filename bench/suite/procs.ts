@@ -4,7 +4,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
-import { build } from 'esbuild'
+import { build, type BuildOptions } from 'esbuild'
 import type { FleetCommand, FleetReport, FleetTask, SoloReady, SoloRequest, SoloStack } from './shared'
 
 /**
@@ -14,18 +14,19 @@ import type { FleetCommand, FleetReport, FleetTask, SoloReady, SoloRequest, Solo
  * call to every function created at run time).
  */
 export async function buildBenchWorkers(suiteDir: string, outDir: string): Promise<void> {
-  await build({
-    entryPoints: Object.fromEntries(['client', 'server', 'solo', 'fleet'].map((n) => [n, join(suiteDir, `${n}.ts`)])),
-    outdir: outDir,
-    outExtension: { '.js': '.mjs' },
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    logLevel: 'warning',
-  })
+  await build({ ...NODE_WORKER_BUILD, entryPoints: Object.fromEntries(['client', 'server', 'solo', 'fleet'].map((n) => [n, join(suiteDir, `${n}.ts`)])), outdir: outDir })
 }
+
+/** A bench worker as plain .mjs for Node 20: surewire's src/ inlined, packages external (also bench/rtt-trace.ts). */
+export const NODE_WORKER_BUILD = {
+  outExtension: { '.js': '.mjs' },
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  packages: 'external',
+  logLevel: 'warning',
+} as const satisfies BuildOptions
 
 type Req = SoloRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never
 
