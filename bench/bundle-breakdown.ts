@@ -1,10 +1,9 @@
 /**
- * Where the browser bundle's bytes are: `npx tsx bench/bundle-breakdown.ts [names] [--strings]`.
+ * Where the browser bundle's bytes are: `npx tsx bench/bundle-breakdown.ts [names]`.
  * Bundles `export { RealtimeClient } from 'surewire'` (or the given comma-separated names) from src/
  * the way bench section 7 and size-limit do (BROWSER_APP_BUILD), prints the total min and min+gzip,
  * each module's minified bytes, and what each module costs in gzip: the total minus the gzip of the
- * same bundle with that module's output cut out (an estimate: gzip is not additive). `--strings`: the
- * longest string literals, and the gzip with every literal emptied.
+ * same bundle with that module's output cut out (an estimate: gzip is not additive).
  */
 import { readFile } from 'node:fs/promises'
 import { gzipSync } from 'node:zlib'
@@ -54,9 +53,3 @@ inputs.forEach(([file, v], i) => {
   console.log(String(v.bytesInOutput).padStart(8), String(cost).padStart(8), ' ', file)
 })
 
-if (args.includes('--strings')) {
-  const re = /"(?:[^"\\]|\\.)*"|`(?:[^`\\]|\\.)*`|'(?:[^'\\]|\\.)*'/g
-  const strs = text.match(re) ?? []
-  console.log(`\nstring literals: ${strs.length}, ${strs.reduce((n, s) => n + s.length, 0)} chars; gzip with every one empty: ${gz(text.replace(re, '""'))} B`)
-  for (const s of strs.filter((x) => x.length > 30).sort((x, y) => y.length - x.length).slice(0, 40)) console.log(String(s.length).padStart(5), s.slice(0, 150))
-}
