@@ -202,23 +202,25 @@ function isObj(v: unknown): v is Record<string, unknown> {
 }
 const isSeq = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0
 
-function parseJson(text: string): unknown {
+/** The JSON value of a frame's text, or the FrameError saying it is not JSON (no JSON value is a FrameError). */
+function readJson(text: string): unknown {
   try {
     return JSON.parse(text)
   } catch {
-    throw new FrameError('frame is not valid JSON', text.slice(0, 200))
+    return new FrameError('frame is not valid JSON', text.slice(0, 200))
   }
+}
+
+function parseJson(text: string): unknown {
+  const v = readJson(text)
+  if (v instanceof FrameError) throw v
+  return v
 }
 
 /** Decode one server frame's text: the frame, or the FrameError saying why it is not one. Never throws. */
 export function decodeServerFrame(text: string): ServerFrame | FrameError {
-  let v: unknown
-  try {
-    v = JSON.parse(text)
-  } catch {
-    return new FrameError('frame is not valid JSON', text.slice(0, 200))
-  }
-  return toServerFrame(v, text)
+  const v = readJson(text)
+  return v instanceof FrameError ? v : toServerFrame(v, text)
 }
 
 /** Parse one server frame. Throws FrameError on anything that is not a well-formed v1 frame. */
