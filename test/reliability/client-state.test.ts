@@ -61,12 +61,23 @@ function overflowWarnings() {
 describe('a token provider that never settles', () => {
   it.each(both)('is a failed attempt under connectTimeoutMs: reported on `error`, retried, and the next token connects (%s)', async (transport) => {
     const s = await server()
+    // The client's timers run on the test's clock, the sockets stay real: connectTimeoutMs also bounds
+    // the second (good) attempt, and a loaded machine must not be able to time that one out too.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
     let calls = 0
     const c = makeClient(s.url, { transports: [transport], connectTimeoutMs: 300, token: () => (++calls === 1 ? new Promise<string>(() => {}) : 'tok') })
     const errors = errorsOf(c)
     const events = statuses(c)
-    await c.connect()
-    expect(events.map((e) => `${e.status}:${e.reason}`)).toEqual(['connecting:connect_called', 'reconnecting:token_timeout', 'connecting:retry', 'open:opened'])
+    const reasons = () => events.map((e) => `${e.status}:${e.reason}`)
+    const connected = c.connect()
+    await vi.advanceTimersByTimeAsync(299)
+    expect(reasons()).toEqual(['connecting:connect_called'])
+    await vi.advanceTimersByTimeAsync(1)
+    expect(reasons()).toEqual(['connecting:connect_called', 'reconnecting:token_timeout'])
+    // Only up to the retry (backoff 0): the clock then stands still while the real socket opens.
+    while (!events.some((e) => e.reason === 'retry')) await vi.advanceTimersToNextTimerAsync()
+    await connected
+    expect(reasons()).toEqual(['connecting:connect_called', 'reconnecting:token_timeout', 'connecting:retry', 'open:opened'])
     expect(errors).toHaveLength(1)
     expect(errors[0]).toMatchObject({ code: 'auth_failed' })
     expect(errors[0]!.message).toMatch(/did not settle within connectTimeoutMs=300/)
