@@ -152,6 +152,17 @@ describe('reconnect storm', () => {
   }, 200_000)
 })
 
+/**
+ * The leak child is hung when it says nothing for this long: between two progress reports it does 10
+ * connect/close cycles or 10 reconnects (a few ms each), or 4 GCs, or its start-up (tsx compiling it).
+ */
+const LEAK_CHILD_SILENCE_MS = 60_000
+/**
+ * vitest's own bound only backstops the silence bound: the child's loops are finite, and the whole
+ * run takes about 12 s on an idle machine; this allows a machine 50 times slower.
+ */
+const LEAK_TEST_TIMEOUT_MS = 600_000
+
 describe('leaks', () => {
   it('1,000 connect/close cycles and 1,000 forced reconnects per transport: heap and listeners return to baseline; the process exits by itself', async () => {
     const s = await startServer()
@@ -160,14 +171,31 @@ describe('leaks', () => {
       cwd: fileURLToPath(new URL('../..', import.meta.url)),
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     })
+    // The child reports progress every few cycles (and prints): a hung child is one that goes silent.
+    // The bound is on silence, not on the whole run, which a loaded machine may stretch many times over.
+    let heard = (): void => {}
+    let lastHeard = 'nothing yet'
+    let silence: ReturnType<typeof setTimeout> | undefined
+    const hung = new Promise<'hung'>((resolve) => {
+      heard = () => {
+        clearTimeout(silence)
+        silence = setTimeout(() => resolve('hung'), LEAK_CHILD_SILENCE_MS).unref()
+      }
+      heard()
+    })
     // Once the child has closed its clients: wait until the server forgot every session (each close()
     // said bye, also through the child's proxy), then let the child close the proxy.
     let sessionsLeft = -1
-    child.on('message', () => {
-      void until(() => sessionsOf(s.realtime).size === 0, 10_000)
+    child.on('message', (m: { progress?: string; i?: number; closed?: boolean }) => {
+      heard()
+      if (m.progress !== undefined) lastHeard = `${m.progress} ${m.i}`
+      if (!m.closed) return
+      lastHeard = 'closed its clients'
+      void until(() => sessionsOf(s.realtime).size === 0, 30_000)
         .catch(() => {})
         .then(() => {
           sessionsLeft = sessionsOf(s.realtime).size
+          heard() // the child waited on us
           child.send('drained')
         })
     })
@@ -175,16 +203,20 @@ describe('leaks', () => {
     let err = ''
     let printedAt = 0
     child.stdout!.on('data', (d: Buffer) => {
+      heard()
       out += d
       if (out.includes('\n') && !printedAt) printedAt = performance.now()
     })
-    child.stderr!.on('data', (d: Buffer) => (err += d))
+    child.stderr!.on('data', (d: Buffer) => {
+      heard()
+      err += d
+    })
     const exited = new Promise<{ code: number | null; at: number }>((resolve) => child.on('exit', (code) => resolve({ code, at: performance.now() })))
-    const bound = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 90_000).unref())
-    const result = await Promise.race([exited, bound])
+    const result = await Promise.race([exited, hung])
+    clearTimeout(silence)
     if (result === 'hung') {
       child.kill('SIGKILL') // only the child this test started, by its handle
-      throw new Error(`the child did not exit by itself:\n${out}\n${err}`)
+      throw new Error(`the child went silent for ${LEAK_CHILD_SILENCE_MS} ms (last heard: ${lastHeard}) and did not exit by itself:\n${out}\n${err}`)
     }
     expect(result.code, err).toBe(0)
     const exitAfterMs = result.at - printedAt
@@ -215,5 +247,5 @@ describe('leaks', () => {
     expect(exitAfterMs).toBeLessThan(10_000)
     // The server forgot every closed session (each close() said bye).
     expect(sessionsLeft).toBe(0)
-  }, 150_000)
+  }, LEAK_TEST_TIMEOUT_MS)
 })
