@@ -4,7 +4,7 @@
  * the SSE client watches for silence without re-arming a timer per frame, and every POST
  * carries its own AbortSignal. None of it may lose, reorder or delay a frame.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { Connection } from '../src/server'
 import type { FetchLike, StatusEvent, TransportKind } from '../src'
 import type { ClientMessage, ServerMessage } from './support/schemas'
@@ -12,6 +12,7 @@ import { closeClients, makeClient, startServer, until, waitFor, type TestServer 
 
 let servers: TestServer[] = []
 afterEach(async () => {
+  vi.useRealTimers()
   closeClients()
   await Promise.all(servers.map((s) => s.close()))
   servers = []
@@ -82,19 +83,27 @@ describe('SSE + POST', () => {
 
   it('still declares a silent stream dead, and a chatty one alive', async () => {
     const s = await server()
+    // The client's silence watchdog runs on the test's clock (its timers and its monotonic clock), the
+    // stream stays real: a loaded machine cannot stretch a 100 ms gap past the 400 ms limit.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] })
     const c = makeClient(s.url, { transports: ['sse'], sseSilenceTimeoutMs: 400 })
     await c.connect()
     const conn = latestConn(s)
     const statuses: StatusEvent[] = []
     c.on('status', (e) => statuses.push(e))
-    // Frames every 100 ms for 1.2 s, three times the silence limit: no false alarm.
+    const arrived = (n: number) => new Promise<void>((resolve) => void c.onMessage('tick', (m) => void (m.n === n && resolve())))
+    // A frame every 100 ms for 1.2 s, three times the silence limit: no false alarm.
     for (let n = 1; n <= 12; n++) {
+      const got = arrived(n)
       void conn.send({ type: 'tick', n })
-      await new Promise((r) => setTimeout(r, 100))
+      await got // real I/O: the fake clock stands still meanwhile
+      await vi.advanceTimersByTimeAsync(100)
     }
     expect(statuses).toEqual([])
-    // Then silence (heartbeats come every 15 s by default): declared dead after ~400 ms.
-    const lost = await waitFor<StatusEvent>((fn) => c.on('status', fn), (e) => e.status === 'reconnecting', 15_000, 'sse_silent')
-    expect(lost.reason).toBe('sse_silent')
+    // Then silence (heartbeats come every 15 s by default): declared dead 400 ms after the last frame, not before.
+    await vi.advanceTimersByTimeAsync(299)
+    expect(statuses).toEqual([])
+    await vi.advanceTimersByTimeAsync(1)
+    expect(statuses.map((e) => `${e.status}:${e.reason}`)).toEqual(['reconnecting:sse_silent'])
   })
 })
