@@ -87,7 +87,11 @@ function nextMessage(ws: WebSocket): Promise<string> {
   return new Promise((resolve) => ws.once('message', (data: Buffer) => resolve(data.toString())))
 }
 
-async function echo(ws: WebSocket, text: string, waitMs = 1000): Promise<string> {
+/**
+ * The reply to `text`, or 'timeout' after `waitMs`. The default bounds an echo that must come back
+ * (generous: a loaded machine must not turn it into 'timeout'); tests that expect no reply pass a short one.
+ */
+async function echo(ws: WebSocket, text: string, waitMs = 15_000): Promise<string> {
   const reply = nextMessage(ws)
   ws.send(text)
   return Promise.race([reply, timeout(waitMs)])
