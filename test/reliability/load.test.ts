@@ -204,11 +204,13 @@ describe('leaks', () => {
     let printedAt = 0
     child.stdout!.on('data', (d: Buffer) => {
       heard()
+      lastHeard = 'its result on stdout'
       out += d
       if (out.includes('\n') && !printedAt) printedAt = performance.now()
     })
     child.stderr!.on('data', (d: Buffer) => {
       heard()
+      lastHeard = 'stderr'
       err += d
     })
     const exited = new Promise<{ code: number | null; at: number }>((resolve) => child.on('exit', (code) => resolve({ code, at: performance.now() })))
