@@ -220,7 +220,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
    */
   send(message: InferIn<Out>): Promise<void> {
     if (this.#snapshot.status === 'closed') {
-      return handledRejection(new SurewireError('client_closed', `send() after close()${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ': call connect() again or create a new RealtimeClient' : ''}`))
+      return handledRejection(new SurewireError('client_closed', `send() after close()${(typeof process === 'object' && process.env.NODE_ENV !== 'production') ? ': call connect() again or create a new RealtimeClient' : ''}`))
     }
     const result = this.#o.outgoing['~standard'].validate(message)
     return result instanceof Promise ? handled(result.then((r) => this.#enqueue(r))) : this.#enqueue(result)
@@ -347,9 +347,9 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       // Reported once while SSE covers for it, and every time when nothing else is allowed.
       if (!this.#wsWarned || !wantSse) {
         this.#wsWarned = true
-        this.emit('error', new ConfigError(`this runtime has no WebSocket: pass \`WebSocket\`${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ', e.g. `import { WebSocket } from "ws"; new RealtimeClient({ WebSocket, … })`' : ''}` + (wantSse ? '; using SSE + POST meanwhile' : ''), 'websocket_unavailable'))
+        this.emit('error', new ConfigError(`this runtime has no WebSocket: pass \`WebSocket\`${(typeof process === 'object' && process.env.NODE_ENV !== 'production') ? ', e.g. `import { WebSocket } from "ws"; new RealtimeClient({ WebSocket, … })`' : ''}` + (wantSse ? '; using SSE + POST meanwhile' : ''), 'websocket_unavailable'))
       }
-      if (!wantSse) return this.#shutdown('fatal_error', new ConfigError(`no usable transport: no WebSocket, and \`transports\` excludes 'sse'${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? '; pass `WebSocket` from the "ws" package or add \'sse\' to `transports`' : ''}`, 'websocket_unavailable'))
+      if (!wantSse) return this.#shutdown('fatal_error', new ConfigError(`no usable transport: no WebSocket, and \`transports\` excludes 'sse'${(typeof process === 'object' && process.env.NODE_ENV !== 'production') ? '; pass `WebSocket` from the "ws" package or add \'sse\' to `transports`' : ''}`, 'websocket_unavailable'))
     }
     this.stats.attempts++
     // WebSocket first unless the fallback says otherwise; SSE joins the race after its head start.
@@ -573,7 +573,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   /** The server said retrying cannot help (contract C2): stop, with its code and message on `error`. */
   #fatal(serverCode: string, message: string, status?: number): void {
-    const hint = serverCode === 'origin_not_allowed' && (typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ' (a proxy in front of the server must preserve Host, or configure the server: `trustForwardedHost` / `allowedOrigins`)' : ''
+    const hint = serverCode === 'origin_not_allowed' && (typeof process === 'object' && process.env.NODE_ENV !== 'production') ? ' (a proxy in front of the server must preserve Host, or configure the server: `trustForwardedHost` / `allowedOrigins`)' : ''
     this.#shutdown('fatal_error', new ServerRefusalError(serverCode, `the server refused for good: ${serverCode}: ${message}${hint}`, true, status))
   }
 
@@ -682,7 +682,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
 /** A message over the limit: `maxMessageBytes`, or the frame limit of the server's hello. */
 const tooLarge = (bytes: number, limit: number): SurewireError =>
-  new SurewireError('too_large', `message is ${bytes} bytes; the limit is ${limit}${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ' (maxMessageBytes / server maxFrameBytes)' : ''}`)
+  new SurewireError('too_large', `message is ${bytes} bytes; the limit is ${limit}${(typeof process === 'object' && process.env.NODE_ENV !== 'production') ? ' (maxMessageBytes / server maxFrameBytes)' : ''}`)
 
 /** A transport that is not (or no longer) there: sends nothing. */
 const noTransport: Transport = { kind: 'websocket', send() {}, close() {} }

@@ -80,7 +80,7 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
       onOverflow: (chars) =>
         finish({
           cause: 'protocol',
-          detail: `SSE line or event of ${chars}+ characters; the client's bound is ${bound()}${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? " (4 × the server's maxFrameBytes)" : ''}`,
+          detail: `SSE line or event of ${chars}+ characters; the client's bound is ${bound()}${(typeof process === 'object' && process.env.NODE_ENV !== 'production') ? " (4 × the server's maxFrameBytes)" : ''}`,
         }),
     },
     bound,
@@ -116,7 +116,7 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
       }
       if (refused) {
         const server = headers.get('server')
-        const hint = status === 404 ? `: nothing serves this path${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? " — check the proxy's location blocks and the client's `url` / `paths`" : ''}` : ''
+        const hint = status === 404 ? `: nothing serves this path${(typeof process === 'object' && process.env.NODE_ENV !== 'production') ? " — check the proxy's location blocks and the client's `url` / `paths`" : ''}` : ''
         finish({ cause: 'refused', status, ...parseErrorBody(text), detail: `SSE endpoint ${endpoints.sse.pathname} answered ${status} ${type || '(no content-type)'}${server ? ` (Server: ${server})` : ''}${hint}` })
       } else finish({ cause: 'closed', detail: 'SSE stream ended' }) // (dropped if the transport ended first)
     } catch (err) {
