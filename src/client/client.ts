@@ -39,7 +39,11 @@ export interface ClientEvents<M> {
 type AnyClient = RealtimeClient<any, any>
 /** A connection's place in the state machine: racing in an attempt, the one in use, or the background probe back to WebSocket. */
 type Role = 'candidate' | 'active' | 'probe'
-/** One transport and its place in the state machine; also the handlers its transport reports to. */
+/**
+ * One transport and its place in the state machine; also the handlers its transport reports to.
+ * A transport reports nothing once closed (report.ts; test/client/transport-after-close.test.ts),
+ * and the client closes every transport whose record it drops: a record that reports is in use.
+ */
 interface C extends TransportHandlers, FrameLimit {
   /** Did the transport open (WebSocket `open` / SSE 200)? */
   opened: boolean
@@ -134,13 +138,11 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
         this.#cl.#onFrame(this, f, viaPost)
       }
       onBadFrame(err: FrameError): void {
-        if (this.#cl.#conns.includes(this)) this.#cl.emit('error', err)
+        this.#cl.emit('error', err)
       }
       onUnsendable(seq: number, err: SurewireError): void {
-        const cl = this.#cl
-        if (!cl.#conns.includes(this)) return
-        cl.#outbox?.refuse(seq, err)
-        cl.#flush()
+        this.#cl.#outbox?.refuse(seq, err)
+        this.#cl.#flush()
       }
       onClose(info: TransportClose): void {
         this.#cl.#onClose(this, info)
@@ -387,7 +389,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       const ctx = { WebSocket: this.#WebSocket()!, fetch, endpoints: fromHrefs(this.#endpoints), maxFrameBytes: () => this.#serverMaxFrame, postTimeoutMs: this.#o.postTimeoutMs }
       c.t = openTransport(this.#o.protocol ?? surewireCodec, kind, ctx, { token, sid: this.#sid, lastId: this.#lastId }, c, c)
     } catch (err) {
-      queueMicrotask(() => c.onClose({ opened: false, cause: 'network', detail: `could not open ${kind}: ${errorText(err)}` }))
+      // No transport to report it, so no Reporter to drop it once the connection was dropped meanwhile.
+      queueMicrotask(() => this.#conns.includes(c) && this.#onClose(c, { opened: false, cause: 'network', detail: `could not open ${kind}: ${errorText(err)}` }))
     }
     return c
   }
@@ -398,7 +401,6 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   #onFrame(c: C, f: ServerFrame, viaPost = false): void {
-    if (!this.#conns.includes(c)) return // a ghost: a transport already replaced
     const role = c.role
     if (role === 'active') {
       if (!viaPost) this.#keepalive.alive()
@@ -438,7 +440,6 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   #onClose(c: C, info: TransportClose): void {
-    if (!this.#conns.includes(c)) return
     this.#conns = this.#conns.filter((x) => x !== c)
     if (c.role === 'probe') return this.#probeFailed()
     const active = c.role === 'active'
