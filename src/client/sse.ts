@@ -214,7 +214,6 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
   }
 
   return {
-    kind: 'sse',
     send(frames: ClientFrame[]) {
       if (r.done) return
       const replies: ServerFrame[] = []

@@ -60,7 +60,6 @@ const RESOLVED = Promise.resolve()
  * closures: one connection's state in one object (it adds up over many clients).
  */
 export class WebSocketTransport extends Reporter implements Transport {
-  readonly kind = 'websocket'
   readonly #ws: WebSocketLike
   readonly #codec: Codec
   readonly #limit: FrameLimit
