@@ -216,14 +216,14 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
   return {
     send(frames: ClientFrame[]) {
       if (r.done) return
-      const replies: ServerFrame[] = []
+      let replies: ServerFrame[] | undefined
       for (const f of frames) {
         const e = codec.encode(f, 'sse')
         if (!e) continue
-        if ('reply' in e) replies.push(e.reply)
+        if ('reply' in e) (replies ??= []).push(e.reply)
         else batch.push({ wire: e.wire, seq: 'seq' in f ? f.seq : undefined })
       }
-      if (replies.length) r.later(() => replies.forEach((x) => r.frame(x)))
+      r.replies(replies)
       if (!scheduled) {
         scheduled = true
         queueMicrotask(() => void flush())

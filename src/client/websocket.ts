@@ -150,20 +150,14 @@ export class WebSocketTransport extends Reporter implements Transport {
       if (seq !== undefined && bytes > limit) {
         // Never written: the server would close with 1009 and the resend would loop. What follows is not written either (no gaps).
         // Reported synchronously, so nothing else is written before the state machine closed the gap (it may call send() again from here).
-        this.#reply(replies)
+        r.replies(replies)
         return r.unsendable(seq, tooLarge(bytes, limit))
       }
       if (this.#batch) this.#write(wire, bytes, limit)
       else this.#ws.send(wire)
       if (e.ackWhenWritten && seq !== undefined) (replies ??= []).push({ t: 'ack', seq })
     }
-    this.#reply(replies)
-  }
-
-  /** Report `replies` after send() returns, never from inside it (the state machine arms its pong timer after sending a ping). */
-  #reply(replies: ServerFrame[] | undefined): void {
-    const r = this as Reporter
-    if (replies) r.later(() => replies.forEach((x) => r.frame(x)))
+    r.replies(replies)
   }
 
   /** Batched writing: the tick's first frame at once, the rest held for one array message (split to fit `limit`). */
