@@ -9,7 +9,7 @@ import { Inbox } from './inbox'
 import { Keepalive } from './keepalive'
 import { FallbackMemory, defaultStorage } from './memory'
 import { browserLifecycle, defaultBackoff, resolveClientOptions, type ClientOptions, type LifecycleSource } from './options'
-import { Outbox, handled, handledRejection } from './outbox'
+import { Outbox, handled, handledRejection, noop } from './outbox'
 import { surewireCodec } from './codec'
 import type { FetchLike } from './sse'
 import { openTransport } from './open'
@@ -660,7 +660,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #leaderConn(kind: TransportKind): C {
     const c = new Conn(this, kind, 'active') // its transport never reports
     c.opened = true
-    c.t = { send: (f) => this.#link!.send(f as never), close() {} }
+    c.t = { send: (f) => this.#link!.send(f as never), close: noop }
     return c
   }
 
@@ -686,7 +686,7 @@ const tooLarge = (bytes: number, limit: number): SurewireError =>
   new SurewireError('too_large', `message is ${bytes} bytes; the limit is ${limit}${(typeof process === 'object' && process.env.NODE_ENV !== 'production') ? ' (maxMessageBytes / server maxFrameBytes)' : ''}`)
 
 /** A transport that is not (or no longer) there: sends nothing. */
-const noTransport: Transport = { send() {}, close() {} }
+const noTransport: Transport = { send: noop, close: noop }
 
 /** Every client's snapshot before its first connect(). */
 const idle: ClientSnapshot = /* @__PURE__ */ Object.freeze({ status: 'idle', transport: null, reason: null, attempt: 0 })

@@ -2,6 +2,7 @@ import { FrameError, errorText } from '../errors'
 import { DEFAULT_MAX_FRAME_BYTES, utf8Length, type ClientFrame, type ServerFrame } from '../protocol'
 import { postBody, type Codec } from './codec'
 import { parseErrorBody } from './http-body'
+import { noop } from './outbox'
 import { Reporter } from './report'
 import { SseParser } from './sse-parser'
 import type { Transport, TransportClose, TransportHandlers, TransportParams } from './transport'
@@ -25,8 +26,6 @@ interface Pending {
   wire: string
   seq: number | undefined
 }
-
-const ignore = (): void => {}
 
 /**
  * SSE for server → client (fetch + a bounded event-stream parser, so headers and abort work in
@@ -112,7 +111,7 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
         } catch (err) {
           if (opened) throw err // a broken error body says nothing more
         }
-        reader.cancel().catch(ignore)
+        reader.cancel().catch(noop)
       }
       if (refused) {
         const server = headers.get('server')
@@ -235,7 +234,7 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
       abort.abort()
       batch = []
       const e = bye && sid ? codec.encode({ t: 'bye' }, 'sse') : null
-      if (e && 'wire' in e) postTo([e.wire], { keepalive: true }).catch(ignore)
+      if (e && 'wire' in e) postTo([e.wire], { keepalive: true }).catch(noop)
     },
   }
 }

@@ -1,6 +1,7 @@
 import { SurewireError, errorText } from '../errors'
 import { utf8Length, type ClientFrame, type CloseCode, type ErrorFrame, type HelloFrame, type SequencedClientFrame, type ServerFrame } from '../protocol'
 import type { Codec } from './codec'
+import { noop } from './outbox'
 import { Reporter } from './report'
 import type { Transport, TransportHandlers } from './transport'
 
@@ -201,7 +202,7 @@ export class WebSocketTransport extends Reporter implements Transport {
     this.end()
     const ws = this.#ws
     ws.onopen = ws.onmessage = ws.onclose = null
-    ws.onerror = () => {} // a close during CONNECTING fires error in some runtimes
+    ws.onerror = noop // a close during CONNECTING fires error in some runtimes
     try {
       const e = bye && ws.readyState === 1 ? this.#codec.encode({ t: 'bye' }, 'websocket') : null
       if (e && 'wire' in e) ws.send(e.wire)
