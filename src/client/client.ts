@@ -171,7 +171,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     const tap = (this.#tap = (options as { [engineTap]?: EngineTap })[engineTap])
     if (tap) {
       this.#sid = tap.sid
-      this.#lastId = tap.lastId ?? 0
+      this.#lastId = tap.lastId
       this.#outbox = tap.outbox
       tap.flush = () => this.#flush()
       tap.detach = () => this.#shutdown('closed_by_client', new SurewireError('client_closed', 'handed over to another tab'))

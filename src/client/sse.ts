@@ -1,5 +1,5 @@
 import { FrameError, errorText } from '../errors'
-import { DEFAULT_MAX_FRAME_BYTES, utf8Length, type ClientFrame, type ServerFrame } from '../protocol'
+import { DEFAULT_MAX_FRAME_BYTES, utf8Length, type ClientFrame, type SequencedClientFrame, type ServerFrame } from '../protocol'
 import { postBody, type Codec } from './codec'
 import { parseErrorBody } from './http-body'
 import { noop } from './outbox'
@@ -220,7 +220,7 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
         const e = codec.encode(f, 'sse')
         if (!e) continue
         if ('reply' in e) (replies ??= []).push(e.reply)
-        else batch.push({ wire: e.wire, seq: 'seq' in f ? f.seq : undefined })
+        else batch.push({ wire: e.wire, seq: (f as Partial<SequencedClientFrame>).seq }) // pings and byes have none
       }
       r.replies(replies)
       if (!scheduled) {
