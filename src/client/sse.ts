@@ -1,5 +1,5 @@
-import { FrameError, errorText } from '../errors'
-import { DEFAULT_MAX_FRAME_BYTES, utf8Length, type ClientFrame, type SequencedClientFrame, type ServerFrame } from '../protocol'
+import { errorText, type FrameError } from '../errors'
+import { DEFAULT_MAX_FRAME_BYTES, utf8Length, type ClientFrame, type HelloFrame, type SequencedClientFrame, type ServerFrame } from '../protocol'
 import { postBody, type Codec } from './codec'
 import { parseErrorBody } from './http-body'
 import { noop } from './outbox'
@@ -54,23 +54,21 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
     abort.abort()
     r.finish({ opened, ...info })
   }
-  function onFrame(f: ServerFrame): void {
-    if (f.t === 'hello' && sid === undefined) {
+  /** A decoded frame (or the reason it is not one: a FrameError has no `t`). */
+  function onFrame(f: ServerFrame | FrameError): void {
+    if ((f as ServerFrame).t === 'hello' && sid === undefined) {
       // The stream's first hello; a stray one later changes nothing here (nor in the state machine).
-      sid = f.sid
-      helloMax = f.maxFrameBytes
+      const hello = f as HelloFrame
+      sid = hello.sid
+      helloMax = hello.maxFrameBytes
       queueMicrotask(() => void flush()) // frames may have been written before the session was known
     }
-    r.frame(f)
+    r.decoded(f)
   }
   // Every callback below may run after the end: the Reporter drops what comes then.
   const parser = new SseParser(
     {
-      onEvent(data) {
-        const f = codec.decode(data)
-        if (f instanceof FrameError) r.bad(f)
-        else onFrame(f)
-      },
+      onEvent: (data) => onFrame(codec.decode(data)),
       onComment: codec.comment && (() => {
         const f = codec.comment!()
         if (f) r.frame(f)
