@@ -11,16 +11,20 @@
  * checks removed, 9 of the 12 cases fail (every SSE case, and the WebSocket cases where the codec
  * reports on its own); the other three hold through the WebSocket transport's own nulled handlers
  * and readyState check, and pin that no event of the socket gets through in any runtime.
+ *
+ * The one failure no transport reports, a transport constructor that threw, the client reports
+ * itself from a microtask, and it checks there that the connection is still in use (last describe).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { compat } from '../../src'
+import { compat, type SurewireError, type WebSocketConstructor } from '../../src'
 import { surewireCodec, type Codec } from '../../src/client/codec'
 import { openTransport, type TransportContext } from '../../src/client/open'
 import type { Transport, TransportHandlers, TransportKind } from '../../src/client/transport'
 import { resolveEndpoints } from '../../src/client/url'
+import type { FetchLike } from '../../src/client/sse'
 import type { ClientFrame, ServerFrame } from '../../src/protocol'
 import { hello, hostilePeer, sseHead, type HostilePeer } from '../reliability/fixtures/hostile-peer'
-import { TestWebSocket, until } from '../support/servers'
+import { closeClients, makeClient, startServer, TestWebSocket, until, type TestServer } from '../support/servers'
 
 let peer: HostilePeer
 beforeEach(async () => {
@@ -257,5 +261,48 @@ describe('WebSocket: nothing is reported after close()', () => {
     await gone
     await turn()
     expect([x.calls, x.late, received]).toEqual([['open', 'frame:hello'], [], []])
+  })
+})
+
+describe('the client: a transport that could not even be constructed', () => {
+  let server: TestServer | undefined
+  afterEach(async () => {
+    closeClients()
+    await server?.close()
+    server = undefined
+  })
+
+  it('is a failed attempt with the reason in the status detail', async () => {
+    server = await startServer()
+    const Throws = class {
+      constructor() {
+        throw new Error('no sockets here')
+      }
+    } as unknown as WebSocketConstructor
+    const c = makeClient(server.url, { WebSocket: Throws, transports: ['websocket'], maxAttempts: 1 })
+    const err = await c.connect().then(() => undefined, (e: unknown) => e as SurewireError)
+    expect(err?.code).toBe('gave_up')
+    expect(err?.message).toContain('could not open websocket: no sockets here')
+  })
+
+  it('dropped before its failure is reported (close() in between): the failure is not acted on', async () => {
+    server = await startServer()
+    const gets: string[] = []
+    const fetch: FetchLike = (url, init) => (gets.push(url), globalThis.fetch(url, init))
+    let c: ReturnType<typeof makeClient> | undefined
+    const Throws = class {
+      constructor() {
+        queueMicrotask(() => c!.close()) // runs before the client hears of the failure
+        throw new Error('no sockets here')
+      }
+    } as unknown as WebSocketConstructor
+    // Acted on, the failure would fall back to SSE (one WebSocket failure is enough) after close().
+    c = makeClient(server.url, { WebSocket: Throws, fetch, wsFailuresBeforeFallback: 1, sseHeadStartMs: 60_000 })
+    const statuses: string[] = []
+    c.on('status', (e) => statuses.push(e.status))
+    void c.connect().catch(() => {})
+    await until(() => c.status === 'closed', 15_000, 'closed')
+    await turn()
+    expect([statuses, gets]).toEqual([['connecting', 'closed'], []])
   })
 })
