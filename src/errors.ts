@@ -20,10 +20,12 @@ export type SurewireErrorCode =
 
 /*
  * Developer hints (examples, proxy advice) in error texts are written as
- * `(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? hint : ''`, inline
+ * `(typeof process === 'object' && process.env.NODE_ENV !== 'production') ? hint : ''`, inline
  * where the error is made: an app's production bundle (its bundler defines NODE_ENV) drops them,
  * and the error keeps its class, code and a message naming what is wrong. Inline, because a
  * bundler folds the condition only there; the `typeof` guard keeps a page without a bundler working.
+ * `=== 'object'`, not `!== 'undefined'`: esbuild folds the whole condition away only in this form
+ * (the other minifies to `typeof process<"u"` first and stays, once per hint; test/unit/production-messages.test.ts).
  */
 export class SurewireError extends Error {
   override name = 'SurewireError'

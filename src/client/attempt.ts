@@ -32,7 +32,7 @@ export function connectTimedOut(pending: readonly Candidate[], fallback: WsFallb
   const detail =
     `SSE ${sse.opened ? 'response arrived' : 'request got no response'} but no event within connectTimeoutMs=${connectTimeoutMs}: ` +
     `a proxy is buffering the stream${
-      (typeof process !== 'undefined' && process.env.NODE_ENV !== 'production')
+      (typeof process === 'object' && process.env.NODE_ENV !== 'production')
         ? " (the server answers other requests; nginx: `proxy_buffering off;`, and do not hide or ignore the server's X-Accel-Buffering header). `npx surewire doctor <url>` confirms it."
         : ' (npx surewire doctor <url>)'
     }`

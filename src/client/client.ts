@@ -9,7 +9,7 @@ import { Inbox } from './inbox'
 import { Keepalive } from './keepalive'
 import { FallbackMemory, defaultStorage } from './memory'
 import { browserLifecycle, defaultBackoff, resolveClientOptions, type ClientOptions, type LifecycleSource } from './options'
-import { Outbox, handled, handledRejection } from './outbox'
+import { Outbox, handled, handledRejection, noop } from './outbox'
 import { surewireCodec } from './codec'
 import type { FetchLike } from './sse'
 import { openTransport } from './open'
@@ -39,7 +39,11 @@ export interface ClientEvents<M> {
 type AnyClient = RealtimeClient<any, any>
 /** A connection's place in the state machine: racing in an attempt, the one in use, or the background probe back to WebSocket. */
 type Role = 'candidate' | 'active' | 'probe'
-/** One transport and its place in the state machine; also the handlers its transport reports to. */
+/**
+ * One transport and its place in the state machine; also the handlers its transport reports to.
+ * A transport reports nothing once closed (report.ts; test/client/transport-after-close.test.ts),
+ * and the client closes every transport whose record it drops: a record that reports is in use.
+ */
 interface C extends TransportHandlers, FrameLimit {
   /** Did the transport open (WebSocket `open` / SSE 200)? */
   opened: boolean
@@ -134,13 +138,11 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
         this.#cl.#onFrame(this, f, viaPost)
       }
       onBadFrame(err: FrameError): void {
-        if (this.#cl.#conns.includes(this)) this.#cl.emit('error', err)
+        this.#cl.emit('error', err)
       }
       onUnsendable(seq: number, err: SurewireError): void {
-        const cl = this.#cl
-        if (!cl.#conns.includes(this)) return
-        cl.#outbox?.refuse(seq, err)
-        cl.#flush()
+        this.#cl.#outbox?.refuse(seq, err)
+        this.#cl.#flush()
       }
       onClose(info: TransportClose): void {
         this.#cl.#onClose(this, info)
@@ -169,7 +171,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     const tap = (this.#tap = (options as { [engineTap]?: EngineTap })[engineTap])
     if (tap) {
       this.#sid = tap.sid
-      this.#lastId = tap.lastId ?? 0
+      this.#lastId = tap.lastId
       this.#outbox = tap.outbox
       tap.flush = () => this.#flush()
       tap.detach = () => this.#shutdown('closed_by_client', new SurewireError('client_closed', 'handed over to another tab'))
@@ -220,7 +222,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
    */
   send(message: InferIn<Out>): Promise<void> {
     if (this.#snapshot.status === 'closed') {
-      return handledRejection(new SurewireError('client_closed', `send() after close()${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ': call connect() again or create a new RealtimeClient' : ''}`))
+      return handledRejection(new SurewireError('client_closed', `send() after close()${(typeof process === 'object' && process.env.NODE_ENV !== 'production') ? ': call connect() again or create a new RealtimeClient' : ''}`))
     }
     const result = this.#o.outgoing['~standard'].validate(message)
     return result instanceof Promise ? handled(result.then((r) => this.#enqueue(r))) : this.#enqueue(result)
@@ -347,9 +349,9 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       // Reported once while SSE covers for it, and every time when nothing else is allowed.
       if (!this.#wsWarned || !wantSse) {
         this.#wsWarned = true
-        this.emit('error', new ConfigError(`this runtime has no WebSocket: pass \`WebSocket\`${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ', e.g. `import { WebSocket } from "ws"; new RealtimeClient({ WebSocket, … })`' : ''}` + (wantSse ? '; using SSE + POST meanwhile' : ''), 'websocket_unavailable'))
+        this.emit('error', new ConfigError(`this runtime has no WebSocket: pass \`WebSocket\`${(typeof process === 'object' && process.env.NODE_ENV !== 'production') ? ', e.g. `import { WebSocket } from "ws"; new RealtimeClient({ WebSocket, … })`' : ''}` + (wantSse ? '; using SSE + POST meanwhile' : ''), 'websocket_unavailable'))
       }
-      if (!wantSse) return this.#shutdown('fatal_error', new ConfigError(`no usable transport: no WebSocket, and \`transports\` excludes 'sse'${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? '; pass `WebSocket` from the "ws" package or add \'sse\' to `transports`' : ''}`, 'websocket_unavailable'))
+      if (!wantSse) return this.#shutdown('fatal_error', new ConfigError(`no usable transport: no WebSocket, and \`transports\` excludes 'sse'${(typeof process === 'object' && process.env.NODE_ENV !== 'production') ? '; pass `WebSocket` from the "ws" package or add \'sse\' to `transports`' : ''}`, 'websocket_unavailable'))
     }
     this.stats.attempts++
     // WebSocket first unless the fallback says otherwise; SSE joins the race after its head start.
@@ -387,7 +389,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       const ctx = { WebSocket: this.#WebSocket()!, fetch, endpoints: fromHrefs(this.#endpoints), maxFrameBytes: () => this.#serverMaxFrame, postTimeoutMs: this.#o.postTimeoutMs }
       c.t = openTransport(this.#o.protocol ?? surewireCodec, kind, ctx, { token, sid: this.#sid, lastId: this.#lastId }, c, c)
     } catch (err) {
-      queueMicrotask(() => c.onClose({ opened: false, cause: 'network', detail: `could not open ${kind}: ${errorText(err)}` }))
+      // No transport to report it, so no Reporter to drop it once the connection was dropped meanwhile.
+      queueMicrotask(() => this.#conns.includes(c) && this.#onClose(c, { opened: false, cause: 'network', detail: `could not open ${kind}: ${errorText(err)}` }))
     }
     return c
   }
@@ -398,7 +401,6 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   #onFrame(c: C, f: ServerFrame, viaPost = false): void {
-    if (!this.#conns.includes(c)) return // a ghost: a transport already replaced
     const role = c.role
     if (role === 'active') {
       if (!viaPost) this.#keepalive.alive()
@@ -438,7 +440,6 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   }
 
   #onClose(c: C, info: TransportClose): void {
-    if (!this.#conns.includes(c)) return
     this.#conns = this.#conns.filter((x) => x !== c)
     if (c.role === 'probe') return this.#probeFailed()
     const active = c.role === 'active'
@@ -573,7 +574,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
   /** The server said retrying cannot help (contract C2): stop, with its code and message on `error`. */
   #fatal(serverCode: string, message: string, status?: number): void {
-    const hint = serverCode === 'origin_not_allowed' && (typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ' (a proxy in front of the server must preserve Host, or configure the server: `trustForwardedHost` / `allowedOrigins`)' : ''
+    const hint = serverCode === 'origin_not_allowed' && (typeof process === 'object' && process.env.NODE_ENV !== 'production') ? ' (a proxy in front of the server must preserve Host, or configure the server: `trustForwardedHost` / `allowedOrigins`)' : ''
     this.#shutdown('fatal_error', new ServerRefusalError(serverCode, `the server refused for good: ${serverCode}: ${message}${hint}`, true, status))
   }
 
@@ -659,7 +660,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #leaderConn(kind: TransportKind): C {
     const c = new Conn(this, kind, 'active') // its transport never reports
     c.opened = true
-    c.t = { kind, send: (f) => this.#link!.send(f as never), close() {} }
+    c.t = { send: (f) => this.#link!.send(f as never), close: noop }
     return c
   }
 
@@ -682,10 +683,10 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
 
 /** A message over the limit: `maxMessageBytes`, or the frame limit of the server's hello. */
 const tooLarge = (bytes: number, limit: number): SurewireError =>
-  new SurewireError('too_large', `message is ${bytes} bytes; the limit is ${limit}${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ' (maxMessageBytes / server maxFrameBytes)' : ''}`)
+  new SurewireError('too_large', `message is ${bytes} bytes; the limit is ${limit}${(typeof process === 'object' && process.env.NODE_ENV !== 'production') ? ' (maxMessageBytes / server maxFrameBytes)' : ''}`)
 
 /** A transport that is not (or no longer) there: sends nothing. */
-const noTransport: Transport = { kind: 'websocket', send() {}, close() {} }
+const noTransport: Transport = { send: noop, close: noop }
 
 /** Every client's snapshot before its first connect(). */
 const idle: ClientSnapshot = /* @__PURE__ */ Object.freeze({ status: 'idle', transport: null, reason: null, attempt: 0 })

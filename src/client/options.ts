@@ -239,16 +239,16 @@ export function resolveClientOptions<O extends ClientOptions<StandardSchemaV1, S
     throw bad(
       k,
       f & C.SCHEMA
-        ? `must be a Standard Schema${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ` (zod ≥ 3.24, valibot, arktype), e.g. ${k}: z.object({ type: z.literal('chat'), text: z.string() })` : ''}`
+        ? `must be a Standard Schema${(typeof process === 'object' && process.env.NODE_ENV !== 'production') ? ` (zod ≥ 3.24, valibot, arktype), e.g. ${k}: z.object({ type: z.literal('chat'), text: z.string() })` : ''}`
         : f & C.FN
-          ? `must be a function${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') && k === 'token' ? ' that returns the token (called before every connect), e.g. token: () => getAccessToken()' : ''}`
-          : `must be ${f & C.INT ? 'an integer' : f & C.MS ? 'a number of milliseconds' : 'a number'} in [${f & C.MIN1}, Infinity]${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') && f & C.MS ? ' (Infinity: never; delays above 2^31 − 1 ms are clamped to it)' : ''}`,
+          ? `must be a function${(typeof process === 'object' && process.env.NODE_ENV !== 'production') && k === 'token' ? ' that returns the token (called before every connect), e.g. token: () => getAccessToken()' : ''}`
+          : `must be ${f & C.INT ? 'an integer' : f & C.MS ? 'a number of milliseconds' : 'a number'} in [${f & C.MIN1}, Infinity]${(typeof process === 'object' && process.env.NODE_ENV !== 'production') && f & C.MS ? ' (Infinity: never; delays above 2^31 − 1 ms are clamped to it)' : ''}`,
       v,
     )
   }
   const transports = options.transports
   if (transports !== undefined && (!Array.isArray(transports) || !transports.length || transports.some((t) => t !== 'websocket' && t !== 'sse'))) {
-    throw bad('transports', `lists 'websocket' and/or 'sse'${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ", e.g. ['websocket', 'sse'] (the default) or ['sse']" : ''}`, transports)
+    throw bad('transports', `lists 'websocket' and/or 'sse'${(typeof process === 'object' && process.env.NODE_ENV !== 'production') ? ", e.g. ['websocket', 'sse'] (the default) or ['sse']" : ''}`, transports)
   }
   return withDefaults(options)
 }

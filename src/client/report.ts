@@ -57,9 +57,13 @@ export class Reporter {
     }
   }
 
-  /** Run `fn` from a microtask unless the transport ended meanwhile. */
-  later(fn: () => void): void {
-    queueMicrotask(() => this.done || fn())
+  /**
+   * Report the frames a codec answered itself (a local pong, a nack, an ack once written) from a
+   * microtask: after send() returns, never from inside it (the state machine arms its pong timer
+   * after sending a ping). Dropped once the transport ended meanwhile.
+   */
+  replies(frames: ServerFrame[] | undefined): void {
+    if (frames) queueMicrotask(() => frames.forEach((f) => this.frame(f)))
   }
 
   /** `close()` was called: report nothing more. */

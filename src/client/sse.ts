@@ -1,7 +1,8 @@
-import { FrameError, errorText } from '../errors'
-import { DEFAULT_MAX_FRAME_BYTES, utf8Length, type ClientFrame, type ServerFrame } from '../protocol'
+import { errorText, type FrameError } from '../errors'
+import { DEFAULT_MAX_FRAME_BYTES, utf8Length, type ClientFrame, type HelloFrame, type SequencedClientFrame, type ServerFrame } from '../protocol'
 import { postBody, type Codec } from './codec'
 import { parseErrorBody } from './http-body'
+import { noop } from './outbox'
 import { Reporter } from './report'
 import { SseParser } from './sse-parser'
 import type { Transport, TransportClose, TransportHandlers, TransportParams } from './transport'
@@ -25,8 +26,6 @@ interface Pending {
   wire: string
   seq: number | undefined
 }
-
-const ignore = (): void => {}
 
 /**
  * SSE for server → client (fetch + a bounded event-stream parser, so headers and abort work in
@@ -55,23 +54,21 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
     abort.abort()
     r.finish({ opened, ...info })
   }
-  function onFrame(f: ServerFrame): void {
-    if (f.t === 'hello' && sid === undefined) {
+  /** A decoded frame (or the reason it is not one: a FrameError has no `t`). */
+  function onFrame(f: ServerFrame | FrameError): void {
+    if ((f as ServerFrame).t === 'hello' && sid === undefined) {
       // The stream's first hello; a stray one later changes nothing here (nor in the state machine).
-      sid = f.sid
-      helloMax = f.maxFrameBytes
+      const hello = f as HelloFrame
+      sid = hello.sid
+      helloMax = hello.maxFrameBytes
       queueMicrotask(() => void flush()) // frames may have been written before the session was known
     }
-    r.frame(f)
+    r.decoded(f)
   }
   // Every callback below may run after the end: the Reporter drops what comes then.
   const parser = new SseParser(
     {
-      onEvent(data) {
-        const f = codec.decode(data)
-        if (f instanceof FrameError) r.bad(f)
-        else onFrame(f)
-      },
+      onEvent: (data) => onFrame(codec.decode(data)),
       onComment: codec.comment && (() => {
         const f = codec.comment!()
         if (f) r.frame(f)
@@ -80,7 +77,7 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
       onOverflow: (chars) =>
         finish({
           cause: 'protocol',
-          detail: `SSE line or event of ${chars}+ characters; the client's bound is ${bound()}${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? " (4 × the server's maxFrameBytes)" : ''}`,
+          detail: `SSE line or event of ${chars}+ characters; the client's bound is ${bound()}${(typeof process === 'object' && process.env.NODE_ENV !== 'production') ? " (4 × the server's maxFrameBytes)" : ''}`,
         }),
     },
     bound,
@@ -112,11 +109,11 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
         } catch (err) {
           if (opened) throw err // a broken error body says nothing more
         }
-        reader.cancel().catch(ignore)
+        reader.cancel().catch(noop)
       }
       if (refused) {
         const server = headers.get('server')
-        const hint = status === 404 ? `: nothing serves this path${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? " — check the proxy's location blocks and the client's `url` / `paths`" : ''}` : ''
+        const hint = status === 404 ? `: nothing serves this path${(typeof process === 'object' && process.env.NODE_ENV !== 'production') ? " — check the proxy's location blocks and the client's `url` / `paths`" : ''}` : ''
         finish({ cause: 'refused', status, ...parseErrorBody(text), detail: `SSE endpoint ${endpoints.sse.pathname} answered ${status} ${type || '(no content-type)'}${server ? ` (Server: ${server})` : ''}${hint}` })
       } else finish({ cause: 'closed', detail: 'SSE stream ended' }) // (dropped if the transport ended first)
     } catch (err) {
@@ -214,17 +211,16 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
   }
 
   return {
-    kind: 'sse',
     send(frames: ClientFrame[]) {
       if (r.done) return
-      const replies: ServerFrame[] = []
+      let replies: ServerFrame[] | undefined
       for (const f of frames) {
         const e = codec.encode(f, 'sse')
         if (!e) continue
-        if ('reply' in e) replies.push(e.reply)
-        else batch.push({ wire: e.wire, seq: 'seq' in f ? f.seq : undefined })
+        if ('reply' in e) (replies ??= []).push(e.reply)
+        else batch.push({ wire: e.wire, seq: (f as Partial<SequencedClientFrame>).seq }) // pings and byes have none
       }
-      if (replies.length) r.later(() => replies.forEach((x) => r.frame(x)))
+      r.replies(replies)
       if (!scheduled) {
         scheduled = true
         queueMicrotask(() => void flush())
@@ -236,7 +232,7 @@ export function openSse(codec: Codec, o: SseOptions, params: TransportParams, h:
       abort.abort()
       batch = []
       const e = bye && sid ? codec.encode({ t: 'bye' }, 'sse') : null
-      if (e && 'wire' in e) postTo([e.wire], { keepalive: true }).catch(ignore)
+      if (e && 'wire' in e) postTo([e.wire], { keepalive: true }).catch(noop)
     },
   }
 }

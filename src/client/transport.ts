@@ -2,7 +2,6 @@ import type { SurewireError } from '../errors'
 import type { ClientFrame, ErrorCode, FrameError, ServerFrame } from '../protocol'
 
 export type { TransportKind } from '../protocol'
-import type { TransportKind } from '../protocol'
 
 /**
  * Why a transport ended, as data: the state machine switches on this, never on `detail`.
@@ -58,10 +57,10 @@ export interface TransportHandlers {
 
 /**
  * A dumb pipe: it opens once, moves frames, and reports how it ended.
- * It never retries; every retry decision belongs to the client's state machine.
+ * It never retries; every retry decision belongs to the client's state machine. (Its kind is the
+ * state machine's to keep, in the connection record: nothing reads it off the transport.)
  */
 export interface Transport {
-  readonly kind: TransportKind
   send(frames: ClientFrame[]): void
   /** Close without reporting back. `bye` tells the server the session is over. */
   close(bye?: boolean): void

@@ -33,7 +33,7 @@ function endpoint(u: URL, ws: boolean, name: string): URL {
 /** Resolve the base URL and per-transport overrides; throws ConfigError with a fix on misuse. */
 export function resolveEndpoints(url: string | URL, paths: EndpointPaths = {}): Endpoints {
   if (url === undefined || url === null || url === '') {
-    throw new ConfigError(`\`url\` is required${(typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? ', e.g. new RealtimeClient({ url: "https://example.com/realtime", … })' : ''}`)
+    throw new ConfigError(`\`url\` is required${(typeof process === 'object' && process.env.NODE_ENV !== 'production') ? ', e.g. new RealtimeClient({ url: "https://example.com/realtime", … })' : ''}`)
   }
   const href = (globalThis as { location?: { href?: unknown } }).location?.href // the page's, in browsers
   const page = typeof href === 'string' ? href : undefined
@@ -42,14 +42,14 @@ export function resolveEndpoints(url: string | URL, paths: EndpointPaths = {}): 
     base = new URL(String(url), page)
   } catch {
     throw new ConfigError(
-      `\`url\` ${JSON.stringify(String(url))} is not ${page ? 'a valid' : 'an absolute'} URL${!page && (typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? '; outside a browser pass one like "http://127.0.0.1:3000/realtime"' : ''}`,
+      `\`url\` ${JSON.stringify(String(url))} is not ${page ? 'a valid' : 'an absolute'} URL${!page && (typeof process === 'object' && process.env.NODE_ENV !== 'production') ? '; outside a browser pass one like "http://127.0.0.1:3000/realtime"' : ''}`,
     )
   }
   // Checks the base's scheme (the copy is thrown away).
   if (!endpoint(new URL(base), false, 'url').protocol.endsWith('s:') && page?.startsWith('https:')) {
     throw new ConfigError(
       `\`url\` ${base.protocol}//${base.host} is insecure but the page is https:// (browsers block mixed content)` +
-        ((typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') ? `. Use "https://${base.host}${base.pathname}" (surewire derives wss:// from it) or a relative URL like "${base.pathname}".` : ''),
+        ((typeof process === 'object' && process.env.NODE_ENV !== 'production') ? `. Use "https://${base.host}${base.pathname}" (surewire derives wss:// from it) or a relative URL like "${base.pathname}".` : ''),
     )
   }
   const at = (k: keyof EndpointPaths, ws: boolean, p = paths[k]): URL => endpoint(new URL(p ?? '', base), ws, `paths.${k}`)

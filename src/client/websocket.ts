@@ -1,6 +1,7 @@
 import { SurewireError, errorText } from '../errors'
 import { utf8Length, type ClientFrame, type CloseCode, type ErrorFrame, type HelloFrame, type SequencedClientFrame, type ServerFrame } from '../protocol'
 import type { Codec } from './codec'
+import { noop } from './outbox'
 import { Reporter } from './report'
 import type { Transport, TransportHandlers } from './transport'
 
@@ -60,7 +61,6 @@ const RESOLVED = Promise.resolve()
  * closures: one connection's state in one object (it adds up over many clients).
  */
 export class WebSocketTransport extends Reporter implements Transport {
-  readonly kind = 'websocket'
   readonly #ws: WebSocketLike
   readonly #codec: Codec
   readonly #limit: FrameLimit
@@ -151,20 +151,14 @@ export class WebSocketTransport extends Reporter implements Transport {
       if (seq !== undefined && bytes > limit) {
         // Never written: the server would close with 1009 and the resend would loop. What follows is not written either (no gaps).
         // Reported synchronously, so nothing else is written before the state machine closed the gap (it may call send() again from here).
-        this.#reply(replies)
+        r.replies(replies)
         return r.unsendable(seq, tooLarge(bytes, limit))
       }
       if (this.#batch) this.#write(wire, bytes, limit)
       else this.#ws.send(wire)
       if (e.ackWhenWritten && seq !== undefined) (replies ??= []).push({ t: 'ack', seq })
     }
-    this.#reply(replies)
-  }
-
-  /** Report `replies` after send() returns, never from inside it (the state machine arms its pong timer after sending a ping). */
-  #reply(replies: ServerFrame[] | undefined): void {
-    const r = this as Reporter
-    if (replies) r.later(() => replies.forEach((x) => r.frame(x)))
+    r.replies(replies)
   }
 
   /** Batched writing: the tick's first frame at once, the rest held for one array message (split to fit `limit`). */
@@ -208,7 +202,7 @@ export class WebSocketTransport extends Reporter implements Transport {
     this.end()
     const ws = this.#ws
     ws.onopen = ws.onmessage = ws.onclose = null
-    ws.onerror = () => {} // a close during CONNECTING fires error in some runtimes
+    ws.onerror = noop // a close during CONNECTING fires error in some runtimes
     try {
       const e = bye && ws.readyState === 1 ? this.#codec.encode({ t: 'bye' }, 'websocket') : null
       if (e && 'wire' in e) ws.send(e.wire)

@@ -4,8 +4,10 @@
  * class, their code and a message that still names what is wrong. The check runs where the error is
  * made, so setting NODE_ENV here switches it, as a bundler's define does at build time.
  */
+import { build } from 'esbuild'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { z } from 'zod'
+import { BROWSER_APP_BUILD } from '../../bench/suite/bundle'
 import { ConfigError, RealtimeClient } from '../../src'
 
 const base = { incoming: z.any(), outgoing: z.any(), storage: null, lifecycle: null, shareTabs: false } as const
@@ -68,5 +70,23 @@ describe.each(['production', 'development'])('error texts with NODE_ENV=%s', (en
     } finally {
       if (saveWs !== undefined) (globalThis as { WebSocket?: unknown }).WebSocket = saveWs
     }
+  })
+})
+
+describe('an app\'s production bundle of { RealtimeClient }', () => {
+  const HINTS = ['e.g. new RealtimeClient', 'proxy_buffering off', 'maxMessageBytes / server maxFrameBytes']
+  const bundle = async (nodeEnv: string) => {
+    const stdin = { contents: `export { RealtimeClient } from './src/index.ts'`, resolveDir: process.cwd(), loader: 'ts' as const }
+    const text = (await build({ ...BROWSER_APP_BUILD, define: { 'process.env.NODE_ENV': JSON.stringify(nodeEnv) }, stdin })).outputFiles[0]!.text
+    // What is left of the hint conditions, and which hints are in: short enough for a failure message.
+    return { guards: text.match(/.{0,20}\bprocess\b.{0,20}/g) ?? [], hints: HINTS.filter((h) => text.includes(h)) }
+  }
+
+  it('folds every hint condition away: no `process` left, no hint text', async () => {
+    expect(await bundle('production')).toEqual({ guards: [], hints: [] })
+    // A development build keeps both (so the assertion above can see them).
+    const dev = await bundle('development')
+    expect(dev.guards.length).toBeGreaterThanOrEqual(10)
+    expect(dev.hints).toEqual(HINTS)
   })
 })

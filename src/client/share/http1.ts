@@ -28,7 +28,7 @@ export function warnHttp1(sseUrl: string, emit: (e: Error) => void): void {
           new SurewireError(
             'connection_limit',
             `SSE over HTTP/1.1 to ${origin} without shareTabs: browsers allow 6 connections per host` +
-              ((typeof process !== 'undefined' && process.env.NODE_ENV !== 'production')
+              ((typeof process === 'object' && process.env.NODE_ENV !== 'production')
                 ? ', so more than about five tabs open at once exhaust them (sends and the page\'s own requests hang). ' +
                   'Serve the endpoint over HTTP/2 (https), or keep `shareTabs` on where the browser supports it.'
                 : ''),

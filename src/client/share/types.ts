@@ -58,7 +58,7 @@ export interface TabLink {
 export interface EngineTap {
   /** Resume this session (a tab taking over). */
   sid?: string
-  lastId?: number
+  lastId: number
   /** The session's outbox (every tab's frames, numbered by session `seq`). */
   outbox: Outbox
   /** A hello arrived, before the client adopts it. */
