@@ -91,13 +91,19 @@ describe('SSE + POST', () => {
     const conn = latestConn(s)
     const statuses: StatusEvent[] = []
     c.on('status', (e) => statuses.push(e))
-    const arrived = (n: number) => new Promise<void>((resolve) => void c.onMessage('tick', (m) => void (m.n === n && resolve())))
+    // Tick n arrived, or the client changed status (a false alarm: it will not arrive on this stream).
+    const arrived = (n: number) =>
+      new Promise<void>((resolve) => {
+        c.onMessage('tick', (m) => void (m.n === n && resolve()))
+        c.on('status', () => resolve())
+      })
     // A frame every 100 ms for 1.2 s, three times the silence limit: no false alarm.
     for (let n = 1; n <= 12; n++) {
       const got = arrived(n)
       void conn.send({ type: 'tick', n })
       await got // real I/O: the fake clock stands still meanwhile
       await vi.advanceTimersByTimeAsync(100)
+      expect(statuses, `100 ms after tick ${n}`).toEqual([])
     }
     expect(statuses).toEqual([])
     // Then silence (heartbeats come every 15 s by default): declared dead 400 ms after the last frame, not before.
