@@ -12,7 +12,7 @@ import { io, type ManagerOptions, type SocketOptions } from 'socket.io-client'
 import { WebSocket } from 'ws'
 import { RealtimeClient, type KeyValueStorage, type StandardSchemaV1, type StatusEvent, type WebSocketConstructor } from '../../src/index'
 import type { TransportKind } from '../../src/client/transport'
-import { heapAfterGc, passthrough, quantile, socketIoIdle, zodIncoming, type BenchMsg, type RttFigures, type ServerPorts, type Task, type TaskResult } from './shared'
+import { echoWaiter, heapAfterGc, passthrough, quantile, socketIoIdle, zodIncoming, type BenchMsg, type RttFigures, type ServerPorts, type Task, type TaskResult } from './shared'
 
 const task = JSON.parse(process.argv[2]!) as Task
 const ports = JSON.parse(process.argv[3]!) as ServerPorts
@@ -231,21 +231,10 @@ function figures(samples: number[]): RttFigures {
 async function rtt(t: Extract<Task, { kind: 'rtt' }>): Promise<TaskResult> {
   const stacks = t.impls.map((impl) => {
     const peer = peerFor(impl)
-    let waiting: (() => void) | null = null
-    let expect = -1
+    const { once, got } = echoWaiter((n) => void peer.send({ type: 'echo', n }))
     peer.onMessage = (m) => {
-      if (m.type === 'echo' && m.n === expect && waiting) {
-        const w = waiting
-        waiting = null
-        w()
-      }
+      if (m.type === 'echo') got(m.n)
     }
-    const once = (n: number) =>
-      new Promise<void>((resolve) => {
-        waiting = resolve
-        expect = n
-        void peer.send({ type: 'echo', n })
-      })
     return { impl, peer, once, samples: [] as number[] }
   })
   await Promise.all(stacks.map((s) => s.peer.ready))

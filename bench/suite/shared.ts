@@ -114,6 +114,30 @@ export interface RttFigures {
   p99: number
 }
 
+/**
+ * One echo round trip at a time: `once(n)` sends echo n and settles when `got(n)` is called for it
+ * (the peer's message handler calls `got` with each echo's number). Shared by section 3/8 and the trace.
+ */
+export function echoWaiter(send: (n: number) => void): { once(n: number): Promise<void>; got(n: number): void } {
+  let waiting: (() => void) | null = null
+  let expect = -1
+  return {
+    once: (n) =>
+      new Promise<void>((resolve) => {
+        waiting = resolve
+        expect = n
+        send(n)
+      }),
+    got(n) {
+      if (n === expect && waiting) {
+        const w = waiting
+        waiting = null
+        w()
+      }
+    },
+  }
+}
+
 export function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))

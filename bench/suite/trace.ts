@@ -16,7 +16,7 @@ import { io } from 'socket.io-client'
 import { WebSocket } from 'ws'
 import { RealtimeClient, type WebSocketConstructor } from '../../src/index'
 import { listen, rawWsApp, socketIoApp, surewireApp } from './app'
-import { passthrough, type BenchMsg, type RttImpl, type SoloStack } from './shared'
+import { echoWaiter, passthrough, type BenchMsg, type RttImpl, type SoloStack } from './shared'
 
 /** One GC pause: start (epoch ms), duration (ms), V8's kind (1 minor/scavenge, 2 major, 4 incremental, 8 weak callbacks). */
 export type GcPause = [start: number, ms: number, kind: number]
@@ -153,21 +153,8 @@ function peer(impl: TraceImpl, port: number): Peer {
 async function client(impl: TraceImpl, port: number, n: number, warm: number): Promise<void> {
   const p = peer(impl, port)
   await p.ready
-  let waiting: (() => void) | null = null
-  let expect = -1
-  p.onEcho = (got) => {
-    if (got === expect && waiting) {
-      const w = waiting
-      waiting = null
-      w()
-    }
-  }
-  const once = (i: number) =>
-    new Promise<void>((resolve) => {
-      waiting = resolve
-      expect = i
-      p.send({ type: 'echo', n: i })
-    })
+  const { once, got } = echoWaiter((i) => p.send({ type: 'echo', n: i }))
+  p.onEcho = got
   for (let i = 0; i < warm; i++) await once(i)
   const gc = watchGc()
   const trips: [number, number][] = []
