@@ -26,7 +26,7 @@ export function connectTimedOut(pending: readonly Candidate[], fallback: WsFallb
   const sse = pending.find((c) => c.kind === 'sse')
   // The server answered (SSE headers, or a refused WebSocket handshake) but the stream stays mute: a proxy buffers it.
   const buffered = sse && (sse.opened || (fallback.refusedNow && !pending.some((c) => c.kind === 'websocket')))
-  for (const c of pending) if (c.kind === 'websocket') fallback.failed(c.opened ? 'ws_silent' : 'ws_timeout')
+  for (const c of pending) fallback.lost(c)
   if (sse) fallback.serverDown()
   if (!buffered) return { reason: 'connect_timeout', detail: `no hello within connectTimeoutMs=${connectTimeoutMs}` }
   const detail =

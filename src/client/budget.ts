@@ -19,10 +19,14 @@ export class RetryBudget {
   /** Failed attempts in a row (attempts that never opened, open connections the server refused); a drop is not one. */
   #failed = 0
   #authFailures = 0
-  /** The refusal that still stands, if any (read-only outside). */
-  refused: Refusal | undefined
+  #refused: Refusal | undefined
   readonly #maxAttempts: number
   readonly #authRetries: number
+
+  /** The refusal that still stands, if any. */
+  get refused(): Refusal | undefined {
+    return this.#refused
+  }
 
   constructor(maxAttempts: number, authRetries: number) {
     this.#maxAttempts = maxAttempts
@@ -32,7 +36,7 @@ export class RetryBudget {
   /** A fresh start (`connect()`). */
   reset(): void {
     this.attempt = this.#failed = this.#authFailures = 0
-    this.refused = undefined
+    this.#refused = undefined
   }
 
   /** A reconnect is due. `failed`: the attempt failed (not a drop). Returns false when `maxAttempts` is used up. */
@@ -43,12 +47,12 @@ export class RetryBudget {
 
   /** The server refused (not the credentials). */
   refusal(kind: Refusal): void {
-    this.refused = kind
+    this.#refused = kind
   }
 
   /** The server refused the credentials. Returns true when a refresh-and-retry is left. */
   authRefused(kind: Refusal): boolean {
-    this.refused = kind
+    this.#refused = kind
     if (this.#authFailures >= this.#authRetries) return false
     this.#authFailures++
     return true
@@ -56,8 +60,8 @@ export class RetryBudget {
 
   /** Evidence that clears a refusal of `kind`: unless another kind stands, the counts start again. */
   proved(kind: Refusal): void {
-    if (this.refused !== undefined && this.refused !== kind) return
-    this.refused = undefined
+    if (this.#refused !== undefined && this.#refused !== kind) return
+    this.#refused = undefined
     this.#failed = this.#authFailures = 0
   }
 

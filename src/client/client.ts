@@ -10,6 +10,7 @@ import { Keepalive } from './keepalive'
 import { FallbackMemory, defaultStorage } from './memory'
 import { browserLifecycle, defaultBackoff, resolveClientOptions, type ClientOptions, type LifecycleSource } from './options'
 import { Outbox, handled, handledRejection, noop } from './outbox'
+import { Reporter } from './report'
 import { surewireCodec } from './codec'
 import type { FetchLike } from './sse'
 import { openTransport } from './open'
@@ -357,7 +358,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     // WebSocket first unless the fallback says otherwise; SSE joins the race after its head start.
     const ws = this.#fallback.begin(wantWs && (hasWs || 'unavailable'), wantSse)
     this.#open(ws ? 'websocket' : 'sse', 'candidate', token)
-    if (ws && wantSse) this.#headStart = setTimeout(() => this.#startSseCandidate(token), timerMs(o.sseHeadStartMs))
+    if (ws && wantSse) this.#headStart = setTimeout(() => this.#startSseCandidate(), timerMs(o.sseHeadStartMs))
     this.#arm(o.connectTimeoutMs, () => {
       const v = connectTimedOut(this.#candidates(), this.#fallback, o.connectTimeoutMs)
       if (v.error) this.emit('error', v.error)
@@ -376,9 +377,9 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     return this.#conns.filter((c) => c.role === 'candidate')
   }
 
-  #startSseCandidate(token: string | undefined): void {
+  #startSseCandidate(): void {
     clearTimeout(this.#headStart)
-    if (!this.#candidates().some((c) => c.kind === 'sse')) this.#open('sse', 'candidate', token)
+    if (!this.#candidates().some((c) => c.kind === 'sse')) this.#open('sse', 'candidate', this.#attemptToken)
   }
 
   #open(kind: TransportKind, role: Role, token: string | undefined): C {
@@ -389,8 +390,10 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       const ctx = { WebSocket: this.#WebSocket()!, fetch, endpoints: fromHrefs(this.#endpoints), maxFrameBytes: () => this.#serverMaxFrame, postTimeoutMs: this.#o.postTimeoutMs }
       c.t = openTransport(this.#o.protocol ?? surewireCodec, kind, ctx, { token, sid: this.#sid, lastId: this.#lastId }, c, c)
     } catch (err) {
-      // No transport to report it, so no Reporter to drop it once the connection was dropped meanwhile.
-      queueMicrotask(() => this.#conns.includes(c) && this.#onClose(c, { opened: false, cause: 'network', detail: `could not open ${kind}: ${errorText(err)}` }))
+      // No transport to report it: a Reporter of its own does, so dropping the connection drops the report too.
+      const r = new Reporter(c)
+      c.t = { send: noop, close: () => r.end() }
+      queueMicrotask(() => r.finish({ opened: false, cause: 'network', detail: `could not open ${kind}: ${errorText(err)}` }))
     }
     return c
   }
@@ -457,7 +460,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
     // A candidate failed before hello.
     if (v.do === 'ws_failed') {
       const fallNow = this.#fallback.failed(v.opened ? 'ws_silent' : 'ws_refused')
-      if (fallNow && this.#o.transports.includes('sse')) return this.#startSseCandidate(this.#attemptToken)
+      if (fallNow && this.#o.transports.includes('sse')) return this.#startSseCandidate()
     } else this.#fallback.serverDown()
     if (this.#candidates().length === 0) this.#retry(v.do === 'retry' ? v.reason : (this.#fallback.reason ?? 'connect_failed'), detail)
   }
@@ -470,7 +473,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   #hello(c: C, hello: HelloFrame): void {
     let reason: StatusReason = 'ws_restored'
     if (c.role === 'probe') {
-      this.#probe?.done()
+      this.#probe?.stop()
       if (hello.sid !== this.#sid || (!this.#active() && !this.#pendingLoss)) {
         // The server no longer has our session on this path; stay where we are (and end the stray new session).
         this.#drop(c, true)
@@ -483,7 +486,7 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       clearTimeout(this.#headStart) // (the connect timeout gives way to the healthy timer below)
       for (const other of this.#candidates()) {
         if (other === c) continue
-        if (other.kind === 'websocket') this.#fallback.failed(other.opened ? 'ws_silent' : 'ws_timeout')
+        this.#fallback.lost(other)
         this.#drop(other)
       }
       reason = this.#fallback.won(c.kind, this.#o.transports.includes('websocket'))
@@ -507,9 +510,8 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
       // A new server session knows none of our topics: subscribe again (unless a sub is already queued).
       // (Topics imply an outbox: subscribe() created it.)
       if (prevSid !== undefined) this.#outbox?.unshift(this.#unqueuedTopics().map((topic) => ({ t: 'sub' as const, topic })))
-      this.#outbox?.renumber()
-    }
-    this.#outbox?.markAllUnsent()
+      this.#outbox?.renumber() // (also marks everything unsent)
+    } else this.#outbox?.markAllUnsent()
     const limit = this.#limit()
     this.#outbox?.rejectLarger(limit, (bytes) => tooLarge(bytes, limit))
     this.#keepalive.start(c.kind, this.#hb, c.t, this.#lifecycle)
@@ -659,7 +661,6 @@ export class RealtimeClient<In extends StandardSchemaV1, Out extends StandardSch
   /** The leader's connection as this tab's state machine sees it: frames go to the leader. Its transport reports nothing here. */
   #leaderConn(kind: TransportKind): C {
     const c = new Conn(this, kind, 'active') // its transport never reports
-    c.opened = true
     c.t = { send: (f) => this.#link!.send(f as never), close: noop }
     return c
   }

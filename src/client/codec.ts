@@ -81,7 +81,7 @@ function bearer(token: string | undefined): Record<string, string> {
 
 /** A URL's query: QUERY's names written out (shorter in the bundle than looking them up; the type keeps them in step) and `notices`. */
 type Query = { [K in (typeof QUERY)[keyof typeof QUERY] | 'notices']?: string | number | undefined }
-const query = (url: URL | string, q: Query) => withQuery(url, { v: PROTOCOL_VERSION, ...q })
+const query = (url: URL | string, q: Query) => withQuery(url, { v: PROTOCOL_VERSION, ...q } satisfies Query)
 
 /** The surewire protocol, version 1 (docs/PROTOCOL.md). */
 export const surewireCodec: Codec = {

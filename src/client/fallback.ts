@@ -46,6 +46,11 @@ export class WsFallback {
     return ++this.#failures >= this.#threshold
   }
 
+  /** A candidate lost the attempt without its hello (another won, or none in time): counts if it was a WebSocket. */
+  lost(c: { kind: 'websocket' | 'sse'; opened: boolean }): void {
+    if (c.kind === 'websocket') this.failed(c.opened ? 'ws_silent' : 'ws_timeout')
+  }
+
   /** SSE failed too: the server or the network is down, not WebSocket. */
   serverDown(): void {
     this.#failures = 0

@@ -47,8 +47,10 @@ export class Inbox<M> {
     }
     this.#queue ??= []
     void r
-      .then(undefined, threw)
-      .then((res) => this.#settle(res, data))
+      .then(
+        (res) => this.#settle(res, data),
+        (err) => this.#settle(threw(err), data),
+      )
       .finally(() => this.#drain())
     return true
   }

@@ -140,7 +140,7 @@ export class Outbox {
     this.#resend(this.#head)
   }
 
-  /** A new server session: it has seen none of our sequence numbers. Renumber from 1. */
+  /** A new server session: it has seen none of our sequence numbers. Renumber from 1 (and mark everything unsent). */
   renumber(): void {
     this.#resend(this.#head, 1)
   }
@@ -224,9 +224,11 @@ export class Outbox {
     return this.#q.slice(this.#head) as Entry[]
   }
 
-  /** Index of the entry numbered `seq`, or -1 (the dead slots before `#head` are undefined). */
+  /** Index of the entry numbered `seq`, or -1 (from `#head`: the slots before it are dead). */
   #find(seq: number): number {
-    return this.#q.findIndex((e) => e?.frame.seq === seq)
+    const q = this.#q
+    for (let i = this.#head; i < q.length; i++) if (q[i]!.frame.seq === seq) return i
+    return -1
   }
 
   /** Mark the entries from index `from` on unsent, renumbering them from `next` (and what comes after) when given. */

@@ -56,11 +56,6 @@ export class BackgroundProbe<C> {
     this.#handshakeMs = now() - this.#start
   }
 
-  /** The probe said hello (it takes over, or is dropped): its timer is done. */
-  done(): void {
-    this.stop()
-  }
-
   /**
    * The old stream ended while the opened probe has not said hello. On a working path the hello
    * was sent before the server could end the old stream (contract C3), so it is due within about a

@@ -68,14 +68,14 @@ describe('BackgroundProbe', () => {
     expect(log).toEqual(['open t', 'drop 1', 'failed'])
   })
 
-  it('does nothing more after stop() or done()', async () => {
+  it('does nothing more after stop(), also when stopped again after a new schedule()', async () => {
     const { probe, log } = setup()
     probe.schedule()
     probe.stop()
     await vi.advanceTimersByTimeAsync(60_000)
     probe.schedule()
     await vi.advanceTimersByTimeAsync(1_000)
-    probe.done()
+    probe.stop()
     await vi.advanceTimersByTimeAsync(60_000)
     expect(log).toEqual(['open t'])
   })

@@ -5,6 +5,8 @@ type ObserverConstructor = new (cb: (list: { getEntries(): Entry[] }) => void) =
 
 /** Once per page: the warning is about the page, not about one client. */
 let warned = false
+/** Origins already watched (one observer each per page, however many clients open SSE to it). */
+const watched = new Set<string>()
 
 /**
  * A page whose client does not share its connection (sharing off or unavailable) and streams SSE
@@ -17,6 +19,8 @@ export function warnHttp1(sseUrl: string, emit: (e: Error) => void): void {
   const g = globalThis as { document?: unknown; PerformanceObserver?: ObserverConstructor }
   if (warned || !g.document || !g.PerformanceObserver) return
   const origin = new URL(sseUrl).origin
+  if (watched.has(origin)) return
+  watched.add(origin)
   // `buffered`: the entries so far come first (the page's own navigation is usually the answer).
   const obs = new g.PerformanceObserver((list) => {
     for (const { name, nextHopProtocol: v } of list.getEntries()) {

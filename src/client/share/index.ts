@@ -18,7 +18,7 @@ type AnyOptions = ClientOptions<StandardSchemaV1, StandardSchemaV1>
  * - the protocol version and every endpoint (WebSocket, SSE, POST URLs, path overrides included),
  * - the `transports` list,
  * - the identity: `shareTabs.key` when given, else a hash of the token the `token` provider
- *   returns at `connect()` ('' without a provider). Two different tokens never share a session.
+ *   returns at `connect()` (none without a provider). Two different tokens never share a session.
  */
 export async function shareKey(o: AnyOptions, endpoints: EndpointHrefs): Promise<string> {
   const so: ShareTabsOptions = Object(o.shareTabs) // {} for true / undefined

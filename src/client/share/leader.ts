@@ -74,7 +74,7 @@ export class Leader {
     this.#host = host
     this.#sid = this.#resuming = session.sid
     this.#inherited = !!session.sid
-    this.#tap = { ...session, outbox: this.outbox, hello: (h) => this.#hello(h), msg: (f) => this.#post(f) }
+    this.#tap = { sid: session.sid, lastId: session.lastId, outbox: this.outbox, hello: (h) => this.#hello(h), msg: (f) => this.#post(f) }
     // Taking over: every frame the previous leader numbered and nobody has answered yet goes out again
     // with its number, whoever sent it (the server answers those it has from its record); new ones follow.
     for (const seq of [...session.frames.keys()].sort((a, b) => a - b)) this.#take(seq, session.frames.get(seq)!)

@@ -210,7 +210,7 @@ export class Tab implements TabLink {
   // ------------------------------------------------------------------ what the leader says
 
   #onBus(m: Bus): void {
-    if ('p' in m) return this.#leader?.onTab(m)
+    if (m.t === 'j' || m.t === 'f' || m.t === 'b') return this.#leader?.onTab(m) // a tab to the leader (the leader relays server frames as they came: route by type)
     // Numbers and answers are facts about the session, kept whichever leader posted them: the last
     // ones of a leader that just died can arrive after the next one took over. That one adopts them
     // (under their number) so a frame the server may have is never sent under a new one.

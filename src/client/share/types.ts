@@ -26,7 +26,7 @@ export interface ShareTabsOptions {
    * The identity part of the share key. Tabs share one session only when their keys are equal.
    * Set it (e.g. to the user id) when each tab gets a different token for the same user, so
    * that they still share; never set two users to the same key.
-   * @default a hash of the token the `token` provider returns at `connect()` ('' without one)
+   * @default a hash of the token the `token` provider returns at `connect()` (none without one)
    */
   key?: string
   /** The Web Locks API used to elect the leader tab. @default navigator.locks */
