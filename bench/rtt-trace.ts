@@ -23,7 +23,7 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import type { GcPause, TraceClientResult, TraceImpl } from './suite/trace'
-import { quantile, type SoloStack } from './suite/shared'
+import { quantile, summarize, type SoloStack } from './suite/shared'
 import { NODE_WORKER_BUILD } from './suite/procs'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -163,9 +163,11 @@ for (let round = 0; round < ROUNDS; round++) {
     }
   }
 }
-const med = (x: number[]) => [...x].sort((a, b) => a - b)[x.length >> 1]!
 console.log('\nmedian over rounds (min–max), µs')
 for (const [key, s] of summary) {
-  const f = (x: number[]) => `${us(med(x))} (${us(Math.min(...x))}–${us(Math.max(...x))})`
+  const f = (x: number[]) => {
+    const { median, min, max } = summarize(x) // as bench/RESULTS.md computes it
+    return `${us(median)} (${us(min)}–${us(max)})`
+  }
   console.log(`${key.padEnd(20)} median ${f(s.median).padEnd(16)} p99 ${f(s.p99)}`)
 }

@@ -75,7 +75,10 @@ describe('a token provider that never settles', () => {
     await vi.advanceTimersByTimeAsync(1)
     expect(reasons()).toEqual(['connecting:connect_called', 'reconnecting:token_timeout'])
     // Only up to the retry (backoff 0): the clock then stands still while the real socket opens.
-    while (!events.some((e) => e.reason === 'retry')) await vi.advanceTimersToNextTimerAsync()
+    for (let step = 0; !events.some((e) => e.reason === 'retry'); step++) {
+      if (step === 100) throw new Error(`no retry after 100 timers: ${reasons().join(' ')}`)
+      await vi.advanceTimersToNextTimerAsync()
+    }
     await connected
     expect(reasons()).toEqual(['connecting:connect_called', 'reconnecting:token_timeout', 'connecting:retry', 'open:opened'])
     expect(errors).toHaveLength(1)
