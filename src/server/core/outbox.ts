@@ -134,9 +134,11 @@ export class Outbox {
   }
 
   #flushTick(): void {
-    if (this.#closed) return void (this.#scheduled = false)
-    this.#beforeFlush() // still #scheduled: what it writes joins this flush
-    this.#scheduled = false
+    try {
+      if (!this.#closed) this.#beforeFlush() // still #scheduled: what it writes joins this flush
+    } finally {
+      this.#scheduled = false // even if it threw (a rejection, from microtask()): the next write schedules again
+    }
     this.#flush()
   }
 
