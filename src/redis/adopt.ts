@@ -17,6 +17,8 @@ import { homed, type Homed } from './writer'
 /** What the layer uses of the broker: the fan-out position and range, for adoption catch-up. */
 export interface FanoutSource {
   readonly position: string
+  /** Resolves once this process has delivered the fan-out entry `id` or a later one (`false` after `ms` without). */
+  reached(id: string, ms: number): Promise<boolean>
   fanoutRange(from: string, to: string): Promise<FanOut[]>
   /** The stream was trimmed past `from`: a catch-up from there would skip messages. */
   lostAfter(from: string): Promise<boolean>
@@ -120,7 +122,7 @@ export class Adopter {
   async #catchUp(session: Session, saved: string): Promise<void> {
     const { broker } = this.host
     // This process may not yet have read as far as the old home had: wait for it, or it would deliver those twice.
-    for (let waited = 0; compareIds(broker.position, saved) < 0 && waited < 10_000; waited += 10) await new Promise((r) => setTimeout(r, 10))
+    await broker.reached(saved, 10_000)
     let from = saved
     for (;;) {
       const to = broker.position

@@ -29,6 +29,7 @@ import { ConfigError } from '../errors'
 import { BrokerError, type Broker, type BrokerHandlers, type FanOut } from '../server/broker'
 import { CLUSTER, type ClusterHost } from '../server/cluster/layer'
 import { boundCommands, compareIds, evalScript, send } from './eval'
+import { ReadPosition } from './position'
 import { RedisSessions, sessionDefaults } from './sessions'
 
 type Client = ReturnType<typeof createClient>
@@ -107,10 +108,9 @@ end`
 const EPOCH_LUA = `${epochLua('KEYS[1]', 'ARGV[1]')}
 return epoch
 `
-/** Append one message and return the stream's epoch (creating it once), in one atomic step. KEYS stream, epoch; ARGV max entries, topic field, payload, fresh epoch. */
+/** Append one message (creating the stream's epoch once) and return its entry id, in one atomic step. KEYS stream, epoch; ARGV max entries, topic field, payload, fresh epoch. */
 const PUBLISH_LUA = `${epochLua('KEYS[2]', 'ARGV[4]')}
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 't', ARGV[2], 'p', ARGV[3])
-return epoch
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 't', ARGV[2], 'p', ARGV[3])
 `
 
 const randomEpoch = () => Array.from(globalThis.crypto.getRandomValues(new Uint8Array(9)), (b) => b.toString(16).padStart(2, '0')).join('')
@@ -193,7 +193,7 @@ class RedisBroker implements Broker {
   readonly #epochKey: string
   #handlers: BrokerHandlers | undefined
   #epoch: string | undefined
-  #last = '0-0'
+  readonly #pos = new ReadPosition()
   #closed = false
   #healthy = true
   #loop: Promise<void> | undefined
@@ -212,25 +212,35 @@ class RedisBroker implements Broker {
   async fanOut(m: FanOut): Promise<void> {
     if (this.#closed) throw new BrokerError('broker_unavailable', 'the broker is closed')
     const args = [String(this.o.streamMaxEntries), m.topic === undefined ? '' : '#' + m.topic, m.payload, randomEpoch()]
+    let id: string
     try {
-      await evalScript(this.main, PUBLISH_LUA, [this.#stream, this.#epochKey], args)
+      id = String(await evalScript(this.main, PUBLISH_LUA, [this.#stream, this.#epochKey], args))
     } catch (err) {
       // Settled either way (commandTimeoutMs): a rejection is always a BrokerError, the cause kept.
       if (err instanceof BrokerError) throw err
       throw Object.assign(new BrokerError('broker_unavailable', `Redis did not take the publish: ${(err as Error).message}`), { cause: err })
     }
+    // Redis holds it. Resolve once this process has delivered it too, so that a conn.send() the app
+    // makes next is ordered after it (as with the in-memory broker). A reader that is down or
+    // behind holds this at most commandTimeoutMs: the message is in the stream and will be delivered.
+    await this.#pos.reached(id, this.o.commandTimeoutMs)
   }
 
   /** Where this process starts reading: the stream's end when the broker is created, so everything published after `createRedisBroker` resolved is delivered here. */
   async init(): Promise<void> {
     this.#epoch = String(await send(this.main, ['EVAL', EPOCH_LUA, '1', this.#epochKey, randomEpoch()]))
     const tail = (await send(this.main, ['XREVRANGE', this.#stream, '+', '-', 'COUNT', '1'])) as [string, string[]][]
-    this.#last = tail[0]?.[0] ?? '0-0'
+    this.#pos.id = tail[0]?.[0] ?? '0-0'
   }
 
   /** The id of the last fan-out entry delivered to this process's sessions. */
   get position(): string {
-    return this.#last
+    return this.#pos.id
+  }
+
+  /** Resolves `true` once this process has delivered the fan-out entry `id` (or a later one); `false` after `ms` without. */
+  reached(id: string, ms: number): Promise<boolean> {
+    return this.#pos.reached(id, ms)
   }
 
   /**
@@ -279,6 +289,7 @@ class RedisBroker implements Broker {
     this.#closed = true
     this.sessions.crash()
     for (const c of [this.main, this.reader, this.sessions.link.sub]) if (c.isOpen) c.destroy()
+    this.#pos.release()
   }
 
   start(handlers: BrokerHandlers): void {
@@ -292,7 +303,7 @@ class RedisBroker implements Broker {
     let stalled = false
     while (!this.#closed) {
       try {
-        const from = this.#last
+        const from = this.#pos.id
         const sent = performance.now()
         const entries = streamEntries(await this.reader.sendCommand(['XREAD', 'BLOCK', String(this.o.blockMs), 'COUNT', String(READ_COUNT), 'STREAMS', this.#stream, from]))
         const late = performance.now() - sent > this.o.blockMs + STALL_MS
@@ -325,7 +336,7 @@ class RedisBroker implements Broker {
     this.#healthy = true
     if (epoch !== this.#epoch) {
       this.#epoch = epoch
-      this.#last = '0-0'
+      this.#pos.id = '0-0'
       this.#dataLost('Redis came back without its data (new fan-out epoch): messages published before the restart may be lost')
     } else if (lost) this.#dataLost(trimmed(from!, this.o.streamMaxEntries))
     this.#handlers?.status({ ok: true })
@@ -344,14 +355,15 @@ class RedisBroker implements Broker {
   }
 
   #deliver(id: string, fields: string[]): void {
-    this.#last = id
+    // The position moves first (a session write made while delivering saves it); waiters are let go once delivered.
+    this.#pos.id = id
     const m = parseEntry(fields)
-    if (!m) return
     try {
-      this.#handlers?.deliver(m)
+      if (m) this.#handlers?.deliver(m)
     } catch (err) {
       this.onError(err)
     }
+    this.#pos.set(id)
   }
 
   async close(): Promise<void> {
@@ -359,6 +371,7 @@ class RedisBroker implements Broker {
     this.#closed = true
     await Promise.allSettled([this.reader.disconnect(), this.sessions.link.sub.disconnect()])
     await this.#loop?.catch(() => {})
+    this.#pos.release()
     if (this.own) await Promise.allSettled([this.main.disconnect()])
   }
 }

@@ -41,6 +41,8 @@ export interface Broker {
    * process that is subscribed receives it exactly once, in order); rejects when it cannot take
    * it. A rejection after the broker took it but before it answered is possible (the message is
    * then delivered although the call rejected): at most one copy per call, never a silent loss.
+   * A broker should resolve only once this process has delivered it too (bounded in time), so a
+   * `conn.send()` the app makes next is ordered after it; both built-in brokers do.
    */
   fanOut(message: FanOut): void | Promise<void>
   /** Start receiving every process's messages. Called once by the server; resolves when receiving. */

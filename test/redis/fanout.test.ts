@@ -51,6 +51,24 @@ describe('fan-out across server instances sharing one Redis', () => {
     expect([...a.errors, ...b.errors, ...c.errors]).toEqual([])
   })
 
+  it('await broadcast() / publish(), then conn.send() on the same process: the client gets them in that order, as with the in-memory broker', async () => {
+    const prefix = `t${++prefixes}:`
+    const a = await node(prefix)
+    const x = await listener(a, 'websocket', 'room')
+    const conn = a.realtime.connections[0]!
+    const N = 200
+    // A publish resolved once Redis held it, before this process's reader had delivered it: the send made next overtook it (9 in 100 here).
+    for (let n = 1; n <= N; n += 2) {
+      await (n % 4 === 1 ? a.realtime.broadcast({ type: 'tick', n }) : a.realtime.publish('room', { type: 'tick', n }))
+      await conn.send({ type: 'tick', n: n + 1 })
+    }
+    await until(() => x.got.length >= N, 30_000, 'every message').catch((e: Error) => {
+      throw new Error(`${e.message}: got ${x.got.length}; errors ${a.errors.map(String).join('; ')}`)
+    })
+    expect(x.got).toEqual(Array.from({ length: N }, (_, i) => i + 1))
+    expect(a.errors).toEqual([])
+  })
+
   it('publish(topic) from two instances at once: every subscriber everywhere gets each message once, all in the same order', async () => {
     const prefix = `t${++prefixes}:`
     const [a, b] = await Promise.all([node(prefix), node(prefix)])

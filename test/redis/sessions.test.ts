@@ -76,27 +76,30 @@ describe('one session, any instance (SSE + POST, resume elsewhere)', () => {
       const last = Math.max(...matching(ws.frames, 'msg').map((f) => f.id))
       ws.ws.close()
       await ws.closed()
-      // While the client is away: a broadcast from C (delivered on the home, A) and more sends on the home.
+      // While the client is away: a broadcast from C (delivered on the home, A), one from A, and a send on A.
+      // A's broadcast resolves once A has delivered it, so after C's (earlier in the stream); the send
+      // comes after both. (C's alone says nothing of when A delivers it: a send on A could overtake it.)
       await c.realtime.broadcast({ type: 'tick', n: 11 })
-      await a.conns[0]!.send({ type: 'tick', n: 12 })
+      await a.realtime.broadcast({ type: 'tick', n: 12 })
+      await a.conns[0]!.send({ type: 'tick', n: 13 })
       const query = `sid=${sid}&last=${last}`
       const again = transport === 'websocket' ? wsPeer(b.url, query) : await ssePeer(b.url, query)
       const hello = await again.wait('hello')
       expect(hello).toMatchObject({ sid, resumed: true })
       expect(hello.reset).toBeUndefined()
-      await again.wait('msg', undefined, 2)
-      expect(ticks(matching(again.frames, 'msg'))).toEqual([11, 12])
+      await again.wait('msg', undefined, 3)
+      expect(ticks(matching(again.frames, 'msg'))).toEqual([11, 12, 13])
       // Client → server through B (WebSocket frames relayed to A; SSE: POST on C).
       if (transport === 'websocket') {
         const w = again as ReturnType<typeof wsPeer>
-        for (let seq = 11; seq <= 20; seq++) w.send(msg(seq, { type: 'count', n: seq + 2 }))
+        for (let seq = 11; seq <= 20; seq++) w.send(msg(seq, { type: 'count', n: seq + 3 }))
         await w.wait('ack', (f) => f.seq === 20)
       } else {
-        const r = await postFrames(c.url, sid, JSON.stringify(Array.from({ length: 10 }, (_, i) => msg(11 + i, { type: 'count', n: 13 + i }))))
+        const r = await postFrames(c.url, sid, JSON.stringify(Array.from({ length: 10 }, (_, i) => msg(11 + i, { type: 'count', n: 14 + i }))))
         expect(matching(r.body, 'ack').map((f) => f.seq)).toEqual([20])
       }
-      await again.wait('msg', undefined, 12)
-      expect(ticks(matching(again.frames, 'msg'))).toEqual([11, 12, ...Array.from({ length: 10 }, (_, i) => 13 + i)])
+      await again.wait('msg', undefined, 13)
+      expect(ticks(matching(again.frames, 'msg'))).toEqual([11, 12, 13, ...Array.from({ length: 10 }, (_, i) => 14 + i)])
       const ids = matching(again.frames, 'msg').map((f) => f.id)
       expect(ids).toEqual([...ids].sort((x, y) => x - y))
       expect(ids[0]).toBe(last + 1)
