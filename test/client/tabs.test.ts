@@ -9,6 +9,7 @@ import { RejectedError, SurewireError } from '../../src'
 import { Outbox } from '../../src/client/outbox'
 import { shareKey } from '../../src/client/share'
 import { Leader } from '../../src/client/share/leader'
+import { Tab } from '../../src/client/share/tab'
 import type { EngineTap, LockManagerLike } from '../../src/client/share/types'
 import { fromWire, toWire } from '../../src/client/share/wire'
 import { closeClients, makeClient, startServer, until, waitFor, type TestServer } from '../support/servers'
@@ -47,7 +48,10 @@ class MemoryLocks implements LockManagerLike {
     this.#queues.get(name)?.shift()?.()
   }
   query() {
-    return Promise.resolve({ held: [...this.#held].map((name) => ({ name })) })
+    return Promise.resolve({ held: this.names.map((name) => ({ name })) })
+  }
+  get names(): string[] {
+    return [...this.#held]
   }
 }
 
@@ -209,5 +213,27 @@ describe('share layer pieces', () => {
     tap!.hello({ t: 'hello', sid: 's1', resumed: true, seq: 5, hb: 0, maxFrameBytes: 0 } as never)
     expect(posted.filter((m) => m.t === 's').map((m) => [m.l, m.s])).toEqual([[1, 7]])
     expect(leader.outbox.takeUnsent().map((f) => f.seq)).toEqual([4, 6, 7])
+  })
+
+  it('a leader that resigns with frames held puts none of them on its wire; the next leader sends them under their numbers', async () => {
+    // Held frames wait for proof that their numbers left this tab. Resigning used to release them
+    // into this tab's outbox at once, one flush from the wire, while those numbers could still be
+    // inside this tab: a crash then, and the next leader would send them under new numbers.
+    const locks = new MemoryLocks()
+    const taps: EngineTap[] = []
+    const engine = { status: 'idle', on() {}, connect: async () => {}, close() {} }
+    const key = 'k' + Math.random()
+    const tab = () => new Tab(locks, BroadcastChannel, async () => key, () => [], (t) => (taps.push(t), engine))
+    const [a, b] = [tab(), tab()]
+    a.connect()
+    await until(() => taps.length === 1, 5_000, 'a leads')
+    b.connect()
+    await until(() => locks.names.length === 3, 5_000, 'b is in the group') // the leader lock and two tab locks
+    a.send([1, 2, 3].map((seq) => ({ t: 'msg', seq, d: `a${seq}` })))
+    a.close() // before the marker came back: the three are numbered and held
+    expect(taps[0]!.outbox.size).toBe(0)
+    await until(() => taps.length === 2 && taps[1]!.outbox.size === 3, 5_000, 'b leads with the three frames')
+    expect(taps[1]!.outbox.takeUnsent().map((f) => [f.seq, (f as { d?: unknown }).d])).toEqual([[1, 'a1'], [2, 'a2'], [3, 'a3']])
+    b.close()
   })
 })

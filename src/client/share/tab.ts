@@ -152,7 +152,9 @@ export class Tab implements TabLink {
     if (!leader) return
     this.#mirror?.close()
     this.#mirror = undefined
-    this.#go?.()
+    // The marker on its way will not come back: its frames stay held (never on this tab's wire;
+    // every tab keeps them, and the next leader sends them under their numbers).
+    this.#go = undefined
     if (!leaving) {
       leader.stop(false)
       release()
