@@ -12,6 +12,7 @@ import { io, type ManagerOptions, type SocketOptions } from 'socket.io-client'
 import { WebSocket } from 'ws'
 import { RealtimeClient, type KeyValueStorage, type StandardSchemaV1, type StatusEvent, type WebSocketConstructor } from '../../src/index'
 import type { TransportKind } from '../../src/client/transport'
+import { rawWsPeer, socketIoPeer, surewirePeer, type Peer } from './peers'
 import { echoWaiter, heapAfterGc, passthrough, quantile, socketIoIdle, zodIncoming, type BenchMsg, type RttFigures, type ServerPorts, type Task, type TaskResult } from './shared'
 
 const task = JSON.parse(process.argv[2]!) as Task
@@ -23,81 +24,6 @@ const cpuNow = () => {
   return u.user + u.system
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-// ------------------------------------------------------------------ one interface over the four stacks
-
-interface Peer {
-  /** Resolves once the connection can carry messages both ways. */
-  ready: Promise<void>
-  /** Called with every application message. */
-  onMessage: (m: BenchMsg) => void
-  /** Called when messages were lost for good (surewire: a `reset`), so a task fails at once with the cause instead of waiting for its timeout. */
-  onLost: (why: string) => void
-  /** surewire returns its send() promise (resolved on the server's ack); the others nothing. */
-  send(m: BenchMsg): Promise<void> | void
-  close(): void
-}
-
-function surewirePeer(port: number, transports: TransportKind[], incoming: StandardSchemaV1 = passthrough): Peer {
-  const client = new RealtimeClient({
-    url: `http://127.0.0.1:${port}/realtime`,
-    incoming,
-    outgoing: passthrough,
-    WebSocket: WS,
-    transports,
-    storage: null,
-    lifecycle: null,
-  })
-  const peer: Peer = {
-    ready: client.connect(),
-    onMessage: noop,
-    onLost: noop,
-    send(m) {
-      const p = client.send(m)
-      p.catch(noop) // close() rejects what is still unacked
-      return p
-    },
-    close: () => client.close(),
-  }
-  client.on('message', (m) => peer.onMessage(m as BenchMsg))
-  // A slow-consumer close the replay could not cover ends in a reset: what was missed never arrives.
-  let lastError = ''
-  client.on('error', (e) => (lastError = e.message))
-  client.on('reset', (r) => peer.onLost(`surewire reset ${r.reason} after: ${lastError || 'no error'}`))
-  return peer
-}
-
-function socketIoPeer(port: number, opts: Partial<ManagerOptions & SocketOptions> = { transports: ['websocket'] }): Peer {
-  const socket = io(`http://127.0.0.1:${port}`, { forceNew: true, reconnection: false, ...opts })
-  const peer: Peer = {
-    ready: new Promise((resolve, reject) => {
-      socket.once('connect', () => resolve())
-      socket.once('connect_error', reject)
-    }),
-    onMessage: noop,
-    onLost: noop,
-    send: (m) => void socket.emit(m.type, m),
-    close: () => void socket.disconnect(),
-  }
-  for (const type of ['welcome', 'tick', 'echo', 'done']) socket.on(type, (m: BenchMsg) => peer.onMessage(m))
-  return peer
-}
-
-function rawWsPeer(port: number, path = '/'): Peer {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`)
-  const peer: Peer = {
-    ready: new Promise((resolve, reject) => {
-      ws.once('open', () => resolve())
-      ws.once('error', reject)
-    }),
-    onMessage: noop,
-    onLost: noop,
-    send: (m) => ws.send(JSON.stringify(m)),
-    close: () => ws.close(),
-  }
-  ws.on('message', (data) => peer.onMessage(JSON.parse(data.toString()) as BenchMsg))
-  return peer
-}
 
 function peerFor(impl: string, incoming?: StandardSchemaV1): Peer {
   switch (impl) {

@@ -12,11 +12,9 @@ import { writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { Session } from 'node:inspector'
 import { PerformanceObserver } from 'node:perf_hooks'
-import { io } from 'socket.io-client'
-import { WebSocket } from 'ws'
-import { RealtimeClient, type WebSocketConstructor } from '../../src/index'
 import { listen, rawWsApp, socketIoApp, surewireApp } from './app'
-import { echoWaiter, passthrough, type BenchMsg, type RttImpl, type SoloStack } from './shared'
+import { rawSurewirePeer, rawWsPeer, socketIoPeer, surewirePeer, type Peer } from './peers'
+import { echoWaiter, type RttImpl, type SoloStack } from './shared'
 
 /** One GC pause: start (epoch ms), duration (ms), V8's kind (1 minor/scavenge, 2 major, 4 incremental, 8 weak callbacks). */
 export type GcPause = [start: number, ms: number, kind: number]
@@ -90,71 +88,27 @@ async function server(stack: SoloStack): Promise<void> {
   process.send!({ port })
 }
 
-interface Peer {
-  ready: Promise<void>
-  onEcho: (n: number) => void
-  send(m: BenchMsg): void
-}
-
 /** The round-trip client: one of the bench's stacks, or `raw-surewire` (raw `ws` speaking surewire's protocol). */
 export type TraceImpl = RttImpl | 'raw-surewire'
 
 function peer(impl: TraceImpl, port: number): Peer {
-  const p: Peer = { ready: Promise.resolve(), onEcho: () => {}, send: () => {} }
-  if (impl === 'surewire-ws') {
-    const client = new RealtimeClient({
-      url: `http://127.0.0.1:${port}/realtime`,
-      incoming: passthrough,
-      outgoing: passthrough,
-      WebSocket: WebSocket as unknown as WebSocketConstructor,
-      transports: ['websocket'],
-      storage: null,
-      lifecycle: null,
-    })
-    p.ready = client.connect()
-    p.send = (m) => void client.send(m).catch(() => {})
-    client.on('message', (m) => (m as BenchMsg).type === 'echo' && p.onEcho((m as { n: number }).n))
-  } else if (impl === 'socketio-ws') {
-    const socket = io(`http://127.0.0.1:${port}`, { forceNew: true, reconnection: false, transports: ['websocket'] })
-    p.ready = new Promise((resolve, reject) => {
-      socket.once('connect', () => resolve())
-      socket.once('connect_error', reject)
-    })
-    p.send = (m) => void socket.emit(m.type, m)
-    socket.on('echo', (m: { n: number }) => p.onEcho(m.n))
-  } else if (impl === 'raw-ws') {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/`)
-    p.ready = new Promise((resolve, reject) => {
-      ws.once('open', () => resolve())
-      ws.once('error', reject)
-    })
-    p.send = (m) => ws.send(JSON.stringify(m))
-    ws.on('message', (data) => {
-      const m = JSON.parse(data.toString()) as BenchMsg
-      if (m.type === 'echo') p.onEcho(m.n)
-    })
-  } else if (impl === 'raw-surewire') {
-    // A raw `ws` client speaking surewire's protocol by hand (docs/PROTOCOL.md): the server's share of the round trip alone.
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/realtime`)
-    let seq = 0
-    p.ready = new Promise((resolve, reject) => {
-      ws.once('message', () => resolve()) // hello
-      ws.once('error', reject)
-    })
-    p.send = (m) => ws.send(`{"t":"msg","seq":${++seq},"d":${JSON.stringify(m)}}`)
-    ws.on('message', (data) => {
-      const f = JSON.parse(data.toString()) as { t: string; d?: BenchMsg }
-      if (f.t === 'msg' && f.d?.type === 'echo') p.onEcho(f.d.n)
-    })
-  } else throw new Error(`no trace peer for ${impl}`)
-  return p
+  if (impl === 'surewire-ws') return surewirePeer(port, ['websocket'])
+  if (impl === 'socketio-ws') return socketIoPeer(port)
+  if (impl === 'raw-ws') return rawWsPeer(port)
+  if (impl === 'raw-surewire') return rawSurewirePeer(port)
+  throw new Error(`no trace peer for ${impl}`)
 }
 
 async function client(impl: TraceImpl, port: number, n: number, warm: number): Promise<void> {
   const p = peer(impl, port)
   await p.ready
-  const { once, got } = echoWaiter((i) => p.send({ type: 'echo', n: i }))
-  p.onEcho = got
+  const { once, got } = echoWaiter((i) => void p.send({ type: 'echo', n: i }))
+  p.onMessage = (m) => m.type === 'echo' && got(m.n)
+  // A reset (surewire) means an echo will never come: end with the cause rather than hang.
+  p.onLost = (why) => {
+    console.error(`trace client ${impl}: ${why}`)
+    process.exit(1)
+  }
   for (let i = 0; i < warm; i++) await once(i)
   const gc = watchGc()
   const trips: [number, number][] = []
