@@ -6,14 +6,20 @@ import type { SseEnd, SseResult } from './sse'
 import { closeWebSocket, type WsResult } from './ws'
 import { now, round } from './util'
 
-/** ms until the idle socket was closed, or undefined when it outlived `idleMs`. */
+/**
+ * ms the socket had been quiet when it was closed (since its last message, normally the pong: the
+ * other probes run in between, and a proxy's idle timer started then), or undefined when it outlived `idleMs`.
+ */
 function wsCutAfter(ws: WsResult, idleMs: number): Promise<number | undefined> {
   return new Promise((resolve) => {
     const sock = ws.socket
     if (!sock) return resolve(undefined)
     const t0 = now()
+    const quiet = () => round((ws.closedAt ?? now()) - (ws.quietSince ?? t0))
+    // Cut already, while the other probes ran: that is the answer (waiting for a 'close' would report it open).
+    if (ws.closedAt !== undefined) return resolve(quiet())
     const timer = setTimeout(() => resolve(undefined), idleMs)
-    sock.once('close', () => (clearTimeout(timer), resolve(round(now() - t0))))
+    sock.once('close', () => (clearTimeout(timer), resolve(quiet())))
   })
 }
 

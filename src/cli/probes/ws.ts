@@ -32,6 +32,10 @@ export interface WsResult {
   hb?: number
   /** The socket, still open, when hello + pong worked (for the idle probe). */
   socket?: WebSocket
+  /** When the socket last carried a message (`now()` clock): a proxy's idle timer runs from there, not from when the idle probe starts. */
+  quietSince?: number
+  /** When the socket closed, if it did (a proxy may cut it while the other probes run). */
+  closedAt?: number
 }
 
 type Frame = { t?: unknown; sid?: unknown; hb?: unknown } | undefined
@@ -118,6 +122,8 @@ class WsAttempt {
   }
 
   private onMessage(data: WebSocket.RawData, binary: boolean): void {
+    this.result.quietSince = now()
+    if (this.settled) return
     const f = parseFrame(data, binary)
     const err = binary ? undefined : protocolError(data.toString())
     if (err) {
@@ -147,6 +153,7 @@ class WsAttempt {
   }
 
   private onClose(code: number, reason: Buffer): void {
+    this.result.closedAt = now()
     this.result.closeCode = code
     if (this.upgradedAt !== undefined && !this.result.hello) {
       this.result.hello = { name: 'ws-hello', ok: false, detail: `closed with ${code} ${reason.toString()} before ${this.helloAt ? 'the pong' : 'a hello'}` }

@@ -1,0 +1,77 @@
+/**
+ * doctor --idle reports how long the WebSocket was quiet when a proxy cut it, counted from its last
+ * message (the pong), not from when the idle probe started: the SSE and POST probes run in between
+ * on other connections, and the proxy's idle timer started at the pong. A socket cut while those
+ * probes ran is reported as cut (it was reported "still open" after the whole wait).
+ * The proxy is a TCP relay on 127.0.0.1 that cuts a connection quiet for `cutMs` (as HAProxy's
+ * `timeout client`) and holds the first request of each plain HTTP connection `holdMs` (a slow
+ * path, so the probes between the pong and the idle probe take a known while).
+ */
+import { connect, createServer, type Server, type Socket } from 'node:net'
+import { afterEach, expect, it } from 'vitest'
+import { runDoctor } from '../src/cli/doctor'
+import { startServer, type TestServer } from './support/servers'
+
+let proxy: Server | undefined
+let backend: TestServer | undefined
+const sockets = new Set<Socket>()
+afterEach(async () => {
+  for (const s of sockets) s.destroy()
+  sockets.clear()
+  await new Promise<void>((r) => (proxy ? proxy.close(() => r()) : r()))
+  await backend?.close()
+  proxy = backend = undefined
+})
+
+async function idleCuttingProxy(targetPort: number, cutMs: number, holdMs: number): Promise<number> {
+  proxy = createServer((client) => {
+    sockets.add(client)
+    client.setTimeout(cutMs, () => client.destroy()) // no byte either way for cutMs: cut
+    client.once('data', (first) => {
+      client.pause()
+      const upgrade = /^upgrade: *websocket/im.test(first.toString('latin1'))
+      setTimeout(() => {
+        const up = connect(targetPort, '127.0.0.1', () => {
+          up.write(first)
+          client.pipe(up).pipe(client)
+          client.resume()
+        })
+        sockets.add(up)
+        const end = () => (client.destroy(), up.destroy())
+        up.on('error', end).on('close', end)
+        client.on('error', end).on('close', end)
+      }, upgrade ? 0 : holdMs)
+    })
+  })
+  await new Promise<void>((r) => proxy!.listen(0, '127.0.0.1', r))
+  return (proxy.address() as { port: number }).port
+}
+
+async function doctorBehind(cutMs: number, holdMs: number) {
+  backend = await startServer({ heartbeatIntervalMs: 30_000 })
+  const port = await idleCuttingProxy(Number(new URL(backend.url).port), cutMs, holdMs)
+  const r = await runDoctor(`http://127.0.0.1:${port}/realtime`, { idleMs: 10_000 })
+  const between = r.probes.filter((p) => p.name === 'sse' || p.name === 'post').reduce((sum, p) => sum + (p.ms ?? 0), 0)
+  const idle = r.probes.find((p) => p.name === 'idle')!
+  const wsCut = Number(/idle WebSocket cut after (\d+) ms/.exec(idle.detail)?.[1] ?? NaN)
+  return { r, idle, wsCut, between }
+}
+
+it('--idle: cut after the idle probe started: counted from the pong (the probes in between included)', async () => {
+  const { r, idle, wsCut, between } = await doctorBehind(3_000, 250)
+  expect(r.transport).toBe('websocket')
+  // Counted from the idle probe's start it came out 3 s minus the SSE and POST probes (each held 250 ms at least).
+  expect(between, 'the probes between took a while').toBeGreaterThanOrEqual(500)
+  expect(wsCut, idle.detail).toBeGreaterThanOrEqual(3_000 - 300)
+  expect(wsCut, idle.detail).toBeLessThan(10_000)
+  expect(r.findings.find((f) => f.cause === 'proxy_idle_timeout')?.message).toMatch(/quiet for about [23]\.\d s/)
+})
+
+it('--idle: cut while the other probes ran: reported as cut, after about cutMs (not "still open")', async () => {
+  const { r, idle, wsCut, between } = await doctorBehind(1_500, 700)
+  expect(r.transport).toBe('websocket')
+  expect(between, 'the probes between outlasted the cut').toBeGreaterThan(1_500)
+  expect(wsCut, idle.detail).toBeGreaterThanOrEqual(1_500 - 300)
+  expect(wsCut, idle.detail).toBeLessThan(10_000)
+  expect(r.findings.find((f) => f.cause === 'proxy_idle_timeout')?.message).toMatch(/quiet for about [12]\.\d s/)
+})
