@@ -46,7 +46,7 @@ async function roundTrip(c: Client, tag: string): Promise<void> {
   await echoed
   const n = Math.floor(Math.random() * 1e6)
   // Generous, but far below "never": a proxy holding SSE back would deliver this only when the stream ends.
-  const pushed = waitFor(messagesOf(c), (m) => m.type === 'tick' && m.n === n, 5_000, `tick ${n} while the stream is open`)
+  const pushed = waitFor(messagesOf(c), (m) => m.type === 'tick' && m.n === n, 10_000, `tick ${n} while the stream is open`)
   void s.realtime.broadcast({ type: 'tick', n })
   await pushed
 }

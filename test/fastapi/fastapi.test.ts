@@ -17,7 +17,7 @@ import { startProxy, type TestProxy } from '../support/proxy'
 import type { ServerMessage } from '../support/schemas'
 import { closeClients, makeClient, until, waitFor } from '../support/servers'
 
-const HB_MS = 1_000
+const HB_MS = 2_000 // 2.5 × hb of SSE silence leaves 3 s for a stalled test process (at 1 s: 1.5 s)
 
 /** A python3 that has the Debian packages (pyenv/venv shims on PATH may not): $SUREWIRE_PYTHON, /usr/bin/python3, python3. */
 function findPython(): string {
@@ -161,7 +161,7 @@ describe.each<TransportKind>(['websocket', 'sse'])('FastAPI server on %s', (tran
     expect(mine).toEqual(Array.from({ length: 60 }, (_, i) => ({ type: 'count', n: i + 1 })))
   })
 
-  it('stays up while idle for several heartbeat periods (hb 1 s: pings on WebSocket, hb frames on SSE)', async () => {
+  it('stays up while idle for several heartbeat periods (hb 2 s: pings on WebSocket, hb frames on SSE)', async () => {
     const c = client(`${base}/realtime`)
     await c.connect()
     const lost: StatusEvent[] = []

@@ -180,7 +180,8 @@ describe('nginx in front of the reference server', () => {
     // SSE: the server's heartbeat is what keeps the stream busy; one server under the timeout, one over it.
     const hbFast = await deploy('read-timeout', { heartbeatIntervalMs: 1_500 })
     const hbSlow = await deploy('read-timeout', { heartbeatIntervalMs: 15_000 })
-    const sseFast = makeClient(hbFast.n.url('/realtime'), { transports: ['sse'] })
+    // Its own silence verdict far off (default 2.5 × 1.5 s: a stalled test process could fire it first): nginx's 5 s cut is what is watched.
+    const sseFast = makeClient(hbFast.n.url('/realtime'), { transports: ['sse'], sseSilenceTimeoutMs: 10_000 })
     const sseSlow = makeClient(hbSlow.n.url('/realtime'), { transports: ['sse'] })
     const all = [
       { c: pinging, w: watch(pinging), s: ws.s, label: 'ws, pingIntervalMs 1500' },

@@ -5,6 +5,7 @@
  * (every socket and Redis connection cut at once; nothing flushed or released).
  */
 import type { Socket } from 'node:net'
+import { createClient } from 'redis'
 import { createRedisBroker, type RedisBrokerOptions } from '../../src/redis'
 import type { Broker, Connection, ServerOptions } from '../../src/server'
 import { wsPeer } from '../support/peer'
@@ -70,3 +71,32 @@ export async function feedPeer(home: RedisNode, publisher: RedisNode): Promise<{
   await peer.wait('msg', (f) => (f.d as { n: number }).n === 5)
   return { peer, sid }
 }
+
+/** The Redis session layer of a node: its process id and the name of a process's pub/sub channel. */
+export interface Layer {
+  id: string
+  channel(id: string): string
+}
+export const layerOf = (n: RedisNode) => (n.broker as unknown as { sessions: Layer }).sessions
+
+/**
+ * Resolves once every node's process channel has a subscriber again (after a Redis restart each
+ * node-redis connection reconnects on its own schedule: a node whose commands work may not be
+ * subscribed yet, and a request forwarded to it meanwhile finds nobody and adopts its session).
+ */
+export async function untilSubscribed(fixture: RedisFixture, ...nodes: RedisNode[]): Promise<void> {
+  const admin = createClient({ url: fixture.redis.url })
+  await admin.connect()
+  try {
+    const channels = nodes.map((n) => layerOf(n).channel(layerOf(n).id))
+    for (let i = 0; ; i++) {
+      const res = (await admin.sendCommand(['PUBSUB', 'NUMSUB', ...channels])) as unknown[]
+      if (channels.every((_, k) => Number(res[2 * k + 1]) > 0)) return
+      if (i >= 1_000) throw new Error(`not subscribed again after 10 s: ${channels.filter((_, k) => Number(res[2 * k + 1]) === 0).join(', ')}`)
+      await new Promise((r) => setTimeout(r, 10))
+    }
+  } finally {
+    await admin.quit()
+  }
+}
+

@@ -15,7 +15,7 @@ import { createClient } from 'redis'
 import { matching, wsPeer, type Frame } from '../support/peer'
 import { useRedis } from '../support/redis-server'
 import { until } from '../support/servers'
-import { redisNode, type RedisNode } from './nodes'
+import { layerOf, redisNode, type RedisNode } from './nodes'
 
 const fixture = useRedis({ config: ['client-output-buffer-limit pubsub 64kb 32kb 1'] })
 let prefixes = 0
@@ -23,11 +23,6 @@ const prefix = () => `ps${++prefixes}-${process.pid}:`
 const count = (seq: number, n: number) => ({ t: 'msg', seq, d: { type: 'count', n } })
 const ticks = (frames: Frame<'msg'>[]) => frames.map((f) => (f.d as { n: number }).n)
 
-interface Layer {
-  id: string
-  channel(id: string): string
-}
-const layerOf = (n: RedisNode) => (n.broker as unknown as { sessions: Layer }).sessions
 
 /** Flood `n`'s process channel past the hard limit; resolves once Redis dropped and `n` resubscribed. */
 async function flood(n: RedisNode): Promise<void> {
