@@ -75,3 +75,15 @@ it('--idle: cut while the other probes ran: reported as cut, after about cutMs (
   expect(wsCut, idle.detail).toBeLessThan(10_000)
   expect(r.findings.find((f) => f.cause === 'proxy_idle_timeout')?.message).toMatch(/quiet for about [12]\.\d s/)
 })
+
+it('--idle: the server closing a quiet WebSocket itself (4408 at 3 × hb: the probe never pings) is said so, not taken for a proxy', async () => {
+  backend = await startServer({ heartbeatIntervalMs: 1_000 })
+  const r = await runDoctor(backend.url, { idleMs: 6_000 })
+  expect(r.transport).toBe('websocket')
+  const idle = r.probes.find((p) => p.name === 'idle')!
+  expect(idle.detail).toMatch(/idle WebSocket closed by the server after \d+ ms \(close 4408: no ping/)
+  expect(idle.detail).toMatch(/SSE still open after 6000 ms/) // the server's hb events keep it busy
+  expect(idle.ok).toBe(true)
+  expect(r.findings.map((f) => f.cause)).not.toContain('proxy_idle_timeout')
+})
+

@@ -63,7 +63,9 @@ export interface RedisBrokerOptions {
    * How long one Redis command (a publish, a session write, a forwarded request) may wait for its
    * answer before it fails with `broker_unavailable`: a `publish()` or `conn.send()` always
    * settles, even when Redis restarts with the command in flight. Session writes that fail are
-   * held and retried (idempotent), so this bounds a wait, not what is kept. @default 5_000
+   * held and retried (idempotent), so this bounds a wait, not what is kept. A publish that Redis
+   * took then waits up to as long again for this process's fan-out reader to deliver it (so a
+   * `conn.send()` after it is ordered after it): it settles within about 2 × this. @default 5_000
    */
   commandTimeoutMs?: number
   /** How long one blocking read waits before it asks again. @default 5_000 */
@@ -222,7 +224,9 @@ class RedisBroker implements Broker {
     }
     // Redis holds it. Resolve once this process has delivered it too, so that a conn.send() the app
     // makes next is ordered after it (as with the in-memory broker). A reader that is down or
-    // behind holds this at most commandTimeoutMs: the message is in the stream and will be delivered.
+    // behind holds this at most commandTimeoutMs, then it resolves anyway (the order is then not
+    // kept): the message is in the stream, and the reader delivers it once back (or, if Redis lost
+    // it, reports broker_data_lost). A closed broker's reader delivers nothing more: no wait.
     await this.#pos.reached(id, this.o.commandTimeoutMs)
   }
 
@@ -230,7 +234,7 @@ class RedisBroker implements Broker {
   async init(): Promise<void> {
     this.#epoch = String(await send(this.main, ['EVAL', EPOCH_LUA, '1', this.#epochKey, randomEpoch()]))
     const tail = (await send(this.main, ['XREVRANGE', this.#stream, '+', '-', 'COUNT', '1'])) as [string, string[]][]
-    this.#pos.id = tail[0]?.[0] ?? '0-0'
+    this.#pos.moveTo(tail[0]?.[0] ?? '0-0')
   }
 
   /** The id of the last fan-out entry delivered to this process's sessions. */
@@ -312,6 +316,7 @@ class RedisBroker implements Broker {
         stalled = late
         failures = 0
         for (const [id, fields] of entries) this.#deliver(id, fields)
+        this.#pos.settle()
       } catch (err) {
         if (this.#closed) return
         failures++
@@ -336,7 +341,7 @@ class RedisBroker implements Broker {
     this.#healthy = true
     if (epoch !== this.#epoch) {
       this.#epoch = epoch
-      this.#pos.id = '0-0'
+      this.#pos.moveTo('0-0')
       this.#dataLost('Redis came back without its data (new fan-out epoch): messages published before the restart may be lost')
     } else if (lost) this.#dataLost(trimmed(from!, this.o.streamMaxEntries))
     this.#handlers?.status({ ok: true })
@@ -355,15 +360,14 @@ class RedisBroker implements Broker {
   }
 
   #deliver(id: string, fields: string[]): void {
-    // The position moves first (a session write made while delivering saves it); waiters are let go once delivered.
-    this.#pos.id = id
+    this.#pos.moveTo(id)
     const m = parseEntry(fields)
+    if (!m) return
     try {
-      if (m) this.#handlers?.deliver(m)
+      this.#handlers?.deliver(m)
     } catch (err) {
       this.onError(err)
     }
-    this.#pos.set(id)
   }
 
   async close(): Promise<void> {

@@ -12,25 +12,38 @@ interface Waiter {
  * with the in-memory broker; adoption waits until this process has read as far as the old home.
  */
 export class ReadPosition {
+  #id: string
   #waiters: Waiter[] = []
+  #released = false
 
-  constructor(public id = '0-0') {}
+  constructor(id = '0-0') {
+    this.#id = id
+  }
 
-  /** Entries are read in order: the position moves to `id`, and everyone waiting for it or an earlier entry is done. */
-  set(id: string): void {
-    this.id = id
+  get id(): string {
+    return this.#id
+  }
+
+  /** The position is now `id`: the next entry read (forward), or where reading starts (at start, or from '0-0' on a new stream epoch). Waiters are let go by {@link settle}. */
+  moveTo(id: string): void {
+    this.#id = id
+  }
+
+  /** Let go everyone waiting for the current position or an earlier entry (once per batch read: a burst of publishes does not cost waiters × entries). */
+  settle(): void {
     if (this.#waiters.length === 0) return
     const still: Waiter[] = []
     for (const w of this.#waiters) {
-      if (compareIds(w.id, id) <= 0) w.done(true)
+      if (compareIds(w.id, this.#id) <= 0) w.done(true)
       else still.push(w)
     }
     this.#waiters = still
   }
 
-  /** Resolves `true` once the position is at or past `id`; `false` after `ms` without (a reader that is down or behind), or when {@link release}d. */
+  /** Resolves `true` once the position is at or past `id`; `false` after `ms` without (a reader that is down or behind), or at once once {@link release}d. */
   reached(id: string, ms: number): Promise<boolean> {
-    if (compareIds(this.id, id) >= 0) return Promise.resolve(true)
+    if (compareIds(this.#id, id) >= 0) return Promise.resolve(true)
+    if (this.#released) return Promise.resolve(false)
     return new Promise((resolve) => {
       const w: Waiter = {
         id,
@@ -47,8 +60,9 @@ export class ReadPosition {
     })
   }
 
-  /** Closing: nobody waits any more. */
+  /** Closing: nobody waits, now or later (the reader has stopped). */
   release(): void {
+    this.#released = true
     for (const w of this.#waiters) w.done(false)
     this.#waiters = []
   }

@@ -96,8 +96,9 @@ export class RealtimeServer<In extends StandardSchemaV1, Out extends StandardSch
    * Send to every connected (or resumable) session, on every process sharing the `broker`.
    * Throws at once on an invalid message. The promise resolves when the broker holds it and this
    * process has delivered it to its own sessions (at once with the default in-memory broker, where
-   * delivery is synchronous), so a `conn.send()` made after it reaches the client after it;
-   * awaiting it is optional.
+   * delivery is synchronous), so a `conn.send()` made after it reaches the client after it (with
+   * `surewire/redis`: unless this process's fan-out reader is down for longer than
+   * `commandTimeoutMs`); awaiting it is optional.
    */
   broadcast(message: InferIn<Out>): Promise<void> {
     return this.#core.sessions.deliver(message)

@@ -12,10 +12,13 @@ describe('ReadPosition', () => {
     const order: string[] = []
     const a = p.reached('6-0', 60_000).then((r) => order.push(`6-0:${r}`))
     const b = p.reached('7-1', 60_000).then((r) => order.push(`7-1:${r}`))
-    p.set('6-3') // past 6-0, not 7-1
+    p.moveTo('6-3') // past 6-0, not 7-1
+    expect(order).toEqual([]) // let go by settle() (once per batch read), not by each entry
+    p.settle()
     await a
     expect(order).toEqual(['6-0:true'])
-    p.set('7-1')
+    p.moveTo('7-1')
+    p.settle()
     await b
     expect(order).toEqual(['6-0:true', '7-1:true'])
   })
@@ -29,16 +32,20 @@ describe('ReadPosition', () => {
     expect(got).toBeUndefined()
     await vi.advanceTimersByTimeAsync(1)
     expect(got).toBe(false)
-    p.set('9-0') // a late delivery finds nobody waiting (and settles nothing twice)
+    p.moveTo('9-0') // a late delivery finds nobody waiting (and settles nothing twice)
+    p.settle()
     expect(vi.getTimerCount()).toBe(0)
   })
 
-  it('release(): everyone still waiting resolves false, and no timer is left', async () => {
+  it('release(): everyone still waiting resolves false, and no timer is left; a wait asked for later returns at once', async () => {
     vi.useFakeTimers()
-    const p = new ReadPosition()
-    const waits = [p.reached('1-0', 5_000), p.reached('2-0', 5_000)]
+    const p = new ReadPosition('1-0')
+    const waits = [p.reached('2-0', 5_000), p.reached('3-0', 5_000)]
     p.release()
     expect(await Promise.all(waits)).toEqual([false, false])
+    // A publish Redis answered after close(): the stopped reader will deliver nothing, so no 5 s wait (nor a timer keeping Node up).
+    expect(await p.reached('4-0', 5_000)).toBe(false)
+    expect(await p.reached('1-0', 5_000)).toBe(true)
     expect(vi.getTimerCount()).toBe(0)
   })
 })

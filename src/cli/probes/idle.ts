@@ -1,4 +1,5 @@
 /** The idle probe: hold the WebSocket and the SSE stream quiet to find a proxy's read timeout. */
+import { CloseCode } from '../../protocol'
 import { idleFixes } from '../fixes'
 import { PROXY_NAMES, type ProxyKind } from '../proxies'
 import type { Run } from '../types'
@@ -6,16 +7,22 @@ import type { SseEnd, SseResult } from './sse'
 import { closeWebSocket, type WsResult } from './ws'
 import { now, round } from './util'
 
+/** How the idle WebSocket ended: after how long quiet, and its close code (1006: no close frame, the connection was just cut). */
+interface WsEnd {
+  afterMs: number
+  code: number
+}
+
 /**
- * ms the socket had been quiet when it was closed (since its last message, normally the pong: the
- * other probes run in between, and a proxy's idle timer started then), or undefined when it outlived `idleMs`.
+ * How the socket ended: `afterMs` quiet since its last message (normally the pong: the other probes
+ * run in between, and a proxy's idle timer started then), or undefined when it outlived `idleMs`.
  */
-function wsCutAfter(ws: WsResult, idleMs: number): Promise<number | undefined> {
+function wsCutAfter(ws: WsResult, idleMs: number): Promise<WsEnd | undefined> {
   return new Promise((resolve) => {
     const sock = ws.socket
     if (!sock) return resolve(undefined)
     const t0 = now()
-    const quiet = () => round((ws.closedAt ?? now()) - (ws.quietSince ?? t0))
+    const quiet = () => ({ afterMs: round((ws.closedAt ?? now()) - (ws.quietSince ?? t0)), code: ws.closeCode ?? 1006 })
     // Cut already, while the other probes ran: that is the answer (waiting for a 'close' would report it open).
     if (ws.closedAt !== undefined) return resolve(quiet())
     const timer = setTimeout(() => resolve(undefined), idleMs)
@@ -41,14 +48,17 @@ export async function probeIdle(run: Run, ws: WsResult, sse: SseResult): Promise
     sse.close?.()
     return
   }
-  const [wsAfter, sseAfter] = await Promise.all([wsCutAfter(ws, idleMs), sseCutAfter(sse, idleMs)])
+  const [wsEnd, sseAfter] = await Promise.all([wsCutAfter(ws, idleMs), sseCutAfter(sse, idleMs)])
   closeWebSocket(ws)
   sse.close?.()
+  // A close frame means the server said why (4408: its own verdict on a client that never pings, at
+  // 3 × hb; 1001: it is going away): not a proxy cut. A proxy's idle timeout just drops the connection.
+  const wsCut = wsEnd?.code === 1006 ? wsEnd.afterMs : undefined
   const parts = [
-    ws.socket ? (wsAfter === undefined ? `idle WebSocket still open after ${idleMs} ms` : `idle WebSocket cut after ${wsAfter} ms`) : 'no WebSocket to hold',
+    !ws.socket ? 'no WebSocket to hold' : !wsEnd ? `idle WebSocket still open after ${idleMs} ms` : wsCut !== undefined ? `idle WebSocket cut after ${wsCut} ms` : `idle WebSocket closed by the server after ${wsEnd.afterMs} ms (close ${wsEnd.code}${wsEnd.code === CloseCode.idleTimeout ? ': no ping from this probe; clients ping at least every hb' : ''})`,
     sse.ended ? (sseAfter === undefined ? `SSE still open after ${idleMs} ms` : `SSE cut after ${sseAfter.afterMs} ms`) : 'no SSE stream to hold',
   ]
-  const cut = wsAfter ?? sseAfter?.afterMs
+  const cut = wsCut ?? sseAfter?.afterMs
   run.probes.push({ name: 'idle', ok: cut === undefined, ms: cut, detail: parts.join('; ') })
   if (cut !== undefined) addIdleFinding(run, cut, ws.hb ?? sse.hb)
 }
