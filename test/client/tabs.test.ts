@@ -124,6 +124,18 @@ describe('tabs sharing one connection (Node stand-ins)', () => {
     expect((await ended).reason).toBe('client_closed')
   })
 
+  it('the last tab closing with sends in flight: they reject client_closed at once, none hangs, and the session ends', async () => {
+    server = await startServer()
+    const [a] = tabs(1)
+    await a!.connect()
+    const conn = server.realtime.connections[0]!
+    const ended = waitFor<{ reason: string }>((fn) => conn.on('close', fn))
+    const sends = [1, 2, 3].map((i) => a!.send({ type: 'echo', text: `last-${i}` }).then(() => 'ok', (e: SurewireError) => e.code))
+    a!.close()
+    expect(await Promise.all(sends)).toEqual(['client_closed', 'client_closed', 'client_closed'])
+    expect((await ended).reason).toBe('client_closed')
+  })
+
   it('different tokens never share a session; the same `key` does', async () => {
     server = await startServer()
     const locks = new MemoryLocks()
