@@ -13,16 +13,12 @@ import { WebSocket } from 'ws'
 import { RealtimeClient, type KeyValueStorage, type StandardSchemaV1, type StatusEvent, type WebSocketConstructor } from '../../src/index'
 import type { TransportKind } from '../../src/client/transport'
 import { rawWsPeer, socketIoPeer, surewirePeer, type Peer } from './peers'
-import { echoWaiter, heapAfterGc, passthrough, quantile, socketIoIdle, zodIncoming, type BenchMsg, type RttFigures, type ServerPorts, type Task, type TaskResult } from './shared'
+import { cpuNow, echoWaiter, heapAfterGc, passthrough, quantile, socketIoIdle, zodIncoming, type BenchMsg, type RttFigures, type ServerPorts, type Task, type TaskResult } from './shared'
 
 const task = JSON.parse(process.argv[2]!) as Task
 const ports = JSON.parse(process.argv[3]!) as ServerPorts
 const WS = WebSocket as unknown as WebSocketConstructor
 const noop = () => {}
-const cpuNow = () => {
-  const u = process.cpuUsage()
-  return u.user + u.system
-}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 function peerFor(impl: string, incoming?: StandardSchemaV1): Peer {

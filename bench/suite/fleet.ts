@@ -7,7 +7,7 @@ import { io } from 'socket.io-client'
 import { WebSocket } from 'ws'
 import { RealtimeClient, type WebSocketConstructor } from '../../src/index'
 import type { BenchMsg, FleetCommand, FleetReport, FleetTask } from './shared'
-import { passthrough, socketIoIdle } from './shared'
+import { cpuNow, passthrough, socketIoIdle } from './shared'
 
 const task = JSON.parse(process.argv[2]!) as FleetTask
 const noop = () => {}
@@ -23,8 +23,7 @@ let want = Infinity
 let left = 0
 const onTick = (counter: { n: number }) => {
   if (++counter.n === want && --left === 0) {
-    const u = process.cpuUsage()
-    send({ done: { at: performance.timeOrigin + performance.now(), cpuUs: u.user + u.system } })
+    send({ done: { at: performance.timeOrigin + performance.now(), cpuUs: cpuNow() } })
   }
 }
 const counters: { n: number }[] = []

@@ -19,7 +19,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { startProxy, type TestProxy } from '../../test/support/proxy'
 import { listen, pushLoop, rawWsApp, socketIoApp, surewireApp } from './app'
-import type { ProxyModeName, ServerPorts, ServerRequest } from './shared'
+import { cpuNow, type ProxyModeName, type ServerPorts, type ServerRequest } from './shared'
 
 // ------------------------------------------------------------------ surewire, socket.io, raw ws (app.ts)
 const surewireHttp = createServer((_req, res) => res.writeHead(404).end())
@@ -73,10 +73,8 @@ const ready: ServerPorts = { ...ports, proxies: { surewire: proxyPorts('surewire
 
 process.on('message', (req: ServerRequest) => {
   switch (req.cmd) {
-    case 'cpu': {
-      const u = process.cpuUsage()
-      return process.send!({ id: req.id, result: u.user + u.system })
-    }
+    case 'cpu':
+      return process.send!({ id: req.id, result: cpuNow() })
     case 'proxyStats':
       return process.send!({
         id: req.id,

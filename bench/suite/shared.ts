@@ -197,6 +197,12 @@ export type FleetCommand = { cmd: 'expect'; n: number } | { cmd: 'close' }
 /** fleet.ts → runner. `done.at`: epoch ms (performance.timeOrigin + now) when the last client got its n-th tick. */
 export type FleetReport = { ready: true } | { armed: true } | { done: { at: number; cpuUs: number } }
 
+/** This process's CPU time so far (user + system), µs. */
+export const cpuNow = (): number => {
+  const u = process.cpuUsage()
+  return u.user + u.system
+}
+
 /** V8 `heapUsed` after a few full GCs (the process must run with `--expose-gc`). */
 export async function heapAfterGc(): Promise<number> {
   const gc = (globalThis as { gc?: () => void }).gc

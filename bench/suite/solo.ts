@@ -9,7 +9,7 @@
 import { createServer } from 'node:http'
 import { writeHeapSnapshot } from 'node:v8'
 import { listen, pushLoop, rawWsApp, socketIoApp, surewireApp } from './app'
-import { heapAfterGc, type SoloReady, type SoloRequest, type SoloStack } from './shared'
+import { cpuNow, heapAfterGc, type SoloReady, type SoloRequest, type SoloStack } from './shared'
 
 const stack = process.argv[2] as SoloStack
 const http = createServer((_req, res) => res.writeHead(404).end())
@@ -42,10 +42,6 @@ if (stack === 'surewire') {
 
 const port = await listen(http)
 
-const cpuNow = () => {
-  const u = process.cpuUsage()
-  return u.user + u.system
-}
 
 async function answer(req: SoloRequest): Promise<unknown> {
   switch (req.cmd) {

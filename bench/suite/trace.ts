@@ -14,7 +14,7 @@ import { Session } from 'node:inspector'
 import { PerformanceObserver } from 'node:perf_hooks'
 import { listen, rawWsApp, socketIoApp, surewireApp } from './app'
 import { rawSurewirePeer, rawWsPeer, socketIoPeer, surewirePeer, type Peer } from './peers'
-import { echoWaiter, type RttImpl, type SoloStack } from './shared'
+import { cpuNow, echoWaiter, type RttImpl, type SoloStack } from './shared'
 
 /** One GC pause: start (epoch ms), duration (ms), V8's kind (1 minor/scavenge, 2 major, 4 incremental, 8 weak callbacks). */
 export type GcPause = [start: number, ms: number, kind: number]
@@ -64,10 +64,6 @@ let inspector: Session | undefined
 /** RTT_TRACE_TRIPS=1 (with RTT_TRACE_MARK): also a line every 10 measured trips, with the 10th one's µs, to place V8's trace lines. */
 const TRIP_MARKS = process.env.RTT_TRACE_MARK && process.env.RTT_TRACE_TRIPS
 
-const cpuNow = () => {
-  const u = process.cpuUsage()
-  return u.user + u.system
-}
 
 async function server(stack: SoloStack): Promise<void> {
   const http = createServer((_req, res) => res.writeHead(404).end())

@@ -15,7 +15,7 @@ import { createClient } from 'redis'
 import { matching, wsPeer, type Frame } from '../support/peer'
 import { useRedis } from '../support/redis-server'
 import { until } from '../support/servers'
-import { layerOf, redisNode, type RedisNode } from './nodes'
+import { layerOf, redisNode, untilSubscribed, type RedisNode } from './nodes'
 
 const fixture = useRedis({ config: ['client-output-buffer-limit pubsub 64kb 32kb 1'] })
 let prefixes = 0
@@ -41,11 +41,8 @@ async function flood(n: RedisNode): Promise<void> {
       if (!dropped) await new Promise((r) => setTimeout(r, 10))
     }
     expect(dropped, 'Redis dropped a subscriber (output buffer limit)').toBe(true)
-    let subscribed = 0
-    for (let i = 0; i < 1_000 && subscribed === 0; i++) {
-      subscribed = Number(((await admin.sendCommand(['PUBSUB', 'NUMSUB', channel])) as unknown[])[1])
-      if (subscribed === 0) await new Promise((r) => setTimeout(r, 10))
-    }
+    await untilSubscribed(fixture, n) // the process subscribes again on its own (bounded: it throws after 10 s)
+    const subscribed = Number(((await admin.sendCommand(['PUBSUB', 'NUMSUB', channel])) as unknown[])[1])
     expect(subscribed, 'the process subscribed again on its own').toBe(1)
   } finally {
     await admin.quit()

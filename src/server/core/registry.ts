@@ -159,8 +159,8 @@ export class SessionRegistry implements SessionLayer {
   /**
    * Send to every session, or to those subscribed to `topic`, on every process: through the
    * broker, which hands it back to each process (this one included) in one order. Resolves when
-   * the broker holds it and has handed it to this process's sessions (see `Broker.fanOut`); a rejection is also reported on `error`, so an ignored promise never
-   * becomes an unhandled rejection.
+   * the broker holds it and has handed it to this process's sessions (see `Broker.fanOut`); a
+   * rejection is also reported on `error`, so an ignored promise never becomes an unhandled rejection.
    */
   deliver(message: unknown, topic?: string): Promise<void> {
     const payload = JSON.stringify(this.validateOutgoing(message))
